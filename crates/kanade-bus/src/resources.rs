@@ -1,0 +1,124 @@
+//! Create-or-update of every stream, KV bucket and object store kanade uses. Idempotent: a
+//! second run, a partial setup and an older (narrower) config all converge to the spec.
+
+use anyhow::Context;
+use async_nats::jetstream::{self, kv, object_store, stream};
+use futures::TryStreamExt;
+use kanade_protocol::api::StreamStatus;
+use kanade_protocol::names::{self, BucketSpec, ObjectStoreSpec, StreamSpec};
+
+/// What `ensure_resources` did, for logs and the CLI.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SetupReport {
+    pub streams: Vec<String>,
+    pub buckets: Vec<String>,
+    pub object_stores: Vec<String>,
+}
+
+pub async fn ensure_resources(js: &jetstream::Context) -> anyhow::Result<SetupReport> {
+    let mut report = SetupReport::default();
+    for spec in names::STREAMS {
+        js.create_or_update_stream(stream_config(spec))
+            .await
+            .with_context(|| format!("creating or updating stream {}", spec.name))?;
+        report.streams.push(spec.name.to_owned());
+    }
+    for spec in names::KV_BUCKETS {
+        js.create_or_update_key_value(bucket_config(spec))
+            .await
+            .with_context(|| format!("creating or updating KV bucket {}", spec.name))?;
+        report.buckets.push(spec.name.to_owned());
+    }
+    for spec in names::OBJECT_STORES {
+        ensure_object_store(js, spec)
+            .await
+            .with_context(|| format!("creating or updating object store {}", spec.name))?;
+        report.object_stores.push(spec.name.to_owned());
+    }
+    Ok(report)
+}
+
+pub fn stream_config(spec: &StreamSpec) -> stream::Config {
+    stream::Config {
+        name: spec.name.to_owned(),
+        description: Some(spec.description.to_owned()),
+        subjects: spec.subjects.iter().map(|s| (*s).to_owned()).collect(),
+        max_age: spec.max_age,
+        max_bytes: spec.max_bytes,
+        max_messages_per_subject: spec.max_msgs_per_subject.unwrap_or(-1),
+        discard: stream::DiscardPolicy::Old,
+        storage: stream::StorageType::File,
+        duplicate_window: std::time::Duration::from_secs(120),
+        ..Default::default()
+    }
+}
+
+fn bucket_config(spec: &BucketSpec) -> kv::Config {
+    kv::Config {
+        bucket: spec.name.to_owned(),
+        description: spec.description.to_owned(),
+        history: spec.history,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    }
+}
+
+/// The client has no create-or-update for object stores: create when missing, otherwise
+/// bring the backing stream's caps up to the spec.
+async fn ensure_object_store(
+    js: &jetstream::Context,
+    spec: &ObjectStoreSpec,
+) -> anyhow::Result<()> {
+    let stream_name = format!("OBJ_{}", spec.name);
+    match js.get_stream(&stream_name).await {
+        Ok(mut existing) => {
+            let info = existing.info().await?;
+            let mut config = info.config.clone();
+            if config.max_age != spec.max_age || config.max_bytes != spec.max_bytes {
+                config.max_age = spec.max_age;
+                config.max_bytes = spec.max_bytes;
+                js.update_stream(config).await?;
+            }
+        }
+        Err(_) => {
+            js.create_object_store(object_store::Config {
+                bucket: spec.name.to_owned(),
+                description: Some(spec.description.to_owned()),
+                max_age: spec.max_age,
+                max_bytes: spec.max_bytes,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Messages, bytes and consumers of every stream kanade declares (missing ones are left out).
+pub async fn stream_status(js: &jetstream::Context) -> anyhow::Result<Vec<StreamStatus>> {
+    let mut out = Vec::new();
+    for spec in names::STREAMS {
+        let mut stream = match js.get_stream(spec.name).await {
+            Ok(stream) => stream,
+            Err(_) => continue,
+        };
+        let info = stream
+            .info()
+            .await
+            .with_context(|| format!("reading stream {}", spec.name))?;
+        out.push(StreamStatus {
+            name: spec.name.to_owned(),
+            subjects: info.config.subjects.clone(),
+            messages: info.state.messages,
+            bytes: info.state.bytes,
+            consumers: info.state.consumer_count,
+        });
+    }
+    Ok(out)
+}
+
+/// Names of all streams on the server, for diagnostics.
+pub async fn stream_names(js: &jetstream::Context) -> anyhow::Result<Vec<String>> {
+    Ok(js.stream_names().try_collect().await?)
+}

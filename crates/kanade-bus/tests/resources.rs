@@ -1,0 +1,52 @@
+//! JetStream resources against a real nats-server: setup creates everything, is idempotent,
+//! and widens a narrower existing config.
+
+use async_nats::jetstream;
+use kanade_bus::{Role, connect, ensure_resources, stream_status};
+use kanade_protocol::names;
+use kanade_testkit::NatsServer;
+
+#[tokio::test]
+async fn setup_creates_everything_and_converges() {
+    let server = NatsServer::start();
+    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    let js = jetstream::new(client);
+
+    // A partial, narrower setup done by an older version: EXEC with a small cap.
+    let mut old = kanade_bus::resources::stream_config(&names::STREAMS[0]);
+    old.max_bytes = 1024 * 1024;
+    js.create_stream(old).await.unwrap();
+
+    let first = ensure_resources(&js).await.unwrap();
+    let second = ensure_resources(&js).await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(first.streams.len(), names::STREAMS.len());
+
+    let mut exec = js.get_stream(names::STREAM_EXEC).await.unwrap();
+    let info = exec.info().await.unwrap();
+    assert_eq!(info.config.max_bytes, names::STREAMS[0].max_bytes);
+    assert_eq!(info.config.max_messages_per_subject, 1);
+
+    for bucket in names::KV_BUCKETS {
+        js.get_key_value(bucket.name).await.unwrap();
+    }
+    for store in names::OBJECT_STORES {
+        js.get_object_store(store.name).await.unwrap();
+    }
+    let status = stream_status(&js).await.unwrap();
+    assert_eq!(status.len(), names::STREAMS.len());
+    assert!(status.iter().all(|s| s.messages == 0));
+}
+
+#[test]
+fn connection_names_follow_the_role() {
+    assert_eq!(
+        Role::Agent {
+            pc_id: "pc1".into()
+        }
+        .connection_name(),
+        "kanade-agent/pc1"
+    );
+    assert_eq!(Role::Backend.connection_name(), "kanade-backend");
+    assert_eq!(Role::Cli.connection_name(), "kanade-cli");
+}

@@ -1,0 +1,2 @@
+//! The `kanade` operator CLI.
+fn main() {}

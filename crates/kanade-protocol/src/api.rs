@@ -1,0 +1,273 @@
+//! HTTP request and response bodies of the backend API, shared by the backend, the CLI and the
+//! tests. Request types reject unknown keys; response types are plain data.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+use crate::manifest::{Manifest, ManifestError};
+use crate::subject;
+
+/// Every error response: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// A page of rows, newest first unless the route says otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub nats: bool,
+    pub db: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub version: String,
+}
+
+/// Which machines a command goes to. At least one of the three must be set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    #[serde(default)]
+    pub all: bool,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub pcs: Vec<String>,
+}
+
+impl Target {
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        if !self.all && self.groups.is_empty() && self.pcs.is_empty() {
+            return Err(ManifestError::Invalid {
+                field: "target".to_owned(),
+                message: "name at least one machine (pcs), group (groups) or all: true".to_owned(),
+            });
+        }
+        for (list, name) in [(&self.groups, "groups"), (&self.pcs, "pcs")] {
+            for (i, token) in list.iter().enumerate() {
+                if !subject::is_valid_token(token) {
+                    return Err(ManifestError::Invalid {
+                        field: format!("target.{name}[{i}]"),
+                        message: format!(
+                            "`{token}` is not a valid name (letters, digits, '-' and '_' only)"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The subjects a command for this target is published on. `all` wins over the lists.
+    pub fn subjects(&self) -> Vec<String> {
+        if self.all {
+            return vec![subject::COMMANDS_ALL.to_owned()];
+        }
+        let mut subjects: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| subject::commands_group(g))
+            .collect();
+        subjects.extend(self.pcs.iter().map(|pc| subject::commands_pc(pc)));
+        subjects.sort();
+        subjects.dedup();
+        subjects
+    }
+}
+
+/// `POST /api/exec/{job_id}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRequest {
+    pub target: Target,
+    /// Each machine waits a random time up to this before starting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<HumanDuration>,
+    /// Machines that cannot start before this instant skip the run (exit 125).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_at: Option<DateTime<Utc>>,
+}
+
+impl ExecRequest {
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<(), ManifestError> {
+        self.target.validate()?;
+        if let Some(deadline) = self.deadline_at {
+            if deadline <= now {
+                return Err(ManifestError::Invalid {
+                    field: "deadline_at".to_owned(),
+                    message: "is already in the past".to_owned(),
+                });
+            }
+        }
+        if let Some(jitter) = self.jitter {
+            if jitter.as_secs() > 24 * 3600 {
+                return Err(ManifestError::Invalid {
+                    field: "jitter".to_owned(),
+                    message: "must be at most 24h".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecResponse {
+    pub exec_id: String,
+    pub job_id: String,
+    pub version: String,
+    pub request_id: String,
+    pub target_count: i64,
+    pub subjects: Vec<String>,
+}
+
+/// One row of `GET /api/jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    pub id: String,
+    pub version: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub shell: String,
+    pub timeout: HumanDuration,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl From<&Manifest> for JobSummary {
+    fn from(m: &Manifest) -> JobSummary {
+        JobSummary {
+            id: m.id.clone(),
+            version: m.version.clone(),
+            description: m.description.clone(),
+            shell: m.execute.shell.as_str().to_owned(),
+            timeout: m.execute.timeout,
+            tags: m.tags.clone(),
+        }
+    }
+}
+
+/// `GET /api/jobs/{id}`: the parsed manifest and the text it was written as.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDetail {
+    pub manifest: Manifest,
+    #[serde(default)]
+    pub yaml: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionSummary {
+    pub exec_id: String,
+    pub job_id: String,
+    pub version: String,
+    pub initiated_by: String,
+    pub initiated_at: DateTime<Utc>,
+    pub target_count: i64,
+    pub success_count: i64,
+    pub failure_count: i64,
+    pub skipped_count: i64,
+    /// `pending` → `running` → `completed` (or `expired`).
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionDetail {
+    #[serde(flatten)]
+    pub execution: ExecutionSummary,
+    pub results: Vec<ResultSummary>,
+}
+
+/// One machine's run, without its output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultSummary {
+    pub result_id: String,
+    pub request_id: String,
+    pub exec_id: String,
+    pub pc_id: String,
+    pub job_id: String,
+    pub version: String,
+    /// `None` while the run is in flight.
+    pub exit_code: Option<i32>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub recorded_at: Option<DateTime<Utc>>,
+    pub skipped: bool,
+    pub reaped: bool,
+}
+
+/// `GET /api/results/{result_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultDetail {
+    #[serde(flatten)]
+    pub summary: ResultSummary,
+    pub stdout: String,
+    pub stderr: String,
+    #[serde(default)]
+    pub stdout_object: Option<String>,
+    #[serde(default)]
+    pub stderr_object: Option<String>,
+}
+
+/// `GET /api/jetstream` and `kanade jetstream status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamStatus {
+    pub name: String,
+    pub subjects: Vec<String>,
+    pub messages: u64,
+    pub bytes: u64,
+    pub consumers: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_target_is_refused_by_name() {
+        let err = Target::default().validate().unwrap_err();
+        assert_eq!(err.field(), Some("target"));
+        let err = Target {
+            pcs: vec!["a.b".into()],
+            ..Target::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.field(), Some("target.pcs[0]"));
+    }
+
+    #[test]
+    fn all_wins_and_lists_are_deduplicated() {
+        let t = Target {
+            all: true,
+            pcs: vec!["a".into()],
+            groups: vec![],
+        };
+        assert_eq!(t.subjects(), vec!["commands.all"]);
+        let t = Target {
+            all: false,
+            pcs: vec!["b".into(), "b".into()],
+            groups: vec!["g".into()],
+        };
+        assert_eq!(t.subjects(), vec!["commands.group.g", "commands.pc.b"]);
+    }
+}

@@ -1,0 +1,17 @@
+//! The contract between agent, backend and CLI: every message, subject, resource name and
+//! document that crosses a process boundary lives here, so the three binaries (deployed at
+//! different times) agree on one definition.
+//!
+//! Architecture invariant: no tokio, axum, sqlx or NATS client here. Readers tolerate unknown
+//! fields (a fleet upgrades gradually); the edges that accept operator input (`manifest`,
+//! `api` request types) reject unknown keys and name the offending path.
+
+pub mod api;
+pub mod duration;
+pub mod manifest;
+pub mod names;
+pub mod subject;
+pub mod wire;
+
+/// The version every kanade binary reports (agent heartbeats, `/api/version`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,233 @@
+//! Names and limits of every JetStream stream, KV bucket, object store and durable consumer:
+//! the single source of truth that `kanade jetstream setup` and backend start-up apply.
+
+use std::time::Duration;
+
+pub const STREAM_EXEC: &str = "EXEC";
+pub const STREAM_RESULTS: &str = "RESULTS";
+pub const STREAM_EVENTS: &str = "EVENTS";
+pub const STREAM_AUDIT: &str = "AUDIT";
+pub const STREAM_OBS_EVENTS: &str = "OBS_EVENTS";
+pub const STREAM_NOTIFICATIONS: &str = "NOTIFICATIONS";
+
+pub const KV_JOBS: &str = "jobs";
+pub const KV_JOBS_YAML: &str = "jobs_yaml";
+pub const KV_SCHEDULES: &str = "schedules";
+pub const KV_SCHEDULES_YAML: &str = "schedules_yaml";
+pub const KV_SCRIPT_CURRENT: &str = "script_current";
+pub const KV_SCRIPT_STATUS: &str = "script_status";
+pub const KV_AGENT_CONFIG: &str = "agent_config";
+pub const KV_AGENT_GROUPS: &str = "agent_groups";
+pub const KV_FLEET_CONFIG: &str = "fleet_config";
+
+pub const OBJ_AGENT_RELEASES: &str = "agent_releases";
+pub const OBJ_RESULT_OUTPUT: &str = "result_output";
+
+pub const CONSUMER_RESULTS: &str = "backend_results_projector";
+pub const CONSUMER_EVENTS: &str = "backend_events_projector";
+pub const CONSUMER_AUDIT: &str = "backend_audit_projector";
+
+const MIB: i64 = 1024 * 1024;
+
+/// A stream as kanade wants it. Discard policy is always "old": a full stream drops its
+/// oldest messages rather than refusing new ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSpec {
+    pub name: &'static str,
+    pub subjects: &'static [&'static str],
+    pub max_age: Duration,
+    pub max_bytes: i64,
+    /// `None` keeps every message; `Some(1)` keeps only the newest per subject.
+    pub max_msgs_per_subject: Option<i64>,
+    pub description: &'static str,
+}
+
+pub const STREAMS: &[StreamSpec] = &[
+    StreamSpec {
+        name: STREAM_EXEC,
+        subjects: &["commands.>"],
+        max_age: Duration::from_secs(7 * 24 * 3600),
+        max_bytes: 64 * MIB,
+        max_msgs_per_subject: Some(1),
+        description: "newest command per subject, for agents catching up after being offline",
+    },
+    StreamSpec {
+        name: STREAM_RESULTS,
+        subjects: &["results.>"],
+        max_age: Duration::from_secs(30 * 24 * 3600),
+        max_bytes: 2048 * MIB,
+        max_msgs_per_subject: None,
+        description: "job results from agents",
+    },
+    StreamSpec {
+        name: STREAM_EVENTS,
+        subjects: &["events.>"],
+        max_age: Duration::from_secs(7 * 24 * 3600),
+        max_bytes: 256 * MIB,
+        max_msgs_per_subject: None,
+        description: "run lifecycle events (started) and notification acks",
+    },
+    StreamSpec {
+        name: STREAM_AUDIT,
+        subjects: &["audit.>"],
+        max_age: Duration::from_secs(90 * 24 * 3600),
+        max_bytes: 512 * MIB,
+        max_msgs_per_subject: None,
+        description: "operator actions; SQLite keeps the long-term archive",
+    },
+    StreamSpec {
+        name: STREAM_OBS_EVENTS,
+        subjects: &["obs.>"],
+        max_age: Duration::from_secs(90 * 24 * 3600),
+        max_bytes: 512 * MIB,
+        max_msgs_per_subject: None,
+        description: "per-machine timeline events",
+    },
+    StreamSpec {
+        name: STREAM_NOTIFICATIONS,
+        subjects: &["notifications.>"],
+        max_age: Duration::from_secs(90 * 24 * 3600),
+        max_bytes: 512 * MIB,
+        max_msgs_per_subject: None,
+        description: "notifications for the people at the machines",
+    },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketSpec {
+    pub name: &'static str,
+    pub history: i64,
+    pub description: &'static str,
+}
+
+pub const KV_BUCKETS: &[BucketSpec] = &[
+    BucketSpec {
+        name: KV_JOBS,
+        history: 5,
+        description: "job manifests (JSON)",
+    },
+    BucketSpec {
+        name: KV_JOBS_YAML,
+        history: 5,
+        description: "job manifests as written",
+    },
+    BucketSpec {
+        name: KV_SCHEDULES,
+        history: 5,
+        description: "schedules (JSON)",
+    },
+    BucketSpec {
+        name: KV_SCHEDULES_YAML,
+        history: 5,
+        description: "schedules as written",
+    },
+    BucketSpec {
+        name: KV_SCRIPT_CURRENT,
+        history: 5,
+        description: "job id -> pinned version",
+    },
+    BucketSpec {
+        name: KV_SCRIPT_STATUS,
+        history: 5,
+        description: "job id -> ACTIVE | REVOKED",
+    },
+    BucketSpec {
+        name: KV_AGENT_CONFIG,
+        history: 5,
+        description: "layered agent config scopes",
+    },
+    BucketSpec {
+        name: KV_AGENT_GROUPS,
+        history: 5,
+        description: "pc id -> groups",
+    },
+    BucketSpec {
+        name: KV_FLEET_CONFIG,
+        history: 1,
+        description: "fleet-wide switches (freeze)",
+    },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectStoreSpec {
+    pub name: &'static str,
+    pub max_age: Duration,
+    pub max_bytes: i64,
+    pub description: &'static str,
+}
+
+pub const OBJECT_STORES: &[ObjectStoreSpec] = &[
+    ObjectStoreSpec {
+        name: OBJ_AGENT_RELEASES,
+        max_age: Duration::ZERO,
+        max_bytes: 4096 * MIB,
+        description: "agent binaries by version",
+    },
+    ObjectStoreSpec {
+        name: OBJ_RESULT_OUTPUT,
+        max_age: Duration::from_secs(30 * 24 * 3600),
+        max_bytes: 4096 * MIB,
+        description: "job output above the inline cap, by result id",
+    },
+];
+
+/// Durable replay consumer of one agent on `EXEC`. Consumer names may not contain `.`, `*`,
+/// `>` or whitespace; anything outside `[A-Za-z0-9_-]` becomes `_`.
+pub fn agent_replay_consumer(pc_id: &str) -> String {
+    let clean: String = pc_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("agent_replay_{clean}")
+}
+
+/// Key under which an oversized stdout/stderr of a result is stored in `result_output`.
+pub fn output_object_key(result_id: &str, stream: &str) -> String {
+    format!("{result_id}/{stream}")
+}
+
+/// Reserved exit codes of results the agent did not produce by running a script.
+pub mod exit_code {
+    /// `script_current` pins another version than the command carries.
+    pub const VERSION_MISMATCH: i32 = 124;
+    /// The command's `deadline_at` passed before it could start.
+    pub const DEADLINE_PASSED: i32 = 125;
+    /// The job is revoked in `script_status`.
+    pub const REVOKED: i32 = 126;
+    /// The agent's view of desired state is too old to trust.
+    pub const STALE: i32 = 127;
+    /// Killed, timed out, or reaped by the backend.
+    pub const KILLED: i32 = -1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    #[test]
+    fn every_stream_has_an_age_and_byte_cap_and_unique_subjects() {
+        let mut seen = std::collections::HashSet::new();
+        for s in STREAMS {
+            assert!(s.max_age >= DAY, "{}", s.name);
+            assert!(s.max_bytes > 0, "{}", s.name);
+            for subject in s.subjects {
+                assert!(seen.insert(*subject), "{subject} captured twice");
+            }
+        }
+        let exec = STREAMS.iter().find(|s| s.name == STREAM_EXEC).unwrap();
+        assert_eq!(exec.max_msgs_per_subject, Some(1));
+    }
+
+    #[test]
+    fn replay_consumer_names_are_legal() {
+        assert_eq!(agent_replay_consumer("pc.01 x"), "agent_replay_pc_01_x");
+    }
+}

@@ -1,0 +1,79 @@
+//! Subject builders and filters: one function per subject, so no call site formats a subject
+//! by hand.
+
+pub const COMMANDS_ALL: &str = "commands.all";
+pub const RESULTS_FILTER: &str = "results.>";
+pub const EVENTS_STARTED_FILTER: &str = "events.started.>";
+pub const HEARTBEAT_FILTER: &str = "heartbeat.>";
+pub const AUDIT_FILTER: &str = "audit.>";
+pub const OBS_FILTER: &str = "obs.>";
+
+pub fn commands_group(group: &str) -> String {
+    format!("commands.group.{group}")
+}
+
+pub fn commands_pc(pc_id: &str) -> String {
+    format!("commands.pc.{pc_id}")
+}
+
+pub fn results(request_id: &str) -> String {
+    format!("results.{request_id}")
+}
+
+pub fn events_started(exec_id: &str, pc_id: &str) -> String {
+    format!("events.started.{exec_id}.{pc_id}")
+}
+
+pub fn heartbeat(pc_id: &str) -> String {
+    format!("heartbeat.{pc_id}")
+}
+
+pub fn kill(exec_id: &str) -> String {
+    format!("kill.{exec_id}")
+}
+
+pub fn ping(pc_id: &str) -> String {
+    format!("agents.{pc_id}.ping")
+}
+
+pub fn audit(action: &str) -> String {
+    format!("audit.{action}")
+}
+
+pub fn obs(pc_id: &str) -> String {
+    format!("obs.{pc_id}")
+}
+
+/// Whether `token` can stand as one subject token (a machine id, group name or request id):
+/// non-empty, at most 128 bytes, only letters, digits, `-` and `_`. Dots, wildcards and
+/// whitespace would change which subscribers a message reaches.
+pub fn is_valid_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= 128
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_that_would_change_routing_are_refused() {
+        for good in ["pc-01", "WS_22", "a"] {
+            assert!(is_valid_token(good), "{good}");
+        }
+        for bad in ["", "a.b", "*", ">", "a b", "pc\n", &"x".repeat(129)] {
+            assert!(!is_valid_token(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn subjects_have_the_documented_shape() {
+        assert_eq!(commands_pc("pc1"), "commands.pc.pc1");
+        assert_eq!(commands_group("lab"), "commands.group.lab");
+        assert_eq!(events_started("e1", "pc1"), "events.started.e1.pc1");
+        assert_eq!(results("r1"), "results.r1");
+    }
+}

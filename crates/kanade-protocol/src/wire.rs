@@ -1,0 +1,145 @@
+//! Messages on the broker. JSON on the wire; readers ignore fields they do not know, so agents
+//! and backends of neighbouring versions understand each other.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use crate::manifest::{EmitHint, Shell};
+
+/// A request to run one job on every machine listening on the subject it is published to
+/// (`commands.all`, `commands.group.<g>`, `commands.pc.<pc_id>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// Manifest id of the job (`run:<request_id>` for break-glass `kanade run`).
+    pub id: String,
+    pub version: String,
+    /// Unique per publish; agents run a request at most once.
+    pub request_id: String,
+    /// The execution (fan-out) this command belongs to.
+    pub exec_id: String,
+    pub shell: Shell,
+    pub script: String,
+    pub timeout_secs: u64,
+    #[serde(default)]
+    pub jitter_secs: Option<u64>,
+    /// The run must start before this instant, or it is skipped (exit 125).
+    #[serde(default)]
+    pub deadline_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub emit: Option<EmitHint>,
+    /// Emergency commands still run while the fleet is frozen.
+    #[serde(default)]
+    pub emergency: bool,
+    pub issued_at: DateTime<Utc>,
+    #[serde(default)]
+    pub issued_by: Option<String>,
+}
+
+/// The outcome of one command on one machine, published on `results.<request_id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecResult {
+    /// Minted by the agent, unique per (command, machine); the projection key.
+    pub result_id: String,
+    pub request_id: String,
+    pub exec_id: String,
+    pub pc_id: String,
+    #[serde(alias = "manifest_id")]
+    pub job_id: String,
+    #[serde(default)]
+    pub version: String,
+    pub exit_code: i32,
+    #[serde(default)]
+    pub stdout: String,
+    #[serde(default)]
+    pub stderr: String,
+    /// Key in `result_output` holding the whole stdout when it exceeded the inline cap.
+    #[serde(default)]
+    pub stdout_object: Option<String>,
+    #[serde(default)]
+    pub stderr_object: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// True when the agent refused to run (the exit code says why: 124–127).
+    #[serde(default)]
+    pub skipped: bool,
+}
+
+/// Published on `events.started.<exec_id>.<pc_id>` just before a script starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventStarted {
+    pub result_id: String,
+    pub request_id: String,
+    pub exec_id: String,
+    pub pc_id: String,
+    #[serde(alias = "manifest_id")]
+    pub job_id: String,
+    #[serde(default)]
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    /// The job's timeout, so the backend knows when to stop waiting for a result.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// Liveness beacon, `heartbeat.<pc_id>` (core NATS, lossy by design).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub pc_id: String,
+    pub at: DateTime<Utc>,
+    pub agent_version: String,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub os_family: String,
+    #[serde(default)]
+    pub os_version: String,
+    #[serde(default)]
+    pub agent_cpu_pct: Option<f32>,
+    #[serde(default)]
+    pub agent_rss_bytes: Option<u64>,
+    #[serde(default)]
+    pub quarantined_versions: Vec<String>,
+}
+
+/// One operator action, published on `audit.<action>` into stream `AUDIT`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub actor: String,
+    pub action: String,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub payload: serde_json::Value,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(default)]
+    pub client_addr: Option<String>,
+}
+
+/// Value of `script_status[job_id]`.
+pub const SCRIPT_ACTIVE: &str = "ACTIVE";
+pub const SCRIPT_REVOKED: &str = "REVOKED";
+
+/// Value of `agent_groups[pc_id]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentGroups {
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_ignore_unknown_fields_and_accept_the_original_names() {
+        let json = r#"{"result_id":"r","request_id":"q","exec_id":"e","pc_id":"p",
+            "manifest_id":"j","exit_code":0,"started_at":"2026-01-01T00:00:00Z",
+            "finished_at":"2026-01-01T00:00:01Z","field_from_the_future":1}"#;
+        let r: ExecResult = serde_json::from_str(json).unwrap();
+        assert_eq!(r.job_id, "j");
+        assert!(!r.skipped);
+        assert_eq!(r.stdout, "");
+    }
+}

@@ -1,0 +1,25 @@
+//! Test infrastructure only, never a dependency of non-test code: a real `nats-server` per
+//! test on a free loopback port with a temporary store, and small helpers for ports and
+//! waiting. End-to-end scenarios of the whole system live in `tests/e2e/`.
+
+pub mod nats;
+
+pub use nats::NatsServer;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// The workspace root (where `Cargo.toml`, `.tools/` and `scripts/` are).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("crates/kanade-testkit sits two levels below the workspace root")
+        .to_path_buf()
+}

