@@ -1,1 +1,17 @@
-//! placeholder
+//! kanade-backend: the HTTP API, the projections of the broker's streams into SQLite, and
+//! (later) the scheduler. `serve` is the testable entry point; `main.rs` only parses the
+//! command line, loads config, initialises logging and calls it.
+
+pub mod api;
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod projector;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use config::BackendConfig;
+pub use startup::serve;

@@ -39,10 +39,11 @@ pub async fn connect(role: Role, url: &str) -> anyhow::Result<async_nats::Client
                 other => tracing::debug!(event = %other, "NATS event"),
             }
         });
-    if let Ok(token) = std::env::var("KANADE_NATS_TOKEN") {
-        if !token.is_empty() {
-            options = options.token(token);
-        }
+    if let Some(token) = std::env::var("KANADE_NATS_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        options = options.token(token);
     }
     if role != Role::Cli {
         options = options.retry_on_initial_connect();

@@ -111,21 +111,20 @@ pub struct ExecRequest {
 impl ExecRequest {
     pub fn validate(&self, now: DateTime<Utc>) -> Result<(), ManifestError> {
         self.target.validate()?;
-        if let Some(deadline) = self.deadline_at {
-            if deadline <= now {
-                return Err(ManifestError::Invalid {
-                    field: "deadline_at".to_owned(),
-                    message: "is already in the past".to_owned(),
-                });
-            }
+        if self.deadline_at.is_some_and(|deadline| deadline <= now) {
+            return Err(ManifestError::Invalid {
+                field: "deadline_at".to_owned(),
+                message: "is already in the past".to_owned(),
+            });
         }
-        if let Some(jitter) = self.jitter {
-            if jitter.as_secs() > 24 * 3600 {
-                return Err(ManifestError::Invalid {
-                    field: "jitter".to_owned(),
-                    message: "must be at most 24h".to_owned(),
-                });
-            }
+        if self
+            .jitter
+            .is_some_and(|jitter| jitter.as_secs() > 24 * 3600)
+        {
+            return Err(ManifestError::Invalid {
+                field: "jitter".to_owned(),
+                message: "must be at most 24h".to_owned(),
+            });
         }
         Ok(())
     }

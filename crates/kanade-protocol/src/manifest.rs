@@ -309,13 +309,15 @@ impl Manifest {
                 ));
             }
         }
-        if let Some(check) = &self.check {
-            if !is_valid_id(&check.name) {
-                return Err(ManifestError::invalid(
-                    "check.name",
-                    "must be 1-64 characters of letters, digits, '-', '_' or '.'",
-                ));
-            }
+        if self
+            .check
+            .as_ref()
+            .is_some_and(|check| !is_valid_id(&check.name))
+        {
+            return Err(ManifestError::invalid(
+                "check.name",
+                "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+            ));
         }
         Ok(())
     }

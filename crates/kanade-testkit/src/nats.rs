@@ -97,11 +97,13 @@ impl NatsServer {
     fn wait_ready(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                    bail!("nats-server exited with {status} before it was ready:\n{log}");
-                }
+            let exited = match self.child.as_mut() {
+                Some(child) => child.try_wait()?,
+                None => None,
+            };
+            if let Some(status) = exited {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                bail!("nats-server exited with {status} before it was ready:\n{log}");
             }
             if let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 stream.set_read_timeout(Some(Duration::from_secs(2)))?;

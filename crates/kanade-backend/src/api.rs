@@ -1,0 +1,54 @@
+//! The HTTP API: merges the per-resource routers and applies the blanket layers.
+
+mod exec;
+mod executions;
+mod health;
+mod jetstream;
+mod jobs;
+mod results;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use serde::Deserialize;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+
+/// Largest request body accepted (a manifest with an inline script).
+const BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(jobs::router())
+        .merge(exec::router())
+        .merge(executions::router())
+        .merge(results::router())
+        .merge(jetstream::router())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> crate::error::ApiError {
+    crate::error::ApiError::not_found("route")
+}
+
+/// `?limit=&offset=` of every paged list. Limit defaults to 50 and is capped at 1000.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paging {
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
+}
+
+impl Paging {
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(50).clamp(1, 1000)
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset.unwrap_or(0)
+    }
+}

@@ -1,0 +1,60 @@
+//! `/api/results`: per-machine runs (paged, filterable) and one run with its output.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use kanade_protocol::api::{Page, ResultDetail, ResultSummary};
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult, AppQuery};
+use crate::state::AppState;
+use crate::store;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/results", get(list))
+        .route("/api/results/{result_id}", get(read))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    exec_id: Option<String>,
+    pc_id: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> ApiResult<Json<Page<ResultSummary>>> {
+    let paging = crate::api::Paging {
+        limit: q.limit,
+        offset: q.offset,
+    };
+    let (limit, offset) = (paging.limit(), paging.offset());
+    let filter = store::results::Filter {
+        exec_id: q.exec_id,
+        pc_id: q.pc_id,
+    };
+    let page = state
+        .store
+        .read(move |c| store::results::list(c, &filter, limit, offset))
+        .await?;
+    Ok(Json(page))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Path(result_id): Path<String>,
+) -> ApiResult<Json<ResultDetail>> {
+    let id = result_id.clone();
+    let found = state
+        .store
+        .read(move |c| store::results::get(c, &id))
+        .await?;
+    found
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("result {result_id}")))
+}

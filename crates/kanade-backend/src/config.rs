@@ -1,0 +1,268 @@
+//! `BackendConfig`: where the backend listens, which broker and database it uses, how it
+//! logs. The TOML file is a template (`{{ env("NAME", "default") }}`, `{{ is_windows() }}`,
+//! `{{ vars.name }}` from the file's own `[vars]` table) rendered before parsing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+pub const DEFAULT_CONFIG: &str = include_str!("../backend.example.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub nats: NatsConfig,
+    #[serde(default)]
+    pub db: DbConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Values the template refers to as `vars.*`; not used after rendering.
+    #[serde(default)]
+    pub vars: toml::Table,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    #[serde(default = "default_nats_url")]
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbConfig {
+    #[serde(default = "default_sqlite_path")]
+    pub sqlite_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Log file; rotated daily. None = stdout only.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    #[serde(default = "default_level")]
+    pub level: String,
+    #[serde(default = "default_keep_days")]
+    pub keep_days: usize,
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+fn default_nats_url() -> String {
+    "nats://127.0.0.1:4222".to_owned()
+}
+
+fn default_sqlite_path() -> PathBuf {
+    data_dir().join("backend.db")
+}
+
+fn default_level() -> String {
+    "info".to_owned()
+}
+
+fn default_keep_days() -> usize {
+    14
+}
+
+/// `<data dir>/kanade` (`/root/.local/share/kanade` for root on Linux).
+pub fn data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("kanade")
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            bind: default_bind(),
+            public_url: None,
+        }
+    }
+}
+
+impl Default for NatsConfig {
+    fn default() -> NatsConfig {
+        NatsConfig {
+            url: default_nats_url(),
+        }
+    }
+}
+
+impl Default for DbConfig {
+    fn default() -> DbConfig {
+        DbConfig {
+            sqlite_path: default_sqlite_path(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            path: None,
+            level: default_level(),
+            keep_days: default_keep_days(),
+        }
+    }
+}
+
+impl Default for BackendConfig {
+    fn default() -> BackendConfig {
+        BackendConfig {
+            server: ServerConfig::default(),
+            nats: NatsConfig::default(),
+            db: DbConfig::default(),
+            log: LogConfig::default(),
+            vars: toml::Table::new(),
+        }
+    }
+}
+
+impl BackendConfig {
+    /// `--config`, else `$KANADE_BACKEND_CONFIG`, else `<config dir>/kanade/backend.toml`;
+    /// defaults when none of them names an existing file. A file named explicitly must exist.
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<BackendConfig> {
+        let from_env = std::env::var_os("KANADE_BACKEND_CONFIG").map(PathBuf::from);
+        let path = match explicit.map(Path::to_path_buf).or(from_env) {
+            Some(path) => {
+                if !path.is_file() {
+                    bail!("config file {} does not exist", path.display());
+                }
+                path
+            }
+            None => {
+                let default = dirs::config_dir()
+                    .unwrap_or_else(|| PathBuf::from("."))
+                    .join("kanade/backend.toml");
+                if !default.is_file() {
+                    return Ok(BackendConfig::default());
+                }
+                default
+            }
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        BackendConfig::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Renders the template and parses the result.
+    pub fn parse(text: &str) -> anyhow::Result<BackendConfig> {
+        // First pass without vars to find the `[vars]` table, second pass with it.
+        let first = render(text, &toml::Table::new())?;
+        let vars = toml::from_str::<toml::Table>(&first)
+            .ok()
+            .and_then(|t| t.get("vars").and_then(|v| v.as_table()).cloned())
+            .unwrap_or_default();
+        let rendered = render(text, &vars)?;
+        toml::from_str(&rendered).map_err(|err| anyhow::anyhow!("invalid config: {err}"))
+    }
+}
+
+fn render(text: &str, vars: &toml::Table) -> anyhow::Result<String> {
+    let mut env = minijinja::Environment::new();
+    env.set_keep_trailing_newline(true);
+    env.add_function(
+        "env",
+        |name: String, default: Option<String>| -> Result<String, minijinja::Error> {
+            match std::env::var(&name) {
+                Ok(value) => Ok(value),
+                Err(_) => default.ok_or_else(|| {
+                    minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        format!("environment variable {name} is not set and has no default"),
+                    )
+                }),
+            }
+        },
+    );
+    env.add_function("is_windows", || cfg!(windows));
+    let vars = minijinja::Value::from_serialize(vars);
+    env.render_str(text, minijinja::context! { vars => vars })
+        .map_err(|err| {
+            let line = err
+                .line()
+                .map(|l| format!(" at line {l}"))
+                .unwrap_or_default();
+            anyhow::anyhow!(
+                "config template error{line}: {}",
+                err.detail().unwrap_or(&err.to_string())
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses() {
+        let config = BackendConfig::parse(DEFAULT_CONFIG).unwrap();
+        assert_eq!(config.server.bind, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn empty_text_gives_defaults() {
+        let config = BackendConfig::parse("").unwrap();
+        assert_eq!(config.nats.url, "nats://127.0.0.1:4222");
+        assert_eq!(config.log.keep_days, 14);
+    }
+
+    #[test]
+    fn templates_see_env_defaults_and_vars() {
+        let text = r#"
+[vars]
+root = "/srv/kanade"
+
+[db]
+sqlite_path = "{{ vars.root }}/db/{{ env("KANADE_TEST_UNSET_VAR_XYZ", "backend.db") }}"
+
+[log]
+level = "{% if is_windows() %}warn{% else %}debug{% endif %}"
+"#;
+        let config = BackendConfig::parse(text).unwrap();
+        assert_eq!(
+            config.db.sqlite_path,
+            PathBuf::from("/srv/kanade/db/backend.db")
+        );
+        assert_eq!(
+            config.log.level,
+            if cfg!(windows) { "warn" } else { "debug" }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_or_the_key() {
+        let err = BackendConfig::parse(
+            "[server]\nbind = \"x\"\n\nport = {{ env(\"KANADE_TEST_UNSET_VAR_XYZ\") }}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("line 4") && err.contains("KANADE_TEST_UNSET_VAR_XYZ"),
+            "{err}"
+        );
+        let err = BackendConfig::parse("[server]\nbnd = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field `bnd`") && err.contains("line 2"),
+            "{err}"
+        );
+    }
+}

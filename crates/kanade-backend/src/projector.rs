@@ -1,0 +1,167 @@
+//! The one projection loop every stream projector shares: a durable pull consumer, messages
+//! taken in batches of whatever is ready, each batch applied in one transaction, and the
+//! ack policy written once: ack after commit; a message that does not decode is logged and
+//! acked (a poison pill must not block the stream); a database error acks nothing, so the
+//! broker redelivers the batch after `ACK_WAIT`.
+
+pub mod events;
+pub mod heartbeat;
+pub mod results;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use rusqlite::Transaction;
+
+use crate::store::{Store, StoreError};
+
+/// Most messages applied in one transaction.
+pub const BATCH: usize = 1000;
+const ACK_WAIT: Duration = Duration::from_secs(10);
+
+/// Where a projector reads from.
+#[derive(Debug, Clone, Copy)]
+pub struct Durable {
+    pub stream: &'static str,
+    pub consumer: &'static str,
+    pub filter: &'static str,
+}
+
+/// A stream projector: a pure `decode` and an `apply` that touches only the transaction.
+pub trait Projection: Send + Sync + 'static {
+    type Event: Send + Sync + 'static;
+    const DURABLE: Durable;
+
+    fn decode(subject: &str, payload: &[u8]) -> Result<Self::Event, String>;
+
+    /// `published` is the broker's publish time, so a replay writes identical rows.
+    fn apply(
+        tx: &Transaction<'_>,
+        event: &Self::Event,
+        published: DateTime<Utc>,
+    ) -> rusqlite::Result<()>;
+}
+
+/// Creates the durable consumer when missing (a fresh one starts at the stream's beginning).
+pub async fn ensure_consumer(
+    js: &jetstream::Context,
+    durable: Durable,
+) -> anyhow::Result<consumer::PullConsumer> {
+    let stream = js
+        .get_stream(durable.stream)
+        .await
+        .with_context(|| format!("opening stream {}", durable.stream))?;
+    stream
+        .get_or_create_consumer(
+            durable.consumer,
+            consumer::pull::Config {
+                durable_name: Some(durable.consumer.to_owned()),
+                filter_subject: durable.filter.to_owned(),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: ACK_WAIT,
+                max_ack_pending: 20_000,
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("creating consumer {}", durable.consumer))
+}
+
+/// Runs one projector until its message stream ends or the database fails.
+pub async fn run<P: Projection>(js: jetstream::Context, store: Store) -> anyhow::Result<()> {
+    let durable = P::DURABLE;
+    let consumer = ensure_consumer(&js, durable).await?;
+    let mut batches = consumer
+        .stream()
+        .max_messages_per_batch(BATCH)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .with_context(|| format!("subscribing {}", durable.consumer))?
+        .ready_chunks(BATCH);
+    tracing::info!(consumer = durable.consumer, "projector running");
+    while let Some(chunk) = batches.next().await {
+        let mut messages = Vec::with_capacity(chunk.len());
+        for item in chunk {
+            match item {
+                Ok(message) => messages.push(message),
+                Err(err) => tracing::warn!(consumer = durable.consumer, %err, "pull error"),
+            }
+        }
+        let mut events = Vec::with_capacity(messages.len());
+        for message in &messages {
+            match P::decode(&message.subject, &message.payload) {
+                Ok(event) => events.push((event, published_at(message))),
+                Err(err) => tracing::warn!(
+                    consumer = durable.consumer,
+                    subject = %message.subject,
+                    error = %err,
+                    "dropping a message that does not decode"
+                ),
+            }
+        }
+        if !events.is_empty() {
+            store
+                .write(move |conn| {
+                    let tx = conn.transaction()?;
+                    for (event, at) in &events {
+                        P::apply(&tx, event, *at)?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
+                .map_err(|err: StoreError| anyhow::anyhow!(err))
+                .with_context(|| format!("applying a batch of {}", durable.consumer))?;
+        }
+        for message in &messages {
+            if let Err(err) = message.ack().await {
+                tracing::warn!(consumer = durable.consumer, %err, "ack failed; the message will be redelivered");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn published_at(message: &jetstream::Message) -> DateTime<Utc> {
+    message
+        .info()
+        .ok()
+        .and_then(|info| {
+            let nanos = info.published.unix_timestamp_nanos();
+            DateTime::from_timestamp_nanos(i64::try_from(nanos).ok()?).into()
+        })
+        .unwrap_or_else(Utc::now)
+}
+
+/// Keeps a task running: restarts it after an error or an end, with a backoff that starts at
+/// 1 s, doubles to 60 s, and resets once the task stayed up for a minute.
+pub async fn supervise<F, Fut>(name: &'static str, mut task: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let started = Instant::now();
+        match task().await {
+            Ok(()) => tracing::warn!(task = name, "ended; restarting"),
+            Err(err) => tracing::error!(
+                task = name,
+                error = format!("{err:#}"),
+                "failed; restarting"
+            ),
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff = Duration::from_secs(1);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
+}

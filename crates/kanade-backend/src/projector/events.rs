@@ -1,0 +1,37 @@
+//! EVENTS (`events.started.>`) → the in-flight `execution_results` row a result later completes.
+
+use chrono::{DateTime, Utc};
+use kanade_protocol::names;
+use kanade_protocol::subject;
+use kanade_protocol::wire::EventStarted;
+use rusqlite::Transaction;
+
+use crate::projector::{Durable, Projection};
+use crate::store;
+
+pub struct Started;
+
+impl Projection for Started {
+    type Event = EventStarted;
+    const DURABLE: Durable = Durable {
+        stream: names::STREAM_EVENTS,
+        consumer: names::CONSUMER_EVENTS,
+        filter: subject::EVENTS_STARTED_FILTER,
+    };
+
+    fn decode(_subject: &str, payload: &[u8]) -> Result<EventStarted, String> {
+        let ev: EventStarted = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+        if ev.result_id.is_empty() || ev.exec_id.is_empty() || ev.pc_id.is_empty() {
+            return Err("result_id, exec_id and pc_id must not be empty".to_owned());
+        }
+        Ok(ev)
+    }
+
+    fn apply(
+        tx: &Transaction<'_>,
+        event: &EventStarted,
+        published: DateTime<Utc>,
+    ) -> rusqlite::Result<()> {
+        store::results::apply_started(tx, event, published)
+    }
+}

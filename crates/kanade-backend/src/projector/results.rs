@@ -1,0 +1,37 @@
+//! RESULTS → `execution_results` (+ the execution's counters).
+
+use chrono::{DateTime, Utc};
+use kanade_protocol::names;
+use kanade_protocol::subject;
+use kanade_protocol::wire::ExecResult;
+use rusqlite::Transaction;
+
+use crate::projector::{Durable, Projection};
+use crate::store;
+
+pub struct Results;
+
+impl Projection for Results {
+    type Event = ExecResult;
+    const DURABLE: Durable = Durable {
+        stream: names::STREAM_RESULTS,
+        consumer: names::CONSUMER_RESULTS,
+        filter: subject::RESULTS_FILTER,
+    };
+
+    fn decode(_subject: &str, payload: &[u8]) -> Result<ExecResult, String> {
+        let result: ExecResult = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+        if result.result_id.is_empty() || result.exec_id.is_empty() || result.pc_id.is_empty() {
+            return Err("result_id, exec_id and pc_id must not be empty".to_owned());
+        }
+        Ok(result)
+    }
+
+    fn apply(
+        tx: &Transaction<'_>,
+        event: &ExecResult,
+        published: DateTime<Utc>,
+    ) -> rusqlite::Result<()> {
+        store::results::apply_result(tx, event, published)
+    }
+}

@@ -1,0 +1,188 @@
+//! The SQLite read model: one writer connection (all projection writes go through it, so
+//! batches never contend) and a small pool of readers for the API. All SQL lives under
+//! `store/`; nothing here knows about HTTP or NATS.
+
+pub mod agents;
+pub mod executions;
+pub mod results;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use deadpool_sqlite::{Config, Hook, HookError, Pool, Runtime};
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+/// Pragmas every connection gets: WAL so readers never block the writer, NORMAL sync (safe
+/// with WAL), and a generous busy timeout.
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA busy_timeout = 30000;
+PRAGMA foreign_keys = ON;";
+
+const READERS: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> StoreError {
+        match err {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(e, msg)
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Conflict(msg.unwrap_or_else(|| e.to_string()))
+            }
+            other => StoreError::Other(other.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    writer: Pool,
+    readers: Pool,
+    path: PathBuf,
+}
+
+/// The migrations, in order. A shipped migration is never edited; add a new one.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("../migrations/0001_init.sql"))])
+}
+
+impl Store {
+    /// Opens (creating the folder and file when missing) and migrates the database.
+    pub async fn open(path: &Path) -> anyhow::Result<Store> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating database folder {}", parent.display()))?;
+        }
+        let owned = path.to_path_buf();
+        tokio::task::spawn_blocking(move || migrate_file(&owned)).await??;
+        let writer = pool(path, 1)?;
+        let readers = pool(path, READERS)?;
+        let store = Store {
+            writer,
+            readers,
+            path: path.to_path_buf(),
+        };
+        store
+            .read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the single writer connection.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        run(&self.writer, f).await
+    }
+
+    /// Runs `f` on one of the reader connections.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        run(&self.readers, move |conn| f(conn).map_err(StoreError::from)).await
+    }
+}
+
+/// Opens a connection with the pragmas and brings the schema up to date.
+pub fn migrate_file(path: &Path) -> anyhow::Result<()> {
+    let mut conn =
+        Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
+    conn.execute_batch(PRAGMAS)
+        .context("setting database pragmas")?;
+    migrations()
+        .to_latest(&mut conn)
+        .with_context(|| format!("migrating database {}", path.display()))?;
+    Ok(())
+}
+
+fn pool(path: &Path, size: usize) -> anyhow::Result<Pool> {
+    Config::new(path)
+        .builder(Runtime::Tokio1)
+        .context("configuring database pool")?
+        .max_size(size)
+        .post_create(Hook::async_fn(|conn, _| {
+            Box::pin(async move {
+                conn.interact(|c| c.execute_batch(PRAGMAS))
+                    .await
+                    .map_err(|e| HookError::message(e.to_string()))?
+                    .map_err(HookError::Backend)
+            })
+        }))
+        .build()
+        .context("building database pool")
+}
+
+async fn run<T, F>(pool: &Pool, f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+{
+    let conn = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+    conn.interact(f)
+        .await
+        .map_err(|e| StoreError::Other(e.to_string()))?
+}
+
+/// RFC 3339 text with millisecond precision, the one timestamp format in the database.
+pub fn ts(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Parses a stored timestamp; a malformed value reads as absent rather than failing a page.
+pub fn parse_ts(text: Option<String>) -> Option<chrono::DateTime<chrono::Utc>> {
+    text.and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+
+    #[tokio::test]
+    async fn open_creates_the_folder_and_uses_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/kanade.db");
+        let store = Store::open(&path).await.unwrap();
+        let mode: String = store
+            .read(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = store
+            .write(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(sync, 1, "NORMAL");
+    }
+}

@@ -1,0 +1,163 @@
+//! `executions`: one row per fan-out (an operator's exec or a scheduler fire) with its
+//! counters. The exec handler inserts the row; the results projector moves the counters.
+
+use chrono::{DateTime, Utc};
+use kanade_protocol::api::{ExecutionSummary, Page};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use crate::store::{StoreResult, parse_ts, ts};
+
+pub struct NewExecution {
+    pub exec_id: String,
+    pub job_id: String,
+    pub version: String,
+    pub request_id: String,
+    pub initiated_by: String,
+    pub initiated_at: DateTime<Utc>,
+    pub target_count: i64,
+    pub subjects: Vec<String>,
+    pub deadline_at: Option<DateTime<Utc>>,
+}
+
+/// How one machine's run ended, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    Skipped,
+}
+
+pub fn insert(conn: &Connection, e: &NewExecution) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO executions (exec_id, job_id, version, request_id, initiated_by, initiated_at,
+             target_count, subjects, deadline_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            e.exec_id,
+            e.job_id,
+            e.version,
+            e.request_id,
+            e.initiated_by,
+            ts(e.initiated_at),
+            e.target_count,
+            serde_json::to_string(&e.subjects).unwrap_or_else(|_| "[]".to_owned()),
+            e.deadline_at.map(ts),
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn delete(conn: &Connection, exec_id: &str) -> StoreResult<()> {
+    conn.execute("DELETE FROM executions WHERE exec_id = ?1", [exec_id])?;
+    Ok(())
+}
+
+/// A run started: a pending execution becomes running.
+pub fn mark_running(tx: &Transaction<'_>, exec_id: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE executions SET status = 'running' WHERE exec_id = ?1 AND status = 'pending'",
+        [exec_id],
+    )?;
+    Ok(())
+}
+
+/// Counts one finished run; the execution completes when every expected machine reported.
+/// Callers guarantee each run is counted once (see `results::apply_result`).
+pub fn count(tx: &Transaction<'_>, exec_id: &str, outcome: Outcome) -> rusqlite::Result<()> {
+    let (s, f, k) = match outcome {
+        Outcome::Success => (1, 0, 0),
+        Outcome::Failure => (0, 1, 0),
+        Outcome::Skipped => (0, 0, 1),
+    };
+    tx.execute(
+        "UPDATE executions SET
+             success_count = success_count + ?2,
+             failure_count = failure_count + ?3,
+             skipped_count = skipped_count + ?4,
+             status = CASE
+                 WHEN success_count + failure_count + skipped_count + 1 >= target_count
+                     THEN 'completed'
+                 ELSE 'running' END
+         WHERE exec_id = ?1",
+        params![exec_id, s, f, k],
+    )?;
+    Ok(())
+}
+
+/// Moves one counted run from one outcome to another (a late real result replacing a reaped row).
+pub fn recount(
+    tx: &Transaction<'_>,
+    exec_id: &str,
+    from: Outcome,
+    to: Outcome,
+) -> rusqlite::Result<()> {
+    let delta = |o: Outcome, which: Outcome| i64::from(o == which);
+    tx.execute(
+        "UPDATE executions SET
+             success_count = success_count - ?2 + ?3,
+             failure_count = failure_count - ?4 + ?5,
+             skipped_count = skipped_count - ?6 + ?7
+         WHERE exec_id = ?1",
+        params![
+            exec_id,
+            delta(from, Outcome::Success),
+            delta(to, Outcome::Success),
+            delta(from, Outcome::Failure),
+            delta(to, Outcome::Failure),
+            delta(from, Outcome::Skipped),
+            delta(to, Outcome::Skipped),
+        ],
+    )?;
+    Ok(())
+}
+
+const COLUMNS: &str = "exec_id, job_id, version, initiated_by, initiated_at, target_count,
+    success_count, failure_count, skipped_count, status";
+
+fn summary(row: &Row<'_>) -> rusqlite::Result<ExecutionSummary> {
+    Ok(ExecutionSummary {
+        exec_id: row.get(0)?,
+        job_id: row.get(1)?,
+        version: row.get(2)?,
+        initiated_by: row.get(3)?,
+        initiated_at: parse_ts(row.get(4)?).unwrap_or_default(),
+        target_count: row.get(5)?,
+        success_count: row.get(6)?,
+        failure_count: row.get(7)?,
+        skipped_count: row.get(8)?,
+        status: row.get(9)?,
+    })
+}
+
+pub fn list(
+    conn: &Connection,
+    limit: u32,
+    offset: u64,
+) -> rusqlite::Result<Page<ExecutionSummary>> {
+    let total: i64 = conn.query_row("SELECT COUNT(*) FROM executions", [], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM executions ORDER BY initiated_at DESC, exec_id DESC
+         LIMIT ?1 OFFSET ?2"
+    ))?;
+    let items = stmt
+        .query_map(
+            params![limit, i64::try_from(offset).unwrap_or(i64::MAX)],
+            summary,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        total: u64::try_from(total).unwrap_or(0),
+        limit,
+        offset,
+    })
+}
+
+pub fn get(conn: &Connection, exec_id: &str) -> rusqlite::Result<Option<ExecutionSummary>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM executions WHERE exec_id = ?1"),
+        [exec_id],
+        summary,
+    )
+    .optional()
+}

@@ -1,0 +1,196 @@
+//! `execution_results`: one row per (command, machine) run. The events projector inserts the
+//! in-flight row; the results projector completes it. Both are idempotent on `result_id`.
+
+use chrono::{DateTime, Duration, Utc};
+use kanade_protocol::api::{Page, ResultDetail, ResultSummary};
+use kanade_protocol::wire::{EventStarted, ExecResult};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use crate::store::executions::{self, Outcome};
+use crate::store::{parse_ts, ts};
+
+/// How long after its timeout an in-flight run is given before it counts as lost.
+pub const REAP_GRACE: Duration = Duration::minutes(5);
+
+pub fn outcome(r: &ExecResult) -> Outcome {
+    match (r.skipped, r.exit_code) {
+        (true, _) => Outcome::Skipped,
+        (false, 0) => Outcome::Success,
+        (false, _) => Outcome::Failure,
+    }
+}
+
+/// Inserts the in-flight row of a started run; a redelivered or late event changes nothing.
+pub fn apply_started(
+    tx: &Transaction<'_>,
+    ev: &EventStarted,
+    recorded_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let expires_at = ev.timeout_secs.map(|t| {
+        ev.started_at + Duration::seconds(i64::try_from(t).unwrap_or(i64::MAX / 2)) + REAP_GRACE
+    });
+    let inserted = tx.execute(
+        "INSERT INTO execution_results (result_id, request_id, exec_id, pc_id, job_id, version,
+             started_at, recorded_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (result_id) DO NOTHING",
+        params![
+            ev.result_id,
+            ev.request_id,
+            ev.exec_id,
+            ev.pc_id,
+            ev.job_id,
+            ev.version,
+            ts(ev.started_at),
+            ts(recorded_at),
+            expires_at.map(ts),
+        ],
+    )?;
+    if inserted > 0 {
+        executions::mark_running(tx, &ev.exec_id)?;
+    }
+    Ok(())
+}
+
+/// Completes (or inserts) a run's row and counts it on its execution exactly once: a
+/// redelivered result finds the row finished and changes nothing; a real result arriving
+/// after the row was reaped replaces it and moves the count from failure to its outcome.
+pub fn apply_result(
+    tx: &Transaction<'_>,
+    r: &ExecResult,
+    recorded_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let existing: Option<(Option<String>, bool)> = tx
+        .query_row(
+            "SELECT finished_at, reaped FROM execution_results WHERE result_id = ?1",
+            [&r.result_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let previous = match existing {
+        Some((Some(_), false)) => return Ok(()),
+        Some((Some(_), true)) => Some(Outcome::Failure),
+        Some((None, _)) | None => None,
+    };
+    tx.execute(
+        "INSERT INTO execution_results (result_id, request_id, exec_id, pc_id, job_id, version,
+             exit_code, stdout, stderr, stdout_object, stderr_object, started_at, finished_at,
+             recorded_at, skipped, reaped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 0)
+         ON CONFLICT (result_id) DO UPDATE SET
+             exit_code = excluded.exit_code, stdout = excluded.stdout, stderr = excluded.stderr,
+             stdout_object = excluded.stdout_object, stderr_object = excluded.stderr_object,
+             started_at = excluded.started_at, finished_at = excluded.finished_at,
+             recorded_at = excluded.recorded_at, skipped = excluded.skipped, reaped = 0",
+        params![
+            r.result_id,
+            r.request_id,
+            r.exec_id,
+            r.pc_id,
+            r.job_id,
+            r.version,
+            r.exit_code,
+            r.stdout,
+            r.stderr,
+            r.stdout_object,
+            r.stderr_object,
+            ts(r.started_at),
+            ts(r.finished_at),
+            ts(recorded_at),
+            r.skipped,
+        ],
+    )?;
+    match previous {
+        Some(from) => executions::recount(tx, &r.exec_id, from, outcome(r)),
+        None => executions::count(tx, &r.exec_id, outcome(r)),
+    }
+}
+
+const COLUMNS: &str = "result_id, request_id, exec_id, pc_id, job_id, version, exit_code,
+    started_at, finished_at, recorded_at, skipped, reaped";
+
+fn summary(row: &Row<'_>) -> rusqlite::Result<ResultSummary> {
+    Ok(ResultSummary {
+        result_id: row.get(0)?,
+        request_id: row.get(1)?,
+        exec_id: row.get(2)?,
+        pc_id: row.get(3)?,
+        job_id: row.get(4)?,
+        version: row.get(5)?,
+        exit_code: row.get(6)?,
+        started_at: parse_ts(row.get(7)?),
+        finished_at: parse_ts(row.get(8)?),
+        recorded_at: parse_ts(row.get(9)?),
+        skipped: row.get(10)?,
+        reaped: row.get(11)?,
+    })
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub exec_id: Option<String>,
+    pub pc_id: Option<String>,
+}
+
+pub fn list(
+    conn: &Connection,
+    filter: &Filter,
+    limit: u32,
+    offset: u64,
+) -> rusqlite::Result<Page<ResultSummary>> {
+    let condition = "(?1 IS NULL OR exec_id = ?1) AND (?2 IS NULL OR pc_id = ?2)";
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM execution_results WHERE {condition}"),
+        params![filter.exec_id, filter.pc_id],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM execution_results WHERE {condition}
+         ORDER BY started_at DESC, result_id DESC LIMIT ?3 OFFSET ?4"
+    ))?;
+    let items = stmt
+        .query_map(
+            params![
+                filter.exec_id,
+                filter.pc_id,
+                limit,
+                i64::try_from(offset).unwrap_or(i64::MAX)
+            ],
+            summary,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        total: u64::try_from(total).unwrap_or(0),
+        limit,
+        offset,
+    })
+}
+
+/// Every run of one execution, ordered by machine.
+pub fn for_execution(conn: &Connection, exec_id: &str) -> rusqlite::Result<Vec<ResultSummary>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM execution_results WHERE exec_id = ?1 ORDER BY pc_id, started_at"
+    ))?;
+    stmt.query_map([exec_id], summary)?.collect()
+}
+
+pub fn get(conn: &Connection, result_id: &str) -> rusqlite::Result<Option<ResultDetail>> {
+    conn.query_row(
+        &format!(
+            "SELECT {COLUMNS}, stdout, stderr, stdout_object, stderr_object
+             FROM execution_results WHERE result_id = ?1"
+        ),
+        [result_id],
+        |row| {
+            Ok(ResultDetail {
+                summary: summary(row)?,
+                stdout: row.get(12)?,
+                stderr: row.get(13)?,
+                stdout_object: row.get(14)?,
+                stderr_object: row.get(15)?,
+            })
+        },
+    )
+    .optional()
+}

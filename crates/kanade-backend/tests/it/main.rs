@@ -1,0 +1,7 @@
+//! Backend integration tests: the real HTTP API, projectors and SQLite against a real
+//! nats-server started per test.
+
+mod api_exec;
+mod api_jobs;
+mod projection;
+mod support;

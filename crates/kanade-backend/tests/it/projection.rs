@@ -1,0 +1,215 @@
+//! Projectors against the real broker: results complete in-flight rows and count once, even
+//! when redelivered or when the backend dies mid-stream; heartbeats make machines online.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use kanade_protocol::api::{ExecResponse, ExecutionDetail, Page, ResultDetail, ResultSummary};
+use kanade_protocol::subject;
+use kanade_protocol::wire::{EventStarted, ExecResult, Heartbeat};
+
+use crate::support::{HELLO, TestBackend, wait_for};
+
+async fn fire(b: &TestBackend, target: serde_json::Value) -> ExecResponse {
+    let resp = b
+        .http
+        .post(b.url("/api/jobs"))
+        .body(HELLO)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let resp = b
+        .http
+        .post(b.url("/api/exec/hello"))
+        .json(&serde_json::json!({"target": target}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    resp.json().await.unwrap()
+}
+
+fn result_for(fired: &ExecResponse, pc: &str, exit_code: i32) -> ExecResult {
+    let now = Utc::now();
+    ExecResult {
+        result_id: format!("{}-{pc}", fired.exec_id),
+        request_id: fired.request_id.clone(),
+        exec_id: fired.exec_id.clone(),
+        pc_id: pc.to_owned(),
+        job_id: "hello".to_owned(),
+        version: "1".to_owned(),
+        exit_code,
+        stdout: format!("hello from {pc}\n"),
+        stderr: String::new(),
+        stdout_object: None,
+        stderr_object: None,
+        started_at: now,
+        finished_at: now,
+        skipped: false,
+    }
+}
+
+async fn publish<T: serde::Serialize>(b: &TestBackend, subject: String, msg: &T) {
+    b.js.publish(subject, serde_json::to_vec(msg).unwrap().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+async fn execution(b: &TestBackend, exec_id: &str) -> ExecutionDetail {
+    b.get(&format!("/api/executions/{exec_id}")).await
+}
+
+#[tokio::test]
+async fn started_then_result_completes_the_row_and_counts_once() {
+    let b = TestBackend::start().await;
+    let fired = fire(&b, serde_json::json!({"pcs": ["pc1", "pc2"]})).await;
+    let ok = result_for(&fired, "pc1", 0);
+    let started = EventStarted {
+        result_id: ok.result_id.clone(),
+        request_id: ok.request_id.clone(),
+        exec_id: ok.exec_id.clone(),
+        pc_id: "pc1".into(),
+        job_id: "hello".into(),
+        version: "1".into(),
+        started_at: ok.started_at,
+        timeout_secs: Some(30),
+    };
+    publish(&b, subject::events_started(&fired.exec_id, "pc1"), &started).await;
+    wait_for("in-flight row", Duration::from_secs(10), || async {
+        let e = execution(&b, &fired.exec_id).await;
+        e.execution.status == "running" && e.results.len() == 1 && e.results[0].exit_code.is_none()
+    })
+    .await;
+
+    publish(&b, subject::results(&fired.request_id), &ok).await;
+    // The same result again (a redelivery or a re-sent outbox entry) and a garbage message.
+    publish(&b, subject::results(&fired.request_id), &ok).await;
+    b.js.publish(subject::results("junk"), "not json".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    publish(
+        &b,
+        subject::results(&fired.request_id),
+        &result_for(&fired, "pc2", 3),
+    )
+    .await;
+
+    wait_for("completion", Duration::from_secs(10), || async {
+        execution(&b, &fired.exec_id).await.execution.status == "completed"
+    })
+    .await;
+    let e = execution(&b, &fired.exec_id).await;
+    assert_eq!(
+        (
+            e.execution.success_count,
+            e.execution.failure_count,
+            e.execution.skipped_count
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(e.results.len(), 2);
+
+    let page: Page<ResultSummary> = b
+        .get(&format!("/api/results?exec_id={}&pc_id=pc1", fired.exec_id))
+        .await;
+    assert_eq!(page.total, 1);
+    let detail: ResultDetail = b
+        .get(&format!("/api/results/{}", page.items[0].result_id))
+        .await;
+    assert_eq!(
+        (detail.stdout.as_str(), detail.summary.exit_code),
+        ("hello from pc1\n", Some(0))
+    );
+    assert!(detail.summary.started_at.is_some() && detail.summary.recorded_at.is_some());
+}
+
+#[tokio::test]
+async fn backend_killed_mid_stream_loses_and_doubles_nothing() {
+    let mut b = TestBackend::start().await;
+    const N: usize = 3000;
+    let pcs: Vec<String> = (0..N).map(|i| format!("pc{i}")).collect();
+    let fired = fire(&b, serde_json::json!({"pcs": pcs})).await;
+    assert_eq!(fired.target_count, N as i64);
+
+    // Publish asynchronously, collecting acks, while the backend is projecting.
+    let mut acks = Vec::with_capacity(N);
+    for (i, pc) in pcs.iter().enumerate() {
+        let r = result_for(&fired, pc, i32::from(i % 10 == 0));
+        let payload = serde_json::to_vec(&r).unwrap();
+        acks.push(
+            b.js.publish(subject::results(&fired.request_id), payload.into())
+                .await
+                .unwrap(),
+        );
+        if i == N / 3 {
+            b.kill().await;
+        }
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    // Some but not all should have been projected before the crash; either way, after a
+    // restart everything arrives exactly once.
+    b.boot().await;
+    wait_for("all results projected", Duration::from_secs(60), || async {
+        execution(&b, &fired.exec_id).await.execution.status == "completed"
+    })
+    .await;
+    let e = execution(&b, &fired.exec_id).await;
+    assert_eq!(
+        e.execution.success_count + e.execution.failure_count,
+        N as i64
+    );
+    assert_eq!(e.execution.failure_count, (N / 10) as i64);
+    assert_eq!(
+        b.query_i64("SELECT COUNT(*) FROM execution_results"),
+        N as i64
+    );
+
+    // A second crash and restart replays nothing twice.
+    b.kill().await;
+    b.boot().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = execution(&b, &fired.exec_id).await;
+    assert_eq!(
+        again.execution.success_count + again.execution.failure_count,
+        N as i64
+    );
+}
+
+#[tokio::test]
+async fn heartbeats_make_machines_count_for_all() {
+    let b = TestBackend::start().await;
+    for pc in ["a", "b", "c"] {
+        let hb = Heartbeat {
+            pc_id: pc.to_owned(),
+            at: Utc::now(),
+            agent_version: "0.1.0".into(),
+            hostname: format!("{pc}.lan"),
+            os_family: "linux".into(),
+            os_version: "12".into(),
+            agent_cpu_pct: Some(0.5),
+            agent_rss_bytes: Some(10 << 20),
+            quarantined_versions: vec![],
+        };
+        let nats = async_nats::connect(b.nats.url()).await.unwrap();
+        nats.publish(
+            subject::heartbeat(pc),
+            serde_json::to_vec(&hb).unwrap().into(),
+        )
+        .await
+        .unwrap();
+        nats.flush().await.unwrap();
+    }
+    wait_for("three agents", Duration::from_secs(10), || async {
+        b.query_i64("SELECT COUNT(*) FROM agents") == 3
+    })
+    .await;
+    let fired = fire(&b, serde_json::json!({"all": true})).await;
+    assert_eq!(fired.target_count, 3);
+}
