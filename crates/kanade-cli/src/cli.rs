@@ -1,0 +1,216 @@
+//! The command tree (clap derive): global options and every subcommand's arguments. Parsing
+//! only; what each command does lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kanade_protocol::duration::HumanDuration;
+use kanade_protocol::manifest::Shell;
+
+pub const DEFAULT_BACKEND_URL: &str = "http://127.0.0.1:8080";
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kanade",
+    version,
+    about = "Operate a kanade fleet: jobs, executions, results, break-glass runs",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Backend base URL.
+    #[arg(long, global = true, env = "KANADE_BACKEND_URL", default_value = DEFAULT_BACKEND_URL)]
+    pub backend_url: String,
+    /// NATS URL for the commands that talk to the broker directly (run, jetstream).
+    #[arg(long, global = true, env = "KANADE_NATS_URL", default_value = DEFAULT_NATS_URL)]
+    pub nats_url: String,
+    /// Machine-readable JSON output instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register, list, show and delete job manifests.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Run a registered job on machines, a group or the whole fleet.
+    Exec(ExecArgs),
+    /// Per-machine results of an execution.
+    Results(ResultsArgs),
+    /// Output of one result.
+    Result(ResultArgs),
+    /// Break-glass: run a script on one machine straight over NATS (works without the backend).
+    Run(RunArgs),
+    /// Create or inspect the broker's streams, KV buckets and object stores.
+    #[command(subcommand)]
+    Jetstream(JetstreamCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Register a job from a YAML (or JSON) manifest; `execute.script_file` is inlined.
+    Create {
+        /// The manifest file.
+        file: PathBuf,
+    },
+    /// List registered jobs.
+    List,
+    /// Show a job's manifest as it was written.
+    Get { id: String },
+    /// Delete a job.
+    Delete { id: String },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["pcs", "groups", "all"])))]
+pub struct ExecArgs {
+    /// Job id.
+    pub job: String,
+    /// Machines, comma separated.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub pcs: Vec<String>,
+    /// Groups, comma separated.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub groups: Vec<String>,
+    /// Every machine.
+    #[arg(long, conflicts_with_all = ["pcs", "groups"])]
+    pub all: bool,
+    /// Each machine waits a random time up to this before starting (e.g. 30s).
+    #[arg(long)]
+    pub jitter: Option<HumanDuration>,
+    /// Machines that cannot start before this are skipped: an RFC 3339 time or a duration from
+    /// now (e.g. 10m).
+    #[arg(long)]
+    pub deadline: Option<String>,
+    /// Wait for the results, showing progress, then print a summary.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long `--wait` waits.
+    #[arg(long, default_value = "10m", requires = "wait")]
+    pub wait_timeout: HumanDuration,
+}
+
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    pub exec_id: String,
+    /// Print the output of this machine's result instead of the table.
+    #[arg(long)]
+    pub pc: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResultArgs {
+    pub result_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The machine (its agent id).
+    pub pc: String,
+    #[arg(long, value_enum, default_value_t = ShellArg::Sh)]
+    pub shell: ShellArg,
+    /// The script's timeout; the CLI waits a little longer for the result.
+    #[arg(long, default_value = "60s")]
+    pub timeout: HumanDuration,
+    /// The script, after `--`; words are joined with spaces.
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub script: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    Sh,
+    Bash,
+    Pwsh,
+    Powershell,
+    Cmd,
+}
+
+impl From<ShellArg> for Shell {
+    fn from(arg: ShellArg) -> Shell {
+        match arg {
+            ShellArg::Sh => Shell::Sh,
+            ShellArg::Bash => Shell::Bash,
+            ShellArg::Pwsh => Shell::Pwsh,
+            ShellArg::Powershell => Shell::Powershell,
+            ShellArg::Cmd => Shell::Cmd,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JetstreamCommand {
+    /// Create or update every stream, KV bucket and object store kanade uses (idempotent).
+    Setup,
+    /// Messages, bytes and consumers of kanade's streams.
+    Status,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Cli, String> {
+        let args = std::iter::once("kanade").chain(line.split_whitespace());
+        Cli::try_parse_from(args).map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn exec_takes_comma_separated_targets() {
+        let cli = parse("exec hello --pcs a,b --groups lab --jitter 30s --wait").unwrap();
+        let Command::Exec(args) = cli.command else {
+            panic!("not exec: {:?}", cli.command)
+        };
+        assert_eq!(args.pcs, ["a", "b"]);
+        assert_eq!(args.groups, ["lab"]);
+        assert_eq!(args.jitter.map(|d| d.as_secs()), Some(30));
+        assert_eq!(args.wait_timeout.as_secs(), 600);
+    }
+
+    #[test]
+    fn exec_refusals_name_the_problem() {
+        let cases = [
+            (
+                "exec hello",
+                "the following required arguments were not provided",
+            ),
+            ("exec hello --all --pcs a", "cannot be used with"),
+            ("exec hello --all --jitter soon", "`soon` is not a duration"),
+            ("exec hello --all --wait-timeout 5m", "--wait"),
+        ];
+        for (line, want) in cases {
+            let err = parse(line).unwrap_err();
+            assert!(err.contains(want), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn run_takes_the_script_after_the_separator() {
+        let cli = parse("run pc1 --shell bash --timeout 5s -- echo hi").unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.pc, "pc1");
+        assert_eq!(Shell::from(args.shell), Shell::Bash);
+        assert_eq!(args.timeout.as_secs(), 5);
+        assert_eq!(args.script, ["echo", "hi"]);
+        assert!(parse("run pc1").is_err());
+        assert!(parse("run pc1 --shell fish -- x").is_err());
+    }
+
+    #[test]
+    fn global_options_go_anywhere() {
+        let cli = parse("job list --json --backend-url http://b:1").unwrap();
+        assert!(cli.global.json);
+        assert_eq!(cli.global.backend_url, "http://b:1");
+    }
+}

@@ -1,0 +1,328 @@
+//! `kanade exec <job> (--pcs | --groups | --all)`: start an execution, and with `--wait` poll it
+//! with a live progress bar until every machine reported, then print one row per machine.
+//! Exits 1 when any machine failed, was skipped or never reported, or the wait timed out.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kanade_protocol::api::{ExecRequest, ExecResponse, ExecutionDetail, ExecutionSummary, Target};
+use kanade_protocol::duration::HumanDuration;
+use kanade_protocol::{manifest, subject};
+use reqwest::StatusCode;
+
+use crate::cli::{ExecArgs, Global};
+use crate::client::ApiClient;
+use crate::commands::{Io, api_client, results};
+use crate::{BadInput, EXIT_FAILED, EXIT_OK, render};
+
+/// How often `--wait` asks the backend.
+const POLL_EVERY: Duration = Duration::from_millis(300);
+/// The execution row may appear a moment after the API accepted the request.
+const NOT_FOUND_GRACE: Duration = Duration::from_secs(10);
+
+pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let now = Utc::now();
+    if !manifest::is_valid_id(&args.job) {
+        return Err(BadInput::err(format!(
+            "`{}` is not a valid job id",
+            args.job
+        )));
+    }
+    let target = target_from_flags(args.all, &args.pcs, &args.groups)?;
+    let deadline_at = match args.deadline.as_deref() {
+        Some(text) => Some(parse_deadline(text, now).map_err(BadInput::err)?),
+        None => None,
+    };
+    let request = ExecRequest {
+        target,
+        jitter: args.jitter,
+        deadline_at,
+    };
+    request
+        .validate(now)
+        .map_err(|err| BadInput::err(err.to_string()))?;
+
+    let client = api_client(global)?;
+    let response = client.exec(&args.job, &request).await?;
+    if !args.wait {
+        match global.json {
+            true => io.json(&response)?,
+            false => io.print(&format!("{}\n", response.exec_id))?,
+        }
+        return Ok(EXIT_OK);
+    }
+    if !global.json {
+        io.print(&format!(
+            "{}\n{} v{} on {} machine(s)\n",
+            response.exec_id, response.job_id, response.version, response.target_count
+        ))?;
+    }
+    let bar = progress_bar(global.json, response.target_count);
+    let waited = wait(&client, &response, args.wait_timeout.0, &bar).await;
+    bar.finish_and_clear();
+    let (detail, timed_out) = waited?;
+    if global.json {
+        io.json(&detail)?;
+    } else {
+        let table = results::summary_table(&client, &detail.results, &request.target.pcs).await;
+        io.print(&table)?;
+        io.print(&format!("{}\n", summary_line(&detail.execution)))?;
+    }
+    let failed = outcome_failed(&detail) || timed_out;
+    if timed_out {
+        io.note(&format!(
+            "error: gave up waiting after {}; follow up with `kanade results {}`",
+            args.wait_timeout, response.exec_id
+        ));
+    }
+    Ok(if failed { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// The `--pcs` / `--groups` / `--all` flags as an API target, each name checked.
+pub fn target_from_flags(all: bool, pcs: &[String], groups: &[String]) -> anyhow::Result<Target> {
+    for (flag, names) in [("--pcs", pcs), ("--groups", groups)] {
+        if let Some(bad) = names.iter().find(|n| !subject::is_valid_token(n)) {
+            return Err(BadInput::err(format!(
+                "{flag}: `{bad}` is not a valid name (letters, digits, '-' and '_' only)"
+            )));
+        }
+    }
+    let target = Target {
+        all,
+        pcs: pcs.to_vec(),
+        groups: groups.to_vec(),
+    };
+    target
+        .validate()
+        .map_err(|_| BadInput::err("name the machines: --pcs a,b or --groups g1,g2 or --all"))?;
+    Ok(target)
+}
+
+/// `--deadline`: an RFC 3339 instant, or a duration from `now` such as `10m`.
+pub fn parse_deadline(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let duration: HumanDuration = text.parse().map_err(|_| {
+        format!(
+            "--deadline: `{text}` is neither an RFC 3339 time (2026-01-31T18:00:00Z) nor a duration (10m)"
+        )
+    })?;
+    chrono::TimeDelta::from_std(duration.0)
+        .ok()
+        .and_then(|delta| now.checked_add_signed(delta))
+        .ok_or_else(|| format!("--deadline: `{text}` is too far in the future"))
+}
+
+/// Polls until the execution finished or `timeout` passed; the bool says it timed out.
+async fn wait(
+    client: &ApiClient,
+    response: &ExecResponse,
+    timeout: Duration,
+    bar: &ProgressBar,
+) -> anyhow::Result<(ExecutionDetail, bool)> {
+    let started = tokio::time::Instant::now();
+    let mut last = None;
+    loop {
+        match client.get_execution(&response.exec_id).await {
+            Ok(detail) => {
+                let execution = &detail.execution;
+                bar.set_length(execution.target_count.max(0) as u64);
+                bar.set_position(reported(execution));
+                bar.set_message(format!(
+                    "{} failed, {} skipped",
+                    execution.failure_count, execution.skipped_count
+                ));
+                if finished(execution) {
+                    return Ok((detail, false));
+                }
+                last = Some(detail);
+            }
+            Err(err)
+                if err.status() == Some(StatusCode::NOT_FOUND)
+                    && last.is_none()
+                    && started.elapsed() < NOT_FOUND_GRACE => {}
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!(
+                        "following execution {} (job {})",
+                        response.exec_id, response.job_id
+                    )
+                });
+            }
+        }
+        if started.elapsed() >= timeout {
+            let detail = last.with_context(|| {
+                format!(
+                    "execution {} never showed up in the backend",
+                    response.exec_id
+                )
+            })?;
+            return Ok((detail, true));
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// Machines that reported, whatever the outcome.
+pub fn reported(execution: &ExecutionSummary) -> u64 {
+    let n = execution.success_count + execution.failure_count + execution.skipped_count;
+    n.max(0) as u64
+}
+
+/// Done when the backend says so, or every targeted machine reported.
+pub fn finished(execution: &ExecutionSummary) -> bool {
+    matches!(execution.status.as_str(), "completed" | "expired")
+        || (execution.target_count > 0 && reported(execution) >= execution.target_count as u64)
+}
+
+/// True when any machine failed, was skipped or did not report.
+pub fn outcome_failed(detail: &ExecutionDetail) -> bool {
+    let execution = &detail.execution;
+    execution.failure_count > 0
+        || execution.skipped_count > 0
+        || reported(execution) < execution.target_count.max(0) as u64
+        || detail.results.iter().any(render::failed)
+}
+
+pub fn summary_line(execution: &ExecutionSummary) -> String {
+    let missing = (execution.target_count.max(0) as u64).saturating_sub(reported(execution));
+    format!(
+        "{} v{}: {} ok, {} failed, {} skipped, {} not reported, of {} ({})",
+        execution.job_id,
+        execution.version,
+        execution.success_count,
+        execution.failure_count,
+        execution.skipped_count,
+        missing,
+        execution.target_count,
+        execution.status
+    )
+}
+
+fn progress_bar(hidden: bool, target_count: i64) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(
+        Some(target_count.max(0) as u64),
+        ProgressDrawTarget::stderr(),
+    );
+    let style = ProgressStyle::with_template(
+        "{spinner} [{bar:40}] {pos}/{len} results  {msg}  ({elapsed})",
+    )
+    .map(|style| style.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn target_flags_become_an_api_target() {
+        let t = target_from_flags(false, &strings(&["a", "b"]), &strings(&["lab"])).unwrap();
+        assert_eq!(
+            t.subjects(),
+            ["commands.group.lab", "commands.pc.a", "commands.pc.b"]
+        );
+        let t = target_from_flags(true, &[], &[]).unwrap();
+        assert_eq!(t.subjects(), ["commands.all"]);
+    }
+
+    #[test]
+    fn bad_target_flags_name_the_flag() {
+        let cases = [
+            (
+                false,
+                vec!["a.b"],
+                vec![],
+                "--pcs: `a.b` is not a valid name",
+            ),
+            (
+                false,
+                vec![],
+                vec!["x", ""],
+                "--groups: `` is not a valid name",
+            ),
+            (false, vec![], vec![], "name the machines"),
+        ];
+        for (all, pcs, groups, want) in cases {
+            let err = target_from_flags(all, &strings(&pcs), &strings(&groups)).unwrap_err();
+            assert!(err.is::<BadInput>());
+            assert!(err.to_string().starts_with(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn deadlines_are_instants_or_durations_from_now() {
+        let now: DateTime<Utc> = "2026-01-01T12:00:00Z".parse().unwrap();
+        let cases = [
+            ("10m", "2026-01-01T12:10:00Z"),
+            ("1h 30m", "2026-01-01T13:30:00Z"),
+            ("90", "2026-01-01T12:01:30Z"),
+            ("2026-01-02T00:00:00Z", "2026-01-02T00:00:00Z"),
+            ("2026-01-02T09:00:00+09:00", "2026-01-02T00:00:00Z"),
+        ];
+        for (text, want) in cases {
+            let got = parse_deadline(text, now).unwrap();
+            assert_eq!(got, want.parse::<DateTime<Utc>>().unwrap(), "{text}");
+        }
+        let err = parse_deadline("tomorrow", now).unwrap_err();
+        assert!(err.contains("neither an RFC 3339 time"), "{err}");
+    }
+
+    fn execution(
+        target: i64,
+        ok: i64,
+        failed: i64,
+        skipped: i64,
+        status: &str,
+    ) -> ExecutionSummary {
+        ExecutionSummary {
+            exec_id: "e".into(),
+            job_id: "hello".into(),
+            version: "1".into(),
+            initiated_by: "op".into(),
+            initiated_at: Utc::now(),
+            target_count: target,
+            success_count: ok,
+            failure_count: failed,
+            skipped_count: skipped,
+            status: status.into(),
+        }
+    }
+
+    #[test]
+    fn an_execution_is_finished_when_all_reported_or_the_backend_says_so() {
+        assert!(!finished(&execution(3, 1, 1, 0, "running")));
+        assert!(finished(&execution(3, 1, 1, 1, "running")));
+        assert!(finished(&execution(3, 1, 0, 0, "expired")));
+        assert!(!finished(&execution(0, 0, 0, 0, "pending")));
+    }
+
+    #[test]
+    fn the_outcome_fails_on_failures_skips_and_silence() {
+        let detail = |e| ExecutionDetail {
+            execution: e,
+            results: vec![],
+        };
+        assert!(!outcome_failed(&detail(execution(2, 2, 0, 0, "completed"))));
+        assert!(outcome_failed(&detail(execution(2, 1, 1, 0, "completed"))));
+        assert!(outcome_failed(&detail(execution(2, 1, 0, 1, "completed"))));
+        assert!(outcome_failed(&detail(execution(2, 1, 0, 0, "expired"))));
+        assert_eq!(
+            summary_line(&execution(3, 1, 1, 0, "expired")),
+            "hello v1: 1 ok, 1 failed, 0 skipped, 1 not reported, of 3 (expired)"
+        );
+    }
+}

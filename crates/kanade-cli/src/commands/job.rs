@@ -1,0 +1,207 @@
+//! `kanade job create|list|get|delete`. `create` checks the manifest locally first (exit 2 with
+//! the offending field) and inlines `execute.script_file`, which the API does not accept.
+
+use std::path::Path;
+
+use anyhow::Context;
+use kanade_protocol::manifest::Manifest;
+
+use crate::cli::{Global, JobCommand};
+use crate::commands::{Io, api_client};
+use crate::{BadInput, EXIT_OK, render};
+
+pub async fn run(command: JobCommand, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    match command {
+        JobCommand::Create { file } => create(&file, global, io).await,
+        JobCommand::List => list(global, io).await,
+        JobCommand::Get { id } => get(&id, global, io).await,
+        JobCommand::Delete { id } => delete(&id, global, io).await,
+    }
+}
+
+/// A manifest ready to upload: the parsed form and the text the server receives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedJob {
+    pub manifest: Manifest,
+    pub text: String,
+}
+
+/// Reads and checks the manifest at `path`. Without `script_file` the text goes up as written
+/// (comments and all, so `job get` shows it); with one, the file (relative to the manifest's
+/// folder) is inlined into `execute.script` and the manifest is re-serialised as YAML.
+pub fn prepare(path: &Path) -> anyhow::Result<PreparedJob> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| BadInput::err(format!("cannot read {}: {err}", path.display())))?;
+    let manifest = Manifest::parse(&text)
+        .map_err(|err| BadInput::err(format!("{}: {err}", path.display())))?;
+    let Some(script_file) = manifest.execute.script_file.clone() else {
+        return Ok(PreparedJob { manifest, text });
+    };
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let script_path = folder.join(&script_file);
+    let script = std::fs::read_to_string(&script_path).map_err(|err| {
+        BadInput::err(format!(
+            "{}: execute.script_file: cannot read {}: {err}",
+            path.display(),
+            script_path.display()
+        ))
+    })?;
+    let mut manifest = manifest;
+    manifest.execute.script = Some(script);
+    manifest.execute.script_file = None;
+    manifest
+        .validate()
+        .map_err(|err| BadInput::err(format!("{} (after inlining): {err}", path.display())))?;
+    let text = serde_saphyr::to_string(&manifest).context("re-serialising the manifest")?;
+    Ok(PreparedJob { manifest, text })
+}
+
+async fn create(path: &Path, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let prepared = prepare(path)?;
+    let client = api_client(global)?;
+    let detail = client.create_job_yaml(&prepared.text).await?;
+    if global.json {
+        io.json(&detail)?;
+    } else {
+        io.print(&format!(
+            "created job {} (version {})\n",
+            detail.manifest.id, detail.manifest.version
+        ))?;
+    }
+    Ok(EXIT_OK)
+}
+
+async fn list(global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let jobs = api_client(global)?.list_jobs().await?;
+    if global.json {
+        io.json(&jobs)?;
+        return Ok(EXIT_OK);
+    }
+    if jobs.is_empty() {
+        io.print("no jobs yet: register one with `kanade job create <file.yaml>`\n")?;
+        return Ok(EXIT_OK);
+    }
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|job| {
+            vec![
+                render::cell(&job.id),
+                render::cell(&job.version),
+                job.shell.clone(),
+                job.timeout.to_string(),
+                render::cell(&job.tags.join(",")),
+                render::cell(job.description.as_deref().unwrap_or("")),
+            ]
+        })
+        .collect();
+    io.print(&render::table(
+        &["id", "version", "shell", "timeout", "tags", "description"],
+        &rows,
+    ))?;
+    Ok(EXIT_OK)
+}
+
+async fn get(id: &str, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let detail = api_client(global)?.get_job(id).await?;
+    if global.json {
+        io.json(&detail.manifest)?;
+        return Ok(EXIT_OK);
+    }
+    let text = match detail.yaml {
+        Some(text) => text,
+        None => serde_saphyr::to_string(&detail.manifest).context("rendering the manifest")?,
+    };
+    io.print(&text)?;
+    if !text.ends_with('\n') {
+        io.print("\n")?;
+    }
+    Ok(EXIT_OK)
+}
+
+async fn delete(id: &str, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    api_client(global)?.delete_job(id).await?;
+    if !global.json {
+        io.print(&format!("deleted job {id}\n"))?;
+    }
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const WITH_FILE: &str = "
+id: inv
+version: 2
+execute:
+  shell: bash
+  script_file: scripts/inv.sh
+  timeout: 1m
+tags: [inventory]
+";
+
+    #[test]
+    fn script_file_is_inlined_relative_to_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "#!/bin/bash\n# a: comment\necho \"{\\\"k\\\": 1}\"\n\tprintf '%s\\n' x\n";
+        write(dir.path(), "jobs/scripts/inv.sh", script);
+        let path = write(dir.path(), "jobs/inv.yaml", WITH_FILE);
+
+        let prepared = prepare(&path).unwrap();
+        assert_eq!(prepared.manifest.script(), Some(script));
+        assert_eq!(prepared.manifest.execute.script_file, None);
+        assert!(!prepared.text.contains("script_file"), "{}", prepared.text);
+        // What the server receives parses back to the same manifest.
+        assert_eq!(Manifest::parse(&prepared.text).unwrap(), prepared.manifest);
+    }
+
+    #[test]
+    fn a_manifest_without_script_file_goes_up_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let text =
+            "# keep me\nid: a\nversion: 1\nexecute: {shell: sh, script: 'true', timeout: 5s}\n";
+        let path = write(dir.path(), "a.yaml", text);
+        assert_eq!(prepare(&path).unwrap().text, text);
+    }
+
+    #[test]
+    fn refusals_name_the_file_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing_script = write(dir.path(), "inv.yaml", WITH_FILE);
+        write(dir.path(), "scripts/empty.sh", "  \n");
+        let empty_script = write(
+            dir.path(),
+            "empty.yaml",
+            &WITH_FILE.replace("scripts/inv.sh", "scripts/empty.sh"),
+        );
+        let bad_field = write(
+            dir.path(),
+            "bad.yaml",
+            &WITH_FILE.replace("timeout: 1m", "timeout: 1m\n  colour: red"),
+        );
+        let cases = [
+            (missing_script, "inv.yaml: execute.script_file: cannot read"),
+            (
+                empty_script,
+                "(after inlining): execute.script: is required",
+            ),
+            (
+                bad_field,
+                "bad.yaml: execute.colour: unknown field `colour`",
+            ),
+            (dir.path().join("none.yaml"), "cannot read"),
+        ];
+        for (path, want) in cases {
+            let err = prepare(&path).unwrap_err();
+            assert!(err.is::<BadInput>(), "{err}");
+            assert!(err.to_string().contains(want), "want {want:?} in {err}");
+        }
+    }
+}

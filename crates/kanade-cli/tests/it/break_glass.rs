@@ -1,0 +1,185 @@
+//! `break_glass_run` and `kanade run` against a real nats-server, with a responder task playing
+//! the agent on `commands.pc.<pc>`: it answers on `results.<request_id>` after a stray message.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use chrono::Utc;
+use futures::StreamExt;
+use kanade_bus::{Role, connect, ensure_resources};
+use kanade_protocol::manifest::Shell;
+use kanade_protocol::wire::{Command, ExecResult};
+use kanade_protocol::{names, subject};
+use kanade_testkit::NatsServer;
+
+use crate::support::kanade;
+
+/// A broker with kanade's streams, and a responder for `pc` running until the test ends.
+async fn broker_with_responder(pc: &str) -> (NatsServer, async_nats::Client) {
+    let server = NatsServer::start();
+    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    ensure_resources(&jetstream::new(client.clone()))
+        .await
+        .unwrap();
+    let mut commands = client.subscribe(subject::commands_pc(pc)).await.unwrap();
+    client.flush().await.unwrap();
+    let responder = client.clone();
+    tokio::spawn(async move {
+        while let Some(message) = commands.next().await {
+            let command: Command = serde_json::from_slice(&message.payload).unwrap();
+            let reply = subject::results(&command.request_id);
+            responder
+                .publish(reply.clone(), "not json".into())
+                .await
+                .unwrap();
+            let result = answer(&command);
+            let payload = serde_json::to_vec(&result).unwrap();
+            responder.publish(reply, payload.into()).await.unwrap();
+        }
+    });
+    (server, client)
+}
+
+/// The fake agent's behaviour: `skip` is refused as past its deadline, `fail` exits 3.
+fn answer(command: &Command) -> ExecResult {
+    let (exit_code, skipped) = match command.script.as_str() {
+        s if s.contains("skip") => (names::exit_code::DEADLINE_PASSED, true),
+        s if s.contains("fail") => (3, false),
+        _ => (0, false),
+    };
+    ExecResult {
+        result_id: uuid::Uuid::new_v4().to_string(),
+        request_id: command.request_id.clone(),
+        exec_id: command.exec_id.clone(),
+        pc_id: "pc-1".to_owned(),
+        job_id: command.id.clone(),
+        version: command.version.clone(),
+        exit_code,
+        stdout: format!("ran {} with {}\n", command.script, command.shell.as_str()),
+        stderr: if exit_code == 0 { "" } else { "oops\n" }.to_owned(),
+        stdout_object: None,
+        stderr_object: None,
+        started_at: Utc::now(),
+        finished_at: Utc::now(),
+        skipped,
+    }
+}
+
+#[tokio::test]
+async fn returns_the_result_and_leaves_the_command_in_exec() {
+    let (_server, client) = broker_with_responder("pc-1").await;
+
+    let result = kanade_cli::run::break_glass_run(
+        &client,
+        "pc-1",
+        Shell::Bash,
+        "uname -a",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.exit_code, 0);
+    assert_eq!(result.stdout, "ran uname -a with bash\n");
+    assert_eq!(result.job_id, "_adhoc");
+
+    let js = jetstream::new(client);
+    let stored = js
+        .get_stream(names::STREAM_EXEC)
+        .await
+        .unwrap()
+        .get_last_raw_message_by_subject("commands.pc.pc-1")
+        .await
+        .unwrap();
+    let command: Command = serde_json::from_slice(&stored.payload).unwrap();
+    assert_eq!(command.request_id, result.request_id);
+    assert_eq!(command.exec_id, result.exec_id);
+    assert_eq!(
+        (command.id.as_str(), command.version.as_str()),
+        ("_adhoc", "0")
+    );
+    assert_eq!(command.issued_by.as_deref(), Some("kanade-cli"));
+    assert_eq!(command.timeout_secs, 10);
+    assert!(command.deadline_at.unwrap() > command.issued_at);
+}
+
+#[tokio::test]
+async fn times_out_cleanly_without_a_responder() {
+    let server = NatsServer::start();
+    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    ensure_resources(&jetstream::new(client.clone()))
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let err = kanade_cli::run::break_glass_run(
+        &client,
+        "pc-2",
+        Shell::Sh,
+        "true",
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        err.to_string(),
+        "no result from pc-2 within 2s — is its agent running?"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_streams_it_says_to_run_setup() {
+    let server = NatsServer::start();
+    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    let err = kanade_cli::run::break_glass_run(
+        &client,
+        "pc-3",
+        Shell::Sh,
+        "true",
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("run `kanade jetstream setup` first"),
+        "{err:#}"
+    );
+}
+
+#[tokio::test]
+async fn kanade_run_exits_with_the_script_exit_code() {
+    let (server, _client) = broker_with_responder("pc-1").await;
+    let url = server.url();
+
+    let ok = kanade(&["--nats-url", &url, "run", "pc-1", "--", "echo", "hi"]).await;
+    assert_eq!(
+        (ok.code, ok.stdout.as_str(), ok.stderr.as_str()),
+        (0, "ran echo hi with sh\n", "")
+    );
+
+    let failed = kanade(&["--nats-url", &url, "run", "pc-1", "--", "fail"]).await;
+    assert_eq!(
+        (failed.code, failed.stderr.as_str()),
+        (3, "oops\n"),
+        "{failed:?}"
+    );
+
+    let skipped = kanade(&["--nats-url", &url, "run", "pc-1", "--", "skip"]).await;
+    assert_eq!(skipped.code, 1, "{skipped:?}");
+    assert!(
+        skipped
+            .stderr
+            .contains("error: skipped: the deadline passed before it could start on pc-1"),
+        "{}",
+        skipped.stderr
+    );
+
+    let bad = kanade(&["--nats-url", &url, "run", "pc.1", "--", "true"]).await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("`pc.1` is not a valid machine id"));
+}
