@@ -64,7 +64,7 @@ async fn create(path: &Path, global: &Global, io: &mut Io<'_>) -> anyhow::Result
         io.json(&detail)?;
     } else {
         io.print(&format!(
-            "created job {} (version {})\n",
+            "registered job {} (version {})\n",
             detail.manifest.id, detail.manifest.version
         ))?;
     }

