@@ -1,11 +1,14 @@
 //! The HTTP API: merges the per-resource routers and applies the blanket layers.
 
+mod accounts;
+mod audit;
 mod exec;
 mod executions;
 mod health;
 mod jetstream;
 mod jobs;
 mod results;
+mod session;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -25,6 +28,9 @@ pub fn router(state: AppState) -> Router {
         .merge(executions::router())
         .merge(results::router())
         .merge(jetstream::router())
+        .merge(session::router())
+        .merge(accounts::router())
+        .merge(audit::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())

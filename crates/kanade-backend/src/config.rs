@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use kanade_protocol::duration::HumanDuration;
 use serde::Deserialize;
 
 pub const DEFAULT_CONFIG: &str = include_str!("../backend.example.toml");
@@ -20,6 +21,11 @@ pub struct BackendConfig {
     pub db: DbConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Secrets from the environment (never from the file, never logged).
+    #[serde(skip)]
+    pub secrets: AuthSecrets,
     /// Values the template refers to as `vars.*`; not used after rendering.
     #[serde(default)]
     pub vars: toml::Table,
@@ -58,6 +64,72 @@ pub struct LogConfig {
     pub level: String,
     #[serde(default = "default_keep_days")]
     pub keep_days: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a sign-in lasts.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl: HumanDuration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> AuthConfig {
+        AuthConfig {
+            session_ttl: default_session_ttl(),
+        }
+    }
+}
+
+fn default_session_ttl() -> HumanDuration {
+    HumanDuration::from_secs(12 * 3600)
+}
+
+/// Authentication switches and secrets, read from `KANADE_*` environment variables.
+#[derive(Clone, Default)]
+pub struct AuthSecrets {
+    /// `KANADE_AUTH_DISABLE=1`.
+    pub auth_disable: bool,
+    /// `KANADE_AUTH_STATIC_TOKEN`.
+    pub static_token: Option<String>,
+    /// `KANADE_JWT_SECRET`.
+    pub jwt_secret: Option<String>,
+    /// `KANADE_BOOTSTRAP_ADMIN_PASSWORD`.
+    pub bootstrap_admin_password: Option<String>,
+}
+
+impl std::fmt::Debug for AuthSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSecrets")
+            .field("auth_disable", &self.auth_disable)
+            .field(
+                "static_token",
+                &self.static_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "bootstrap_admin_password",
+                &self.bootstrap_admin_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl AuthSecrets {
+    pub fn from_env() -> AuthSecrets {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        AuthSecrets {
+            auth_disable: var("KANADE_AUTH_DISABLE")
+                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            static_token: var("KANADE_AUTH_STATIC_TOKEN"),
+            jwt_secret: var("KANADE_JWT_SECRET"),
+            bootstrap_admin_password: var("KANADE_BOOTSTRAP_ADMIN_PASSWORD"),
+        }
+    }
 }
 
 fn default_bind() -> String {
@@ -129,6 +201,8 @@ impl Default for BackendConfig {
             nats: NatsConfig::default(),
             db: DbConfig::default(),
             log: LogConfig::default(),
+            auth: AuthConfig::default(),
+            secrets: AuthSecrets::default(),
             vars: toml::Table::new(),
         }
     }
@@ -151,14 +225,28 @@ impl BackendConfig {
                     .unwrap_or_else(|| PathBuf::from("."))
                     .join("kanade/backend.toml");
                 if !default.is_file() {
-                    return Ok(BackendConfig::default());
+                    return Ok(BackendConfig {
+                        secrets: AuthSecrets::from_env(),
+                        ..BackendConfig::default()
+                    });
                 }
                 default
             }
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        BackendConfig::parse(&text).with_context(|| format!("in {}", path.display()))
+        let mut config =
+            BackendConfig::parse(&text).with_context(|| format!("in {}", path.display()))?;
+        config.secrets = AuthSecrets::from_env();
+        Ok(config)
+    }
+
+    /// The folder beside the database that holds secrets (JWT key, bootstrap password).
+    pub fn data_dir(&self) -> PathBuf {
+        match self.db.sqlite_path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
     }
 
     /// Renders the template and parses the result.

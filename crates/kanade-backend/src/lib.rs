@@ -3,6 +3,8 @@
 //! command line, loads config, initialises logging and calls it.
 
 pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod error;
@@ -12,6 +14,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod wipe;
 
 pub use config::BackendConfig;
 pub use startup::serve;

@@ -28,6 +28,8 @@ enum Command {
     ResolveDbPath,
     /// Print an example config with every default.
     PrintDefaultConfig,
+    /// Delete the read model (keeping accounts); the next start replays the streams into it.
+    WipeProjector,
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +48,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::PrintDefaultConfig => {
             print!("{}", kanade_backend::config::DEFAULT_CONFIG);
+            Ok(())
+        }
+        Command::WipeProjector => {
+            let config = BackendConfig::load(cli.config.as_deref())?;
+            let path = &config.db.sqlite_path;
+            let report = kanade_backend::wipe::wipe(path)?;
+            match report.existed {
+                true => println!(
+                    "wiped {}; kept {} account(s). Start the backend to replay the streams.",
+                    path.display(),
+                    report.accounts
+                ),
+                false => println!("{} did not exist; created an empty one", path.display()),
+            }
             Ok(())
         }
         Command::ResolveDbPath => {

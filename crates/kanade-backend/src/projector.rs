@@ -4,6 +4,7 @@
 //! acked (a poison pill must not block the stream); a database error acks nothing, so the
 //! broker redelivers the batch after `ACK_WAIT`.
 
+pub mod audit;
 pub mod events;
 pub mod heartbeat;
 pub mod results;
@@ -31,6 +32,14 @@ pub struct Durable {
     pub filter: &'static str,
 }
 
+/// Where a message sat in its stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Meta {
+    /// The broker's publish time, so a replay writes identical rows.
+    pub published: DateTime<Utc>,
+    pub stream_seq: u64,
+}
+
 /// A stream projector: a pure `decode` and an `apply` that touches only the transaction.
 pub trait Projection: Send + Sync + 'static {
     type Event: Send + Sync + 'static;
@@ -38,12 +47,7 @@ pub trait Projection: Send + Sync + 'static {
 
     fn decode(subject: &str, payload: &[u8]) -> Result<Self::Event, String>;
 
-    /// `published` is the broker's publish time, so a replay writes identical rows.
-    fn apply(
-        tx: &Transaction<'_>,
-        event: &Self::Event,
-        published: DateTime<Utc>,
-    ) -> rusqlite::Result<()>;
+    fn apply(tx: &Transaction<'_>, event: &Self::Event, meta: Meta) -> rusqlite::Result<()>;
 }
 
 /// Creates the durable consumer when missing (a fresh one starts at the stream's beginning).
@@ -97,7 +101,7 @@ pub async fn run<P: Projection>(js: jetstream::Context, store: Store) -> anyhow:
         let mut events = Vec::with_capacity(messages.len());
         for message in &messages {
             match P::decode(&message.subject, &message.payload) {
-                Ok(event) => events.push((event, published_at(message))),
+                Ok(event) => events.push((event, meta(message))),
                 Err(err) => tracing::warn!(
                     consumer = durable.consumer,
                     subject = %message.subject,
@@ -129,15 +133,19 @@ pub async fn run<P: Projection>(js: jetstream::Context, store: Store) -> anyhow:
     Ok(())
 }
 
-fn published_at(message: &jetstream::Message) -> DateTime<Utc> {
-    message
-        .info()
-        .ok()
-        .and_then(|info| {
-            let nanos = info.published.unix_timestamp_nanos();
-            DateTime::from_timestamp_nanos(i64::try_from(nanos).ok()?).into()
-        })
-        .unwrap_or_else(Utc::now)
+fn meta(message: &jetstream::Message) -> Meta {
+    match message.info() {
+        Ok(info) => Meta {
+            published: i64::try_from(info.published.unix_timestamp_nanos())
+                .map(DateTime::from_timestamp_nanos)
+                .unwrap_or_else(|_| Utc::now()),
+            stream_seq: info.stream_sequence,
+        },
+        Err(_) => Meta {
+            published: Utc::now(),
+            stream_seq: 0,
+        },
+    }
 }
 
 /// Keeps a task running: restarts it after an error or an end, with a backoff that starts at

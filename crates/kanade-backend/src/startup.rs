@@ -1,19 +1,39 @@
-//! The boot sequence of `serve`, top to bottom: database, broker, JetStream resources,
-//! projectors under supervision, then HTTP until shutdown. Every task started here lives in
-//! one `JoinSet`, so when `serve` returns (or its future is dropped) they all stop.
+//! The boot sequence of `serve`, top to bottom: database (finishing an interrupted wipe),
+//! accounts, broker, JetStream resources, consumer reset after a wipe, projectors under
+//! supervision, then HTTP until shutdown. Every task started here lives in one `JoinSet`, so
+//! when `serve` returns (or its future is dropped) they all stop.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use async_nats::jetstream;
+use kanade_protocol::names;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::auth::{self, AuthSettings};
 use crate::config::BackendConfig;
 use crate::projector::{self, supervise};
 use crate::state::AppState;
 use crate::store::Store;
+
+/// Which projection table each durable consumer fills. When the table is empty but the
+/// consumer exists, the database was wiped: the consumer is deleted so it replays.
+const REPLAYED: &[(&str, &str, &str)] = &[
+    (
+        names::STREAM_RESULTS,
+        names::CONSUMER_RESULTS,
+        "execution_results",
+    ),
+    (
+        names::STREAM_EVENTS,
+        names::CONSUMER_EVENTS,
+        "execution_results",
+    ),
+    (names::STREAM_AUDIT, names::CONSUMER_AUDIT, "audit_log"),
+];
 
 /// Runs the backend on `listener` until `shutdown` resolves.
 pub async fn serve(
@@ -21,8 +41,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&config.db.sqlite_path).await?;
+    let db_path = config.db.sqlite_path.clone();
+    let store = Store::open(&db_path).await?;
+    if tokio::task::spawn_blocking(move || crate::wipe::recover(&db_path)).await?? {
+        tracing::warn!("finished an interrupted wipe: accounts restored");
+    }
     tracing::info!(path = %config.db.sqlite_path.display(), "database ready");
+
+    let data_dir = config.data_dir();
+    auth::bootstrap_admin(&store, &config.secrets, &data_dir).await?;
+    let ttl = chrono::Duration::from_std(config.auth.session_ttl.0)
+        .context("session_ttl is too large")?;
+    let auth = Arc::new(AuthSettings::new(&config.secrets, &data_dir, ttl)?);
 
     let nats = kanade_bus::connect(kanade_bus::Role::Backend, &config.nats.url).await?;
     let js = jetstream::new(nats.clone());
@@ -33,6 +63,7 @@ pub async fn serve(
         object_stores = report.object_stores.len(),
         "JetStream resources ready"
     );
+    reset_consumers_if_wiped(&js, &store).await?;
 
     let mut tasks = JoinSet::new();
     spawn_projectors(&mut tasks, &nats, &js, &store);
@@ -42,14 +73,18 @@ pub async fn serve(
         nats,
         js,
         config: Arc::new(config),
+        auth,
     };
     let app = crate::api::router(state);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "HTTP API listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("HTTP server failed")?;
     tasks.shutdown().await;
     tracing::info!("backend stopped");
     Ok(())
@@ -72,6 +107,34 @@ async fn ensure_resources_when_reachable(
     }
 }
 
+async fn reset_consumers_if_wiped(js: &jetstream::Context, store: &Store) -> anyhow::Result<()> {
+    for (stream_name, consumer, table) in REPLAYED {
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {table})");
+        let has_rows: bool = store
+            .read(move |c| c.query_row(&sql, [], |r| r.get(0)))
+            .await?;
+        if has_rows {
+            continue;
+        }
+        let stream = js
+            .get_stream(*stream_name)
+            .await
+            .with_context(|| format!("opening stream {stream_name}"))?;
+        if stream.consumer_info(*consumer).await.is_ok() {
+            stream
+                .delete_consumer(consumer)
+                .await
+                .with_context(|| format!("deleting consumer {consumer}"))?;
+            tracing::warn!(
+                consumer,
+                table,
+                "projection table is empty: replaying {stream_name} from the start"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn spawn_projectors(
     tasks: &mut JoinSet<()>,
     nats: &async_nats::Client,
@@ -85,6 +148,10 @@ fn spawn_projectors(
     let (j, s) = (js.clone(), store.clone());
     tasks.spawn(supervise("events projector", move || {
         projector::run::<projector::events::Started>(j.clone(), s.clone())
+    }));
+    let (j, s) = (js.clone(), store.clone());
+    tasks.spawn(supervise("audit projector", move || {
+        projector::run::<projector::audit::Audit>(j.clone(), s.clone())
     }));
     let (n, s) = (nats.clone(), store.clone());
     tasks.spawn(supervise("heartbeat projector", move || {

@@ -3,8 +3,10 @@
 //! `store/`; nothing here knows about HTTP or NATS.
 
 pub mod agents;
+pub mod audit;
 pub mod executions;
 pub mod results;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 
@@ -58,7 +60,10 @@ pub struct Store {
 
 /// The migrations, in order. A shipped migration is never edited; add a new one.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/0001_init.sql")),
+        M::up(include_str!("../migrations/0002_accounts_audit.sql")),
+    ])
 }
 
 impl Store {

@@ -117,6 +117,23 @@ pub struct AuditEvent {
     pub client_addr: Option<String>,
 }
 
+/// The payload of the `exec` audit event: enough to rebuild the `executions` row when the
+/// read model is replayed from the streams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub exec_id: String,
+    pub job_id: String,
+    pub version: String,
+    pub request_id: String,
+    pub initiated_by: String,
+    pub initiated_at: DateTime<Utc>,
+    pub target_count: i64,
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    #[serde(default)]
+    pub deadline_at: Option<DateTime<Utc>>,
+}
+
 /// Value of `script_status[job_id]`.
 pub const SCRIPT_ACTIVE: &str = "ACTIVE";
 pub const SCRIPT_REVOKED: &str = "REVOKED";

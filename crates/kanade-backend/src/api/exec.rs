@@ -7,10 +7,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
 use kanade_protocol::api::{ExecRequest, ExecResponse};
+use kanade_protocol::wire::ExecutionRecord;
 
+use crate::auth::{Operator, Require};
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
-use crate::{catalog, exec};
+use crate::{audit, catalog, exec};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/exec/{job_id}", post(fire))
@@ -18,6 +20,7 @@ pub(crate) fn router() -> Router<AppState> {
 
 async fn fire(
     State(state): State<AppState>,
+    caller: Require<Operator>,
     Path(job_id): Path<String>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ExecResponse>)> {
@@ -28,16 +31,29 @@ async fn fire(
         .await
         .map_err(|e| ApiError::unavailable("could not read the job", format!("{e:#}")))?
         .ok_or_else(|| ApiError::not_found(format!("job {job_id}")))?;
-    let response = exec::fire(
+    let fired = exec::fire(
         &state.js,
         &state.store,
         &job.manifest,
         &req,
-        "operator",
+        &caller.username,
         now,
     )
     .await
     .map_err(|e| ApiError::unavailable("could not publish the command", format!("{e:#}")))?;
-    tracing::info!(job = %job_id, exec_id = %response.exec_id, target_count = response.target_count, "exec fired");
-    Ok((StatusCode::ACCEPTED, Json(response)))
+    // The audit record is also what rebuilds this execution after a read-model wipe.
+    let record = ExecutionRecord {
+        exec_id: fired.exec_id.clone(),
+        job_id: fired.job_id.clone(),
+        version: fired.version.clone(),
+        request_id: fired.request_id.clone(),
+        initiated_by: caller.username.clone(),
+        initiated_at: now,
+        target_count: fired.target_count,
+        subjects: fired.subjects.clone(),
+        deadline_at: req.deadline_at,
+    };
+    let payload = serde_json::to_value(&record).unwrap_or_default();
+    audit::record(&state.js, &caller, "exec", Some(&job_id), payload).await;
+    Ok((StatusCode::ACCEPTED, Json(fired)))
 }

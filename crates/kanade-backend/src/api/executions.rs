@@ -6,6 +6,7 @@ use axum::{Json, Router};
 use kanade_protocol::api::{ExecutionDetail, ExecutionSummary, Page};
 
 use crate::api::Paging;
+use crate::auth::{Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::store;
@@ -18,6 +19,7 @@ pub(crate) fn router() -> Router<AppState> {
 
 async fn list(
     State(state): State<AppState>,
+    _caller: Require<Viewer>,
     AppQuery(paging): AppQuery<Paging>,
 ) -> ApiResult<Json<Page<ExecutionSummary>>> {
     let (limit, offset) = (paging.limit(), paging.offset());
@@ -30,6 +32,7 @@ async fn list(
 
 async fn read(
     State(state): State<AppState>,
+    _caller: Require<Viewer>,
     Path(exec_id): Path<String>,
 ) -> ApiResult<Json<ExecutionDetail>> {
     let id = exec_id.clone();

@@ -6,6 +6,7 @@ use axum::{Json, Router};
 use kanade_protocol::api::{Page, ResultDetail, ResultSummary};
 use serde::Deserialize;
 
+use crate::auth::{Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::store;
@@ -27,6 +28,7 @@ struct ListQuery {
 
 async fn list(
     State(state): State<AppState>,
+    _caller: Require<Viewer>,
     AppQuery(q): AppQuery<ListQuery>,
 ) -> ApiResult<Json<Page<ResultSummary>>> {
     let paging = crate::api::Paging {
@@ -47,6 +49,7 @@ async fn list(
 
 async fn read(
     State(state): State<AppState>,
+    _caller: Require<Viewer>,
     Path(result_id): Path<String>,
 ) -> ApiResult<Json<ResultDetail>> {
     let id = result_id.clone();

@@ -1,12 +1,11 @@
 //! EVENTS (`events.started.>`) → the in-flight `execution_results` row a result later completes.
 
-use chrono::{DateTime, Utc};
 use kanade_protocol::names;
 use kanade_protocol::subject;
 use kanade_protocol::wire::EventStarted;
 use rusqlite::Transaction;
 
-use crate::projector::{Durable, Projection};
+use crate::projector::{Durable, Meta, Projection};
 use crate::store;
 
 pub struct Started;
@@ -27,11 +26,7 @@ impl Projection for Started {
         Ok(ev)
     }
 
-    fn apply(
-        tx: &Transaction<'_>,
-        event: &EventStarted,
-        published: DateTime<Utc>,
-    ) -> rusqlite::Result<()> {
-        store::results::apply_started(tx, event, published)
+    fn apply(tx: &Transaction<'_>, event: &EventStarted, meta: Meta) -> rusqlite::Result<()> {
+        store::results::apply_started(tx, event, meta.published)
     }
 }

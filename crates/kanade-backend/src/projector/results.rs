@@ -1,12 +1,11 @@
 //! RESULTS → `execution_results` (+ the execution's counters).
 
-use chrono::{DateTime, Utc};
 use kanade_protocol::names;
 use kanade_protocol::subject;
 use kanade_protocol::wire::ExecResult;
 use rusqlite::Transaction;
 
-use crate::projector::{Durable, Projection};
+use crate::projector::{Durable, Meta, Projection};
 use crate::store;
 
 pub struct Results;
@@ -27,11 +26,7 @@ impl Projection for Results {
         Ok(result)
     }
 
-    fn apply(
-        tx: &Transaction<'_>,
-        event: &ExecResult,
-        published: DateTime<Utc>,
-    ) -> rusqlite::Result<()> {
-        store::results::apply_result(tx, event, published)
+    fn apply(tx: &Transaction<'_>, event: &ExecResult, meta: Meta) -> rusqlite::Result<()> {
+        store::results::apply_result(tx, event, meta.published)
     }
 }

@@ -161,3 +161,54 @@ pub fn get(conn: &Connection, exec_id: &str) -> rusqlite::Result<Option<Executio
     )
     .optional()
 }
+
+/// Recreates an execution from its audit record when the row is missing (a replay after a
+/// wipe), taking its counters from the results already projected. An existing row is left
+/// alone, so the live path and a replay never count twice.
+pub fn restore(
+    tx: &Transaction<'_>,
+    r: &kanade_protocol::wire::ExecutionRecord,
+) -> rusqlite::Result<()> {
+    let inserted = tx.execute(
+        "INSERT INTO executions (exec_id, job_id, version, request_id, initiated_by, initiated_at,
+             target_count, subjects, deadline_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (exec_id) DO NOTHING",
+        params![
+            r.exec_id,
+            r.job_id,
+            r.version,
+            r.request_id,
+            r.initiated_by,
+            ts(r.initiated_at),
+            r.target_count,
+            serde_json::to_string(&r.subjects).unwrap_or_else(|_| "[]".to_owned()),
+            r.deadline_at.map(ts),
+        ],
+    )?;
+    if inserted == 0 {
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE executions SET
+             success_count = (SELECT COUNT(*) FROM execution_results r WHERE r.exec_id = ?1
+                 AND r.finished_at IS NOT NULL AND r.skipped = 0 AND r.exit_code = 0 AND r.reaped = 0),
+             failure_count = (SELECT COUNT(*) FROM execution_results r WHERE r.exec_id = ?1
+                 AND r.finished_at IS NOT NULL AND r.skipped = 0 AND (r.exit_code <> 0 OR r.reaped = 1)),
+             skipped_count = (SELECT COUNT(*) FROM execution_results r WHERE r.exec_id = ?1
+                 AND r.finished_at IS NOT NULL AND r.skipped = 1),
+             status = 'pending'
+         WHERE exec_id = ?1",
+        [&r.exec_id],
+    )?;
+    tx.execute(
+        "UPDATE executions SET status = CASE
+             WHEN success_count + failure_count + skipped_count >= target_count THEN 'completed'
+             WHEN success_count + failure_count + skipped_count > 0
+                 OR EXISTS (SELECT 1 FROM execution_results r WHERE r.exec_id = ?1) THEN 'running'
+             ELSE 'pending' END
+         WHERE exec_id = ?1",
+        [&r.exec_id],
+    )?;
+    Ok(())
+}

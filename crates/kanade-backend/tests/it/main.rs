@@ -3,5 +3,7 @@
 
 mod api_exec;
 mod api_jobs;
+mod auth;
 mod projection;
 mod support;
+mod wipe;

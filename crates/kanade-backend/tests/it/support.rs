@@ -11,12 +11,18 @@ use kanade_testkit::NatsServer;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
 pub struct TestBackend {
     pub nats: NatsServer,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
     pub base: String,
+    /// Sends the admin's session token with every request.
     pub http: reqwest::Client,
+    /// Sends no credentials.
+    pub anon: reqwest::Client,
     pub js: jetstream::Context,
+    pub config: BackendConfig,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -29,27 +35,96 @@ impl TestBackend {
             .await
             .unwrap();
         let js = jetstream::new(client);
+        let mut config = BackendConfig::default();
+        config.nats.url = nats.url();
+        config.db.sqlite_path = dir.path().join("backend.db");
+        config.secrets.bootstrap_admin_password = Some(ADMIN_PASSWORD.to_owned());
+        TestBackend::with_config(nats, dir, js, config).await
+    }
+
+    pub async fn with_config(
+        nats: NatsServer,
+        dir: tempfile::TempDir,
+        js: jetstream::Context,
+        config: BackendConfig,
+    ) -> TestBackend {
         let mut backend = TestBackend {
             nats,
-            dir,
+            _dir: dir,
             base: String::new(),
             http: reqwest::Client::new(),
+            anon: reqwest::Client::new(),
             js,
+            config,
             task: None,
         };
         backend.boot().await;
+        if backend.config.secrets.bootstrap_admin_password.is_some() {
+            let token = backend.login("admin", ADMIN_PASSWORD).await;
+            backend.http = client_with_token(&token);
+        }
         backend
     }
 
+    /// Signs in and returns the session token, failing the test on refusal.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let resp = self
+            .anon
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "login {username}: {}",
+            resp.status()
+        );
+        let body: kanade_protocol::api::LoginResponse = resp.json().await.unwrap();
+        body.token
+    }
+
+    /// Creates an account with `role` and returns a client signed in as it (password changed).
+    pub async fn account(&self, username: &str, role: &str) -> reqwest::Client {
+        let first = format!("{username}-first-password");
+        let resp = self
+            .http
+            .post(self.url("/api/accounts"))
+            .json(&serde_json::json!({"username": username, "password": first, "role": role}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            reqwest::StatusCode::CREATED,
+            "create {username}"
+        );
+        let token = self.login(username, &first).await;
+        let resp = client_with_token(&token)
+            .post(self.url("/api/auth/change-password"))
+            .json(&serde_json::json!({"current_password": first, "new_password": format!("{username}-second-password")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            reqwest::StatusCode::NO_CONTENT,
+            "change password of {username}"
+        );
+        client_with_token(
+            &self
+                .login(username, &format!("{username}-second-password"))
+                .await,
+        )
+    }
+
     pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("backend.db")
+        self.config.db.sqlite_path.clone()
     }
 
     /// Starts the backend (again) on a fresh port with the same broker and database.
     pub async fn boot(&mut self) {
-        let mut config = BackendConfig::default();
-        config.nats.url = self.nats.url();
-        config.db.sqlite_path = self.db_path();
+        let config = self.config.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.base = format!("http://{}", listener.local_addr().unwrap());
         self.task = Some(tokio::spawn(kanade_backend::serve(
@@ -57,7 +132,7 @@ impl TestBackend {
             listener,
             std::future::pending(),
         )));
-        let http = self.http.clone();
+        let http = self.anon.clone();
         let url = format!("{}/health", self.base);
         wait_for("backend health", Duration::from_secs(20), || {
             let (http, url) = (http.clone(), url.clone());
@@ -103,6 +178,16 @@ impl Drop for TestBackend {
             task.abort();
         }
     }
+}
+
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// Polls `check` until it holds, failing the test with `what` after `limit`.

@@ -1,0 +1,52 @@
+//! `GET /api/audit`: operator actions, newest first, filterable by actor, action and time.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use kanade_protocol::api::{AuditEntry, Page};
+use serde::Deserialize;
+
+use crate::api::Paging;
+use crate::auth::{Require, Viewer};
+use crate::error::{ApiResult, AppQuery};
+use crate::state::AppState;
+use crate::store;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/api/audit", get(list))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    AppQuery(q): AppQuery<AuditQuery>,
+) -> ApiResult<Json<Page<AuditEntry>>> {
+    let paging = Paging {
+        limit: q.limit,
+        offset: q.offset,
+    };
+    let (limit, offset) = (paging.limit(), paging.offset());
+    let filter = store::audit::Filter {
+        actor: q.actor,
+        action: q.action,
+        since: q.since,
+        until: q.until,
+    };
+    let page = state
+        .store
+        .read(move |c| store::audit::list(c, &filter, limit, offset))
+        .await?;
+    Ok(Json(page))
+}

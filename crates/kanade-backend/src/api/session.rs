@@ -1,0 +1,329 @@
+//! `/api/auth/*`: sign in (with throttling and optional TOTP), who am I, change password,
+//! sign out, and MFA enrolment.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use kanade_protocol::api::{
+    self, ChangePasswordRequest, LoginRequest, LoginResponse, Me, MfaCode, MfaInit,
+};
+use serde_json::json;
+
+use crate::audit;
+use crate::auth::throttle::Verdict;
+use crate::auth::{ClientAddr, Require, SignedIn, Viewer, password, totp};
+use crate::error::{ApiError, ApiResult, parse_json};
+use crate::state::AppState;
+use crate::store;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/me", get(me))
+        .route("/api/auth/change-password", post(change_password))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/auth/mfa/init", post(mfa_init))
+        .route("/api/auth/mfa/verify", post(mfa_verify))
+        .route("/api/auth/mfa/disable", post(mfa_disable))
+}
+
+fn failed() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "wrong user name or password",
+    )
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    body: Bytes,
+) -> ApiResult<Json<LoginResponse>> {
+    let req: LoginRequest = parse_json(&body)?;
+    let address = address.unwrap_or_default();
+    let throttle = &state.auth.throttle;
+    match throttle.check(&req.username, &address, Instant::now()) {
+        Verdict::Allowed => {}
+        Verdict::AddressLimited => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed sign-ins from your address; wait a minute",
+            ));
+        }
+        Verdict::AccountLocked(left) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "account_locked",
+                format!(
+                    "too many failed sign-ins for this account; try again in {} minutes",
+                    left.as_secs().div_ceil(60)
+                ),
+            ));
+        }
+    }
+    let username = req.username.clone();
+    let user = state
+        .store
+        .read(move |c| store::users::get(c, &username))
+        .await?;
+    let pw = req.password.clone();
+    let verified = match user.clone() {
+        Some(u) => tokio::task::spawn_blocking(move || {
+            password::verify(&pw, &u.password_hash) && !u.disabled
+        })
+        .await
+        .unwrap_or(false),
+        None => {
+            tokio::task::spawn_blocking(move || password::verify_dummy(&pw))
+                .await
+                .ok();
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| verified) else {
+        throttle.record_failure(&req.username, &address, Instant::now());
+        return Err(failed());
+    };
+    if let Some(secret) = &user.totp_secret {
+        match req.totp.as_deref() {
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "totp_required",
+                    "enter the code from your authenticator app",
+                ));
+            }
+            Some(code) if !totp::check(secret, &user.username, code) => {
+                throttle.record_failure(&req.username, &address, Instant::now());
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_totp",
+                    "the authenticator code is wrong or expired",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    throttle.record_success(&user.username);
+    let now = Utc::now();
+    let (token, claims) = state
+        .auth
+        .keys
+        .issue(&user.username, state.auth.session_ttl, now)
+        .map_err(|e| ApiError::internal("could not sign a session", e))?;
+    tracing::info!(user = %user.username, "signed in");
+    Ok(Json(LoginResponse {
+        token,
+        expires_at: claims.expires_at(),
+        username: user.username,
+        role: user.role,
+        must_change_pw: user.must_change_pw,
+    }))
+}
+
+async fn me(State(state): State<AppState>, SignedIn(caller): SignedIn) -> ApiResult<Json<Me>> {
+    let name = caller.username.clone();
+    let user = state
+        .store
+        .read(move |c| store::users::get(c, &name))
+        .await?;
+    Ok(Json(Me {
+        username: caller.username,
+        role: caller.role,
+        must_change_pw: caller.must_change_pw,
+        mfa_enabled: user.as_ref().is_some_and(|u| u.totp_secret.is_some()),
+        email: user.and_then(|u| u.email),
+    }))
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    SignedIn(caller): SignedIn,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let req: ChangePasswordRequest = parse_json(&body)?;
+    api::check_password_policy(&req.new_password).map_err(|e| {
+        let mut err = ApiError::from(e);
+        err.field = Some("new_password".to_owned());
+        err
+    })?;
+    if req.new_password == req.current_password {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "the new password must differ from the current one",
+        ));
+    }
+    let name = caller.username.clone();
+    let user = state
+        .store
+        .read(move |c| store::users::get(c, &name))
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "no_account",
+                "this identity has no password to change",
+            )
+        })?;
+    let (current, stored) = (req.current_password.clone(), user.password_hash.clone());
+    if !tokio::task::spawn_blocking(move || password::verify(&current, &stored))
+        .await
+        .unwrap_or(false)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_credentials",
+            "the current password is wrong",
+        ));
+    }
+    let new = req.new_password.clone();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&new))
+        .await
+        .map_err(|e| ApiError::internal("hashing", e))?
+        .map_err(|e| ApiError::internal("hashing", e))?;
+    let name = caller.username.clone();
+    state
+        .store
+        .write(move |c| store::users::set_password(c, &name, &hash, false, Utc::now()))
+        .await?;
+    audit::record(
+        &state.js,
+        &caller,
+        "account.password_change",
+        Some(&caller.username),
+        json!({}),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    SignedIn(caller): SignedIn,
+) -> ApiResult<StatusCode> {
+    if let Some((jti, expires_at)) = caller.session.clone() {
+        state
+            .store
+            .write(move |c| store::users::revoke_session(c, &jti, expires_at, Utc::now()))
+            .await?;
+    }
+    audit::record(
+        &state.js,
+        &caller,
+        "auth.logout",
+        Some(&caller.username),
+        json!({}),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn mfa_init(
+    State(state): State<AppState>,
+    caller: Require<Viewer>,
+) -> ApiResult<Json<MfaInit>> {
+    let secret = totp::new_secret();
+    let otpauth_url = totp::url(&secret, &caller.username)
+        .ok_or_else(|| ApiError::internal("building the otpauth URL", "invalid secret"))?;
+    let (name, pending) = (caller.username.clone(), secret.clone());
+    state
+        .store
+        .write(move |c| store::users::set_totp_pending(c, &name, Some(&pending), Utc::now()))
+        .await?;
+    Ok(Json(MfaInit {
+        secret,
+        otpauth_url,
+    }))
+}
+
+async fn mfa_verify(
+    State(state): State<AppState>,
+    caller: Require<Viewer>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let req: MfaCode = parse_json(&body)?;
+    let name = caller.username.clone();
+    let user = state
+        .store
+        .read(move |c| store::users::get(c, &name))
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    let pending = user.totp_pending.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_enrolment",
+            "start with POST /api/auth/mfa/init",
+        )
+    })?;
+    if !totp::check(&pending, &caller.username, &req.code) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_totp",
+            "the code does not match; check the clock of your device",
+        ));
+    }
+    let name = caller.username.clone();
+    state
+        .store
+        .write(move |c| store::users::set_totp(c, &name, Some(&pending), Utc::now()))
+        .await?;
+    audit::record(
+        &state.js,
+        &caller,
+        "account.mfa_enable",
+        Some(&caller.username),
+        json!({}),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn mfa_disable(
+    State(state): State<AppState>,
+    caller: Require<Viewer>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let req: MfaCode = parse_json(&body)?;
+    let name = caller.username.clone();
+    let user = state
+        .store
+        .read(move |c| store::users::get(c, &name))
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    let secret = user.totp_secret.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "mfa_not_enabled",
+            "MFA is not enabled",
+        )
+    })?;
+    if !totp::check(&secret, &caller.username, &req.code) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_totp",
+            "the code does not match",
+        ));
+    }
+    let name = caller.username.clone();
+    state
+        .store
+        .write(move |c| store::users::set_totp(c, &name, None, Utc::now()))
+        .await?;
+    audit::record(
+        &state.js,
+        &caller,
+        "account.mfa_disable",
+        Some(&caller.username),
+        json!({}),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}

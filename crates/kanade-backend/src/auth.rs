@@ -1,0 +1,268 @@
+//! Who may call what. Handlers state their requirement in their signature with the extractors
+//! `Require<Viewer>`, `Require<Operator>`, `Require<Admin>` (and `SignedIn` for the few routes
+//! a caller who must still change the password may use). The caller's role and disabled flag
+//! are re-read from SQLite on every request, so demoting or disabling takes effect at once.
+
+pub mod jwt;
+pub mod password;
+pub mod secrets;
+pub mod throttle;
+pub mod totp;
+
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use chrono::{Duration, Utc};
+use kanade_protocol::api::Role;
+use subtle::ConstantTimeEq;
+
+use crate::config::AuthSecrets;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{self, Store};
+
+/// How the backend authenticates callers.
+pub struct AuthSettings {
+    /// `KANADE_AUTH_DISABLE=1`: every caller is an admin. Development only.
+    pub disabled: bool,
+    /// `KANADE_AUTH_STATIC_TOKEN`: a service identity with the admin role.
+    pub static_token: Option<String>,
+    pub keys: jwt::JwtKeys,
+    pub session_ttl: Duration,
+    pub throttle: throttle::Throttle,
+}
+
+impl AuthSettings {
+    /// Builds the settings; the JWT secret comes from the environment or a 0600 file in the
+    /// data folder, created on first start.
+    pub fn new(
+        secrets: &AuthSecrets,
+        data_dir: &Path,
+        session_ttl: Duration,
+    ) -> anyhow::Result<AuthSettings> {
+        let jwt_secret = match &secrets.jwt_secret {
+            Some(secret) if secret.len() >= 32 => secret.clone(),
+            Some(_) => anyhow::bail!("KANADE_JWT_SECRET must be at least 32 characters"),
+            None => secrets::load_or_create(&data_dir.join("jwt-secret"), secrets::random_key)?,
+        };
+        if secrets.auth_disable {
+            tracing::warn!(
+                "AUTHENTICATION IS DISABLED (KANADE_AUTH_DISABLE=1): every caller is an admin. Never do this outside development."
+            );
+        }
+        Ok(AuthSettings {
+            disabled: secrets.auth_disable,
+            static_token: secrets.static_token.clone().filter(|t| !t.is_empty()),
+            keys: jwt::JwtKeys::new(jwt_secret.as_bytes()),
+            session_ttl,
+            throttle: throttle::Throttle::default(),
+        })
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub username: String,
+    pub role: Role,
+    pub must_change_pw: bool,
+    /// The session id, for sign-out; `None` for the static token and disabled auth.
+    pub session: Option<(String, chrono::DateTime<Utc>)>,
+    pub client_addr: Option<String>,
+}
+
+pub trait MinRole {
+    const ROLE: Role;
+}
+
+pub struct Viewer;
+pub struct Operator;
+pub struct Admin;
+
+impl MinRole for Viewer {
+    const ROLE: Role = Role::Viewer;
+}
+impl MinRole for Operator {
+    const ROLE: Role = Role::Operator;
+}
+impl MinRole for Admin {
+    const ROLE: Role = Role::Admin;
+}
+
+/// A caller whose role is at least `R` and who has no pending password change.
+pub struct Require<R: MinRole>(pub Caller, PhantomData<R>);
+
+impl<R: MinRole> std::ops::Deref for Require<R> {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl<R: MinRole + Send + Sync> FromRequestParts<AppState> for Require<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = authenticate(parts, state).await?;
+        if caller.must_change_pw {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "change your password first (POST /api/auth/change-password)",
+            ));
+        }
+        if caller.role < R::ROLE {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "this needs the {} role; you are {}",
+                    R::ROLE.as_str(),
+                    caller.role.as_str()
+                ),
+            ));
+        }
+        Ok(Require(caller, PhantomData))
+    }
+}
+
+/// Any signed-in caller, even one who must still change the password.
+pub struct SignedIn(pub Caller);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state).await.map(SignedIn)
+    }
+}
+
+/// The client's address, when the server was started with connection info.
+pub struct ClientAddr(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(parts)))
+    }
+}
+
+/// The client's address as the socket saw it.
+pub fn client_addr(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip().to_string())
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let auth = &state.auth;
+    let client_addr = client_addr(parts);
+    if auth.disabled {
+        tracing::warn!(path = %parts.uri.path(), "AUTH DISABLED: request served without authentication");
+        return Ok(Caller {
+            username: "dev".into(),
+            role: Role::Admin,
+            must_change_pw: false,
+            session: None,
+            client_addr,
+        });
+    }
+    let token = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| unauthorized("sign in first (kanade login, or POST /api/auth/login)"))?;
+    let is_service = auth
+        .static_token
+        .as_ref()
+        .is_some_and(|s| bool::from(s.as_bytes().ct_eq(token.as_bytes())));
+    if is_service {
+        return Ok(Caller {
+            username: "service".into(),
+            role: Role::Admin,
+            must_change_pw: false,
+            session: None,
+            client_addr,
+        });
+    }
+    let claims = auth
+        .keys
+        .verify(token)
+        .ok_or_else(|| unauthorized("the session is invalid or expired; sign in again"))?;
+    let (username, jti) = (claims.sub.clone(), claims.jti.clone());
+    let found = state
+        .store
+        .read(move |c| store::users::session_state(c, &username, &jti))
+        .await
+        .map_err(ApiError::from)?;
+    match found {
+        Some((_, true, _)) => Err(unauthorized("this account is disabled")),
+        Some((role, false, must_change_pw)) => Ok(Caller {
+            username: claims.sub.clone(),
+            role,
+            must_change_pw,
+            session: Some((claims.jti.clone(), claims.expires_at())),
+            client_addr,
+        }),
+        None => Err(unauthorized(
+            "the session is no longer valid; sign in again",
+        )),
+    }
+}
+
+/// Seeds `admin` when there are no accounts. The password comes from
+/// `KANADE_BOOTSTRAP_ADMIN_PASSWORD`, else it is generated, written to a 0600 file in the
+/// data folder (whose path, never the password, is logged) and must be changed at first login.
+pub async fn bootstrap_admin(
+    store: &Store,
+    secrets: &AuthSecrets,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    if store.read(|c| store::users::count(c)).await? > 0 {
+        return Ok(());
+    }
+    let (password, must_change) = match &secrets.bootstrap_admin_password {
+        Some(p) if !p.is_empty() => (p.clone(), false),
+        _ => {
+            let password = secrets::random_password(24)?;
+            let file = data_dir.join("admin-password");
+            secrets::write_private(&file, &password)?;
+            tracing::warn!(file = %file.display(), "created account `admin`; its one-time password is in this file (change it at first sign-in)");
+            (password, true)
+        }
+    };
+    let hash = tokio::task::spawn_blocking(move || password::hash(&password)).await??;
+    store
+        .write(move |c| {
+            store::users::insert(
+                c,
+                &store::users::NewUser {
+                    username: "admin",
+                    password_hash: &hash,
+                    role: Role::Admin,
+                    must_change_pw: must_change,
+                    email: None,
+                    now: Utc::now(),
+                },
+            )
+        })
+        .await?;
+    tracing::info!("bootstrap admin account created");
+    Ok(())
+}
+
+pub type SharedAuth = Arc<AuthSettings>;
