@@ -88,6 +88,13 @@ impl Store {
         Ok(store)
     }
 
+    /// True when a reader can run a query.
+    pub async fn ping(&self) -> bool {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await
+            .is_ok()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -16,11 +16,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let db = state
-        .store
-        .read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
-        .await
-        .is_ok();
+    let db = state.store.ping().await;
     let nats = state.nats.connection_state() == async_nats::connection::State::Connected;
     let status = if db {
         StatusCode::OK

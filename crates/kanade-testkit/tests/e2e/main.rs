@@ -1,1 +1,6 @@
-//! End-to-end scenarios: backend, agents and CLI against a real nats-server.
+//! End-to-end scenarios: the backend, real agents and the CLI's client against a real
+//! nats-server, each test with its own broker, database and agent data folders.
+
+mod cli;
+mod fleet;
+mod support;

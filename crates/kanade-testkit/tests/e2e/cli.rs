@@ -1,0 +1,66 @@
+//! The `kanade` command line against the real system.
+
+use crate::support::System;
+
+async fn kanade(system: &System, args: &[&str]) -> (i32, String, String) {
+    let mut argv = vec![
+        "kanade".to_owned(),
+        "--backend-url".to_owned(),
+        system.base.clone(),
+        "--nats-url".to_owned(),
+        system.nats.url(),
+    ];
+    argv.extend(args.iter().map(|s| (*s).to_owned()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kanade_cli::main_with_io(argv, &mut out, &mut err).await;
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn create_exec_wait_and_results_from_the_cli() {
+    // The CLI's sign-in is covered by its own tests; here the backend runs in development mode.
+    let system = System::start_without_auth(&["pc-cli"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("hello.yaml");
+    std::fs::write(&job, "id: hello\nversion: 1\nexecute:\n  shell: sh\n  script: echo hello from kanade\n  timeout: 10s\n").unwrap();
+    let (code, out, err) = kanade(&system, &["job", "create", job.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = kanade(&system, &["exec", "hello", "--pcs", "pc-cli", "--wait"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("pc-cli") && out.contains("hello from kanade"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn break_glass_run_works_with_the_backend_down() {
+    let mut system = System::start(&["pc-bg"]).await;
+    system.kill_backend().await;
+    assert!(
+        reqwest::get(format!("{}/health", system.base))
+            .await
+            .is_err(),
+        "the backend is down"
+    );
+    let client = kanade_bus::connect(kanade_bus::Role::Cli, &system.nats.url())
+        .await
+        .unwrap();
+    let result = kanade_cli::run::break_glass_run(
+        &client,
+        "pc-bg",
+        kanade_protocol::manifest::Shell::Sh,
+        "echo break glass; exit 3",
+        std::time::Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (result.exit_code, result.stdout.as_str()),
+        (3, "break glass\n")
+    );
+}

@@ -1,0 +1,209 @@
+//! A whole kanade system in one test process: nats-server, the backend on a free port, and
+//! any number of in-process agents that can be stopped and started again.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kanade_cli::client::ApiClient;
+use kanade_protocol::api::{ExecRequest, ExecResponse, ExecutionDetail, Target};
+use kanade_testkit::NatsServer;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_PASSWORD: &str = "e2e-admin-password";
+
+struct RunningAgent {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+pub struct System {
+    pub nats: NatsServer,
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub api: ApiClient,
+    backend: Option<JoinHandle<anyhow::Result<()>>>,
+    agents: HashMap<String, RunningAgent>,
+}
+
+impl System {
+    pub async fn start(agent_ids: &[&str]) -> System {
+        System::boot(agent_ids, false).await
+    }
+
+    /// Development mode (`KANADE_AUTH_DISABLE=1`): for driving the CLI without a session.
+    pub async fn start_without_auth(agent_ids: &[&str]) -> System {
+        System::boot(agent_ids, true).await
+    }
+
+    async fn boot(agent_ids: &[&str], auth_disable: bool) -> System {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let nats = NatsServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = kanade_backend::BackendConfig::default();
+        config.nats.url = nats.url();
+        config.db.sqlite_path = dir.path().join("backend/kanade.db");
+        config.secrets.bootstrap_admin_password = Some(ADMIN_PASSWORD.to_owned());
+        config.secrets.auth_disable = auth_disable;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let backend = tokio::spawn(kanade_backend::serve(
+            config,
+            listener,
+            std::future::pending(),
+        ));
+        let anon = reqwest::Client::new();
+        wait_for("backend health", Duration::from_secs(30), || {
+            let (anon, url) = (anon.clone(), format!("{base}/health"));
+            async move {
+                anon.get(url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+        let login: kanade_protocol::api::LoginResponse = anon
+            .post(format!("{base}/api/auth/login"))
+            .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let api = ApiClient::new(&base, Some(login.token.clone())).unwrap();
+        let mut system = System {
+            nats,
+            dir,
+            base,
+            api,
+            backend: Some(backend),
+            agents: HashMap::new(),
+        };
+        for id in agent_ids {
+            system.start_agent(id).await;
+        }
+        system.wait_online(agent_ids.len()).await;
+        system
+    }
+
+    /// Stops the backend abruptly; agents and the broker keep running.
+    pub async fn kill_backend(&mut self) {
+        if let Some(backend) = self.backend.take() {
+            backend.abort();
+            let _ = backend.await;
+        }
+    }
+
+    pub fn agent_dir(&self, id: &str) -> PathBuf {
+        self.dir.path().join("agents").join(id)
+    }
+
+    /// Starts (or restarts) an in-process agent with its own data folder.
+    pub async fn start_agent(&mut self, id: &str) {
+        let mut config = kanade_agent::AgentConfig::default();
+        config.agent.id = Some(id.to_owned());
+        config.agent.nats_url = self.nats.url();
+        config.agent.data_dir = Some(self.agent_dir(id));
+        config.agent.heartbeat_interval = kanade_protocol::duration::HumanDuration::from_secs(1);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(kanade_agent::run(config, async move {
+            let _ = stopped.await;
+        }));
+        self.agents
+            .insert(id.to_owned(), RunningAgent { stop, task });
+    }
+
+    /// Stops an agent the way a service stop would.
+    pub async fn stop_agent(&mut self, id: &str) {
+        let agent = self.agents.remove(id).expect("agent is running");
+        let _ = agent.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(15), agent.task).await;
+    }
+
+    /// Waits until `n` machines have heartbeated (an exec at `all` counts them).
+    pub async fn wait_online(&self, n: usize) {
+        let db = self.dir.path().join("backend/kanade.db");
+        wait_for("agents online", Duration::from_secs(30), || {
+            let db = db.clone();
+            async move {
+                let Ok(conn) = rusqlite::Connection::open(&db) else {
+                    return false;
+                };
+                conn.query_row("SELECT COUNT(*) FROM agents", [], |r| r.get::<_, i64>(0))
+                    .is_ok_and(|count| count as usize >= n)
+            }
+        })
+        .await;
+    }
+
+    pub async fn exec(&self, job: &str, target: Target) -> ExecResponse {
+        let req = ExecRequest {
+            target,
+            ..ExecRequest::default()
+        };
+        self.api.exec(job, &req).await.unwrap()
+    }
+
+    pub async fn wait_completed(&self, exec_id: &str) -> ExecutionDetail {
+        let api = &self.api;
+        wait_for(
+            "execution completed",
+            Duration::from_secs(60),
+            || async move {
+                api.get_execution(exec_id)
+                    .await
+                    .is_ok_and(|e| e.execution.status == "completed")
+            },
+        )
+        .await;
+        self.api.get_execution(exec_id).await.unwrap()
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        for (_, agent) in self.agents.drain() {
+            agent.task.abort();
+        }
+        if let Some(backend) = self.backend.take() {
+            backend.abort();
+        }
+    }
+}
+
+/// Polls `check` until it holds, failing the test with `what` after `limit`.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn pcs(ids: &[&str]) -> Target {
+    Target {
+        pcs: ids.iter().map(|s| (*s).to_owned()).collect(),
+        ..Target::default()
+    }
+}
+
+pub fn all() -> Target {
+    Target {
+        all: true,
+        ..Target::default()
+    }
+}
