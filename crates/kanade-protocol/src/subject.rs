@@ -7,6 +7,16 @@ pub const EVENTS_STARTED_FILTER: &str = "events.started.>";
 pub const HEARTBEAT_FILTER: &str = "heartbeat.>";
 pub const AUDIT_FILTER: &str = "audit.>";
 pub const OBS_FILTER: &str = "obs.>";
+pub const HOST_PERF_FILTER: &str = "host_perf.>";
+pub const PROCESS_PERF_FILTER: &str = "process_perf.>";
+
+pub fn host_perf(pc_id: &str) -> String {
+    format!("host_perf.{pc_id}")
+}
+
+pub fn process_perf(pc_id: &str) -> String {
+    format!("process_perf.{pc_id}")
+}
 
 pub fn commands_group(group: &str) -> String {
     format!("commands.group.{group}")

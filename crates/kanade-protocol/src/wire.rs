@@ -103,6 +103,65 @@ pub struct Heartbeat {
     pub quarantined_versions: Vec<String>,
 }
 
+/// Whole-host performance, `host_perf.<pc_id>` (core NATS) every `host_perf_interval`.
+/// Rates come from the agent's own deltas between two samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostPerf {
+    pub pc_id: String,
+    pub at: DateTime<Utc>,
+    pub cpu_pct: f32,
+    pub cpu_count: u32,
+    pub mem_used_bytes: u64,
+    pub mem_total_bytes: u64,
+    #[serde(default)]
+    pub swap_used_bytes: u64,
+    #[serde(default)]
+    pub swap_total_bytes: u64,
+    #[serde(default)]
+    pub disk_read_bytes_per_sec: f64,
+    #[serde(default)]
+    pub disk_written_bytes_per_sec: f64,
+    #[serde(default)]
+    pub net_rx_bytes_per_sec: f64,
+    #[serde(default)]
+    pub net_tx_bytes_per_sec: f64,
+}
+
+/// The busiest processes, `process_perf.<pc_id>`, sent only in investigation mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessPerf {
+    pub pc_id: String,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub processes: Vec<ProcessSample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSample {
+    pub pid: u32,
+    pub name: String,
+    pub cpu_pct: f32,
+    pub rss_bytes: u64,
+    #[serde(default)]
+    pub disk_read_bytes_per_sec: f64,
+    #[serde(default)]
+    pub disk_written_bytes_per_sec: f64,
+}
+
+/// One event on a machine's timeline, `obs.<pc_id>` (stream OBS_EVENTS). Idempotent on
+/// `(pc_id, source, event_record_id)`; without a record id every delivery is a new row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObsEvent {
+    pub pc_id: String,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub source: String,
+    #[serde(default)]
+    pub event_record_id: Option<String>,
+    #[serde(default)]
+    pub payload: serde_json::Value,
+}
+
 /// One operator action, published on `audit.<action>` into stream `AUDIT`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {

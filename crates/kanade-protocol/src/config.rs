@@ -1,0 +1,236 @@
+//! Layered agent configuration (KV `agent_config`): partial scopes under the keys `global`,
+//! `groups.<g>` and `pcs.<pc_id>`, resolved built-in defaults → global → groups (alphabetical)
+//! → pc. Each resolved value remembers the scope it came from.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+
+pub const GLOBAL_KEY: &str = "global";
+
+pub fn group_key(group: &str) -> String {
+    format!("groups.{group}")
+}
+
+pub fn pc_key(pc_id: &str) -> String {
+    format!("pcs.{pc_id}")
+}
+
+/// A partial config: only the fields that are set override lower scopes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigScope {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_perf_interval: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_perf_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_perf_expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_perf_interval: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_perf_top_n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_local_concurrent: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version_jitter: Option<HumanDuration>,
+}
+
+/// The config an agent runs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectiveConfig {
+    pub heartbeat_interval: HumanDuration,
+    pub host_perf_interval: HumanDuration,
+    pub process_perf_enabled: bool,
+    pub process_perf_expires_at: Option<DateTime<Utc>>,
+    pub process_perf_interval: HumanDuration,
+    pub process_perf_top_n: u32,
+    pub max_local_concurrent: u32,
+    pub target_version: Option<String>,
+    pub target_version_jitter: HumanDuration,
+}
+
+impl Default for EffectiveConfig {
+    fn default() -> EffectiveConfig {
+        EffectiveConfig {
+            heartbeat_interval: HumanDuration::from_secs(30),
+            host_perf_interval: HumanDuration::from_secs(60),
+            process_perf_enabled: false,
+            process_perf_expires_at: None,
+            process_perf_interval: HumanDuration::from_secs(10),
+            process_perf_top_n: 15,
+            max_local_concurrent: 4,
+            target_version: None,
+            target_version_jitter: HumanDuration::from_secs(0),
+        }
+    }
+}
+
+impl EffectiveConfig {
+    /// Investigation mode is on while enabled and its expiry lies ahead (no expiry = off:
+    /// investigation must always end by itself).
+    pub fn investigating(&self, now: DateTime<Utc>) -> bool {
+        self.process_perf_enabled
+            && self
+                .process_perf_expires_at
+                .is_some_and(|until| until > now)
+    }
+}
+
+/// One resolved value and where it came from (`default`, `global`, `groups.<g>`, `pcs.<id>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sourced {
+    pub field: String,
+    pub value: serde_json::Value,
+    pub scope: String,
+}
+
+/// Resolves the layers. `groups` are `(group name, scope)`; they apply alphabetically so the
+/// result does not depend on the order they were read in.
+pub fn resolve(
+    global: Option<&ConfigScope>,
+    groups: &[(String, ConfigScope)],
+    pc: Option<(&str, &ConfigScope)>,
+) -> (EffectiveConfig, Vec<Sourced>) {
+    let mut effective = EffectiveConfig::default();
+    let mut sources: Vec<(&'static str, String)> =
+        FIELDS.iter().map(|f| (*f, "default".to_owned())).collect();
+    let mut sorted: Vec<&(String, ConfigScope)> = groups.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut layers: Vec<(String, &ConfigScope)> = Vec::new();
+    if let Some(g) = global {
+        layers.push((GLOBAL_KEY.to_owned(), g));
+    }
+    layers.extend(
+        sorted
+            .into_iter()
+            .map(|(name, scope)| (group_key(name), scope)),
+    );
+    if let Some((id, scope)) = pc {
+        layers.push((pc_key(id), scope));
+    }
+    for (scope_name, scope) in layers {
+        let mut set = |field: &'static str| {
+            if let Some(slot) = sources.iter_mut().find(|(f, _)| *f == field) {
+                slot.1 = scope_name.clone();
+            }
+        };
+        if let Some(v) = scope.heartbeat_interval {
+            effective.heartbeat_interval = v;
+            set("heartbeat_interval");
+        }
+        if let Some(v) = scope.host_perf_interval {
+            effective.host_perf_interval = v;
+            set("host_perf_interval");
+        }
+        if let Some(v) = scope.process_perf_enabled {
+            effective.process_perf_enabled = v;
+            set("process_perf_enabled");
+        }
+        if let Some(v) = scope.process_perf_expires_at {
+            effective.process_perf_expires_at = Some(v);
+            set("process_perf_expires_at");
+        }
+        if let Some(v) = scope.process_perf_interval {
+            effective.process_perf_interval = v;
+            set("process_perf_interval");
+        }
+        if let Some(v) = scope.process_perf_top_n {
+            effective.process_perf_top_n = v;
+            set("process_perf_top_n");
+        }
+        if let Some(v) = scope.max_local_concurrent {
+            effective.max_local_concurrent = v;
+            set("max_local_concurrent");
+        }
+        if let Some(v) = &scope.target_version {
+            effective.target_version = Some(v.clone());
+            set("target_version");
+        }
+        if let Some(v) = scope.target_version_jitter {
+            effective.target_version_jitter = v;
+            set("target_version_jitter");
+        }
+    }
+    let values = serde_json::to_value(&effective).unwrap_or_default();
+    let sourced = sources
+        .into_iter()
+        .map(|(field, scope)| Sourced {
+            field: field.to_owned(),
+            value: values[field].clone(),
+            scope,
+        })
+        .collect();
+    (effective, sourced)
+}
+
+const FIELDS: &[&str] = &[
+    "heartbeat_interval",
+    "host_perf_interval",
+    "process_perf_enabled",
+    "process_perf_expires_at",
+    "process_perf_interval",
+    "process_perf_top_n",
+    "max_local_concurrent",
+    "target_version",
+    "target_version_jitter",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(json: &str) -> ConfigScope {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn later_scopes_win_and_report_their_source() {
+        let global = scope(r#"{"heartbeat_interval": "20s", "host_perf_interval": "2m"}"#);
+        let groups = vec![
+            ("zeta".to_owned(), scope(r#"{"host_perf_interval": "5m"}"#)),
+            (
+                "alpha".to_owned(),
+                scope(r#"{"host_perf_interval": "3m", "max_local_concurrent": 2}"#),
+            ),
+        ];
+        let pc = scope(r#"{"max_local_concurrent": 8}"#);
+        let (eff, sources) = resolve(Some(&global), &groups, Some(("pc1", &pc)));
+        assert_eq!(eff.heartbeat_interval.as_secs(), 20);
+        assert_eq!(
+            eff.host_perf_interval.as_secs(),
+            300,
+            "zeta applies after alpha"
+        );
+        assert_eq!(eff.max_local_concurrent, 8);
+        let from = |f: &str| sources.iter().find(|s| s.field == f).unwrap().scope.clone();
+        assert_eq!(from("heartbeat_interval"), "global");
+        assert_eq!(from("host_perf_interval"), "groups.zeta");
+        assert_eq!(from("max_local_concurrent"), "pcs.pc1");
+        assert_eq!(from("process_perf_top_n"), "default");
+        assert_eq!(sources.len(), FIELDS.len());
+    }
+
+    #[test]
+    fn investigation_needs_a_future_expiry() {
+        let now = Utc::now();
+        let mut eff = EffectiveConfig {
+            process_perf_enabled: true,
+            ..EffectiveConfig::default()
+        };
+        assert!(!eff.investigating(now));
+        eff.process_perf_expires_at = Some(now + chrono::Duration::minutes(5));
+        assert!(eff.investigating(now));
+        assert!(!eff.investigating(now + chrono::Duration::minutes(6)));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(serde_json::from_str::<ConfigScope>(r#"{"heartbeat": "5s"}"#).is_err());
+    }
+}
