@@ -1,1 +1,119 @@
-//! placeholder
+//! The kanade agent: the daemon on every managed machine. It runs the jobs the broker sends,
+//! reports their results through a durable on-disk outbox, and publishes heartbeats.
+//!
+//! `run` connects (retrying forever, so the agent starts while the broker is down), then
+//! supervises independent loops: command intake (`commands`, with catch-up in `replay` and
+//! dedup in `dedup`), script execution (`process`), the outbox drainer (`outbox`) and the
+//! heartbeat and ping responder (`heartbeat`). Every loop lives in a `JoinSet` owned by `run`,
+//! so dropping the `run` future stops them all (and kills running scripts' process trees).
+//!
+//! Architecture invariant: the agent never depends on the backend; it talks to it only
+//! through the broker, with the types in `kanade-protocol`.
+
+pub mod commands;
+pub mod config;
+pub mod dedup;
+pub mod heartbeat;
+pub mod outbox;
+pub mod process;
+pub mod replay;
+
+pub use config::AgentConfig;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use kanade_bus::Role;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How long the outbox may keep publishing once the agent was asked to stop.
+const FLUSH_GRACE: Duration = Duration::from_secs(2);
+/// Running jobs are killed at shutdown; this bounds the wait for their results.
+const JOBS_GRACE: Duration = Duration::from_secs(6);
+
+/// Runs the agent until `shutdown` resolves. Never panics on bad wire input.
+pub async fn run(
+    config: AgentConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let pc_id = config.pc_id()?;
+    let heartbeat_interval = config.agent.heartbeat_interval.0;
+    if heartbeat_interval.is_zero() {
+        bail!("[agent] heartbeat_interval must be greater than zero");
+    }
+    let data_dir = config.data_dir()?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let outbox = outbox::Outbox::open(&data_dir).context("opening the outbox")?;
+    let seen = dedup::SeenRequests::load(data_dir.join("seen_requests.json"));
+    tracing::info!(pc_id, nats_url = config.agent.nats_url, data_dir = %data_dir.display(),
+        version = kanade_protocol::VERSION, "kanade agent starting");
+
+    let client = kanade_bus::connect(
+        Role::Agent {
+            pc_id: pc_id.clone(),
+        },
+        &config.agent.nats_url,
+    )
+    .await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let probe = Arc::new(Mutex::new(heartbeat::Probe::new(&pc_id)));
+
+    let mut subsystems = JoinSet::new();
+    subsystems.spawn(outbox::drain(outbox.clone(), client.clone()));
+    subsystems.spawn(heartbeat::run(
+        client.clone(),
+        probe.clone(),
+        pc_id.clone(),
+        heartbeat_interval,
+    ));
+    subsystems.spawn(heartbeat::answer_pings(
+        client.clone(),
+        probe,
+        pc_id.clone(),
+    ));
+    // Separate, because at shutdown it is awaited (jobs record results) while the others are
+    // only aborted.
+    let mut intake = JoinSet::new();
+    let env = commands::Env {
+        pc_id,
+        client: client.clone(),
+        outbox: outbox.clone(),
+        stop: stop_rx,
+    };
+    intake.spawn(commands::run(env, seen));
+
+    let outcome = tokio::select! {
+        _ = shutdown => Ok(()),
+        Some(ended) = subsystems.join_next() => Err(ended),
+        Some(ended) = intake.join_next() => Err(ended),
+    };
+    if let Err(ended) = &outcome {
+        tracing::error!(?ended, "an agent subsystem stopped unexpectedly");
+    }
+    tracing::info!("shutting down: no new commands; running jobs are stopped");
+    stop_tx.send_replace(true);
+    if tokio::time::timeout(JOBS_GRACE, intake.join_next())
+        .await
+        .is_err()
+    {
+        tracing::warn!("command intake did not stop in time");
+    }
+    intake.abort_all();
+    if outbox.wait_empty(FLUSH_GRACE).await {
+        tracing::info!("outbox flushed");
+    } else {
+        tracing::info!("outbox not empty; the rest is sent at the next start");
+    }
+    subsystems.abort_all();
+    while subsystems.join_next().await.is_some() {}
+    let _ = tokio::time::timeout(Duration::from_millis(500), client.flush()).await;
+    drop(client);
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(ended) => bail!("an agent subsystem stopped unexpectedly: {ended:?}"),
+    }
+}

@@ -1,0 +1,657 @@
+//! Commands in, results out: subscribe to this machine's command subjects, catch up through
+//! the replay consumer at start and after every reconnect, run each `request_id` once, check
+//! the gates (version pin, revoke, deadline), apply jitter, run the script and hand the
+//! started event and the result to the outbox.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, kv};
+use async_nats::{Client, Subscriber, connection::State};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::SelectAll;
+use kanade_protocol::names::{self, exit_code};
+use kanade_protocol::subject::{self, is_valid_token};
+use kanade_protocol::wire::{AgentGroups, Command, EventStarted, ExecResult, SCRIPT_REVOKED};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::dedup::SeenRequests;
+use crate::outbox::{Entry, Outbox};
+use crate::process::{self, Stop};
+use crate::replay;
+
+/// How often the loop looks for a reconnect (after which it catches up).
+const TICK: Duration = Duration::from_millis(250);
+/// A failing catch-up is retried with backoff up to this.
+const MAX_CATCH_UP_BACKOFF: Duration = Duration::from_secs(10);
+/// How long running jobs get to record their results once the agent stops.
+const JOBS_GRACE: Duration = Duration::from_secs(5);
+/// Encoded results stay below this (or 90 % of the server's `max_payload` when smaller).
+const MAX_RESULT_JSON: usize = 900 * 1024;
+
+/// What the command loop needs from the agent.
+#[derive(Clone)]
+pub struct Env {
+    pub pc_id: String,
+    pub client: Client,
+    pub outbox: Arc<Outbox>,
+    /// Turns true when the agent shuts down.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Receives and dispatches commands until the agent stops, then waits (bounded) for running
+/// jobs to record their results.
+pub async fn run(env: Env, seen: SeenRequests) {
+    let js = jetstream::new(env.client.clone());
+    let mut stop = env.stop.clone();
+    let setup = tokio::select! {
+        setup = setup_with_retry(&env, &js) => setup,
+        _ = stopping(&mut stop) => return,
+    };
+    tracing::info!(subjects = ?setup.subjects, "listening for commands");
+    let mut subs = setup.subs;
+    let mut intake = Intake {
+        job_env: JobEnv {
+            env: env.clone(),
+            script_current: setup.script_current,
+            script_status: setup.script_status,
+        },
+        seen,
+        jobs: JoinSet::new(),
+    };
+    let mut catch_up_due = true;
+    let mut catch_up_backoff = Duration::ZERO;
+    let mut catch_up_at = tokio::time::Instant::now();
+    let mut seen_connects = 0;
+    let mut ticks = tokio::time::interval(TICK);
+    loop {
+        let connects = env.client.statistics().connects.load(Ordering::Relaxed);
+        if connects != seen_connects {
+            seen_connects = connects;
+            catch_up_due = true;
+            catch_up_at = tokio::time::Instant::now();
+        }
+        if catch_up_due
+            && tokio::time::Instant::now() >= catch_up_at
+            && env.client.connection_state() == State::Connected
+        {
+            let caught_up = tokio::select! {
+                res = catch_up(&js, &env.pc_id, &setup.subjects, &mut intake) => res,
+                _ = stopping(&mut stop) => break,
+            };
+            match caught_up {
+                Ok(n) => {
+                    catch_up_due = false;
+                    catch_up_backoff = Duration::ZERO;
+                    tracing::debug!(messages = n, "caught up on missed commands");
+                }
+                Err(err) => {
+                    let error = format!("{err:#}");
+                    if catch_up_backoff.is_zero() {
+                        tracing::warn!(error, "catch-up failed; retrying");
+                    } else {
+                        tracing::debug!(error, "catch-up failed again");
+                    }
+                    catch_up_backoff = (catch_up_backoff * 2).clamp(TICK, MAX_CATCH_UP_BACKOFF);
+                    catch_up_at = tokio::time::Instant::now() + catch_up_backoff;
+                }
+            }
+        }
+        tokio::select! {
+            Some(message) = subs.next() => intake.accept(&message.payload, "live"),
+            Some(done) = intake.jobs.join_next() => log_job_end(done),
+            _ = ticks.tick() => {}
+            _ = stopping(&mut stop) => break,
+        }
+    }
+    drop(subs);
+    let waited = tokio::time::timeout(JOBS_GRACE, async {
+        while let Some(done) = intake.jobs.join_next().await {
+            log_job_end(done);
+        }
+    })
+    .await;
+    if waited.is_err() {
+        tracing::warn!(
+            jobs = intake.jobs.len(),
+            "jobs did not finish in time; abandoning them"
+        );
+    }
+}
+
+fn log_job_end(done: Result<(), tokio::task::JoinError>) {
+    if let Err(err) = done
+        && err.is_panic()
+    {
+        tracing::error!(error = %err, "a job task panicked");
+    }
+}
+
+struct Setup {
+    subjects: Vec<String>,
+    subs: SelectAll<Subscriber>,
+    script_current: kv::Store,
+    script_status: kv::Store,
+}
+
+async fn setup_with_retry(env: &Env, js: &jetstream::Context) -> Setup {
+    let mut delay = Duration::from_millis(250);
+    let mut attempts = 0u32;
+    loop {
+        if env.client.connection_state() == State::Connected {
+            match setup(env, js).await {
+                Ok(setup) => return setup,
+                Err(err) => {
+                    attempts += 1;
+                    let error = format!("{err:#}");
+                    if attempts == 1 || attempts.is_power_of_two() {
+                        tracing::warn!(error, attempts, "cannot set up command intake; retrying");
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn setup(env: &Env, js: &jetstream::Context) -> anyhow::Result<Setup> {
+    let groups_kv = js
+        .get_key_value(names::KV_AGENT_GROUPS)
+        .await
+        .context("opening KV agent_groups")?;
+    let groups = read_groups(&groups_kv, &env.pc_id).await?;
+    let script_current = js
+        .get_key_value(names::KV_SCRIPT_CURRENT)
+        .await
+        .context("opening KV script_current")?;
+    let script_status = js
+        .get_key_value(names::KV_SCRIPT_STATUS)
+        .await
+        .context("opening KV script_status")?;
+    let mut subjects = vec![
+        subject::COMMANDS_ALL.to_owned(),
+        subject::commands_pc(&env.pc_id),
+    ];
+    subjects.extend(groups.iter().map(|g| subject::commands_group(g)));
+    let mut subs = SelectAll::new();
+    for subject in &subjects {
+        let sub = env
+            .client
+            .subscribe(subject.clone())
+            .await
+            .with_context(|| format!("subscribing to {subject}"))?;
+        subs.push(sub);
+    }
+    Ok(Setup {
+        subjects,
+        subs,
+        script_current,
+        script_status,
+    })
+}
+
+/// The groups this machine belongs to; a missing key means none. Names that cannot be a
+/// subject token are skipped with a warning.
+async fn read_groups(store: &kv::Store, pc_id: &str) -> anyhow::Result<BTreeSet<String>> {
+    let Some(value) = store
+        .get(pc_id)
+        .await
+        .context("reading this machine's groups")?
+    else {
+        return Ok(BTreeSet::new());
+    };
+    let groups: AgentGroups = match serde_json::from_slice(&value) {
+        Ok(groups) => groups,
+        Err(err) => {
+            tracing::warn!(error = %err, "agent_groups entry is not valid JSON; ignoring it");
+            return Ok(BTreeSet::new());
+        }
+    };
+    let mut valid = BTreeSet::new();
+    for group in groups.groups {
+        if is_valid_token(&group) {
+            valid.insert(group);
+        } else {
+            tracing::warn!(
+                group,
+                "ignoring a group name that cannot be a subject token"
+            );
+        }
+    }
+    Ok(valid)
+}
+
+async fn catch_up(
+    js: &jetstream::Context,
+    pc_id: &str,
+    subjects: &[String],
+    intake: &mut Intake,
+) -> anyhow::Result<usize> {
+    let consumer = replay::ensure_consumer(js, pc_id, subjects).await?;
+    replay::drain(&consumer, |payload| intake.accept(payload, "replay")).await
+}
+
+/// Decodes, deduplicates and dispatches commands.
+struct Intake {
+    job_env: JobEnv,
+    seen: SeenRequests,
+    jobs: JoinSet<()>,
+}
+
+impl Intake {
+    fn accept(&mut self, payload: &[u8], via: &'static str) {
+        let cmd: Command = match serde_json::from_slice(payload) {
+            Ok(cmd) => cmd,
+            Err(err) => {
+                tracing::warn!(via, error = %err, "ignoring a command that does not decode");
+                return;
+            }
+        };
+        if !is_valid_token(&cmd.request_id) || !is_valid_token(&cmd.exec_id) {
+            tracing::warn!(
+                via,
+                request_id = cmd.request_id,
+                exec_id = cmd.exec_id,
+                "ignoring a command whose request or exec id cannot be a subject token"
+            );
+            return;
+        }
+        if !self.seen.first_sighting(&cmd.request_id, Utc::now()) {
+            tracing::debug!(
+                via,
+                request_id = cmd.request_id,
+                "already handled this request"
+            );
+            return;
+        }
+        tracing::info!(
+            via,
+            request_id = cmd.request_id,
+            exec_id = cmd.exec_id,
+            job = cmd.id,
+            "accepted a command"
+        );
+        self.jobs.spawn(execute(self.job_env.clone(), cmd));
+    }
+}
+
+#[derive(Clone)]
+struct JobEnv {
+    env: Env,
+    script_current: kv::Store,
+    script_status: kv::Store,
+}
+
+/// Why a command is not run: the reserved exit code and the text for stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub exit_code: i32,
+    pub reason: String,
+}
+
+/// The gates in their order: version pin, revoke, deadline. `pinned` and `status` are the
+/// values of `script_current[cmd.id]` and `script_status[cmd.id]` (`None` when missing).
+pub fn check_gates(
+    cmd: &Command,
+    pinned: Option<&str>,
+    status: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<Refusal> {
+    if let Some(pinned) = pinned
+        && pinned != cmd.version
+    {
+        return Some(Refusal {
+            exit_code: exit_code::VERSION_MISMATCH,
+            reason: format!(
+                "kanade: job {} is pinned to version {pinned}, this command carries version {}",
+                cmd.id, cmd.version
+            ),
+        });
+    }
+    if status == Some(SCRIPT_REVOKED) {
+        return Some(Refusal {
+            exit_code: exit_code::REVOKED,
+            reason: format!("kanade: job {} is revoked", cmd.id),
+        });
+    }
+    check_deadline(cmd, now)
+}
+
+pub fn check_deadline(cmd: &Command, now: DateTime<Utc>) -> Option<Refusal> {
+    match cmd.deadline_at {
+        Some(deadline) if deadline < now => Some(Refusal {
+            exit_code: exit_code::DEADLINE_PASSED,
+            reason: format!(
+                "kanade: the deadline {} passed before the script could start",
+                deadline.to_rfc3339()
+            ),
+        }),
+        _ => None,
+    }
+}
+
+/// One command on this machine, from gates to the recorded result.
+async fn execute(job: JobEnv, cmd: Command) {
+    let result_id = uuid::Uuid::new_v4().to_string();
+    let env = &job.env;
+    let refusal = match read_gate_values(&job, &cmd.id).await {
+        Ok((pinned, status)) => check_gates(&cmd, pinned.as_deref(), status.as_deref(), Utc::now()),
+        Err(reason) => Some(Refusal {
+            exit_code: exit_code::STALE,
+            reason,
+        }),
+    };
+    if let Some(refusal) = refusal {
+        return skip(env, &cmd, result_id, refusal).await;
+    }
+    if let Some(jitter) = cmd.jitter_secs.filter(|secs| *secs > 0) {
+        let delay = Duration::from_millis(fastrand::u64(0..=jitter.saturating_mul(1000)));
+        tracing::debug!(
+            request_id = cmd.request_id,
+            ?delay,
+            "jitter before starting"
+        );
+        let mut stop = env.stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stopping(&mut stop) => {
+                let refusal = Refusal {
+                    exit_code: exit_code::KILLED,
+                    reason: "kanade: the agent shut down before the script started".to_owned(),
+                };
+                return skip(env, &cmd, result_id, refusal).await;
+            }
+        }
+        if let Some(refusal) = check_deadline(&cmd, Utc::now()) {
+            return skip(env, &cmd, result_id, refusal).await;
+        }
+    }
+    let started_at = Utc::now();
+    let invocation = match process::invocation(cmd.shell, &cmd.script) {
+        Ok(invocation) => invocation,
+        Err(reason) => {
+            let result = result_of(env, &cmd, result_id, 1, String::new(), reason, started_at);
+            return record(env, Entry::Result(result)).await;
+        }
+    };
+    let kill = match env.client.subscribe(subject::kill(&cmd.exec_id)).await {
+        Ok(sub) => Some(sub),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for kill requests of this run");
+            None
+        }
+    };
+    // 0 (unset) means the longest timeout a job may ask for; larger values are capped to it.
+    let timeout_secs = match cmd.timeout_secs {
+        0 => kanade_protocol::manifest::MAX_TIMEOUT_SECS,
+        secs => secs.min(kanade_protocol::manifest::MAX_TIMEOUT_SECS),
+    };
+    let started = EventStarted {
+        result_id: result_id.clone(),
+        request_id: cmd.request_id.clone(),
+        exec_id: cmd.exec_id.clone(),
+        pc_id: env.pc_id.clone(),
+        job_id: cmd.id.clone(),
+        version: cmd.version.clone(),
+        started_at,
+        timeout_secs: Some(timeout_secs),
+    };
+    record(env, Entry::Started(started)).await;
+    let options = process::RunOptions {
+        cwd: cmd.cwd.clone(),
+        timeout: Duration::from_secs(timeout_secs),
+        spill_stdout: env.outbox.spill_path(&result_id, "stdout"),
+        spill_stderr: env.outbox.spill_path(&result_id, "stderr"),
+    };
+    let outcome = process::run(&invocation, &options, stop_signal(kill, env.stop.clone())).await;
+    tracing::info!(
+        request_id = cmd.request_id,
+        exit_code = outcome.exit_code,
+        elapsed_ms = (outcome.finished_at - outcome.started_at).num_milliseconds(),
+        "job finished"
+    );
+    let mut result = result_of(
+        env,
+        &cmd,
+        result_id.clone(),
+        outcome.exit_code,
+        outcome.stdout.text,
+        outcome.stderr.text,
+        outcome.started_at,
+    );
+    result.finished_at = outcome.finished_at;
+    if outcome.stdout.spilled {
+        result.stdout_object = Some(names::output_object_key(&result_id, "stdout"));
+    }
+    if outcome.stderr.spilled {
+        result.stderr_object = Some(names::output_object_key(&result_id, "stderr"));
+    }
+    fit_for_broker(&mut result, env.client.server_info().max_payload);
+    record(env, Entry::Result(result)).await;
+}
+
+/// `script_current[job]` and `script_status[job]`, a few tries each. A key that cannot exist
+/// (not KV-safe, such as `run:<id>`) reads as missing. Err carries the stderr text.
+async fn read_gate_values(
+    job: &JobEnv,
+    job_id: &str,
+) -> Result<(Option<String>, Option<String>), String> {
+    let pinned = read_value(&job.script_current, job_id)
+        .await
+        .map_err(|err| format!("kanade: cannot read script_current: {err}"))?;
+    let status = read_value(&job.script_status, job_id)
+        .await
+        .map_err(|err| format!("kanade: cannot read script_status: {err}"))?;
+    Ok((pinned, status))
+}
+
+async fn read_value(store: &kv::Store, key: &str) -> Result<Option<String>, kv::EntryError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match store.get(key).await {
+            Ok(Some(bytes)) => {
+                let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+                // Accept a JSON string as well as the bare value.
+                return Ok(Some(serde_json::from_str::<String>(&text).unwrap_or(text)));
+            }
+            Ok(None) => return Ok(None),
+            Err(err) if err.kind() == kv::EntryErrorKind::InvalidKey => return Ok(None),
+            Err(err) if attempt >= 3 => return Err(err),
+            Err(err) => {
+                tracing::debug!(error = %err, key, "KV read failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Resolves once the agent is shutting down (or gone).
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn stop_signal(kill: Option<Subscriber>, mut stop: watch::Receiver<bool>) -> Stop {
+    let operator = async move {
+        if let Some(mut kill) = kill
+            && kill.next().await.is_some()
+        {
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = operator => Stop::Operator,
+        _ = stopping(&mut stop) => Stop::Shutdown,
+    }
+}
+
+async fn skip(env: &Env, cmd: &Command, result_id: String, refusal: Refusal) {
+    tracing::info!(
+        request_id = cmd.request_id,
+        exit_code = refusal.exit_code,
+        reason = refusal.reason,
+        "not running the command"
+    );
+    let now = Utc::now();
+    let mut result = result_of(
+        env,
+        cmd,
+        result_id,
+        refusal.exit_code,
+        String::new(),
+        refusal.reason,
+        now,
+    );
+    result.skipped = true;
+    record(env, Entry::Result(result)).await;
+}
+
+fn result_of(
+    env: &Env,
+    cmd: &Command,
+    result_id: String,
+    exit_code: i32,
+    stdout: String,
+    stderr: String,
+    started_at: DateTime<Utc>,
+) -> ExecResult {
+    ExecResult {
+        result_id,
+        request_id: cmd.request_id.clone(),
+        exec_id: cmd.exec_id.clone(),
+        pc_id: env.pc_id.clone(),
+        job_id: cmd.id.clone(),
+        version: cmd.version.clone(),
+        exit_code,
+        stdout,
+        stderr,
+        stdout_object: None,
+        stderr_object: None,
+        started_at,
+        finished_at: Utc::now(),
+        skipped: false,
+    }
+}
+
+async fn record(env: &Env, entry: Entry) {
+    if let Err(err) = env.outbox.push(&entry).await {
+        tracing::error!(
+            error = format!("{err:#}"),
+            ?entry,
+            "cannot write to the outbox; message lost"
+        );
+    }
+}
+
+/// Shortens the inline output until the encoded result fits in one broker message; binary
+/// output can grow up to six-fold when encoded as JSON.
+fn fit_for_broker(result: &mut ExecResult, server_max_payload: usize) {
+    let limit = match server_max_payload {
+        0 => MAX_RESULT_JSON,
+        max => MAX_RESULT_JSON.min(max / 10 * 9),
+    };
+    let mut shortened = false;
+    loop {
+        let size = serde_json::to_vec(result).map(|v| v.len()).unwrap_or(0);
+        if size <= limit {
+            break;
+        }
+        let field = if result.stdout.len() >= result.stderr.len() {
+            &mut result.stdout
+        } else {
+            &mut result.stderr
+        };
+        if field.is_empty() {
+            break;
+        }
+        let mut cut = field.len() / 2;
+        while !field.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        field.truncate(cut);
+        shortened = true;
+    }
+    if shortened {
+        result
+            .stderr
+            .push_str("\nkanade: output shortened to fit the broker's message size limit\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kanade_protocol::wire::Shell;
+
+    fn cmd() -> Command {
+        Command {
+            id: "job".into(),
+            version: "2".into(),
+            request_id: "r".into(),
+            exec_id: "e".into(),
+            shell: Shell::Sh,
+            script: "true".into(),
+            timeout_secs: 5,
+            jitter_secs: None,
+            deadline_at: None,
+            cwd: None,
+            emit: None,
+            emergency: false,
+            issued_at: Utc::now(),
+            issued_by: None,
+        }
+    }
+
+    #[test]
+    fn gates_apply_in_order() {
+        let now = Utc::now();
+        let mut c = cmd();
+        assert_eq!(check_gates(&c, None, None, now), None);
+        assert_eq!(check_gates(&c, Some("2"), Some("ACTIVE"), now), None);
+        c.deadline_at = Some(now - chrono::TimeDelta::seconds(1));
+        let code = |r: Option<Refusal>| r.map(|r| r.exit_code);
+        assert_eq!(
+            code(check_gates(&c, Some("1"), Some("REVOKED"), now)),
+            Some(124)
+        );
+        assert_eq!(
+            code(check_gates(&c, Some("2"), Some("REVOKED"), now)),
+            Some(126)
+        );
+        assert_eq!(code(check_gates(&c, None, None, now)), Some(125));
+        c.deadline_at = Some(now + chrono::TimeDelta::seconds(60));
+        assert_eq!(check_gates(&c, None, None, now), None);
+    }
+
+    #[test]
+    fn oversized_results_are_shortened_to_fit() {
+        let now = Utc::now();
+        let mut result = ExecResult {
+            result_id: "x".into(),
+            request_id: "r".into(),
+            exec_id: "e".into(),
+            pc_id: "p".into(),
+            job_id: "j".into(),
+            version: "1".into(),
+            exit_code: 0,
+            // Control characters encode as \u0001: six bytes each.
+            stdout: "\u{1}".repeat(256 * 1024),
+            stderr: "é".repeat(100 * 1024),
+            stdout_object: None,
+            stderr_object: None,
+            started_at: now,
+            finished_at: now,
+            skipped: false,
+        };
+        fit_for_broker(&mut result, 1024 * 1024);
+        assert!(serde_json::to_vec(&result).unwrap().len() <= MAX_RESULT_JSON);
+        assert!(result.stderr.ends_with("message size limit\n"));
+    }
+}

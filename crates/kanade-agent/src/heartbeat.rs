@@ -1,0 +1,130 @@
+//! Liveness: a `Heartbeat` on `heartbeat.<pc_id>` (core NATS, lossy by design) at start and
+//! every interval, and a fresh one as the reply to `agents.<pc_id>.ping`. It carries the host
+//! name, OS, agent version and the agent's own CPU and memory use.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use kanade_protocol::subject;
+use kanade_protocol::wire::Heartbeat;
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+/// Builds heartbeats. Measuring CPU needs the previous sample, so one probe lives as long as
+/// the agent; it refreshes only the agent's own process.
+pub struct Probe {
+    pc_id: String,
+    hostname: String,
+    os_version: String,
+    system: Option<System>,
+    pid: Option<Pid>,
+}
+
+impl Probe {
+    pub fn new(pc_id: &str) -> Probe {
+        let hostname = System::host_name().unwrap_or_default();
+        let os_version = match (System::name(), System::os_version()) {
+            (Ok(name), Ok(version)) => format!("{name} {version}"),
+            (Ok(name), Err(_)) => name,
+            (Err(_), Ok(version)) => version,
+            (Err(_), Err(_)) => String::new(),
+        };
+        Probe {
+            pc_id: pc_id.to_owned(),
+            hostname,
+            os_version,
+            system: System::new().ok(),
+            pid: sysinfo::get_current_pid().ok(),
+        }
+    }
+
+    pub fn sample(&mut self) -> Heartbeat {
+        let mut cpu = None;
+        let mut rss = None;
+        if let (Some(system), Some(pid)) = (self.system.as_mut(), self.pid) {
+            system.refresh_processes_specifics(
+                ProcessesToUpdate::Some(&[pid]),
+                true,
+                ProcessRefreshKind::nothing()
+                    .with_cpu()
+                    .with_memory()
+                    .without_tasks(),
+            );
+            if let Some(process) = system.process(pid) {
+                cpu = Some(process.cpu_usage());
+                rss = Some(process.memory());
+            }
+        }
+        Heartbeat {
+            pc_id: self.pc_id.clone(),
+            at: Utc::now(),
+            agent_version: kanade_protocol::VERSION.to_owned(),
+            hostname: self.hostname.clone(),
+            os_family: std::env::consts::OS.to_owned(),
+            os_version: self.os_version.clone(),
+            agent_cpu_pct: cpu,
+            agent_rss_bytes: rss,
+            quarantined_versions: Vec::new(),
+        }
+    }
+}
+
+fn encode(probe: &Mutex<Probe>) -> Option<bytes::Bytes> {
+    let heartbeat = match probe.lock() {
+        Ok(mut probe) => probe.sample(),
+        Err(poisoned) => poisoned.into_inner().sample(),
+    };
+    match serde_json::to_vec(&heartbeat) {
+        Ok(json) => Some(json.into()),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot encode a heartbeat");
+            None
+        }
+    }
+}
+
+/// Publishes a heartbeat now and then every `interval`. Runs until aborted.
+pub async fn run(
+    client: async_nats::Client,
+    probe: Arc<Mutex<Probe>>,
+    pc_id: String,
+    interval: Duration,
+) {
+    let subject = subject::heartbeat(&pc_id);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(payload) = encode(&probe) else {
+            continue;
+        };
+        if let Err(err) = client.publish(subject.clone(), payload).await {
+            tracing::debug!(error = %err, "heartbeat not sent");
+        }
+    }
+}
+
+/// Answers `agents.<pc_id>.ping` with a fresh heartbeat. Runs until aborted.
+pub async fn answer_pings(client: async_nats::Client, probe: Arc<Mutex<Probe>>, pc_id: String) {
+    let mut pings = loop {
+        match client.subscribe(subject::ping(&pc_id)).await {
+            Ok(sub) => break sub,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot subscribe to pings; retrying");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    };
+    while let Some(message) = pings.next().await {
+        let Some(reply) = message.reply else {
+            continue;
+        };
+        let Some(payload) = encode(&probe) else {
+            continue;
+        };
+        if let Err(err) = client.publish(reply, payload).await {
+            tracing::debug!(error = %err, "ping reply not sent");
+        }
+    }
+}

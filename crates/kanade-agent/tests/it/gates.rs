@@ -1,0 +1,89 @@
+//! Gates before running: version pin, revoke and deadline each produce one skipped result
+//! with the reserved exit code, and the script never starts.
+
+use kanade_protocol::names::{self, exit_code};
+use kanade_protocol::subject;
+use kanade_protocol::wire::{Command, ExecResult};
+
+use crate::support::{Agent, Broker, command, pc_id};
+
+async fn skipped(broker: &Broker, pc: &str, cmd: &Command) -> ExecResult {
+    broker.send(&subject::commands_pc(pc), cmd).await;
+    let result = broker.wait_result(&cmd.request_id).await;
+    assert!(result.skipped, "{result:#?}");
+    assert_eq!(result.stdout, "");
+    assert!(broker.started_events(&cmd.exec_id).await.is_empty());
+    result
+}
+
+#[tokio::test]
+async fn pinned_revoked_and_late_commands_are_skipped_with_reserved_codes() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("gate");
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+
+    // Version pin: script_current says 2, the command carries 1.
+    let pinned = command("echo should not run");
+    broker
+        .kv_put(names::KV_SCRIPT_CURRENT, &pinned.id, "2")
+        .await;
+    let result = skipped(&broker, &pc, &pinned).await;
+    assert_eq!(result.exit_code, exit_code::VERSION_MISMATCH);
+    assert!(
+        result.stderr.contains("pinned to version 2"),
+        "{}",
+        result.stderr
+    );
+
+    // The matching pin runs.
+    let mut matching = command("echo pinned ok");
+    matching.id = pinned.id.clone();
+    matching.version = "2".into();
+    broker.send(&subject::commands_pc(&pc), &matching).await;
+    let result = broker.wait_result(&matching.request_id).await;
+    assert!(!result.skipped);
+    assert_eq!(result.stdout, "pinned ok\n");
+
+    // Revoked.
+    let revoked = command("echo should not run");
+    broker
+        .kv_put(names::KV_SCRIPT_STATUS, &revoked.id, "REVOKED")
+        .await;
+    let result = skipped(&broker, &pc, &revoked).await;
+    assert_eq!(result.exit_code, exit_code::REVOKED);
+    assert!(result.stderr.contains("revoked"), "{}", result.stderr);
+
+    // Deadline in the past.
+    let mut late = command("echo should not run");
+    late.deadline_at = Some(chrono::Utc::now() - chrono::TimeDelta::seconds(5));
+    let result = skipped(&broker, &pc, &late).await;
+    assert_eq!(result.exit_code, exit_code::DEADLINE_PASSED);
+    assert!(result.stderr.contains("deadline"), "{}", result.stderr);
+
+    // A pin mismatch wins over a revoke (gate order).
+    let both = command("echo should not run");
+    broker.kv_put(names::KV_SCRIPT_CURRENT, &both.id, "9").await;
+    broker
+        .kv_put(names::KV_SCRIPT_STATUS, &both.id, "REVOKED")
+        .await;
+    let result = skipped(&broker, &pc, &both).await;
+    assert_eq!(result.exit_code, exit_code::VERSION_MISMATCH);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_jittered_command_still_runs() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("jit");
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+
+    let mut cmd = command("echo jittered");
+    cmd.jitter_secs = Some(1);
+    broker.send(&subject::commands_pc(&pc), &cmd).await;
+    let result = broker.wait_result(&cmd.request_id).await;
+    assert_eq!(result.stdout, "jittered\n");
+
+    agent.stop().await;
+}

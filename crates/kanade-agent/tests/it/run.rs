@@ -1,0 +1,149 @@
+//! Running commands: results carry output, exit codes and timing; broadcasts reach every
+//! agent; groups; duplicates and bad input.
+
+use kanade_protocol::names;
+use kanade_protocol::subject;
+use kanade_protocol::wire::AgentGroups;
+
+use crate::support::{Agent, Broker, command, pc_id};
+
+#[tokio::test]
+async fn a_command_runs_and_reports_output_exit_code_and_timing() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("run");
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+
+    let mut cmd = command("echo hello; echo oops >&2; sleep 0.2");
+    // Break-glass ids are not KV-safe: they must read as "no pin, not revoked".
+    cmd.id = format!("run:{}", cmd.request_id);
+    let before = chrono::Utc::now();
+    broker.send(&subject::commands_pc(&pc), &cmd).await;
+    let result = broker.wait_result(&cmd.request_id).await;
+    assert_eq!(result.exit_code, 0);
+    assert_eq!(result.stdout, "hello\n");
+    assert_eq!(result.stderr, "oops\n");
+    assert!(!result.skipped);
+    assert_eq!(result.pc_id, pc);
+    assert_eq!(result.job_id, cmd.id);
+    assert_eq!(result.exec_id, cmd.exec_id);
+    assert_eq!(result.version, "1");
+    assert!(result.started_at >= before - chrono::TimeDelta::seconds(1));
+    assert!(result.finished_at - result.started_at >= chrono::TimeDelta::milliseconds(200));
+    assert!(uuid::Uuid::parse_str(&result.result_id).is_ok());
+
+    let started = broker.started_events(&cmd.exec_id).await;
+    assert_eq!(started.len(), 1, "{started:#?}");
+    assert_eq!(started[0].result_id, result.result_id);
+    assert_eq!(started[0].timeout_secs, Some(30));
+
+    let failing = command("echo partial; exit 7");
+    broker.send(&subject::commands_pc(&pc), &failing).await;
+    let result = broker.wait_result(&failing.request_id).await;
+    assert_eq!(result.exit_code, 7);
+    assert_eq!(result.stdout, "partial\n");
+    assert!(!result.skipped);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_broadcast_reaches_every_agent_once() {
+    let broker = Broker::start().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut agents = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        agents.push(Agent::start(&broker, &pc_id(&format!("bc{i}")), dir.path()).await);
+    }
+    let cmd = command("echo everyone");
+    broker.send(subject::COMMANDS_ALL, &cmd).await;
+    let results = broker.wait_results(&cmd.request_id, 3).await;
+    assert_eq!(results.len(), 3, "{results:#?}");
+    let mut result_ids: Vec<_> = results.iter().map(|r| r.result_id.clone()).collect();
+    result_ids.sort();
+    result_ids.dedup();
+    assert_eq!(result_ids.len(), 3);
+    let mut pcs: Vec<_> = results.iter().map(|r| r.pc_id.clone()).collect();
+    pcs.sort();
+    let mut want: Vec<_> = agents.iter().map(|a| a.pc_id.clone()).collect();
+    want.sort();
+    assert_eq!(pcs, want);
+    for agent in agents {
+        agent.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn group_members_receive_group_commands() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("grp");
+    let groups = AgentGroups {
+        groups: vec!["lab".into(), "bad.name".into()],
+    };
+    broker
+        .kv_put(
+            names::KV_AGENT_GROUPS,
+            &pc,
+            &serde_json::to_string(&groups).unwrap(),
+        )
+        .await;
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+    let cmd = command("echo lab member");
+    broker.send(&subject::commands_group("lab"), &cmd).await;
+    let result = broker.wait_result(&cmd.request_id).await;
+    assert_eq!(result.stdout, "lab member\n");
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_command_delivered_twice_runs_once() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("dup");
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+    let cmd = command("echo once");
+    broker.send(&subject::commands_pc(&pc), &cmd).await;
+    broker.send(&subject::commands_pc(&pc), &cmd).await;
+    broker.send(subject::COMMANDS_ALL, &cmd).await;
+    broker.wait_result(&cmd.request_id).await;
+    // A later command on the same path finishing proves the duplicates were processed.
+    let after = command("echo after");
+    broker.send(&subject::commands_pc(&pc), &after).await;
+    broker.wait_result(&after.request_id).await;
+    agent.stop().await;
+
+    // After a restart the seen set still knows the request.
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+    broker.send(&subject::commands_pc(&pc), &cmd).await;
+    let probe = command("echo probe");
+    broker.send(&subject::commands_pc(&pc), &probe).await;
+    broker.wait_result(&probe.request_id).await;
+    assert_eq!(broker.results(&cmd.request_id).await.len(), 1);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_ignored_and_the_agent_keeps_working() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("bad");
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+    let subject = subject::commands_pc(&pc);
+    broker.send_raw(&subject, b"{not json".to_vec()).await;
+    broker.send_raw(&subject, b"\xff\xfe".to_vec()).await;
+    broker.send_raw(&subject, br#"{"id":"x"}"#.to_vec()).await;
+    let mut unroutable = command("echo never");
+    unroutable.request_id = "a.b.>".into();
+    broker.send(&subject, &unroutable).await;
+    let mut wrong_shell = serde_json::to_value(command("echo never")).unwrap();
+    wrong_shell["shell"] = "fish".into();
+    broker
+        .send_raw(&subject, serde_json::to_vec(&wrong_shell).unwrap())
+        .await;
+
+    let cmd = command("echo still alive");
+    broker.send(&subject, &cmd).await;
+    let result = broker.wait_result(&cmd.request_id).await;
+    assert_eq!(result.stdout, "still alive\n");
+    agent.stop().await;
+}

@@ -1,0 +1,322 @@
+//! Shared test helpers: a real broker with kanade's resources, in-process agents with their
+//! own data folders, command builders, and readers that poll the RESULTS and EVENTS streams
+//! with a deadline.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull};
+use futures::StreamExt;
+use kanade_agent::AgentConfig;
+use kanade_protocol::duration::HumanDuration;
+use kanade_protocol::wire::{Command, EventStarted, ExecResult, Shell};
+use kanade_protocol::{names, subject};
+use kanade_testkit::NatsServer;
+use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Generous for a slow 2-core machine; every wait polls, so passing tests stay fast.
+pub const WAIT: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(50);
+
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+pub struct Broker {
+    pub server: NatsServer,
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+}
+
+impl Broker {
+    pub async fn start() -> Broker {
+        init_tracing();
+        let server = NatsServer::start();
+        let client = kanade_bus::connect(kanade_bus::Role::Backend, &server.url())
+            .await
+            .expect("connect test client");
+        let js = jetstream::new(client.clone());
+        kanade_bus::ensure_resources(&js)
+            .await
+            .expect("create JetStream resources");
+        Broker { server, client, js }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Publishes through JetStream so the command is in EXEC when this returns.
+    pub async fn send(&self, subject: &str, cmd: &Command) {
+        let payload = serde_json::to_vec(cmd).unwrap();
+        self.send_raw(subject, payload).await;
+    }
+
+    /// Retries while the test's own connection recovers from a broker restart.
+    pub async fn send_raw(&self, subject: &str, payload: Vec<u8>) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let res = match self
+                .js
+                .publish(subject.to_owned(), payload.clone().into())
+                .await
+            {
+                Ok(ack) => ack.await.map(|_| ()).map_err(|err| err.to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            match res {
+                Ok(()) => return,
+                Err(err) if tokio::time::Instant::now() >= deadline => {
+                    panic!("publishing to {subject} failed: {err}")
+                }
+                Err(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    pub async fn kv_put(&self, bucket: &str, key: &str, value: &str) {
+        let kv = self.js.get_key_value(bucket).await.unwrap();
+        kv.put(key, value.to_owned().into()).await.unwrap();
+    }
+
+    /// Every result published for `request_id` so far.
+    pub async fn results(&self, request_id: &str) -> Vec<ExecResult> {
+        read_stream(
+            &self.js,
+            names::STREAM_RESULTS,
+            &subject::results(request_id),
+        )
+        .await
+    }
+
+    pub async fn started_events(&self, exec_id: &str) -> Vec<EventStarted> {
+        let filter = format!("events.started.{exec_id}.*");
+        read_stream(&self.js, names::STREAM_EVENTS, &filter).await
+    }
+
+    /// Waits until at least `n` results for `request_id` are in RESULTS and returns all.
+    pub async fn wait_results(&self, request_id: &str, n: usize) -> Vec<ExecResult> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let results = self.results(request_id).await;
+            if results.len() >= n {
+                return results;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "expected {n} result(s) for {request_id}, got {}: {results:#?}",
+                    results.len()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    pub async fn wait_result(&self, request_id: &str) -> ExecResult {
+        let mut results = self.wait_results(request_id, 1).await;
+        assert_eq!(results.len(), 1, "{results:#?}");
+        results.remove(0)
+    }
+}
+
+/// All messages of `stream` matching `filter`, decoded, in stream order. Retries while the
+/// test's own connection recovers from a broker restart.
+pub async fn read_stream<T: DeserializeOwned>(
+    js: &jetstream::Context,
+    stream: &str,
+    filter: &str,
+) -> Vec<T> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match try_read_stream(js, stream, filter).await {
+            Ok(messages) => return messages,
+            Err(err) if tokio::time::Instant::now() >= deadline => {
+                panic!("reading {stream} ({filter}): {err:#}")
+            }
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
+
+async fn try_read_stream<T: DeserializeOwned>(
+    js: &jetstream::Context,
+    stream: &str,
+    filter: &str,
+) -> anyhow::Result<Vec<T>> {
+    let stream = js.get_stream(stream).await?;
+    let consumer = stream
+        .create_consumer(pull::Config {
+            filter_subject: filter.to_owned(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            inactive_threshold: Duration::from_secs(10),
+            ..Default::default()
+        })
+        .await?;
+    let mut out = Vec::new();
+    loop {
+        let mut batch = consumer.fetch().max_messages(500).messages().await?;
+        let before = out.len();
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|err| anyhow::anyhow!("{err}"))?;
+            out.push(serde_json::from_slice(&message.payload)?);
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    let name = consumer.cached_info().name.clone();
+    let _ = stream.delete_consumer(&name).await;
+    Ok(out)
+}
+
+/// Polls `check` until it is true or `max` passed; returns whether it became true.
+pub async fn eventually<F, Fut>(max: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + max;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A command running `script` with `sh`, fresh ids, and a 30 s timeout.
+pub fn command(script: &str) -> Command {
+    Command {
+        id: format!("job-{}", short_id()),
+        version: "1".into(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        exec_id: uuid::Uuid::new_v4().to_string(),
+        shell: Shell::Sh,
+        script: script.to_owned(),
+        timeout_secs: 30,
+        jitter_secs: None,
+        deadline_at: None,
+        cwd: None,
+        emit: None,
+        emergency: false,
+        issued_at: chrono::Utc::now(),
+        issued_by: Some("test".into()),
+    }
+}
+
+pub fn short_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
+/// A unique machine id per test, so agents of parallel tests never share a consumer.
+pub fn pc_id(name: &str) -> String {
+    format!("{name}-{}", short_id())
+}
+
+pub fn agent_config(url: &str, pc_id: &str, data_dir: &Path) -> AgentConfig {
+    let mut config = AgentConfig::default();
+    config.agent.id = Some(pc_id.to_owned());
+    config.agent.nats_url = url.to_owned();
+    config.agent.data_dir = Some(data_dir.to_path_buf());
+    config.agent.heartbeat_interval = HumanDuration(Duration::from_millis(500));
+    config
+}
+
+/// An agent running in this process until `stop` (or drop, which shuts it down too).
+pub struct Agent {
+    pub pc_id: String,
+    pub data_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Agent {
+    /// Starts an agent without waiting for it to be ready.
+    pub fn spawn(url: &str, pc_id: &str, data_dir: &Path) -> Agent {
+        let config = agent_config(url, pc_id, data_dir);
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(kanade_agent::run(config, async move {
+            let _ = rx.await;
+        }));
+        Agent {
+            pc_id: pc_id.to_owned(),
+            data_dir: data_dir.to_path_buf(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Starts an agent and waits until it runs commands.
+    pub async fn start(broker: &Broker, pc_id: &str, data_dir: &Path) -> Agent {
+        let agent = Agent::spawn(&broker.url(), pc_id, data_dir);
+        agent.wait_ready(broker).await;
+        agent
+    }
+
+    /// Ready means a probe command sent to this machine came back: subscriptions are in
+    /// place and the catch-up at start is done (it runs before live commands are taken).
+    /// A brand-new agent's replay consumer starts at "new", so the probe waits for the
+    /// consumer to exist (it is created after the live subscriptions).
+    pub async fn wait_ready(&self, broker: &Broker) {
+        let consumer = names::agent_replay_consumer(&self.pc_id);
+        let exists = eventually(WAIT, || async {
+            match broker.js.get_stream(names::STREAM_EXEC).await {
+                Ok(stream) => stream.consumer_info(&consumer).await.is_ok(),
+                Err(_) => false,
+            }
+        })
+        .await;
+        assert!(exists, "agent {} never created {consumer}", self.pc_id);
+        let probe = command("echo ready");
+        broker
+            .send(&subject::commands_pc(&self.pc_id), &probe)
+            .await;
+        let result = broker.wait_result(&probe.request_id).await;
+        assert_eq!(result.stdout, "ready\n", "{result:#?}");
+    }
+
+    pub fn outbox_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.data_dir.join("outbox"))
+            .map(|dir| {
+                dir.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// Asks the agent to shut down and waits for `run` to return Ok.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let handle = self.handle.take().expect("running");
+        let res = tokio::time::timeout(WAIT, handle)
+            .await
+            .expect("agent stops within the deadline")
+            .expect("agent task did not panic");
+        res.expect("run returned Ok");
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.abort();
+        }
+    }
+}
