@@ -42,6 +42,8 @@ pub struct Env {
     pub outbox: Arc<Outbox>,
     /// Turns true when the agent shuts down.
     pub stop: watch::Receiver<bool>,
+    /// Set to true once the command subscriptions are in place.
+    pub ready: watch::Sender<bool>,
 }
 
 /// Receives and dispatches commands until the agent stops, then waits (bounded) for running
@@ -54,6 +56,7 @@ pub async fn run(env: Env, seen: SeenRequests) {
         _ = stopping(&mut stop) => return,
     };
     tracing::info!(subjects = ?setup.subjects, "listening for commands");
+    env.ready.send_replace(true);
     let mut subs = setup.subs;
     let mut intake = Intake {
         job_env: JobEnv {

@@ -1,6 +1,7 @@
-//! Liveness: a `Heartbeat` on `heartbeat.<pc_id>` (core NATS, lossy by design) at start and
-//! every interval, and a fresh one as the reply to `agents.<pc_id>.ping`. It carries the host
-//! name, OS, agent version and the agent's own CPU and memory use.
+//! Liveness: a `Heartbeat` on `heartbeat.<pc_id>` (core NATS, lossy by design) as soon as
+//! the agent takes commands and then every interval, and a fresh one as the reply to
+//! `agents.<pc_id>.ping`. It carries the host name, OS, agent version and the agent's own
+//! CPU and memory use.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,6 +11,9 @@ use futures::StreamExt;
 use kanade_protocol::subject;
 use kanade_protocol::wire::Heartbeat;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use tokio::sync::watch;
+
+const READY_WAIT: Duration = Duration::from_secs(10);
 
 /// Builds heartbeats. Measuring CPU needs the previous sample, so one probe lives as long as
 /// the agent; it refreshes only the agent's own process.
@@ -84,14 +88,27 @@ fn encode(probe: &Mutex<Probe>) -> Option<bytes::Bytes> {
     }
 }
 
-/// Publishes a heartbeat now and then every `interval`. Runs until aborted.
+/// Publishes a heartbeat as soon as the agent takes commands and then every `interval`.
+/// Runs until aborted.
+///
+/// Whoever sees a heartbeat treats the machine as online, so the first one waits until
+/// `ready` (command subscriptions in place) — at most `READY_WAIT`, so an agent that cannot
+/// finish its setup still shows up.
 pub async fn run(
     client: async_nats::Client,
     probe: Arc<Mutex<Probe>>,
     pc_id: String,
     interval: Duration,
+    mut ready: watch::Receiver<bool>,
 ) {
     let subject = subject::heartbeat(&pc_id);
+    let waited = tokio::time::timeout(READY_WAIT, async {
+        let _ = ready.wait_for(|r| *r).await;
+    })
+    .await;
+    if waited.is_err() {
+        tracing::warn!("command intake not ready yet; sending heartbeats anyway");
+    }
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -6,6 +6,8 @@
 //! dedup in `dedup`), script execution (`process`), the outbox drainer (`outbox`) and the
 //! heartbeat and ping responder (`heartbeat`). Every loop lives in a `JoinSet` owned by `run`,
 //! so dropping the `run` future stops them all (and kills running scripts' process trees).
+//! The first heartbeat waits until the command subscriptions are in place, so a machine seen
+//! online is a machine that takes commands.
 //!
 //! Architecture invariant: the agent never depends on the backend; it talks to it only
 //! through the broker, with the types in `kanade-protocol`.
@@ -60,6 +62,7 @@ pub async fn run(
     )
     .await?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (ready_tx, ready_rx) = watch::channel(false);
     let probe = Arc::new(Mutex::new(heartbeat::Probe::new(&pc_id)));
 
     let mut subsystems = JoinSet::new();
@@ -69,6 +72,7 @@ pub async fn run(
         probe.clone(),
         pc_id.clone(),
         heartbeat_interval,
+        ready_rx,
     ));
     subsystems.spawn(heartbeat::answer_pings(
         client.clone(),
@@ -83,6 +87,7 @@ pub async fn run(
         client: client.clone(),
         outbox: outbox.clone(),
         stop: stop_rx,
+        ready: ready_tx,
     };
     intake.spawn(commands::run(env, seen));
 

@@ -1,4 +1,5 @@
-//! Heartbeats arrive at start and on the interval; pings get a fresh heartbeat.
+//! Heartbeats arrive once the agent takes commands and then on the interval; pings get a
+//! fresh heartbeat.
 
 use std::time::Duration;
 
@@ -6,7 +7,7 @@ use futures::StreamExt;
 use kanade_protocol::subject;
 use kanade_protocol::wire::Heartbeat;
 
-use crate::support::{Agent, Broker, WAIT, pc_id};
+use crate::support::{Agent, Broker, WAIT, command, pc_id};
 
 #[tokio::test]
 async fn heartbeats_flow_and_pings_are_answered() {
@@ -49,5 +50,28 @@ async fn heartbeats_flow_and_pings_are_answered() {
     let pong: Heartbeat = serde_json::from_slice(&reply.payload).unwrap();
     assert_eq!(pong.pc_id, pc);
     assert!(pong.at >= beat.at - chrono::TimeDelta::from_std(Duration::from_secs(1)).unwrap());
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_machine_that_heartbeats_takes_commands() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("hbready");
+    let mut beats = broker
+        .client
+        .subscribe(subject::heartbeat(&pc))
+        .await
+        .unwrap();
+    broker.client.flush().await.unwrap();
+    let agent = Agent::spawn(&broker.url(), &pc, dir.path());
+    let first = tokio::time::timeout(WAIT, beats.next()).await;
+    assert!(matches!(first, Ok(Some(_))), "no heartbeat");
+    // A brand-new machine's replay consumer starts at "new": only a live subscription
+    // catches this command, and it must already be in place.
+    let cmd = command("echo online means ready");
+    broker.send(&subject::commands_pc(&pc), &cmd).await;
+    let result = broker.wait_result(&cmd.request_id).await;
+    assert_eq!(result.stdout, "online means ready\n");
     agent.stop().await;
 }
