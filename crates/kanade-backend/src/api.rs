@@ -1,12 +1,16 @@
 //! The HTTP API: merges the per-resource routers and applies the blanket layers.
 
 mod accounts;
+mod agents;
 mod audit;
 mod exec;
 mod executions;
 mod health;
 mod jetstream;
 mod jobs;
+mod metrics;
+mod obs;
+mod perf;
 mod results;
 mod session;
 
@@ -31,9 +35,17 @@ pub fn router(state: AppState) -> Router {
         .merge(session::router())
         .merge(accounts::router())
         .merge(audit::router())
+        .merge(agents::router())
+        .merge(perf::router())
+        .merge(obs::router())
+        .merge(metrics::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }
 

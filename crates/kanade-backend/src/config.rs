@@ -23,6 +23,10 @@ pub struct BackendConfig {
     pub log: LogConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// Secrets from the environment (never from the file, never logged).
     #[serde(skip)]
     pub secrets: AuthSecrets,
@@ -84,6 +88,56 @@ impl Default for AuthConfig {
 
 fn default_session_ttl() -> HumanDuration {
     HumanDuration::from_secs(12 * 3600)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// A machine is offline once its last heartbeat is older than this.
+    pub offline_after: HumanDuration,
+    /// How often the watchdog compares heartbeats with recorded liveness.
+    pub watchdog_interval: HumanDuration,
+    /// How often housekeeping (reaping, expiry, retention) runs.
+    pub housekeeping_interval: HumanDuration,
+    /// Executions that no machine started within this become `expired`.
+    pub pending_expiry: HumanDuration,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> TelemetryConfig {
+        TelemetryConfig {
+            offline_after: HumanDuration::from_secs(120),
+            watchdog_interval: HumanDuration::from_secs(15),
+            housekeeping_interval: HumanDuration::from_secs(300),
+            pending_expiry: HumanDuration::from_secs(3600),
+        }
+    }
+}
+
+/// How long rows are kept, per kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    pub results: HumanDuration,
+    pub executions: HumanDuration,
+    pub host_perf: HumanDuration,
+    pub process_perf: HumanDuration,
+    pub timeline: HumanDuration,
+    pub audit: HumanDuration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> RetentionConfig {
+        let days = |n: u64| HumanDuration::from_secs(n * 24 * 3600);
+        RetentionConfig {
+            results: days(90),
+            executions: days(90),
+            host_perf: days(30),
+            process_perf: days(7),
+            timeline: days(90),
+            audit: days(365),
+        }
+    }
 }
 
 /// Authentication switches and secrets, read from `KANADE_*` environment variables.
@@ -202,6 +256,8 @@ impl Default for BackendConfig {
             db: DbConfig::default(),
             log: LogConfig::default(),
             auth: AuthConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            retention: RetentionConfig::default(),
             secrets: AuthSecrets::default(),
             vars: toml::Table::new(),
         }

@@ -23,13 +23,14 @@ pub async fn fire(
     req: &ExecRequest,
     initiated_by: &str,
     now: DateTime<Utc>,
+    online_window: chrono::Duration,
 ) -> anyhow::Result<ExecResponse> {
     let script = manifest
         .script()
         .context("the manifest has no inline script")?
         .to_owned();
     let subjects = req.target.subjects();
-    let target_count = expected_machines(js, store, &req.target, now).await?;
+    let target_count = expected_machines(js, store, &req.target, now, online_window).await?;
     let exec_id = uuid::Uuid::new_v4().to_string();
     let request_id = uuid::Uuid::new_v4().to_string();
     let row = NewExecution {
@@ -109,10 +110,11 @@ async fn expected_machines(
     store: &Store,
     target: &Target,
     now: DateTime<Utc>,
+    online_window: chrono::Duration,
 ) -> anyhow::Result<i64> {
     if target.all {
         let online = store
-            .read(move |conn| store::agents::count_online(conn, now))
+            .read(move |conn| store::agents::count_online(conn, now, online_window))
             .await?;
         return Ok(online.max(1));
     }

@@ -9,11 +9,14 @@ pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod housekeeping;
+pub mod metrics;
 pub mod projector;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod watchdog;
 pub mod wipe;
 
 pub use config::BackendConfig;

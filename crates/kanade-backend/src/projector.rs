@@ -7,6 +7,8 @@
 pub mod audit;
 pub mod events;
 pub mod heartbeat;
+pub mod obs;
+pub mod perf;
 pub mod results;
 
 use std::future::Future;
@@ -77,7 +79,11 @@ pub async fn ensure_consumer(
 }
 
 /// Runs one projector until its message stream ends or the database fails.
-pub async fn run<P: Projection>(js: jetstream::Context, store: Store) -> anyhow::Result<()> {
+pub async fn run<P: Projection>(
+    js: jetstream::Context,
+    store: Store,
+    metrics: crate::metrics::Metrics,
+) -> anyhow::Result<()> {
     let durable = P::DURABLE;
     let consumer = ensure_consumer(&js, durable).await?;
     let mut batches = consumer
@@ -102,14 +108,18 @@ pub async fn run<P: Projection>(js: jetstream::Context, store: Store) -> anyhow:
         for message in &messages {
             match P::decode(&message.subject, &message.payload) {
                 Ok(event) => events.push((event, meta(message))),
-                Err(err) => tracing::warn!(
-                    consumer = durable.consumer,
-                    subject = %message.subject,
-                    error = %err,
-                    "dropping a message that does not decode"
-                ),
+                Err(err) => {
+                    metrics.error(durable.consumer);
+                    tracing::warn!(
+                        consumer = durable.consumer,
+                        subject = %message.subject,
+                        error = %err,
+                        "dropping a message that does not decode"
+                    )
+                }
             }
         }
+        let applied = events.len();
         if !events.is_empty() {
             store
                 .write(move |conn| {
@@ -121,8 +131,14 @@ pub async fn run<P: Projection>(js: jetstream::Context, store: Store) -> anyhow:
                     Ok(())
                 })
                 .await
-                .map_err(|err: StoreError| anyhow::anyhow!(err))
+                .map_err(|err: StoreError| {
+                    metrics.error(durable.consumer);
+                    anyhow::anyhow!(err)
+                })
                 .with_context(|| format!("applying a batch of {}", durable.consumer))?;
+        }
+        if applied > 0 {
+            metrics.applied(durable.consumer, applied);
         }
         for message in &messages {
             if let Err(err) = message.ack().await {

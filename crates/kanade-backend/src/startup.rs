@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::auth::{self, AuthSettings};
 use crate::config::BackendConfig;
+use crate::metrics::Metrics;
 use crate::projector::{self, supervise};
 use crate::state::AppState;
 use crate::store::Store;
@@ -33,6 +34,11 @@ const REPLAYED: &[(&str, &str, &str)] = &[
         "execution_results",
     ),
     (names::STREAM_AUDIT, names::CONSUMER_AUDIT, "audit_log"),
+    (
+        names::STREAM_OBS_EVENTS,
+        names::CONSUMER_OBS_EVENTS,
+        "obs_events",
+    ),
 ];
 
 /// Runs the backend on `listener` until `shutdown` resolves.
@@ -65,8 +71,10 @@ pub async fn serve(
     );
     reset_consumers_if_wiped(&js, &store).await?;
 
+    let metrics = Metrics::default();
     let mut tasks = JoinSet::new();
-    spawn_projectors(&mut tasks, &nats, &js, &store);
+    spawn_projectors(&mut tasks, &nats, &js, &store, &metrics);
+    spawn_loops(&mut tasks, &js, &store, &config);
 
     let state = AppState {
         store,
@@ -74,6 +82,7 @@ pub async fn serve(
         js,
         config: Arc::new(config),
         auth,
+        metrics,
     };
     let app = crate::api::router(state);
     let addr = listener.local_addr()?;
@@ -135,26 +144,66 @@ async fn reset_consumers_if_wiped(js: &jetstream::Context, store: &Store) -> any
     Ok(())
 }
 
+fn spawn_loops(
+    tasks: &mut JoinSet<()>,
+    js: &jetstream::Context,
+    store: &Store,
+    config: &BackendConfig,
+) {
+    let (j, s) = (js.clone(), store.clone());
+    let offline_after = chrono::Duration::from_std(config.telemetry.offline_after.0)
+        .unwrap_or(chrono::Duration::minutes(2));
+    let every = config
+        .telemetry
+        .watchdog_interval
+        .0
+        .max(std::time::Duration::from_millis(200));
+    tasks.spawn(supervise("heartbeat watchdog", move || {
+        crate::watchdog::run(j.clone(), s.clone(), offline_after, every)
+    }));
+    let (s, telemetry, retention) = (
+        store.clone(),
+        config.telemetry.clone(),
+        config.retention.clone(),
+    );
+    tasks.spawn(supervise("housekeeping", move || {
+        crate::housekeeping::run(s.clone(), telemetry.clone(), retention.clone())
+    }));
+}
+
 fn spawn_projectors(
     tasks: &mut JoinSet<()>,
     nats: &async_nats::Client,
     js: &jetstream::Context,
     store: &Store,
+    metrics: &Metrics,
 ) {
-    let (j, s) = (js.clone(), store.clone());
+    let (j, s, m) = (js.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("results projector", move || {
-        projector::run::<projector::results::Results>(j.clone(), s.clone())
+        projector::run::<projector::results::Results>(j.clone(), s.clone(), m.clone())
     }));
-    let (j, s) = (js.clone(), store.clone());
+    let (j, s, m) = (js.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("events projector", move || {
-        projector::run::<projector::events::Started>(j.clone(), s.clone())
+        projector::run::<projector::events::Started>(j.clone(), s.clone(), m.clone())
     }));
-    let (j, s) = (js.clone(), store.clone());
+    let (j, s, m) = (js.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("audit projector", move || {
-        projector::run::<projector::audit::Audit>(j.clone(), s.clone())
+        projector::run::<projector::audit::Audit>(j.clone(), s.clone(), m.clone())
     }));
-    let (n, s) = (nats.clone(), store.clone());
+    let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("heartbeat projector", move || {
-        projector::heartbeat::run(n.clone(), s.clone())
+        projector::heartbeat::run(n.clone(), s.clone(), m.clone())
+    }));
+    let (j, s, m) = (js.clone(), store.clone(), metrics.clone());
+    tasks.spawn(supervise("timeline projector", move || {
+        projector::run::<projector::obs::Timeline>(j.clone(), s.clone(), m.clone())
+    }));
+    let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
+    tasks.spawn(supervise("host perf projector", move || {
+        projector::perf::run_host(n.clone(), s.clone(), m.clone())
+    }));
+    let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
+    tasks.spawn(supervise("process perf projector", move || {
+        projector::perf::run_process(n.clone(), s.clone(), m.clone())
     }));
 }

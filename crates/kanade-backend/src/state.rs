@@ -7,6 +7,7 @@ use async_nats::jetstream;
 
 use crate::auth::AuthSettings;
 use crate::config::BackendConfig;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -16,4 +17,19 @@ pub struct AppState {
     pub js: jetstream::Context,
     pub config: Arc<BackendConfig>,
     pub auth: Arc<AuthSettings>,
+    pub metrics: Metrics,
+}
+
+impl axum::extract::FromRef<AppState> for Metrics {
+    fn from_ref(state: &AppState) -> Metrics {
+        state.metrics.clone()
+    }
+}
+
+impl AppState {
+    /// A machine is online while its last heartbeat is younger than this.
+    pub fn online_window(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.telemetry.offline_after.0)
+            .unwrap_or(chrono::Duration::minutes(2))
+    }
 }

@@ -5,6 +5,9 @@
 pub mod agents;
 pub mod audit;
 pub mod executions;
+pub mod housekeeping;
+pub mod obs;
+pub mod perf;
 pub mod results;
 pub mod users;
 
@@ -63,6 +66,7 @@ pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/0001_init.sql")),
         M::up(include_str!("../migrations/0002_accounts_audit.sql")),
+        M::up(include_str!("../migrations/0003_telemetry.sql")),
     ])
 }
 
@@ -159,6 +163,11 @@ where
     conn.interact(f)
         .await
         .map_err(|e| StoreError::Other(e.to_string()))?
+}
+
+/// Reads a non-negative count column (SQLite integers are signed).
+pub fn count_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    Ok(u64::try_from(row.get::<_, Option<i64>>(idx)?.unwrap_or(0)).unwrap_or(0))
 }
 
 /// RFC 3339 text with millisecond precision, the one timestamp format in the database.

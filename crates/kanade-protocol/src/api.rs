@@ -395,6 +395,133 @@ pub struct AuditEntry {
     pub client_addr: Option<String>,
 }
 
+/// One machine in `GET /api/agents`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRow {
+    pub pc_id: String,
+    pub hostname: String,
+    pub os_family: String,
+    pub os_version: String,
+    pub agent_version: String,
+    pub online: bool,
+    pub first_seen: DateTime<Utc>,
+    pub last_heartbeat: DateTime<Utc>,
+    #[serde(default)]
+    pub agent_cpu_pct: Option<f32>,
+    #[serde(default)]
+    pub agent_rss_bytes: Option<u64>,
+    #[serde(default)]
+    pub quarantined_versions: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// `GET /api/agents/versions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionCount {
+    pub agent_version: String,
+    pub machines: u64,
+    pub online: u64,
+}
+
+/// `POST /api/agents/{pc_id}/ping`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PingResult {
+    pub pc_id: String,
+    pub answered: bool,
+    #[serde(default)]
+    pub rtt_ms: Option<f64>,
+    #[serde(default)]
+    pub heartbeat: Option<crate::wire::Heartbeat>,
+}
+
+/// One averaged step of a machine's performance series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerfPoint {
+    pub at: DateTime<Utc>,
+    pub samples: u32,
+    pub cpu_pct: f64,
+    pub mem_used_bytes: f64,
+    pub mem_total_bytes: f64,
+    pub swap_used_bytes: f64,
+    pub disk_read_bytes_per_sec: f64,
+    pub disk_written_bytes_per_sec: f64,
+    pub net_rx_bytes_per_sec: f64,
+    pub net_tx_bytes_per_sec: f64,
+}
+
+/// `GET /api/agents/{pc_id}/perf`: averages per `step_secs`, at most about 1000 points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerfSeries {
+    pub pc_id: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub step_secs: u64,
+    pub points: Vec<PerfPoint>,
+}
+
+/// `GET /api/perf/fleet`: percentiles over the machines' latest samples, and the fleet's
+/// average and maximum per step over the range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetPerf {
+    pub machines: u64,
+    pub cpu_p50: f64,
+    pub cpu_p90: f64,
+    pub cpu_p99: f64,
+    pub mem_pct_p50: f64,
+    pub mem_pct_p90: f64,
+    pub mem_pct_p99: f64,
+    pub step_secs: u64,
+    pub series: Vec<FleetPoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetPoint {
+    pub at: DateTime<Utc>,
+    pub machines: u64,
+    pub cpu_avg: f64,
+    pub cpu_max: f64,
+    pub mem_pct_avg: f64,
+    pub mem_pct_max: f64,
+}
+
+/// `GET /api/perf/top`: machines ranked by their latest sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopEntry {
+    pub pc_id: String,
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// `GET /api/agents/{pc_id}/processes`: one snapshot of the busiest processes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSnapshot {
+    pub pc_id: String,
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+    pub processes: Vec<crate::wire::ProcessSample>,
+}
+
+/// One row of `GET /api/obs_events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObsEntry {
+    pub id: i64,
+    pub pc_id: String,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub source: String,
+    #[serde(default)]
+    pub event_record_id: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+/// `GET /api/obs_events/kinds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindCount {
+    pub kind: String,
+    pub events: u64,
+}
+
 /// A password an operator may choose: at least 10 characters, at most 1024.
 pub fn check_password_policy(password: &str) -> Result<(), ManifestError> {
     let n = password.chars().count();

@@ -26,6 +26,7 @@ pub const OBJ_RESULT_OUTPUT: &str = "result_output";
 pub const CONSUMER_RESULTS: &str = "backend_results_projector";
 pub const CONSUMER_EVENTS: &str = "backend_events_projector";
 pub const CONSUMER_AUDIT: &str = "backend_audit_projector";
+pub const CONSUMER_OBS_EVENTS: &str = "backend_obs_events_projector";
 
 const MIB: i64 = 1024 * 1024;
 

@@ -38,6 +38,7 @@ async fn fire(
         &req,
         &caller.username,
         now,
+        state.online_window(),
     )
     .await
     .map_err(|e| ApiError::unavailable("could not publish the command", format!("{e:#}")))?;

@@ -15,7 +15,11 @@ use crate::store::{self, Store};
 const WINDOW: Duration = Duration::from_secs(1);
 const MAX_MACHINES: usize = 5000;
 
-pub async fn run(client: async_nats::Client, store: Store) -> anyhow::Result<()> {
+pub async fn run(
+    client: async_nats::Client,
+    store: Store,
+    metrics: crate::metrics::Metrics,
+) -> anyhow::Result<()> {
     let mut sub = client
         .subscribe(subject::HEARTBEAT_FILTER)
         .await
@@ -47,8 +51,12 @@ pub async fn run(client: async_nats::Client, store: Store) -> anyhow::Result<()>
                 Ok(())
             })
             .await;
-        if let Err(err) = res {
-            tracing::warn!(%err, dropped = count, "heartbeat batch not written");
+        match res {
+            Ok(()) => metrics.applied("heartbeat", count),
+            Err(err) => {
+                metrics.error("heartbeat");
+                tracing::warn!(%err, dropped = count, "heartbeat batch not written");
+            }
         }
     }
 }

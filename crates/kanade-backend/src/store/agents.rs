@@ -1,13 +1,11 @@
 //! `agents`: one row per machine, kept current by the heartbeat projector.
 
 use chrono::{DateTime, Duration, Utc};
+use kanade_protocol::api::{AgentRow, Page, VersionCount};
 use kanade_protocol::wire::Heartbeat;
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::store::ts;
-
-/// A machine is online while its last heartbeat is younger than this.
-pub const ONLINE_WINDOW: Duration = Duration::minutes(2);
+use crate::store::{count_at, parse_ts, ts};
 
 /// Upserts the newest heartbeat of each machine. Host name and OS keep their old value when a
 /// beat leaves them empty.
@@ -49,11 +47,209 @@ pub fn upsert_heartbeats(
     Ok(())
 }
 
-/// Machines whose last heartbeat is within the online window of `now`.
-pub fn count_online(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+/// Machines whose last heartbeat is within `window` of `now`.
+pub fn count_online(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT COUNT(*) FROM agents WHERE last_heartbeat >= ?1",
-        [ts(now - ONLINE_WINDOW)],
+        [ts(now - window)],
         |r| r.get(0),
     )
+}
+
+/// Columns the fleet table may be sorted by.
+pub const SORTABLE: &[&str] = &[
+    "pc_id",
+    "hostname",
+    "os_family",
+    "os_version",
+    "agent_version",
+    "last_heartbeat",
+    "first_seen",
+    "agent_cpu_pct",
+    "agent_rss_bytes",
+];
+
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    /// Matches the machine id or host name (substring, case-insensitive).
+    pub text: Option<String>,
+    pub online: Option<bool>,
+    pub os: Option<String>,
+    pub version: Option<String>,
+    /// Only these machines (a group's members); `Some(empty)` matches none.
+    pub pcs: Option<Vec<String>>,
+    /// One of `SORTABLE`; checked by the caller.
+    pub sort: Option<&'static str>,
+    pub descending: bool,
+}
+
+fn row(r: &rusqlite::Row<'_>, cutoff: &str) -> rusqlite::Result<AgentRow> {
+    let last: String = r.get(6)?;
+    let quarantined: String = r.get(9)?;
+    Ok(AgentRow {
+        pc_id: r.get(0)?,
+        hostname: r.get(1)?,
+        os_family: r.get(2)?,
+        os_version: r.get(3)?,
+        agent_version: r.get(4)?,
+        first_seen: parse_ts(r.get(5)?).unwrap_or_default(),
+        online: last.as_str() >= cutoff,
+        last_heartbeat: parse_ts(Some(last)).unwrap_or_default(),
+        agent_cpu_pct: r.get::<_, Option<f64>>(7)?.map(|v| v as f32),
+        agent_rss_bytes: r
+            .get::<_, Option<i64>>(8)?
+            .and_then(|v| u64::try_from(v).ok()),
+        quarantined_versions: serde_json::from_str(&quarantined).unwrap_or_default(),
+        groups: Vec::new(),
+    })
+}
+
+const COLUMNS: &str =
+    "pc_id, hostname, os_family, os_version, agent_version, first_seen, last_heartbeat,
+    agent_cpu_pct, agent_rss_bytes, quarantined_versions";
+
+pub fn list(
+    conn: &Connection,
+    f: &ListFilter,
+    now: DateTime<Utc>,
+    window: Duration,
+    limit: u32,
+    offset: u64,
+) -> rusqlite::Result<Page<AgentRow>> {
+    let cutoff = ts(now - window);
+    let pcs_json = f
+        .pcs
+        .as_ref()
+        .map(|p| serde_json::to_string(p).unwrap_or_else(|_| "[]".into()));
+    let text = f.text.as_ref().map(|t| {
+        format!(
+            "%{}%",
+            t.to_lowercase().replace('%', "\\%").replace('_', "\\_")
+        )
+    });
+    let condition =
+        "(?1 IS NULL OR lower(pc_id) LIKE ?1 ESCAPE '\\' OR lower(hostname) LIKE ?1 ESCAPE '\\')
+        AND (?2 IS NULL OR (?2 = 1 AND last_heartbeat >= ?3) OR (?2 = 0 AND last_heartbeat < ?3))
+        AND (?4 IS NULL OR os_family = ?4 OR os_version = ?4)
+        AND (?5 IS NULL OR agent_version = ?5)
+        AND (?6 IS NULL OR pc_id IN (SELECT value FROM json_each(?6)))";
+    let args = params![text, f.online, cutoff, f.os, f.version, pcs_json];
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM agents WHERE {condition}"),
+        args,
+        |r| r.get(0),
+    )?;
+    let sort = f.sort.filter(|s| SORTABLE.contains(s)).unwrap_or("pc_id");
+    let direction = if f.descending { "DESC" } else { "ASC" };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE {condition} ORDER BY {sort} {direction}, pc_id LIMIT ?7 OFFSET ?8"
+    ))?;
+    let items = stmt
+        .query_map(
+            params![
+                text,
+                f.online,
+                cutoff,
+                f.os,
+                f.version,
+                pcs_json,
+                limit,
+                i64::try_from(offset).unwrap_or(i64::MAX)
+            ],
+            |r| row(r, &cutoff),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        total: u64::try_from(total).unwrap_or(0),
+        limit,
+        offset,
+    })
+}
+
+pub fn get(
+    conn: &Connection,
+    pc_id: &str,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> rusqlite::Result<Option<AgentRow>> {
+    let cutoff = ts(now - window);
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM agents WHERE pc_id = ?1"),
+        [pc_id],
+        |r| row(r, &cutoff),
+    )
+    .optional()
+}
+
+pub fn versions(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> rusqlite::Result<Vec<VersionCount>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT agent_version, COUNT(*), SUM(last_heartbeat >= ?1) FROM agents GROUP BY agent_version ORDER BY agent_version DESC",
+    )?;
+    stmt.query_map([ts(now - window)], |r| {
+        Ok(VersionCount {
+            agent_version: r.get(0)?,
+            machines: count_at(r, 1)?,
+            online: count_at(r, 2)?,
+        })
+    })?
+    .collect()
+}
+
+/// Counts for `/metrics`: (online, offline).
+pub fn liveness_counts(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row(
+        "SELECT COALESCE(SUM(last_heartbeat >= ?1), 0), COALESCE(SUM(last_heartbeat < ?1), 0) FROM agents",
+        [ts(now - window)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// A machine whose recorded liveness disagrees with its heartbeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub pc_id: String,
+    pub last_heartbeat: DateTime<Utc>,
+    pub now_online: bool,
+}
+
+/// Machines that went silent (marked online, heartbeat older than the window) or came back
+/// (marked offline, heartbeat fresh). Pure comparison of stored facts with `now`.
+pub fn liveness_changes(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> rusqlite::Result<Vec<Transition>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT pc_id, last_heartbeat, last_heartbeat >= ?1 FROM agents
+         WHERE (liveness = 'online' AND last_heartbeat < ?1) OR (liveness = 'offline' AND last_heartbeat >= ?1)",
+    )?;
+    stmt.query_map([ts(now - window)], |r| {
+        Ok(Transition {
+            pc_id: r.get(0)?,
+            last_heartbeat: parse_ts(r.get(1)?).unwrap_or_default(),
+            now_online: r.get(2)?,
+        })
+    })?
+    .collect()
+}
+
+pub fn set_liveness(conn: &Connection, pc_id: &str, online: bool) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE agents SET liveness = ?2 WHERE pc_id = ?1",
+        params![pc_id, if online { "online" } else { "offline" }],
+    )?;
+    Ok(())
 }

@@ -6,4 +6,5 @@ mod api_jobs;
 mod auth;
 mod projection;
 mod support;
+mod telemetry;
 mod wipe;

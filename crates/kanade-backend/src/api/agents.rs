@@ -1,0 +1,258 @@
+//! `/api/agents`: the fleet table (filter, sort, page), one machine, version counts, ping,
+//! performance series and the process snapshot of investigation mode.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use kanade_protocol::api::{AgentRow, Page, PerfSeries, PingResult, ProcessSnapshot, VersionCount};
+use kanade_protocol::names;
+use kanade_protocol::subject;
+use kanade_protocol::wire::{AgentGroups, Heartbeat};
+use serde::Deserialize;
+
+use crate::api::Paging;
+use crate::auth::{Require, Viewer};
+use crate::error::{ApiError, ApiResult, AppQuery};
+use crate::state::AppState;
+use crate::store;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/agents", get(list))
+        .route("/api/agents/versions", get(versions))
+        .route("/api/agents/{pc_id}", get(read))
+        .route("/api/agents/{pc_id}/ping", post(ping))
+        .route("/api/agents/{pc_id}/perf", get(perf))
+        .route("/api/agents/{pc_id}/processes", get(processes))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Substring of the machine id or host name.
+    q: Option<String>,
+    online: Option<bool>,
+    group: Option<String>,
+    os: Option<String>,
+    version: Option<String>,
+    sort: Option<String>,
+    /// `asc` (default) or `desc`.
+    order: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> ApiResult<Json<Page<AgentRow>>> {
+    let sort = match q.sort.as_deref() {
+        None => None,
+        Some(s) => Some(
+            *store::agents::SORTABLE
+                .iter()
+                .find(|c| **c == s)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "cannot sort by `{s}`; use one of {}",
+                        store::agents::SORTABLE.join(", ")
+                    ))
+                })?,
+        ),
+    };
+    let descending = match q.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "order must be asc or desc, not `{other}`"
+            )));
+        }
+    };
+    let pcs = match &q.group {
+        Some(group) => Some(
+            members(&state.js, group)
+                .await
+                .map_err(|e| ApiError::unavailable("could not read groups", format!("{e:#}")))?,
+        ),
+        None => None,
+    };
+    let filter = store::agents::ListFilter {
+        text: q.q,
+        online: q.online,
+        os: q.os,
+        version: q.version,
+        pcs,
+        sort,
+        descending,
+    };
+    let paging = Paging {
+        limit: q.limit,
+        offset: q.offset,
+    };
+    let (limit, offset, now, window) = (
+        paging.limit(),
+        paging.offset(),
+        Utc::now(),
+        state.online_window(),
+    );
+    let page = state
+        .store
+        .read(move |c| store::agents::list(c, &filter, now, window, limit, offset))
+        .await?;
+    Ok(Json(page))
+}
+
+/// Machines whose `agent_groups` entry lists `group`.
+async fn members(js: &jetstream::Context, group: &str) -> anyhow::Result<Vec<String>> {
+    let kv = js.get_key_value(names::KV_AGENT_GROUPS).await?;
+    let keys: Vec<String> = kv.keys().await?.try_collect().await?;
+    let mut out = Vec::new();
+    for pc in keys {
+        let Some(bytes) = kv.get(&pc).await? else {
+            continue;
+        };
+        if serde_json::from_slice::<AgentGroups>(&bytes)
+            .is_ok_and(|g| g.groups.iter().any(|x| x == group))
+        {
+            out.push(pc);
+        }
+    }
+    Ok(out)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(pc_id): Path<String>,
+) -> ApiResult<Json<AgentRow>> {
+    let (id, now, window) = (pc_id.clone(), Utc::now(), state.online_window());
+    let mut row = state
+        .store
+        .read(move |c| store::agents::get(c, &id, now, window))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("machine {pc_id}")))?;
+    let kv = state.js.get_key_value(names::KV_AGENT_GROUPS).await.ok();
+    let entry = match kv {
+        Some(kv) => kv.get(&pc_id).await.ok().flatten(),
+        None => None,
+    };
+    row.groups = entry
+        .and_then(|bytes| serde_json::from_slice::<AgentGroups>(&bytes).ok())
+        .map(|g| g.groups)
+        .unwrap_or_default();
+    Ok(Json(row))
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+) -> ApiResult<Json<Vec<VersionCount>>> {
+    let (now, window) = (Utc::now(), state.online_window());
+    Ok(Json(
+        state
+            .store
+            .read(move |c| store::agents::versions(c, now, window))
+            .await?,
+    ))
+}
+
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn ping(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(pc_id): Path<String>,
+) -> ApiResult<Json<PingResult>> {
+    if !subject::is_valid_token(&pc_id) {
+        return Err(ApiError::bad_request(format!(
+            "`{pc_id}` is not a valid machine id"
+        )));
+    }
+    let started = Instant::now();
+    let answer = tokio::time::timeout(
+        PING_TIMEOUT,
+        state.nats.request(subject::ping(&pc_id), "".into()),
+    )
+    .await;
+    let result = match answer {
+        Ok(Ok(msg)) => PingResult {
+            pc_id,
+            answered: true,
+            rtt_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+            heartbeat: serde_json::from_slice::<Heartbeat>(&msg.payload).ok(),
+        },
+        _ => PingResult {
+            pc_id,
+            answered: false,
+            rtt_ms: None,
+            heartbeat: None,
+        },
+    };
+    Ok(Json(result))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PerfRange {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    /// Seconds per point (or `5m`); widened so a series has at most about 1000 points.
+    step: Option<kanade_protocol::duration::HumanDuration>,
+}
+
+pub(crate) fn range(q: &PerfRange) -> ApiResult<(DateTime<Utc>, DateTime<Utc>, i64)> {
+    let to = q.to.unwrap_or_else(Utc::now);
+    let from = q.from.unwrap_or(to - chrono::Duration::hours(1));
+    if from >= to {
+        return Err(ApiError::bad_request("`from` must be before `to`"));
+    }
+    let step = q
+        .step
+        .map(|s| i64::try_from(s.as_secs()).unwrap_or(i64::MAX));
+    Ok((from, to, store::perf::effective_step(from, to, step)))
+}
+
+async fn perf(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(pc_id): Path<String>,
+    AppQuery(q): AppQuery<PerfRange>,
+) -> ApiResult<Json<PerfSeries>> {
+    let (from, to, step) = range(&q)?;
+    let id = pc_id.clone();
+    let points = state
+        .store
+        .read(move |c| store::perf::series(c, &id, from, to, step))
+        .await?;
+    Ok(Json(PerfSeries {
+        pc_id,
+        from,
+        to,
+        step_secs: u64::try_from(step).unwrap_or(0),
+        points,
+    }))
+}
+
+async fn processes(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(pc_id): Path<String>,
+) -> ApiResult<Json<ProcessSnapshot>> {
+    let id = pc_id.clone();
+    let (at, processes) = state
+        .store
+        .read(move |c| store::perf::processes(c, &id))
+        .await?;
+    Ok(Json(ProcessSnapshot {
+        pc_id,
+        at,
+        processes,
+    }))
+}

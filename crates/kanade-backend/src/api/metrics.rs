@@ -1,0 +1,55 @@
+//! `GET /metrics`: Prometheus text exposition. Needs a viewer (a scraper uses the static
+//! service token); gauges of liveness and consumer lag are refreshed at scrape time.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use chrono::Utc;
+use kanade_protocol::names;
+
+use crate::auth::{Require, Viewer};
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::store;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(scrape))
+}
+
+const CONSUMERS: &[(&str, &str)] = &[
+    (names::STREAM_RESULTS, names::CONSUMER_RESULTS),
+    (names::STREAM_EVENTS, names::CONSUMER_EVENTS),
+    (names::STREAM_AUDIT, names::CONSUMER_AUDIT),
+    (names::STREAM_OBS_EVENTS, names::CONSUMER_OBS_EVENTS),
+];
+
+async fn scrape(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+) -> ApiResult<impl IntoResponse> {
+    let (now, window) = (Utc::now(), state.online_window());
+    let (online, offline) = state
+        .store
+        .read(move |c| store::agents::liveness_counts(c, now, window))
+        .await?;
+    state.metrics.set_agents(online, offline);
+    for (stream_name, consumer) in CONSUMERS {
+        let Ok(stream) = state.js.get_stream(*stream_name).await else {
+            continue;
+        };
+        if let Ok(info) = stream.consumer_info(*consumer).await {
+            state
+                .metrics
+                .set_lag(consumer, info.num_pending + info.num_ack_pending as u64);
+        }
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    ))
+}

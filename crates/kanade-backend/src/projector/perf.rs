@@ -1,0 +1,128 @@
+//! `host_perf.>` and `process_perf.>` (core NATS, lossy) → the perf sample tables, batched:
+//! at most one transaction per second per kind.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::StreamExt;
+use kanade_protocol::subject;
+use kanade_protocol::wire::{HostPerf, ProcessPerf};
+use serde::de::DeserializeOwned;
+
+use crate::metrics::Metrics;
+use crate::store::{self, Store};
+
+const WINDOW: Duration = Duration::from_secs(1);
+const MAX_BATCH: usize = 5000;
+
+pub async fn run_host(
+    client: async_nats::Client,
+    store: Store,
+    metrics: Metrics,
+) -> anyhow::Result<()> {
+    collect::<HostPerf, _>(
+        client,
+        subject::HOST_PERF_FILTER,
+        "host_perf",
+        metrics,
+        move |batch| {
+            let store = store.clone();
+            async move {
+                store
+                    .write(move |conn| {
+                        let tx = conn.transaction()?;
+                        store::perf::insert_host(&tx, &batch)?;
+                        tx.commit()?;
+                        Ok(())
+                    })
+                    .await
+            }
+        },
+    )
+    .await
+}
+
+pub async fn run_process(
+    client: async_nats::Client,
+    store: Store,
+    metrics: Metrics,
+) -> anyhow::Result<()> {
+    collect::<ProcessPerf, _>(
+        client,
+        subject::PROCESS_PERF_FILTER,
+        "process_perf",
+        metrics,
+        move |batch| {
+            let store = store.clone();
+            async move {
+                store
+                    .write(move |conn| {
+                        let tx = conn.transaction()?;
+                        store::perf::insert_processes(&tx, &batch)?;
+                        tx.commit()?;
+                        Ok(())
+                    })
+                    .await
+            }
+        },
+    )
+    .await
+}
+
+/// Gathers decoded messages for up to a second (or `MAX_BATCH` of them) and hands each
+/// batch to `write`. A failed write drops that batch: these series are lossy by design.
+async fn collect<T, F>(
+    client: async_nats::Client,
+    filter: &'static str,
+    name: &'static str,
+    metrics: Metrics,
+    write: impl Fn(Vec<T>) -> F,
+) -> anyhow::Result<()>
+where
+    T: DeserializeOwned + Send + 'static,
+    F: std::future::Future<Output = store::StoreResult<()>>,
+{
+    let mut sub = client
+        .subscribe(filter)
+        .await
+        .with_context(|| format!("subscribing to {filter}"))?;
+    loop {
+        let Some(first) = sub.next().await else {
+            return Ok(());
+        };
+        let mut batch: Vec<T> = Vec::new();
+        push(&mut batch, &first.payload, name, &metrics);
+        let window = tokio::time::sleep(WINDOW);
+        tokio::pin!(window);
+        while batch.len() < MAX_BATCH {
+            tokio::select! {
+                _ = &mut window => break,
+                msg = sub.next() => match msg {
+                    Some(msg) => push(&mut batch, &msg.payload, name, &metrics),
+                    None => break,
+                },
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let n = batch.len();
+        match write(batch).await {
+            Ok(()) => metrics.applied(name, n),
+            Err(err) => {
+                metrics.error(name);
+                tracing::warn!(%err, dropped = n, "{name} batch not written");
+            }
+        }
+    }
+}
+
+fn push<T: DeserializeOwned>(batch: &mut Vec<T>, payload: &[u8], name: &str, metrics: &Metrics) {
+    match serde_json::from_slice(payload) {
+        Ok(sample) => batch.push(sample),
+        Err(err) => {
+            metrics.error(name);
+            tracing::debug!(%err, "ignoring a {name} message that does not decode");
+        }
+    }
+}
