@@ -4,7 +4,7 @@
 use anyhow::Context;
 use async_nats::jetstream::{self, kv, object_store, stream};
 use futures::TryStreamExt;
-use kanade_protocol::api::StreamStatus;
+use kanade_protocol::api::{ConsumerStatus, StreamStatus};
 use kanade_protocol::names::{self, BucketSpec, ObjectStoreSpec, StreamSpec};
 
 /// What `ensure_resources` did, for logs and the CLI.
@@ -106,13 +106,30 @@ pub async fn stream_status(js: &jetstream::Context) -> anyhow::Result<Vec<Stream
         let info = stream
             .info()
             .await
-            .with_context(|| format!("reading stream {}", spec.name))?;
+            .with_context(|| format!("reading stream {}", spec.name))?
+            .clone();
+        let consumers: Vec<_> = stream
+            .consumers()
+            .try_collect()
+            .await
+            .with_context(|| format!("listing consumers of {}", spec.name))?;
+        let mut consumer_list: Vec<ConsumerStatus> = consumers
+            .into_iter()
+            .map(|c| ConsumerStatus {
+                name: c.name,
+                pending: c.num_pending,
+                ack_pending: c.num_ack_pending as u64,
+                delivered: c.delivered.stream_sequence,
+            })
+            .collect();
+        consumer_list.sort_by(|a, b| a.name.cmp(&b.name));
         out.push(StreamStatus {
             name: spec.name.to_owned(),
             subjects: info.config.subjects.clone(),
             messages: info.state.messages,
             bytes: info.state.bytes,
             consumers: info.state.consumer_count,
+            consumer_list,
         });
     }
     Ok(out)

@@ -33,9 +33,34 @@ async fn setup_creates_everything_and_converges() {
     for store in names::OBJECT_STORES {
         js.get_object_store(store.name).await.unwrap();
     }
+    js.publish("results.r1", "{}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let results = js.get_stream(names::STREAM_RESULTS).await.unwrap();
+    results
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("probe".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let status = stream_status(&js).await.unwrap();
     assert_eq!(status.len(), names::STREAMS.len());
-    assert!(status.iter().all(|s| s.messages == 0));
+    let results = status
+        .iter()
+        .find(|s| s.name == names::STREAM_RESULTS)
+        .unwrap();
+    assert_eq!((results.messages, results.consumers), (1, 1));
+    assert_eq!(results.consumer_list[0].name, "probe");
+    assert_eq!(results.consumer_list[0].pending, 1);
+    assert!(
+        status
+            .iter()
+            .filter(|s| s.name != names::STREAM_RESULTS)
+            .all(|s| s.messages == 0)
+    );
 }
 
 #[test]

@@ -235,6 +235,19 @@ pub struct StreamStatus {
     pub messages: u64,
     pub bytes: u64,
     pub consumers: usize,
+    /// Each durable consumer and how far behind it is.
+    #[serde(default)]
+    pub consumer_list: Vec<ConsumerStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerStatus {
+    pub name: String,
+    /// Messages not yet delivered to it.
+    pub pending: u64,
+    /// Delivered but not yet acknowledged.
+    pub ack_pending: u64,
+    pub delivered: u64,
 }
 
 /// What a caller may do. Ordered: each role may do everything the roles below it may.
