@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kanade_protocol::api::Role;
 use kanade_protocol::duration::HumanDuration;
 use kanade_protocol::manifest::Shell;
 
@@ -14,7 +15,7 @@ pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 #[command(
     name = "kanade",
     version,
-    about = "Operate a kanade fleet: jobs, executions, results, break-glass runs",
+    about = "Operate a kanade fleet: sign-in, accounts, audit, jobs, executions, results, break-glass runs",
     propagate_version = true
 )]
 pub struct Cli {
@@ -29,12 +30,15 @@ pub struct Global {
     /// Backend base URL.
     #[arg(long, global = true, env = "KANADE_BACKEND_URL", default_value = DEFAULT_BACKEND_URL)]
     pub backend_url: String,
-    /// NATS URL for the commands that talk to the broker directly (run, jetstream).
+    /// NATS URL for the commands that talk to the broker directly (run, kill, jetstream).
     #[arg(long, global = true, env = "KANADE_NATS_URL", default_value = DEFAULT_NATS_URL)]
     pub nats_url: String,
     /// Machine-readable JSON output instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Folder of the stored sign-in (session.json); default: <config dir>/kanade.
+    #[arg(long, global = true, env = "KANADE_CONFIG_DIR", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,9 +54,25 @@ pub enum Command {
     Result(ResultArgs),
     /// Break-glass: run a script on one machine straight over NATS (works without the backend).
     Run(RunArgs),
+    /// Break-glass: tell every machine running an execution to kill it, straight over NATS.
+    Kill(KillArgs),
     /// Create or inspect the broker's streams, KV buckets and object stores.
     #[command(subcommand)]
     Jetstream(JetstreamCommand),
+    /// Sign in to the backend; the session is kept for the next commands.
+    Login(LoginArgs),
+    /// Sign out: revoke the stored session at the backend and delete it.
+    Logout,
+    /// Who the backend takes you for, and where the token came from.
+    Whoami,
+    /// Accounts (admin only), and `passwd` to change your own password.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Operator actions the backend recorded, newest first.
+    Audit(AuditArgs),
+    /// Sign-in with an authenticator app (TOTP) for your account.
+    #[command(subcommand)]
+    Mfa(MfaCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +144,135 @@ pub struct RunArgs {
     /// The script, after `--`; words are joined with spaces.
     #[arg(last = true, required = true, num_args = 1..)]
     pub script: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The execution id (`kanade exec` prints it; `kanade run` records it in the audit log).
+    pub exec_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Account name; asked for when not given and stdin is a terminal.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Read the password from the first line of stdin (for automation) instead of asking.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The current code of your authenticator app, when the account uses one; asked for when
+    /// the backend wants one and stdin is a terminal.
+    #[arg(long, value_name = "CODE")]
+    pub totp: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Every account: role, disabled, must change password, MFA, email.
+    List,
+    /// Create an account; it must change its password at first sign-in.
+    Create {
+        /// Account name: 1-64 letters, digits, '.', '-', '_' or '@'.
+        username: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the initial password from the first line of stdin instead of asking twice.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change an account: role, disabled, email, or a new password it must change at sign-in.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)
+        .args(["role", "disable", "enable", "email", "reset_password"])))]
+    Set {
+        /// Account name.
+        username: String,
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+        /// Refuse the account's sign-ins and tokens from now on.
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Let the account sign in again.
+        #[arg(long)]
+        enable: bool,
+        /// New email address; an empty value clears it.
+        #[arg(long)]
+        email: Option<String>,
+        /// Set a new password (asked twice, or --password-stdin); the account must change it
+        /// at its next sign-in.
+        #[arg(long)]
+        reset_password: bool,
+        /// With --reset-password: read the new password from the first line of stdin.
+        #[arg(long, requires = "reset_password")]
+        password_stdin: bool,
+    },
+    /// Delete an account.
+    Delete {
+        /// Account name.
+        username: String,
+    },
+    /// Change your own password: the current one, then the new one twice.
+    Passwd {
+        /// Read the current password, then the new one, from the first two lines of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Reads everything.
+    Viewer,
+    /// Also creates/deletes jobs, execs, kills.
+    Operator,
+    /// Also manages accounts.
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(arg: RoleArg) -> Role {
+        match arg {
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Operator => Role::Operator,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this actor's actions (an account name, or e.g. cli:alice for break-glass runs).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only this action (run, kill, exec, account.create, ...).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// From this time: RFC 3339 (2026-01-31T18:00:00Z) or a duration meaning that long ago (24h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Up to this time, written like --since.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many entries (the backend caps it).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Skip this many of the newest entries first.
+    #[arg(long)]
+    pub offset: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// Enrol an authenticator app: shows the secret and otpauth URL, then asks for a code (or
+    /// reads it from the first line of stdin when stdin is not a terminal).
+    Enable,
+    /// Stop asking for authenticator codes at sign-in.
+    Disable {
+        /// The current code; asked for (or read from stdin) when not given.
+        #[arg(long)]
+        code: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -205,6 +354,30 @@ mod tests {
         assert_eq!(args.script, ["echo", "hi"]);
         assert!(parse("run pc1").is_err());
         assert!(parse("run pc1 --shell fish -- x").is_err());
+    }
+
+    #[test]
+    fn account_set_needs_a_change_and_one_of_disable_enable() {
+        let cli = parse("account set bob --role operator --disable").unwrap();
+        let Command::Account(AccountCommand::Set { role, disable, .. }) = cli.command else {
+            panic!("not account set")
+        };
+        assert_eq!(role.map(Role::from), Some(Role::Operator));
+        assert!(disable);
+        let cases = [
+            ("account set bob", "the following required arguments"),
+            ("account set bob --disable --enable", "cannot be used with"),
+            ("account set bob --role root", "invalid value 'root'"),
+            (
+                "account set bob --email a --password-stdin",
+                "--reset-password",
+            ),
+            ("account create bob", "--role"),
+        ];
+        for (line, want) in cases {
+            let err = parse(line).unwrap_err();
+            assert!(err.contains(want), "{line}: {err}");
+        }
     }
 
     #[test]

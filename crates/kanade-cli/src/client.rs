@@ -2,14 +2,18 @@
 //! `kanade_protocol::api` types. The CLI and the system tests both use it, so they exercise the
 //! same requests operators send.
 //!
-//! API boundary: `ApiClient` and `ClientError`. The bearer token (`$KANADE_AUTH_TOKEN`) is added
-//! in exactly one place, `ApiClient::request`.
+//! API boundary: `ApiClient` and `ClientError`. The bearer token (`$KANADE_AUTH_TOKEN`, or the
+//! session `kanade login` stored; see `session`) is added in exactly one place,
+//! `ApiClient::request_at`.
 
 use std::time::Duration;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use kanade_protocol::api::{
-    ErrorBody, ErrorDetail, ExecRequest, ExecResponse, ExecutionDetail, ExecutionSummary, Health,
-    JobDetail, JobSummary, Page, ResultDetail, ResultSummary, StreamStatus, VersionInfo,
+    Account, AccountPatch, AuditEntry, ChangePasswordRequest, ErrorBody, ErrorDetail, ExecRequest,
+    ExecResponse, ExecutionDetail, ExecutionSummary, Health, JobDetail, JobSummary, LoginRequest,
+    LoginResponse, Me, MfaCode, MfaInit, NewAccount, Page, ResultDetail, ResultSummary,
+    StreamStatus, VersionInfo,
 };
 use kanade_protocol::manifest::Manifest;
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
@@ -17,6 +21,12 @@ use serde::de::DeserializeOwned;
 
 /// The environment variable holding the bearer token every request carries.
 pub const AUTH_TOKEN_ENV: &str = "KANADE_AUTH_TOKEN";
+
+/// Error codes of `POST /api/auth/login`'s 401s: these are about the credentials just sent, not
+/// about a missing sign-in, so their own message is shown.
+pub const LOGIN_CODES: [&str; 3] = ["invalid_credentials", "totp_required", "invalid_totp"];
+/// The 403 code while the caller must change the password before anything else.
+pub const PASSWORD_CHANGE_REQUIRED: &str = "password_change_required";
 
 /// A client bound to one backend.
 #[derive(Debug, Clone)]
@@ -67,6 +77,17 @@ impl ClientError {
         }
     }
 
+    /// The server's error code (`invalid_credentials`, `conflict`, ...), when it sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api {
+                detail: Some(detail),
+                ..
+            } => Some(&detail.code),
+            _ => None,
+        }
+    }
+
     /// The server's error message, when it sent one.
     pub fn server_message(&self) -> Option<&str> {
         match self {
@@ -96,6 +117,17 @@ impl ClientError {
 pub struct ResultQuery {
     pub exec_id: Option<String>,
     pub pc_id: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
+}
+
+/// Filters of `GET /api/audit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
     pub limit: Option<u32>,
     pub offset: Option<u64>,
 }
@@ -233,6 +265,107 @@ impl ApiClient {
             .await
     }
 
+    /// `POST /api/auth/login`. Needs no token; the answer carries one.
+    pub async fn login(&self, request: &LoginRequest) -> Result<LoginResponse, ClientError> {
+        let request = self
+            .request(Method::POST, &["api", "auth", "login"])
+            .json(request);
+        self.send(request).await
+    }
+
+    /// `GET /api/auth/me`.
+    pub async fn me(&self) -> Result<Me, ClientError> {
+        self.send(self.request(Method::GET, &["api", "auth", "me"]))
+            .await
+    }
+
+    /// `POST /api/auth/change-password`.
+    pub async fn change_password(
+        &self,
+        request: &ChangePasswordRequest,
+    ) -> Result<(), ClientError> {
+        let request = self
+            .request(Method::POST, &["api", "auth", "change-password"])
+            .json(request);
+        self.send_empty(request).await
+    }
+
+    /// `POST /api/auth/logout`: revokes the token this client carries.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.send_empty(self.request(Method::POST, &["api", "auth", "logout"]))
+            .await
+    }
+
+    /// `POST /api/auth/mfa/init`: a new secret, pending until `mfa_verify`.
+    pub async fn mfa_init(&self) -> Result<MfaInit, ClientError> {
+        self.send(self.request(Method::POST, &["api", "auth", "mfa", "init"]))
+            .await
+    }
+
+    /// `POST /api/auth/mfa/verify`: enables MFA with the pending secret.
+    pub async fn mfa_verify(&self, code: &MfaCode) -> Result<(), ClientError> {
+        let request = self
+            .request(Method::POST, &["api", "auth", "mfa", "verify"])
+            .json(code);
+        self.send_empty(request).await
+    }
+
+    /// `POST /api/auth/mfa/disable`.
+    pub async fn mfa_disable(&self, code: &MfaCode) -> Result<(), ClientError> {
+        let request = self
+            .request(Method::POST, &["api", "auth", "mfa", "disable"])
+            .json(code);
+        self.send_empty(request).await
+    }
+
+    /// `GET /api/accounts`.
+    pub async fn list_accounts(&self) -> Result<Vec<Account>, ClientError> {
+        self.send(self.request(Method::GET, &["api", "accounts"]))
+            .await
+    }
+
+    /// `POST /api/accounts`.
+    pub async fn create_account(&self, account: &NewAccount) -> Result<Account, ClientError> {
+        let request = self
+            .request(Method::POST, &["api", "accounts"])
+            .json(account);
+        self.send(request).await
+    }
+
+    /// `PATCH /api/accounts/{username}`.
+    pub async fn update_account(
+        &self,
+        username: &str,
+        patch: &AccountPatch,
+    ) -> Result<Account, ClientError> {
+        let request = self
+            .request(Method::PATCH, &["api", "accounts", username])
+            .json(patch);
+        self.send(request).await
+    }
+
+    /// `DELETE /api/accounts/{username}`.
+    pub async fn delete_account(&self, username: &str) -> Result<(), ClientError> {
+        self.send_empty(self.request(Method::DELETE, &["api", "accounts", username]))
+            .await
+    }
+
+    /// `GET /api/audit?actor=&action=&since=&until=&limit=&offset=` (unset filters are left
+    /// out; times go as RFC 3339 in UTC).
+    pub async fn list_audit(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, ClientError> {
+        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        let pairs = [
+            ("actor", query.actor.clone()),
+            ("action", query.action.clone()),
+            ("since", query.since.as_ref().map(time)),
+            ("until", query.until.as_ref().map(time)),
+            ("limit", query.limit.map(|n| n.to_string())),
+            ("offset", query.offset.map(|n| n.to_string())),
+        ];
+        let request = self.request_with_query(Method::GET, &["api", "audit"], &pairs);
+        self.send(request).await
+    }
+
     /// `GET /api/jetstream`.
     pub async fn jetstream(&self) -> Result<Vec<StreamStatus>, ClientError> {
         self.send(self.request(Method::GET, &["api", "jetstream"]))
@@ -325,8 +458,13 @@ impl ApiClient {
 }
 
 fn api_message(status: StatusCode, detail: Option<&ErrorDetail>, body: &str) -> String {
-    if status == StatusCode::UNAUTHORIZED {
-        return "not signed in: run `kanade login`".to_owned();
+    let code_is = |want: &[&str]| detail.is_some_and(|d| want.contains(&d.code.as_str()));
+    if status == StatusCode::UNAUTHORIZED && !code_is(&LOGIN_CODES) {
+        return "not signed in (or the session expired): run `kanade login`".to_owned();
+    }
+    if status == StatusCode::FORBIDDEN && code_is(&[PASSWORD_CHANGE_REQUIRED]) {
+        return "your password must be changed before anything else: run `kanade account passwd`"
+            .to_owned();
     }
     let code = status.as_u16();
     match detail {
@@ -372,7 +510,27 @@ mod tests {
             (
                 401,
                 r#"{"error":{"code":"unauthorized","message":"no token"}}"#,
-                "not signed in: run `kanade login`",
+                "not signed in (or the session expired): run `kanade login`",
+            ),
+            (
+                401,
+                "",
+                "not signed in (or the session expired): run `kanade login`",
+            ),
+            (
+                401,
+                r#"{"error":{"code":"invalid_credentials","message":"wrong user name or password"}}"#,
+                "wrong user name or password (HTTP 401)",
+            ),
+            (
+                403,
+                r#"{"error":{"code":"password_change_required","message":"change it"}}"#,
+                "your password must be changed before anything else: run `kanade account passwd`",
+            ),
+            (
+                409,
+                r#"{"error":{"code":"conflict","message":"`admin` is the last enabled admin"}}"#,
+                "`admin` is the last enabled admin (HTTP 409)",
             ),
             (
                 404,

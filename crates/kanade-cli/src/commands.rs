@@ -1,24 +1,37 @@
 //! What each subcommand does, one file per group. Every command writes through `Io` and
 //! returns its exit code; errors bubble up to `main_with_io`, which prints and maps them.
 
+pub mod account;
+pub mod audit;
+pub mod auth;
 pub mod exec;
 pub mod jetstream;
 pub mod job;
+pub mod kill;
+pub mod mfa;
 pub mod results;
 pub mod run;
 
-use std::io::Write;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::BadInput;
 use crate::cli::{Cli, Command, Global};
 use crate::client::ApiClient;
+use crate::session;
 
-/// Where a command's output goes: human output to `out`, diagnostics to `err`.
+/// Where a command's output goes: human output to `out`, diagnostics and prompts to `err`;
+/// answers come from `input` (stdin), and prompts are shown only when `interactive`.
 pub struct Io<'a> {
     pub out: &'a mut (dyn Write + Send),
     pub err: &'a mut (dyn Write + Send),
+    /// Standard input: `--password-stdin` and the answers typed at a prompt.
+    pub input: &'a mut (dyn BufRead + Send),
+    /// stdin is a terminal, so the operator can be asked (passwords without echo).
+    pub interactive: bool,
 }
 
 impl Io<'_> {
@@ -39,6 +52,77 @@ impl Io<'_> {
     pub fn note(&mut self, text: &str) {
         let _ = writeln!(self.err, "{text}");
     }
+
+    /// The next line of stdin without its line ending (nothing else is trimmed: a password may
+    /// start or end with a space); `None` at the end of input.
+    pub fn read_line(&mut self) -> anyhow::Result<Option<String>> {
+        let mut line = String::new();
+        let n = self
+            .input
+            .read_line(&mut line)
+            .context("reading from stdin")?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if line.ends_with('\n') {
+            line.pop();
+            if line.ends_with('\r') {
+                line.pop();
+            }
+        }
+        Ok(Some(line))
+    }
+
+    /// Asks on the terminal for a visible answer (a user name, a code): `prompt` on stderr, the
+    /// answer from stdin, trimmed. Only call when `interactive`.
+    pub fn ask(&mut self, prompt: &str) -> anyhow::Result<String> {
+        let _ = write!(self.err, "{prompt} ");
+        let _ = self.err.flush();
+        let answer = self
+            .read_line()?
+            .ok_or_else(|| BadInput::err(format!("no answer to `{prompt}`")))?;
+        Ok(answer.trim().to_owned())
+    }
+
+    /// A secret: the next line of stdin when `from_stdin`, else typed at the terminal without
+    /// echo. Without a terminal and without `--password-stdin` there is no way to ask: exit 2.
+    pub async fn secret(&mut self, prompt: &str, from_stdin: bool) -> anyhow::Result<String> {
+        if from_stdin {
+            return self.read_line()?.ok_or_else(|| {
+                BadInput::err(format!(
+                    "--password-stdin: stdin ended before the line for `{prompt}`"
+                ))
+            });
+        }
+        if !self.interactive {
+            return Err(BadInput::err(
+                "stdin is not a terminal, so there is no way to type a password: pass --password-stdin and send it on stdin",
+            ));
+        }
+        let _ = self.err.flush();
+        let prompt = format!("{prompt} ");
+        tokio::task::spawn_blocking(move || rpassword::prompt_password(prompt))
+            .await
+            .context("reading the password")?
+            .context("reading the password from the terminal")
+    }
+
+    /// A new password: typed twice without echo (they must match), or one line of stdin; checked
+    /// against the password policy before anything is sent.
+    pub async fn new_password(&mut self, prompt: &str, from_stdin: bool) -> anyhow::Result<String> {
+        let password = self.secret(prompt, from_stdin).await?;
+        if !from_stdin {
+            let again = self.secret("Again:", false).await?;
+            if again != password {
+                return Err(BadInput::err(
+                    "the two passwords differ; nothing was changed",
+                ));
+            }
+        }
+        kanade_protocol::api::check_password_policy(&password)
+            .map_err(|err| BadInput::err(err.to_string()))?;
+        Ok(password)
+    }
 }
 
 pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
@@ -50,12 +134,30 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Result(args) => results::show(args, &global, io).await,
         Command::Run(args) => run::run(args, &global, io).await,
         Command::Jetstream(command) => jetstream::run(command, &global, io).await,
+        Command::Login(args) => auth::login(args, &global, io).await,
+        Command::Logout => auth::logout(&global, io).await,
+        Command::Whoami => auth::whoami(&global, io).await,
+        Command::Account(command) => account::run(command, &global, io).await,
+        Command::Audit(args) => audit::list(args, &global, io).await,
+        Command::Mfa(command) => mfa::run(command, &global, io).await,
+        Command::Kill(args) => kill::run(args, &global, io).await,
     }
 }
 
-/// The HTTP client for the configured backend, with `$KANADE_AUTH_TOKEN`.
+/// The HTTP client for the configured backend, carrying `$KANADE_AUTH_TOKEN` or else the stored
+/// session made for this backend (see `session`).
 pub fn api_client(global: &Global) -> anyhow::Result<ApiClient> {
-    Ok(ApiClient::from_env(&global.backend_url)?)
+    let folder = session_folder(global).ok();
+    let credentials = session::credentials(folder.as_deref(), &global.backend_url);
+    Ok(ApiClient::new(
+        &global.backend_url,
+        credentials.map(|c| c.token),
+    )?)
+}
+
+/// The folder of the stored session: `--config-dir` / `$KANADE_CONFIG_DIR`, else the user's.
+pub fn session_folder(global: &Global) -> anyhow::Result<PathBuf> {
+    session::folder(global.config_dir.as_deref())
 }
 
 /// A NATS connection for the commands that bypass the backend.

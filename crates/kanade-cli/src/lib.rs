@@ -1,18 +1,21 @@
-//! The `kanade` operator CLI as a library: the typed HTTP `client` (reused by tests), the
-//! break-glass `run` over NATS, and `main_with`, the whole program behind a function so tests
-//! drive it exactly as an operator would.
+//! The `kanade` operator CLI as a library: the typed HTTP `client` (reused by tests), the stored
+//! sign-in (`session`), the break-glass `run` and `kill` over NATS with their `audit` events, and
+//! `main_with`, the whole program behind a function so tests drive it exactly as an operator
+//! would (`main_with_io_stdin` also hands it what stdin holds, for `--password-stdin`).
 //!
 //! Exit codes: 0 ok; 1 the operation failed (remote error, failed machines); 2 bad input
 //! (usage errors, unreadable manifests, invalid arguments). `kanade run` exits with the
 //! script's own exit code.
 
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod render;
 pub mod run;
+pub mod session;
 
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Parser;
 
@@ -32,17 +35,42 @@ impl BadInput {
 }
 
 /// Runs the CLI on `args` (program name first, as `std::env::args()` gives them) with the
-/// process's stdout and stderr, and returns the exit code.
+/// process's stdin, stdout and stderr, and returns the exit code. Prompts (user name, password,
+/// authenticator code) are shown only when stdin is a terminal.
 pub async fn main_with(args: impl IntoIterator<Item = String>) -> i32 {
+    let interactive = std::io::stdin().is_terminal();
+    let mut input = std::io::BufReader::new(std::io::stdin());
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    main_with_io(args, &mut out, &mut err).await
+    run_main(args, &mut input, interactive, &mut out, &mut err).await
 }
 
-/// Like `main_with`, writing human output to `out` and errors to `err`: what tests use to
-/// check the output.
+/// Like `main_with`, writing human output to `out` and errors to `err`, with an empty stdin and
+/// never prompting: what tests use to check the output.
 pub async fn main_with_io(
     args: impl IntoIterator<Item = String>,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> i32 {
+    let mut input = std::io::empty();
+    run_main(args, &mut input, false, out, err).await
+}
+
+/// Like `main_with_io`, with `stdin` as standard input (what `--password-stdin` and the other
+/// non-interactive answers read, one line each). Never prompts.
+pub async fn main_with_io_stdin(
+    args: impl IntoIterator<Item = String>,
+    stdin: &mut (dyn BufRead + Send),
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> i32 {
+    run_main(args, stdin, false, out, err).await
+}
+
+async fn run_main(
+    args: impl IntoIterator<Item = String>,
+    input: &mut (dyn BufRead + Send),
+    interactive: bool,
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
 ) -> i32 {
@@ -59,7 +87,12 @@ pub async fn main_with_io(
             return code;
         }
     };
-    let mut io = commands::Io { out, err };
+    let mut io = commands::Io {
+        out,
+        err,
+        input,
+        interactive,
+    };
     let code = match commands::dispatch(cli, &mut io).await {
         Ok(code) => code,
         Err(error) => {

@@ -1,7 +1,7 @@
 //! Turning API data into terminal text: aligned tables, one-line cells, durations, sizes and
 //! what a result's exit code means. Pure functions, no IO.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use kanade_protocol::api::ResultSummary;
 use kanade_protocol::names::exit_code;
 
@@ -32,6 +32,29 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `key  value` lines, the values aligned after the longest key.
+pub fn pairs(lines: &[(&str, String)]) -> String {
+    let width = lines
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    lines
+        .iter()
+        .map(|(key, value)| format!("{key:<width$}  {value}\n"))
+        .collect()
+}
+
+/// A time as RFC 3339 in UTC to the second: `2026-01-31T18:00:00Z`.
+pub fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `yes`, or an empty cell.
+pub fn yes(flag: bool) -> String {
+    if flag { "yes" } else { "" }.to_owned()
 }
 
 /// Makes arbitrary text (machine output, descriptions) safe for one table cell: control
@@ -151,6 +174,14 @@ disk-usage  12       df
         assert_eq!(got.chars().count(), MAX_CELL);
         assert!(got.ends_with('…'));
         assert_eq!(cell(&"é".repeat(MAX_CELL)), "é".repeat(MAX_CELL));
+    }
+
+    #[test]
+    fn pairs_align_and_times_are_utc_seconds() {
+        let got = pairs(&[("user", "alice".into()), ("password", "x".into())]);
+        assert_eq!(got, "user      alice\npassword  x\n");
+        let at: DateTime<Utc> = "2026-01-31T19:00:00.123+01:00".parse().unwrap();
+        assert_eq!(time(at), "2026-01-31T18:00:00Z");
     }
 
     #[test]

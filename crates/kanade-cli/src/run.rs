@@ -3,13 +3,15 @@
 //!
 //! The command goes through JetStream (stream `EXEC` keeps it, and the PubAck proves the broker
 //! has it); the result is read on core NATS from `results.<request_id>`, subscribed before the
-//! command is published so a fast agent cannot answer into the void.
+//! command is published so a fast agent cannot answer into the void. `start` and
+//! `PendingRun::result` split the two halves so `kanade run` can record its audit event once
+//! the broker has the command.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use async_nats::jetstream::{self, context::PublishErrorKind};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use kanade_protocol::duration::HumanDuration;
 use kanade_protocol::manifest::Shell;
@@ -37,6 +39,19 @@ pub async fn break_glass_run(
     script: &str,
     timeout: Duration,
 ) -> anyhow::Result<ExecResult> {
+    let command = adhoc_command(pc_id, shell, script, timeout, Utc::now())?;
+    start(nats, pc_id, &command).await?.result().await
+}
+
+/// The command a break-glass run sends: job `_adhoc` version 0, fresh request and exec ids,
+/// flagged as an emergency, and a start deadline so a late replay cannot run it.
+pub fn adhoc_command(
+    pc_id: &str,
+    shell: Shell,
+    script: &str,
+    timeout: Duration,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Command> {
     if !subject::is_valid_token(pc_id) {
         return Err(BadInput::err(format!(
             "`{pc_id}` is not a valid machine id (letters, digits, '-' and '_' only)"
@@ -46,15 +61,12 @@ pub async fn break_glass_run(
         return Err(BadInput::err("--timeout must be at least 1s"));
     }
     let timeout_secs = timeout.as_secs_f64().ceil() as u64;
-    let wait = result_wait(timeout);
-    let now = Utc::now();
-    let start_window = chrono::TimeDelta::from_std(wait.max(MIN_START_WINDOW))
+    let start_window = chrono::TimeDelta::from_std(result_wait(timeout).max(MIN_START_WINDOW))
         .context("the timeout is too long")?;
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let command = Command {
+    Ok(Command {
         id: ADHOC_JOB_ID.to_owned(),
         version: "0".to_owned(),
-        request_id: request_id.clone(),
+        request_id: uuid::Uuid::new_v4().to_string(),
         exec_id: uuid::Uuid::new_v4().to_string(),
         shell,
         script: script.to_owned(),
@@ -66,9 +78,26 @@ pub async fn break_glass_run(
         emergency: true,
         issued_at: now,
         issued_by: Some(ISSUED_BY.to_owned()),
-    };
+    })
+}
 
-    let mut results = nats
+/// A command the broker has acknowledged, whose result has not arrived yet.
+pub struct PendingRun {
+    results: async_nats::Subscriber,
+    pc_id: String,
+    request_id: String,
+    wait: Duration,
+}
+
+/// Subscribes to the command's result subject, then publishes `command` on
+/// `commands.pc.<pc_id>` through JetStream and waits for the broker's acknowledgement.
+pub async fn start(
+    nats: &async_nats::Client,
+    pc_id: &str,
+    command: &Command,
+) -> anyhow::Result<PendingRun> {
+    let request_id = command.request_id.clone();
+    let results = nats
         .subscribe(subject::results(&request_id))
         .await
         .context("subscribing to the result subject")?;
@@ -76,7 +105,7 @@ pub async fn break_glass_run(
         .await
         .context("flushing the result subscription to NATS")?;
 
-    let payload = serde_json::to_vec(&command).context("encoding the command")?;
+    let payload = serde_json::to_vec(command).context("encoding the command")?;
     let commands_subject = subject::commands_pc(pc_id);
     let publish = jetstream::message::PublishMessage::build()
         .payload(payload.into())
@@ -94,21 +123,35 @@ pub async fn break_glass_run(
             "the broker did not acknowledge the command on {commands_subject}"
         )),
     })?;
+    Ok(PendingRun {
+        results,
+        pc_id: pc_id.to_owned(),
+        request_id,
+        wait: result_wait(Duration::from_secs(command.timeout_secs)),
+    })
+}
 
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let message = match tokio::time::timeout_at(deadline, results.next()).await {
-            Ok(Some(message)) => message,
-            Ok(None) => bail!("the NATS connection closed while waiting for {pc_id}'s result"),
-            Err(_) => bail!(
-                "no result from {pc_id} within {} — is its agent running?",
-                HumanDuration(wait)
-            ),
-        };
-        // Anything else on the subject (a stray or malformed message) is not our answer.
-        match serde_json::from_slice::<ExecResult>(&message.payload) {
-            Ok(result) if result.request_id == request_id => return Ok(result),
-            _ => continue,
+impl PendingRun {
+    /// Waits for the agent's result: the script's timeout plus a little grace.
+    pub async fn result(mut self) -> anyhow::Result<ExecResult> {
+        let (pc_id, wait) = (&self.pc_id, self.wait);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let message = match tokio::time::timeout_at(deadline, self.results.next()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => {
+                    bail!("the NATS connection closed while waiting for {pc_id}'s result")
+                }
+                Err(_) => bail!(
+                    "no result from {pc_id} within {} — is its agent running?",
+                    HumanDuration(wait)
+                ),
+            };
+            // Anything else on the subject (a stray or malformed message) is not our answer.
+            match serde_json::from_slice::<ExecResult>(&message.payload) {
+                Ok(result) if result.request_id == self.request_id => return Ok(result),
+                _ => continue,
+            }
         }
     }
 }
@@ -193,6 +236,21 @@ mod tests {
             assert_eq!(code, want_code, "{exit} {skipped}");
             assert_eq!(message.unwrap_or_default(), want_msg, "{exit} {skipped}");
         }
+    }
+
+    #[test]
+    fn an_adhoc_command_is_an_emergency_with_a_start_deadline() {
+        let now: DateTime<Utc> = "2026-01-01T12:00:00Z".parse().unwrap();
+        let c = adhoc_command("pc-1", Shell::Sh, "true", Duration::from_millis(1500), now).unwrap();
+        assert_eq!((c.id.as_str(), c.version.as_str()), (ADHOC_JOB_ID, "0"));
+        assert!(c.emergency);
+        assert_eq!(c.timeout_secs, 2);
+        assert_eq!(c.deadline_at, Some(now + chrono::TimeDelta::seconds(60)));
+        assert_ne!(c.request_id, c.exec_id);
+        let err = adhoc_command("pc.1", Shell::Sh, "true", Duration::from_secs(1), now);
+        assert!(err.unwrap_err().is::<BadInput>());
+        let err = adhoc_command("pc", Shell::Sh, "true", Duration::ZERO, now);
+        assert!(err.unwrap_err().is::<BadInput>());
     }
 
     #[test]

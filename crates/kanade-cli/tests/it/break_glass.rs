@@ -1,5 +1,6 @@
-//! `break_glass_run` and `kanade run` against a real nats-server, with a responder task playing
-//! the agent on `commands.pc.<pc>`: it answers on `results.<request_id>` after a stray message.
+//! `break_glass_run`, `kanade run` and `kanade kill` against a real nats-server, with a responder
+//! task playing the agent on `commands.pc.<pc>`: it answers on `results.<request_id>` after a
+//! stray message. Both commands leave an audit event in stream `AUDIT`.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use kanade_bus::{Role, connect, ensure_resources};
 use kanade_protocol::manifest::Shell;
-use kanade_protocol::wire::{Command, ExecResult};
+use kanade_protocol::wire::{AuditEvent, Command, ExecResult};
 use kanade_protocol::{names, subject};
 use kanade_testkit::NatsServer;
 
@@ -182,4 +183,170 @@ async fn kanade_run_exits_with_the_script_exit_code() {
     let bad = kanade(&["--nats-url", &url, "run", "pc.1", "--", "true"]).await;
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("`pc.1` is not a valid machine id"));
+}
+
+/// The last audit event on `audit.<action>` in stream `AUDIT`.
+async fn last_audit(client: &async_nats::Client, action: &str) -> AuditEvent {
+    let stored = jetstream::new(client.clone())
+        .get_stream(names::STREAM_AUDIT)
+        .await
+        .unwrap()
+        .get_last_raw_message_by_subject(&subject::audit(action))
+        .await
+        .unwrap();
+    serde_json::from_slice(&stored.payload).unwrap()
+}
+
+#[tokio::test]
+async fn kanade_run_records_an_audit_event_without_the_script() {
+    let (server, client) = broker_with_responder("pc-1").await;
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().to_str().unwrap();
+
+    let ok = kanade(&[
+        "--nats-url",
+        &url,
+        "--config-dir",
+        folder,
+        "run",
+        "pc-1",
+        "--shell",
+        "bash",
+        "--timeout",
+        "7s",
+        "--",
+        "echo first;",
+        "\nexport PASS=hunter2-secret",
+    ])
+    .await;
+    assert_eq!(ok.code, 0, "{ok:?}");
+    assert_eq!(ok.stderr, "", "{ok:?}");
+
+    let event = last_audit(&client, "run").await;
+    let os_user = kanade_cli::audit::os_user();
+    assert_eq!(event.actor, format!("cli:{os_user}"));
+    assert_eq!(event.action, "run");
+    assert_eq!(event.target.as_deref(), Some("pc-1"));
+    assert_eq!(event.client_addr, None);
+    let command: Command = {
+        let stored = jetstream::new(client.clone())
+            .get_stream(names::STREAM_EXEC)
+            .await
+            .unwrap()
+            .get_last_raw_message_by_subject("commands.pc.pc-1")
+            .await
+            .unwrap();
+        serde_json::from_slice(&stored.payload).unwrap()
+    };
+    let p = &event.payload;
+    assert_eq!(p["request_id"], command.request_id.as_str());
+    assert_eq!(p["exec_id"], command.exec_id.as_str());
+    assert_eq!(p["shell"], "bash");
+    assert_eq!(p["timeout_secs"], 7);
+    assert_eq!(p["script_bytes"], command.script.len());
+    assert_eq!(p["script_first_line"], "echo first;");
+    assert_eq!(p["os_user"], os_user.as_str());
+    assert_eq!(event.occurred_at, command.issued_at);
+    let text = serde_json::to_string(&event).unwrap();
+    assert!(!text.contains("hunter2-secret"), "{text}");
+
+    // Signed in, the run is recorded under the account's name.
+    kanade_cli::session::save(
+        dir.path(),
+        &kanade_cli::session::Session {
+            backend_url: "http://127.0.0.1:1".into(),
+            token: "t".into(),
+            username: "alice".into(),
+            expires_at: Utc::now() + chrono::TimeDelta::hours(1),
+        },
+    )
+    .unwrap();
+    let signed_in = kanade(&[
+        "--nats-url",
+        &url,
+        "--config-dir",
+        folder,
+        "run",
+        "pc-1",
+        "--",
+        "true",
+    ])
+    .await;
+    assert_eq!(signed_in.code, 0, "{signed_in:?}");
+    assert_eq!(last_audit(&client, "run").await.actor, "alice");
+}
+
+#[tokio::test]
+async fn kanade_kill_publishes_on_the_kill_subject_and_audits_it() {
+    let server = NatsServer::start();
+    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    ensure_resources(&jetstream::new(client.clone()))
+        .await
+        .unwrap();
+    let mut kills = client.subscribe(subject::kill("exec-42")).await.unwrap();
+    client.flush().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = kanade(&[
+        "--nats-url",
+        &server.url(),
+        "--config-dir",
+        dir.path().to_str().unwrap(),
+        "kill",
+        "exec-42",
+    ])
+    .await;
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "kill sent to every machine running exec-42\n", "")
+    );
+    let message = tokio::time::timeout(Duration::from_secs(5), kills.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.subject.as_str(), "kill.exec-42");
+    assert!(message.payload.is_empty());
+
+    let event = last_audit(&client, "kill").await;
+    assert_eq!(event.action, "kill");
+    assert_eq!(event.target.as_deref(), Some("exec-42"));
+    assert!(event.actor.starts_with("cli:"), "{}", event.actor);
+
+    let bad = kanade(&["--nats-url", &server.url(), "kill", "exec.42"]).await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("`exec.42` is not a valid execution id"));
+}
+
+#[tokio::test]
+async fn a_kill_the_audit_log_cannot_take_is_still_sent_with_a_warning() {
+    // No streams at all: the kill (core NATS) goes out, the audit event has nowhere to go.
+    let server = NatsServer::start();
+    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    let mut kills = client.subscribe(subject::kill("exec-7")).await.unwrap();
+    client.flush().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = kanade(&[
+        "--nats-url",
+        &server.url(),
+        "--config-dir",
+        dir.path().to_str().unwrap(),
+        "kill",
+        "exec-7",
+    ])
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "kill sent to every machine running exec-7\n");
+    assert!(
+        out.stderr.starts_with(
+            "warning: the kill was sent but not recorded in the audit log: the broker has no stream for audit.kill"
+        ),
+        "{out:?}"
+    );
+    let message = tokio::time::timeout(Duration::from_secs(5), kills.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(message.payload.is_empty());
 }

@@ -37,7 +37,10 @@ async fn the_client_sends_the_token_and_reports_server_errors() {
 
     let anonymous = ApiClient::new(&backend.url, None).unwrap();
     let err = anonymous.list_jobs().await.unwrap_err();
-    assert_eq!(err.to_string(), "not signed in: run `kanade login`");
+    assert_eq!(
+        err.to_string(),
+        "not signed in (or the session expired): run `kanade login`"
+    );
 }
 
 #[tokio::test]
@@ -60,9 +63,22 @@ async fn result_queries_leave_unset_filters_out() {
 #[tokio::test]
 async fn a_401_tells_the_operator_to_sign_in() {
     let backend = FakeBackend::start(Some("s3cret"), 10).await;
-    let out = kanade(&["--backend-url", &backend.url, "job", "list"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let out = kanade(&[
+        "--backend-url",
+        &backend.url,
+        "--config-dir",
+        folder,
+        "job",
+        "list",
+    ])
+    .await;
     assert_eq!(out.code, 1, "{out:?}");
-    assert_eq!(out.stderr, "error: not signed in: run `kanade login`\n");
+    assert_eq!(
+        out.stderr,
+        "error: not signed in (or the session expired): run `kanade login`\n"
+    );
 }
 
 #[tokio::test]
