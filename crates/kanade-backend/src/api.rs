@@ -3,6 +3,7 @@
 mod accounts;
 mod agents;
 mod audit;
+mod events;
 mod exec;
 mod executions;
 mod health;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(perf::router())
         .merge(obs::router())
         .merge(metrics::router())
+        .merge(events::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod housekeeping;
+pub mod live;
 pub mod metrics;
 pub mod projector;
 pub mod startup;

@@ -18,7 +18,10 @@ use anyhow::Context;
 use async_nats::jetstream::{self, consumer};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use kanade_protocol::api::LiveEvent;
 use rusqlite::Transaction;
+
+use crate::live::LiveHub;
 
 use crate::store::{Store, StoreError};
 
@@ -50,6 +53,11 @@ pub trait Projection: Send + Sync + 'static {
     fn decode(subject: &str, payload: &[u8]) -> Result<Self::Event, String>;
 
     fn apply(tx: &Transaction<'_>, event: &Self::Event, meta: Meta) -> rusqlite::Result<()>;
+
+    /// What to tell live dashboards once `event` is committed.
+    fn live(_event: &Self::Event) -> Vec<LiveEvent> {
+        Vec::new()
+    }
 }
 
 /// Creates the durable consumer when missing (a fresh one starts at the stream's beginning).
@@ -83,6 +91,7 @@ pub async fn run<P: Projection>(
     js: jetstream::Context,
     store: Store,
     metrics: crate::metrics::Metrics,
+    live: LiveHub,
 ) -> anyhow::Result<()> {
     let durable = P::DURABLE;
     let consumer = ensure_consumer(&js, durable).await?;
@@ -120,6 +129,7 @@ pub async fn run<P: Projection>(
             }
         }
         let applied = events.len();
+        let announcements: Vec<LiveEvent> = events.iter().flat_map(|(e, _)| P::live(e)).collect();
         if !events.is_empty() {
             store
                 .write(move |conn| {
@@ -139,6 +149,9 @@ pub async fn run<P: Projection>(
         }
         if applied > 0 {
             metrics.applied(durable.consumer, applied);
+        }
+        for event in announcements {
+            live.send(event);
         }
         for message in &messages {
             if let Err(err) = message.ack().await {

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::auth::{self, AuthSettings};
 use crate::config::BackendConfig;
+use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::projector::{self, supervise};
 use crate::state::AppState;
@@ -72,9 +73,10 @@ pub async fn serve(
     reset_consumers_if_wiped(&js, &store).await?;
 
     let metrics = Metrics::default();
+    let live = LiveHub::default();
     let mut tasks = JoinSet::new();
-    spawn_projectors(&mut tasks, &nats, &js, &store, &metrics);
-    spawn_loops(&mut tasks, &js, &store, &config);
+    spawn_projectors(&mut tasks, &nats, &js, &store, &metrics, &live);
+    spawn_loops(&mut tasks, &js, &store, &config, &live);
 
     let state = AppState {
         store,
@@ -83,6 +85,7 @@ pub async fn serve(
         config: Arc::new(config),
         auth,
         metrics,
+        live,
     };
     let app = crate::api::router(state);
     let addr = listener.local_addr()?;
@@ -149,8 +152,9 @@ fn spawn_loops(
     js: &jetstream::Context,
     store: &Store,
     config: &BackendConfig,
+    live: &LiveHub,
 ) {
-    let (j, s) = (js.clone(), store.clone());
+    let (j, s, l) = (js.clone(), store.clone(), live.clone());
     let offline_after = chrono::Duration::from_std(config.telemetry.offline_after.0)
         .unwrap_or(chrono::Duration::minutes(2));
     let every = config
@@ -159,7 +163,7 @@ fn spawn_loops(
         .0
         .max(std::time::Duration::from_millis(200));
     tasks.spawn(supervise("heartbeat watchdog", move || {
-        crate::watchdog::run(j.clone(), s.clone(), offline_after, every)
+        crate::watchdog::run(j.clone(), s.clone(), l.clone(), offline_after, every)
     }));
     let (s, telemetry, retention) = (
         store.clone(),
@@ -177,26 +181,27 @@ fn spawn_projectors(
     js: &jetstream::Context,
     store: &Store,
     metrics: &Metrics,
+    live: &LiveHub,
 ) {
-    let (j, s, m) = (js.clone(), store.clone(), metrics.clone());
+    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
     tasks.spawn(supervise("results projector", move || {
-        projector::run::<projector::results::Results>(j.clone(), s.clone(), m.clone())
+        projector::run::<projector::results::Results>(j.clone(), s.clone(), m.clone(), l.clone())
     }));
-    let (j, s, m) = (js.clone(), store.clone(), metrics.clone());
+    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
     tasks.spawn(supervise("events projector", move || {
-        projector::run::<projector::events::Started>(j.clone(), s.clone(), m.clone())
+        projector::run::<projector::events::Started>(j.clone(), s.clone(), m.clone(), l.clone())
     }));
-    let (j, s, m) = (js.clone(), store.clone(), metrics.clone());
+    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
     tasks.spawn(supervise("audit projector", move || {
-        projector::run::<projector::audit::Audit>(j.clone(), s.clone(), m.clone())
+        projector::run::<projector::audit::Audit>(j.clone(), s.clone(), m.clone(), l.clone())
     }));
     let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("heartbeat projector", move || {
         projector::heartbeat::run(n.clone(), s.clone(), m.clone())
     }));
-    let (j, s, m) = (js.clone(), store.clone(), metrics.clone());
+    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
     tasks.spawn(supervise("timeline projector", move || {
-        projector::run::<projector::obs::Timeline>(j.clone(), s.clone(), m.clone())
+        projector::run::<projector::obs::Timeline>(j.clone(), s.clone(), m.clone(), l.clone())
     }));
     let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("host perf projector", move || {

@@ -7,6 +7,7 @@ use async_nats::jetstream;
 
 use crate::auth::AuthSettings;
 use crate::config::BackendConfig;
+use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -18,6 +19,7 @@ pub struct AppState {
     pub config: Arc<BackendConfig>,
     pub auth: Arc<AuthSettings>,
     pub metrics: Metrics,
+    pub live: LiveHub,
 }
 
 impl axum::extract::FromRef<AppState> for Metrics {

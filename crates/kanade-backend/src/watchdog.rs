@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use chrono::Utc;
+use kanade_protocol::api::LiveEvent;
 use kanade_protocol::subject;
 use kanade_protocol::wire::ObsEvent;
 
+use crate::live::LiveHub;
 use crate::store::{self, Store};
 
 pub const SOURCE: &str = "backend:heartbeat-watchdog";
@@ -17,6 +19,7 @@ pub const SOURCE: &str = "backend:heartbeat-watchdog";
 pub async fn run(
     js: jetstream::Context,
     store: Store,
+    live: LiveHub,
     offline_after: chrono::Duration,
     every: Duration,
 ) -> anyhow::Result<()> {
@@ -64,6 +67,10 @@ pub async fn run(
             store
                 .write(move |c| Ok(store::agents::set_liveness(c, &pc, online)?))
                 .await?;
+            live.send(LiveEvent::Agent {
+                pc_id: change.pc_id.clone(),
+                online: change.now_online,
+            });
             tracing::info!(pc_id = %change.pc_id, kind, "liveness changed");
         }
     }

@@ -535,6 +535,37 @@ pub struct KindCount {
     pub events: u64,
 }
 
+/// What `GET /api/events/stream` pushes (Server-Sent Events; the SSE event name is the
+/// `type`). Each says what changed, so a page refetches only what it shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// An execution was created or its counters/status moved.
+    Execution { exec_id: String, job_id: String },
+    /// A machine's run started or finished.
+    Result {
+        exec_id: String,
+        pc_id: String,
+        result_id: String,
+        exit_code: Option<i32>,
+    },
+    /// A machine went offline or came back.
+    Agent { pc_id: String, online: bool },
+    /// A timeline event was recorded.
+    Timeline { pc_id: String, kind: String },
+}
+
+impl LiveEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            LiveEvent::Execution { .. } => "execution",
+            LiveEvent::Result { .. } => "result",
+            LiveEvent::Agent { .. } => "agent",
+            LiveEvent::Timeline { .. } => "timeline",
+        }
+    }
+}
+
 /// A password an operator may choose: at least 10 characters, at most 1024.
 pub fn check_password_policy(password: &str) -> Result<(), ManifestError> {
     let n = password.chars().count();

@@ -56,5 +56,9 @@ async fn fire(
     };
     let payload = serde_json::to_value(&record).unwrap_or_default();
     audit::record(&state.js, &caller, "exec", Some(&job_id), payload).await;
+    state.live.send(kanade_protocol::api::LiveEvent::Execution {
+        exec_id: fired.exec_id.clone(),
+        job_id: fired.job_id.clone(),
+    });
     Ok((StatusCode::ACCEPTED, Json(fired)))
 }

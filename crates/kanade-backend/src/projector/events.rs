@@ -1,5 +1,6 @@
 //! EVENTS (`events.started.>`) → the in-flight `execution_results` row a result later completes.
 
+use kanade_protocol::api::LiveEvent;
 use kanade_protocol::names;
 use kanade_protocol::subject;
 use kanade_protocol::wire::EventStarted;
@@ -28,5 +29,19 @@ impl Projection for Started {
 
     fn apply(tx: &Transaction<'_>, event: &EventStarted, meta: Meta) -> rusqlite::Result<()> {
         store::results::apply_started(tx, event, meta.published)
+    }
+    fn live(event: &EventStarted) -> Vec<LiveEvent> {
+        vec![
+            LiveEvent::Result {
+                exec_id: event.exec_id.clone(),
+                pc_id: event.pc_id.clone(),
+                result_id: event.result_id.clone(),
+                exit_code: None,
+            },
+            LiveEvent::Execution {
+                exec_id: event.exec_id.clone(),
+                job_id: event.job_id.clone(),
+            },
+        ]
     }
 }

@@ -1,5 +1,6 @@
 //! OBS_EVENTS (`obs.>`) → `obs_events`, the per-machine timeline.
 
+use kanade_protocol::api::LiveEvent;
 use kanade_protocol::names;
 use kanade_protocol::subject;
 use kanade_protocol::wire::ObsEvent;
@@ -28,5 +29,11 @@ impl Projection for Timeline {
 
     fn apply(tx: &Transaction<'_>, event: &ObsEvent, meta: Meta) -> rusqlite::Result<()> {
         store::obs::insert(tx, event, meta.published, meta.stream_seq)
+    }
+    fn live(event: &ObsEvent) -> Vec<LiveEvent> {
+        vec![LiveEvent::Timeline {
+            pc_id: event.pc_id.clone(),
+            kind: event.kind.clone(),
+        }]
     }
 }

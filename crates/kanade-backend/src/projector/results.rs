@@ -1,5 +1,6 @@
 //! RESULTS → `execution_results` (+ the execution's counters).
 
+use kanade_protocol::api::LiveEvent;
 use kanade_protocol::names;
 use kanade_protocol::subject;
 use kanade_protocol::wire::ExecResult;
@@ -28,5 +29,19 @@ impl Projection for Results {
 
     fn apply(tx: &Transaction<'_>, event: &ExecResult, meta: Meta) -> rusqlite::Result<()> {
         store::results::apply_result(tx, event, meta.published)
+    }
+    fn live(event: &ExecResult) -> Vec<LiveEvent> {
+        vec![
+            LiveEvent::Result {
+                exec_id: event.exec_id.clone(),
+                pc_id: event.pc_id.clone(),
+                result_id: event.result_id.clone(),
+                exit_code: Some(event.exit_code),
+            },
+            LiveEvent::Execution {
+                exec_id: event.exec_id.clone(),
+                job_id: event.job_id.clone(),
+            },
+        ]
     }
 }

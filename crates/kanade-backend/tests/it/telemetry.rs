@@ -657,3 +657,82 @@ async fn metrics_describe_projectors_agents_and_http() {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn live_updates_stream_committed_changes() {
+    let b = TestBackend::start().await;
+    let unauthenticated = b
+        .anon
+        .get(b.url("/api/events/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let mut stream = b
+        .http
+        .get(b.url("/api/events/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    assert!(
+        b.http
+            .post(b.url("/api/jobs"))
+            .body(HELLO)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let fired: ExecResponse = b
+        .http
+        .post(b.url("/api/exec/hello"))
+        .json(&json!({"target": {"pcs": ["pc1"]}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let result = ExecResult {
+        result_id: "live-1".into(),
+        request_id: fired.request_id.clone(),
+        exec_id: fired.exec_id.clone(),
+        pc_id: "pc1".into(),
+        job_id: "hello".into(),
+        version: "1".into(),
+        exit_code: 0,
+        stdout: String::new(),
+        stderr: String::new(),
+        stdout_object: None,
+        stderr_object: None,
+        started_at: now,
+        finished_at: now,
+        skipped: false,
+    };
+    b.js.publish(
+        subject::results(&fired.request_id),
+        serde_json::to_vec(&result).unwrap().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(seen.contains("event: result") && seen.contains("\"result_id\":\"live-1\"")) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("live events in time")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: execution"), "{seen}");
+    assert!(
+        seen.contains(&format!("\"exec_id\":\"{}\"", fired.exec_id)),
+        "{seen}"
+    );
+}

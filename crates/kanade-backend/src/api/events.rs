@@ -1,0 +1,45 @@
+//! `GET /api/events/stream`: Server-Sent Events of what changed (executions, results,
+//! liveness, timeline), so dashboards update without polling. A subscriber that falls behind
+//! receives a `lagged` event and should refetch what it shows.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::auth::{Require, Viewer};
+use crate::state::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/api/events/stream", get(stream))
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let receiver = state.live.subscribe();
+    let events = futures::stream::unfold(receiver, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(event) => {
+                    let data = serde_json::to_string(&event).unwrap_or_default();
+                    return Some((Ok(Event::default().event(event.name()).data(data)), rx));
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    return Some((
+                        Ok(Event::default().event("lagged").data(missed.to_string())),
+                        rx,
+                    ));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
