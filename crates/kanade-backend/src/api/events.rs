@@ -25,21 +25,17 @@ async fn stream(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = state.live.subscribe();
     let events = futures::stream::unfold(receiver, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(event) => {
-                    let data = serde_json::to_string(&event).unwrap_or_default();
-                    return Some((Ok(Event::default().event(event.name()).data(data)), rx));
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    return Some((
-                        Ok(Event::default().event("lagged").data(missed.to_string())),
-                        rx,
-                    ));
-                }
-                Err(RecvError::Closed) => return None,
+        let event = match rx.recv().await {
+            Ok(event) => {
+                let data = serde_json::to_string(&event).unwrap_or_default();
+                Event::default().event(event.name()).data(data)
             }
-        }
+            Err(RecvError::Lagged(missed)) => {
+                Event::default().event("lagged").data(missed.to_string())
+            }
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
     });
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
