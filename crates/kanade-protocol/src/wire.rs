@@ -193,6 +193,31 @@ pub struct ExecutionRecord {
     pub deadline_at: Option<DateTime<Utc>>,
 }
 
+/// Key of the fleet freeze in KV `fleet_config`; absent means not frozen.
+pub const FREEZE_KEY: &str = "freeze";
+
+/// A fleet-wide change freeze: while active the scheduler fires nothing and agents refuse
+/// new commands except those marked emergency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_by: Option<String>,
+    pub set_at: DateTime<Utc>,
+}
+
+impl Freeze {
+    /// Active from `from` (or always) until `until` (or forever).
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        self.from.is_none_or(|from| from <= now) && self.until.is_none_or(|until| now < until)
+    }
+}
+
 /// Value of `script_status[job_id]`.
 pub const SCRIPT_ACTIVE: &str = "ACTIVE";
 pub const SCRIPT_REVOKED: &str = "REVOKED";
@@ -207,6 +232,30 @@ pub struct AgentGroups {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_freeze_is_active_inside_its_window_only() {
+        let now = Utc::now();
+        let hour = chrono::Duration::hours(1);
+        let open = Freeze {
+            from: None,
+            until: None,
+            reason: None,
+            set_by: None,
+            set_at: now,
+        };
+        assert!(open.active(now));
+        let later = Freeze {
+            from: Some(now + hour),
+            ..open.clone()
+        };
+        assert!(!later.active(now) && later.active(now + hour));
+        let over = Freeze {
+            until: Some(now - hour),
+            ..open
+        };
+        assert!(!over.active(now));
+    }
 
     #[test]
     fn readers_ignore_unknown_fields_and_accept_the_original_names() {
