@@ -5,6 +5,7 @@
 //! Architecture invariant: no business logic here, only broker mechanics.
 
 pub mod connect;
+pub mod kv;
 pub mod resources;
 
 pub use connect::{Role, connect};

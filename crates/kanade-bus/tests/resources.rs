@@ -75,3 +75,59 @@ fn connection_names_follow_the_role() {
     assert_eq!(Role::Backend.connection_name(), "kanade-backend");
     assert_eq!(Role::Cli.connection_name(), "kanade-cli");
 }
+
+#[tokio::test]
+async fn concurrent_kv_edits_never_lose_each_other() {
+    let server = NatsServer::start();
+    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    let js = jetstream::new(client);
+    ensure_resources(&js).await.unwrap();
+    let kv = js.get_key_value(names::KV_AGENT_GROUPS).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let kv = kv.clone();
+        tasks.push(tokio::spawn(async move {
+            kanade_bus::kv::modify::<Vec<String>, _>(&kv, "pc1", |current| {
+                let mut groups = current.unwrap_or_default();
+                groups.push(format!("g{i:02}"));
+                Ok(Some(groups))
+            })
+            .await
+            .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (groups, _) = kanade_bus::kv::read::<Vec<String>>(&kv, "pc1")
+        .await
+        .unwrap();
+    let mut groups = groups.unwrap();
+    groups.sort();
+    assert_eq!(
+        groups,
+        (0..20).map(|i| format!("g{i:02}")).collect::<Vec<_>>()
+    );
+    // Deleting through modify, then creating again, works.
+    kanade_bus::kv::modify::<Vec<String>, _>(&kv, "pc1", |_| Ok(None))
+        .await
+        .unwrap();
+    assert!(
+        kanade_bus::kv::read::<Vec<String>>(&kv, "pc1")
+            .await
+            .unwrap()
+            .0
+            .is_none()
+    );
+    kanade_bus::kv::modify::<Vec<String>, _>(&kv, "pc1", |_| Ok(Some(vec!["x".into()])))
+        .await
+        .unwrap();
+    assert_eq!(
+        kanade_bus::kv::read::<Vec<String>>(&kv, "pc1")
+            .await
+            .unwrap()
+            .0
+            .unwrap(),
+        ["x"]
+    );
+}
