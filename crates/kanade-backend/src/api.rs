@@ -3,9 +3,12 @@
 mod accounts;
 mod agents;
 mod audit;
+mod config;
 mod events;
 mod exec;
 mod executions;
+mod freeze;
+mod groups;
 mod health;
 mod jetstream;
 mod jobs;
@@ -41,6 +44,9 @@ pub fn router(state: AppState) -> Router {
         .merge(obs::router())
         .merge(metrics::router())
         .merge(events::router())
+        .merge(groups::router())
+        .merge(config::router())
+        .merge(freeze::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod desired;
 pub mod error;
 pub mod exec;
 pub mod housekeeping;

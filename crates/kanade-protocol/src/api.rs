@@ -566,6 +566,71 @@ impl LiveEvent {
     }
 }
 
+/// `GET /api/groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    pub name: String,
+    pub members: u64,
+}
+
+/// `GET/PUT /api/agents/{pc_id}/groups`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupList {
+    pub groups: Vec<String>,
+}
+
+/// `GET /api/agents/{pc_id}/effective_config`: each value and the scope it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EffectiveConfigView {
+    pub pc_id: String,
+    pub groups: Vec<String>,
+    pub effective: crate::config::EffectiveConfig,
+    pub sources: Vec<crate::config::Sourced>,
+}
+
+/// `PUT /api/freeze`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `GET /api/freeze`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreezeStatus {
+    pub frozen: bool,
+    #[serde(default)]
+    pub freeze: Option<crate::wire::Freeze>,
+}
+
+/// `GET /api/jobs/{id}/status` and the answer of revoke/unrevoke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub id: String,
+    pub revoked: bool,
+    #[serde(default)]
+    pub pinned_version: Option<String>,
+}
+
+/// Group names: the same rules as subject tokens.
+pub fn check_group_names(groups: &[String]) -> Result<(), ManifestError> {
+    for (i, g) in groups.iter().enumerate() {
+        if !subject::is_valid_token(g) {
+            return Err(ManifestError::Invalid {
+                field: format!("groups[{i}]"),
+                message: format!("`{g}` is not a valid group name (letters, digits, '-' and '_')"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A password an operator may choose: at least 10 characters, at most 1024.
 pub fn check_password_policy(password: &str) -> Result<(), ManifestError> {
     let n = password.chars().count();

@@ -169,7 +169,8 @@ pub fn resolve(
     (effective, sourced)
 }
 
-const FIELDS: &[&str] = &[
+/// Every field of a scope, in display order.
+pub const FIELDS: &[&str] = &[
     "heartbeat_interval",
     "host_perf_interval",
     "process_perf_enabled",

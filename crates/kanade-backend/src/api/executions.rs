@@ -1,12 +1,12 @@
 //! `/api/executions`: fan-outs newest first, and one with its per-machine rows.
 
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use kanade_protocol::api::{ExecutionDetail, ExecutionSummary, Page};
 
 use crate::api::Paging;
-use crate::auth::{Require, Viewer};
+use crate::auth::{Operator, Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::store;
@@ -15,6 +15,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/executions", get(list))
         .route("/api/executions/{exec_id}", get(read))
+        .route("/api/executions/{exec_id}/kill", post(kill))
 }
 
 async fn list(
@@ -49,4 +50,41 @@ async fn read(
     found
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("execution {exec_id}")))
+}
+
+/// Publishes `kill.<exec_id>`: every machine running that execution kills the whole process
+/// tree and reports exit -1.
+async fn kill(
+    State(state): State<AppState>,
+    caller: Require<Operator>,
+    Path(exec_id): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    if !kanade_protocol::subject::is_valid_token(&exec_id) {
+        return Err(ApiError::bad_request(format!(
+            "`{exec_id}` is not a valid execution id"
+        )));
+    }
+    let published = async {
+        state
+            .nats
+            .publish(
+                kanade_protocol::subject::kill(&exec_id),
+                bytes::Bytes::new(),
+            )
+            .await?;
+        state.nats.flush().await?;
+        anyhow::Ok(())
+    };
+    published
+        .await
+        .map_err(|e| ApiError::unavailable("could not publish the kill", format!("{e:#}")))?;
+    crate::audit::record(
+        &state.js,
+        &caller,
+        "kill",
+        Some(&exec_id),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(axum::http::StatusCode::ACCEPTED)
 }

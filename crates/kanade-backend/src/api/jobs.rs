@@ -3,21 +3,24 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use kanade_protocol::api::{JobDetail, JobSummary};
+use kanade_protocol::api::{JobDetail, JobStatus, JobSummary};
 use kanade_protocol::manifest::{Manifest, ManifestError};
 use serde_json::json;
 
 use crate::auth::{Operator, Require, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::{audit, catalog};
+use crate::{audit, catalog, desired};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/jobs", get(list).post(create))
         .route("/api/jobs/{id}", get(read).delete(delete))
+        .route("/api/jobs/{id}/status", get(status))
+        .route("/api/jobs/{id}/revoke", post(revoke))
+        .route("/api/jobs/{id}/unrevoke", post(unrevoke))
 }
 
 /// Accepts the manifest as YAML or JSON (JSON is YAML). Nothing is written unless it parses
@@ -89,6 +92,76 @@ async fn delete(
     if !deleted {
         return Err(ApiError::not_found(format!("job {id}")));
     }
-    audit::record(&state.js, &caller, "job.delete", Some(&id), json!({})).await;
+    // Commands already out (or replayed to machines that were offline) must not run a
+    // job that no longer exists.
+    desired::set_revoked(&state.js, &id, true)
+        .await
+        .map_err(|e| ApiError::unavailable("could not revoke the deleted job", format!("{e:#}")))?;
+    audit::record(
+        &state.js,
+        &caller,
+        "job.delete",
+        Some(&id),
+        json!({"revoked": true}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn status(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobStatus>> {
+    let status = desired::job_status(&state.js, &id)
+        .await
+        .map_err(|e| ApiError::unavailable("could not read the job status", format!("{e:#}")))?;
+    Ok(Json(status))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Require<Operator>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobStatus>> {
+    set_revoked(state, caller, id, true).await
+}
+
+async fn unrevoke(
+    State(state): State<AppState>,
+    caller: Require<Operator>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobStatus>> {
+    set_revoked(state, caller, id, false).await
+}
+
+/// Agents refuse a revoked job (exit 126), including commands replayed after an outage.
+async fn set_revoked(
+    state: AppState,
+    caller: Require<Operator>,
+    id: String,
+    revoked: bool,
+) -> ApiResult<Json<JobStatus>> {
+    if !kanade_protocol::manifest::is_valid_id(&id) {
+        return Err(ApiError::bad_request(format!(
+            "`{id}` is not a valid job id"
+        )));
+    }
+    let unavailable = |e: anyhow::Error| {
+        ApiError::unavailable("could not write the job status", format!("{e:#}"))
+    };
+    desired::set_revoked(&state.js, &id, revoked)
+        .await
+        .map_err(unavailable)?;
+    let action = if revoked {
+        "job.revoke"
+    } else {
+        "job.unrevoke"
+    };
+    audit::record(&state.js, &caller, action, Some(&id), json!({})).await;
+    Ok(Json(
+        desired::job_status(&state.js, &id)
+            .await
+            .map_err(unavailable)?,
+    ))
 }

@@ -4,6 +4,7 @@
 mod api_exec;
 mod api_jobs;
 mod auth;
+mod desired;
 mod projection;
 mod support;
 mod telemetry;

@@ -1,0 +1,147 @@
+//! Layered agent config: `GET/PUT/PATCH/DELETE /api/config/{scope}` (scope `global`,
+//! `groups.<g>` or `pcs.<pc_id>`) and `GET /api/agents/{pc_id}/effective_config` (each value
+//! with the scope it came from).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use kanade_protocol::api::EffectiveConfigView;
+use kanade_protocol::config::ConfigScope;
+use serde_json::json;
+
+use crate::auth::{Operator, Require, Viewer};
+use crate::error::{ApiError, ApiResult, parse_json};
+use crate::state::AppState;
+use crate::{audit, desired};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/config/{scope}",
+            get(read).put(replace).patch(patch).delete(remove),
+        )
+        .route("/api/agents/{pc_id}/effective_config", get(effective))
+}
+
+fn key(scope: &str) -> ApiResult<String> {
+    desired::scope_key(scope).map_err(|m| {
+        let mut err = ApiError::bad_request(m);
+        err.field = Some("scope".to_owned());
+        err
+    })
+}
+
+fn unavailable(err: anyhow::Error) -> ApiError {
+    ApiError::unavailable("could not reach the config store", format!("{err:#}"))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(scope): Path<String>,
+) -> ApiResult<Json<ConfigScope>> {
+    let key = key(&scope)?;
+    let found = desired::read_scope(&state.js, &key)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(found.unwrap_or_default()))
+}
+
+/// Replaces the whole scope. Unknown fields are refused with their name.
+async fn replace(
+    State(state): State<AppState>,
+    caller: Require<Operator>,
+    Path(scope): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<ConfigScope>> {
+    let key = key(&scope)?;
+    let new: ConfigScope = parse_json(&body)?;
+    let mut patch = serde_json::Map::new();
+    for field in kanade_protocol::config::FIELDS {
+        patch.insert((*field).to_owned(), serde_json::Value::Null);
+    }
+    if let serde_json::Value::Object(set) = serde_json::to_value(&new).unwrap_or_default() {
+        patch.extend(set);
+    }
+    let written = desired::patch_scope(&state.js, &key, &patch)
+        .await
+        .map_err(unavailable)?;
+    audit::record(
+        &state.js,
+        &caller,
+        "config.set",
+        Some(&key),
+        serde_json::to_value(&new).unwrap_or_default(),
+    )
+    .await;
+    Ok(Json(written.unwrap_or_default()))
+}
+
+/// Sets the fields present; `null` unsets one.
+async fn patch(
+    State(state): State<AppState>,
+    caller: Require<Operator>,
+    Path(scope): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<ConfigScope>> {
+    let key = key(&scope)?;
+    let patch: serde_json::Map<String, serde_json::Value> = parse_json(&body)?;
+    // Validate the patch on its own first, so an unknown field is named precisely.
+    let set: serde_json::Map<String, serde_json::Value> = patch
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for field in patch.keys() {
+        if !kanade_protocol::config::FIELDS.contains(&field.as_str()) {
+            let mut err = ApiError::bad_request(format!(
+                "{field}: unknown config field; known: {}",
+                kanade_protocol::config::FIELDS.join(", ")
+            ));
+            err.field = Some(field.clone());
+            return Err(err);
+        }
+    }
+    let _: ConfigScope = parse_json(serde_json::to_vec(&set).unwrap_or_default().as_slice())?;
+    let written = desired::patch_scope(&state.js, &key, &patch)
+        .await
+        .map_err(unavailable)?;
+    audit::record(&state.js, &caller, "config.patch", Some(&key), json!(patch)).await;
+    Ok(Json(written.unwrap_or_default()))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Require<Operator>,
+    Path(scope): Path<String>,
+) -> ApiResult<StatusCode> {
+    let key = key(&scope)?;
+    let mut patch = serde_json::Map::new();
+    for field in kanade_protocol::config::FIELDS {
+        patch.insert((*field).to_owned(), serde_json::Value::Null);
+    }
+    desired::patch_scope(&state.js, &key, &patch)
+        .await
+        .map_err(unavailable)?;
+    audit::record(&state.js, &caller, "config.delete", Some(&key), json!({})).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn effective(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(pc_id): Path<String>,
+) -> ApiResult<Json<EffectiveConfigView>> {
+    if !kanade_protocol::subject::is_valid_token(&pc_id) {
+        return Err(ApiError::bad_request(format!(
+            "`{pc_id}` is not a valid machine id"
+        )));
+    }
+    Ok(Json(
+        desired::effective(&state.js, &pc_id)
+            .await
+            .map_err(unavailable)?,
+    ))
+}

@@ -1,0 +1,142 @@
+//! Groups: `GET /api/groups` (names and member counts) and a machine's membership
+//! (`GET/PUT /api/agents/{pc_id}/groups`, add/remove one). Writes are compare-and-set.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use kanade_protocol::api::{self, GroupList, GroupSummary};
+use kanade_protocol::subject;
+use serde_json::json;
+
+use crate::auth::{Operator, Require, Viewer};
+use crate::error::{ApiError, ApiResult, parse_json};
+use crate::state::AppState;
+use crate::{audit, desired};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/groups", get(list))
+        .route("/api/agents/{pc_id}/groups", get(read).put(replace))
+        .route(
+            "/api/agents/{pc_id}/groups/{group}",
+            put(add).delete(remove),
+        )
+}
+
+fn unavailable(err: anyhow::Error) -> ApiError {
+    ApiError::unavailable("could not reach the group store", format!("{err:#}"))
+}
+
+fn check_pc(pc_id: &str) -> ApiResult<()> {
+    if subject::is_valid_token(pc_id) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "`{pc_id}` is not a valid machine id"
+    )))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+) -> ApiResult<Json<Vec<GroupSummary>>> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, groups) in desired::all_groups(&state.js).await.map_err(unavailable)? {
+        for g in groups {
+            *counts.entry(g).or_default() += 1;
+        }
+    }
+    Ok(Json(
+        counts
+            .into_iter()
+            .map(|(name, members)| GroupSummary { name, members })
+            .collect(),
+    ))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(pc_id): Path<String>,
+) -> ApiResult<Json<GroupList>> {
+    check_pc(&pc_id)?;
+    let groups = desired::groups_of(&state.js, &pc_id)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(GroupList { groups }))
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    caller: Require<Operator>,
+    Path(pc_id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<GroupList>> {
+    check_pc(&pc_id)?;
+    let req: GroupList = parse_json(&body)?;
+    api::check_group_names(&req.groups)?;
+    let wanted = req.groups.clone();
+    let groups = desired::edit_groups(&state.js, &pc_id, |_| wanted.clone())
+        .await
+        .map_err(unavailable)?;
+    audit::record(
+        &state.js,
+        &caller,
+        "groups.set",
+        Some(&pc_id),
+        json!({"groups": groups}),
+    )
+    .await;
+    Ok(Json(GroupList { groups }))
+}
+
+async fn add(
+    State(state): State<AppState>,
+    caller: Require<Operator>,
+    Path((pc_id, group)): Path<(String, String)>,
+) -> ApiResult<Json<GroupList>> {
+    check_pc(&pc_id)?;
+    api::check_group_names(std::slice::from_ref(&group))?;
+    let g = group.clone();
+    let groups = desired::edit_groups(&state.js, &pc_id, |mut current| {
+        current.push(g.clone());
+        current
+    })
+    .await
+    .map_err(unavailable)?;
+    audit::record(
+        &state.js,
+        &caller,
+        "groups.add",
+        Some(&pc_id),
+        json!({"group": group}),
+    )
+    .await;
+    Ok(Json(GroupList { groups }))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Require<Operator>,
+    Path((pc_id, group)): Path<(String, String)>,
+) -> ApiResult<Json<GroupList>> {
+    check_pc(&pc_id)?;
+    let g = group.clone();
+    let groups = desired::edit_groups(&state.js, &pc_id, |current| {
+        current.into_iter().filter(|x| *x != g).collect()
+    })
+    .await
+    .map_err(unavailable)?;
+    audit::record(
+        &state.js,
+        &caller,
+        "groups.remove",
+        Some(&pc_id),
+        json!({"group": group}),
+    )
+    .await;
+    Ok(Json(GroupList { groups }))
+}

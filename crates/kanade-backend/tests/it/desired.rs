@@ -1,0 +1,337 @@
+//! Desired-state APIs: groups (compare-and-set), layered config with its sources, the
+//! fleet freeze, revocation and kill.
+
+use futures::StreamExt;
+use kanade_protocol::api::{
+    EffectiveConfigView, ErrorBody, FreezeStatus, GroupList, GroupSummary, JobStatus,
+};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{HELLO, TestBackend};
+
+#[tokio::test]
+async fn group_membership_is_edited_without_losing_concurrent_changes() {
+    let b = TestBackend::start().await;
+    let put: GroupList = b
+        .http
+        .put(b.url("/api/agents/pc1/groups"))
+        .json(&json!({"groups": ["lab", "ops", "lab"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(put.groups, ["lab", "ops"], "sorted and de-duplicated");
+    let mut adds = Vec::new();
+    for i in 0..12 {
+        let (http, url) = (
+            b.http.clone(),
+            b.url(&format!("/api/agents/pc1/groups/g{i:02}")),
+        );
+        adds.push(tokio::spawn(async move {
+            http.put(url).send().await.unwrap().status()
+        }));
+    }
+    for add in adds {
+        assert_eq!(add.await.unwrap(), StatusCode::OK);
+    }
+    let now: GroupList = b.get("/api/agents/pc1/groups").await;
+    assert_eq!(now.groups.len(), 14, "{:?}", now.groups);
+    let after: GroupList = b
+        .http
+        .delete(b.url("/api/agents/pc1/groups/ops"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!after.groups.contains(&"ops".to_owned()));
+    b.http
+        .put(b.url("/api/agents/pc2/groups"))
+        .json(&json!({"groups": ["lab"]}))
+        .send()
+        .await
+        .unwrap();
+    let groups: Vec<GroupSummary> = b.get("/api/groups").await;
+    assert_eq!(groups.iter().find(|g| g.name == "lab").unwrap().members, 2);
+    let bad = b
+        .http
+        .put(b.url("/api/agents/pc1/groups"))
+        .json(&json!({"groups": ["ok", "not ok"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad.json::<ErrorBody>()
+            .await
+            .unwrap()
+            .error
+            .field
+            .as_deref(),
+        Some("groups[1]")
+    );
+    let bad_pc = b
+        .http
+        .get(b.url("/api/agents/a.b/groups"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_pc.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn effective_config_layers_scopes_and_names_their_source() {
+    let b = TestBackend::start().await;
+    b.http
+        .put(b.url("/api/agents/pc1/groups"))
+        .json(&json!({"groups": ["zeta", "alpha"]}))
+        .send()
+        .await
+        .unwrap();
+    for (scope, patch) in [
+        (
+            "global",
+            json!({"heartbeat_interval": "20s", "host_perf_interval": "2m"}),
+        ),
+        (
+            "groups.alpha",
+            json!({"host_perf_interval": "3m", "max_local_concurrent": 2}),
+        ),
+        ("groups.zeta", json!({"host_perf_interval": "5m"})),
+        ("pcs.pc1", json!({"max_local_concurrent": 8})),
+    ] {
+        let resp = b
+            .http
+            .patch(b.url(&format!("/api/config/{scope}")))
+            .json(&patch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{scope}");
+    }
+    let view: EffectiveConfigView = b.get("/api/agents/pc1/effective_config").await;
+    assert_eq!(view.effective.heartbeat_interval.as_secs(), 20);
+    assert_eq!(view.effective.host_perf_interval.as_secs(), 300);
+    assert_eq!(view.effective.max_local_concurrent, 8);
+    let source = |f: &str| {
+        view.sources
+            .iter()
+            .find(|s| s.field == f)
+            .unwrap()
+            .scope
+            .clone()
+    };
+    assert_eq!(
+        (
+            source("heartbeat_interval"),
+            source("host_perf_interval"),
+            source("max_local_concurrent"),
+            source("process_perf_top_n")
+        ),
+        (
+            "global".into(),
+            "groups.zeta".into(),
+            "pcs.pc1".into(),
+            "default".into()
+        )
+    );
+
+    // null unsets; unknown fields and scopes are named.
+    let unset = b
+        .http
+        .patch(b.url("/api/config/pcs.pc1"))
+        .json(&json!({"max_local_concurrent": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unset.status(), StatusCode::OK);
+    let view: EffectiveConfigView = b.get("/api/agents/pc1/effective_config").await;
+    assert_eq!(view.effective.max_local_concurrent, 2);
+    let unknown = b
+        .http
+        .patch(b.url("/api/config/global"))
+        .json(&json!({"heartbeat": "5s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        unknown
+            .json::<ErrorBody>()
+            .await
+            .unwrap()
+            .error
+            .field
+            .as_deref(),
+        Some("heartbeat")
+    );
+    let wrong_type = b
+        .http
+        .patch(b.url("/api/config/global"))
+        .json(&json!({"heartbeat_interval": "often"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), StatusCode::BAD_REQUEST);
+    let bad_scope = b
+        .http
+        .get(b.url("/api/config/users.x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_scope.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        b.http
+            .delete(b.url("/api/config/global"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let view: EffectiveConfigView = b.get("/api/agents/pc1/effective_config").await;
+    assert_eq!(
+        view.effective.heartbeat_interval.as_secs(),
+        30,
+        "back to the default"
+    );
+}
+
+#[tokio::test]
+async fn freeze_on_and_off() {
+    let b = TestBackend::start().await;
+    let off: FreezeStatus = b.get("/api/freeze").await;
+    assert!(!off.frozen);
+    let on: FreezeStatus = b
+        .http
+        .put(b.url("/api/freeze"))
+        .json(&json!({"reason": "year-end"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(on.frozen);
+    assert_eq!(on.freeze.as_ref().unwrap().set_by.as_deref(), Some("admin"));
+    let later: FreezeStatus = b
+        .http
+        .put(b.url("/api/freeze"))
+        .json(&json!({"from": "2999-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!later.frozen, "a future freeze is not active yet");
+    let bad = b
+        .http
+        .put(b.url("/api/freeze"))
+        .json(&json!({"from": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        b.http
+            .delete(b.url("/api/freeze"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let status: FreezeStatus = b.get("/api/freeze").await;
+    assert!(!status.frozen && status.freeze.is_none());
+}
+
+#[tokio::test]
+async fn revoke_unrevoke_and_delete_revokes() {
+    let b = TestBackend::start().await;
+    assert!(
+        b.http
+            .post(b.url("/api/jobs"))
+            .body(HELLO)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let revoked: JobStatus = b
+        .http
+        .post(b.url("/api/jobs/hello/revoke"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(revoked.revoked);
+    let kv =
+        b.js.get_key_value(kanade_protocol::names::KV_SCRIPT_STATUS)
+            .await
+            .unwrap();
+    assert_eq!(kv.get("hello").await.unwrap().unwrap().as_ref(), b"REVOKED");
+    let active: JobStatus = b
+        .http
+        .post(b.url("/api/jobs/hello/unrevoke"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!active.revoked);
+    assert_eq!(
+        b.http
+            .delete(b.url("/api/jobs/hello"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let status: JobStatus = b.get("/api/jobs/hello/status").await;
+    assert!(
+        status.revoked,
+        "a deleted job is revoked so replayed commands are refused"
+    );
+}
+
+#[tokio::test]
+async fn kill_publishes_to_every_machine_of_the_execution() {
+    let b = TestBackend::start().await;
+    let nats = async_nats::connect(b.nats.url()).await.unwrap();
+    let mut sub = nats
+        .subscribe(kanade_protocol::subject::kill("exec-1"))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    let resp = b
+        .http
+        .post(b.url("/api/executions/exec-1/kill"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
+        .await
+        .unwrap();
+    assert!(got.is_some());
+    crate::support::wait_for(
+        "kill audited",
+        std::time::Duration::from_secs(10),
+        || async {
+            b.query_i64(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'kill' AND target = 'exec-1'",
+            ) == 1
+        },
+    )
+    .await;
+}
