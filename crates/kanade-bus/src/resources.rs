@@ -58,6 +58,7 @@ fn bucket_config(spec: &BucketSpec) -> kv::Config {
         bucket: spec.name.to_owned(),
         description: spec.description.to_owned(),
         history: spec.history,
+        max_age: names::bucket_max_age(spec.name),
         storage: stream::StorageType::File,
         ..Default::default()
     }

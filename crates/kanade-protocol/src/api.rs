@@ -106,11 +106,25 @@ pub struct ExecRequest {
     /// Machines that cannot start before this instant skip the run (exit 125).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_at: Option<DateTime<Utc>>,
+    /// Waves instead of `target` (which must then be empty): each group after its delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::schedule::Rollout>,
 }
 
 impl ExecRequest {
     pub fn validate(&self, now: DateTime<Utc>) -> Result<(), ManifestError> {
-        self.target.validate()?;
+        match &self.rollout {
+            None => self.target.validate()?,
+            Some(_) if self.target != Target::default() => {
+                return Err(ManifestError::Invalid {
+                    field: "target".to_owned(),
+                    message:
+                        "leave it empty when `rollout` is set: the waves' groups are the target"
+                            .to_owned(),
+                });
+            }
+            Some(rollout) => rollout.validate("rollout")?,
+        }
         if self.deadline_at.is_some_and(|deadline| deadline <= now) {
             return Err(ManifestError::Invalid {
                 field: "deadline_at".to_owned(),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod duration;
 pub mod manifest;
 pub mod names;
+pub mod schedule;
 pub mod subject;
 pub mod wire;
 

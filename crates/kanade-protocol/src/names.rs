@@ -19,6 +19,10 @@ pub const KV_SCRIPT_STATUS: &str = "script_status";
 pub const KV_AGENT_CONFIG: &str = "agent_config";
 pub const KV_AGENT_GROUPS: &str = "agent_groups";
 pub const KV_FLEET_CONFIG: &str = "fleet_config";
+pub const KV_SCHEDULER_DISPATCH: &str = "scheduler_dispatch";
+pub const KV_SCHEDULER_LEASE: &str = "scheduler_lease";
+pub const KV_EXEC_ROLLOUTS: &str = "exec_rollouts";
+pub const KV_GROUP_CONTACTS: &str = "group_contacts";
 
 pub const OBJ_AGENT_RELEASES: &str = "agent_releases";
 pub const OBJ_RESULT_OUTPUT: &str = "result_output";
@@ -27,6 +31,8 @@ pub const CONSUMER_RESULTS: &str = "backend_results_projector";
 pub const CONSUMER_EVENTS: &str = "backend_events_projector";
 pub const CONSUMER_AUDIT: &str = "backend_audit_projector";
 pub const CONSUMER_OBS_EVENTS: &str = "backend_obs_events_projector";
+pub const CONSUMER_NOTIFICATIONS: &str = "backend_notifications_projector";
+pub const CONSUMER_NOTIFICATION_ACKS: &str = "backend_notification_acks_projector";
 
 const MIB: i64 = 1024 * 1024;
 
@@ -147,7 +153,36 @@ pub const KV_BUCKETS: &[BucketSpec] = &[
         history: 1,
         description: "fleet-wide switches (freeze)",
     },
+    BucketSpec {
+        name: KV_SCHEDULER_DISPATCH,
+        history: 1,
+        description: "scheduler dispatch marks: one per fired tick / machine, so nothing fires twice",
+    },
+    BucketSpec {
+        name: KV_SCHEDULER_LEASE,
+        history: 1,
+        description: "which backend runs the scheduler (a lease renewed by revision)",
+    },
+    BucketSpec {
+        name: KV_EXEC_ROLLOUTS,
+        history: 1,
+        description: "exec id -> wave rollout in progress (plan and waves published)",
+    },
+    BucketSpec {
+        name: KV_GROUP_CONTACTS,
+        history: 5,
+        description: "group -> e-mail addresses for compliance alerts",
+    },
 ];
+
+/// How long entries of a KV bucket live; zero (the default) keeps them until replaced.
+pub fn bucket_max_age(bucket: &str) -> Duration {
+    match bucket {
+        KV_SCHEDULER_DISPATCH => Duration::from_secs(2 * 24 * 3600),
+        KV_EXEC_ROLLOUTS => Duration::from_secs(14 * 24 * 3600),
+        _ => Duration::ZERO,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObjectStoreSpec {

@@ -1,0 +1,3 @@
+//! The scheduler (placeholder while it is written).
+
+pub mod policy;
