@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kanade_backend::BackendConfig;
+use kanade_sentinel::{BootDecision, BootSentinel};
 
 #[derive(Parser)]
 #[command(
@@ -30,10 +31,26 @@ enum Command {
     PrintDefaultConfig,
     /// Delete the read model (keeping accounts); the next start replays the streams into it.
     WipeProjector,
+    /// Exit 3 when `version` is quarantined (it crash-looped after an update), else 0.
+    CheckQuarantine {
+        version: String,
+        /// The installed executable whose quarantine list to read (default: this one).
+        #[arg(long)]
+        exe: Option<PathBuf>,
+    },
+    /// Before a deploy swaps `installed_exe` for `new_version`: keep the current file as
+    /// last-good and arm the boot sentinel, so a crash-looping new version is rolled back.
+    ArmForSwap {
+        new_version: String,
+        installed_exe: PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::CheckQuarantine { version, exe }) = &cli.command {
+        return check_quarantine(version, exe.clone());
+    }
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -64,12 +81,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::CheckQuarantine { .. } => Ok(()),
+        Command::ArmForSwap {
+            new_version,
+            installed_exe,
+        } => {
+            let sentinel = BootSentinel::new(&installed_exe, kanade_protocol::VERSION);
+            sentinel
+                .arm_for_swap(&new_version)
+                .with_context(|| format!("arming the boot sentinel for {new_version}"))?;
+            println!(
+                "kept {} as last-good; {new_version} must stay up {}s or it is rolled back",
+                installed_exe.display(),
+                kanade_sentinel::HEALTHY_AFTER.as_secs()
+            );
+            Ok(())
+        }
         Command::ResolveDbPath => {
             let config = BackendConfig::load(cli.config.as_deref())?;
             println!("{}", config.db.sqlite_path.display());
             Ok(())
         }
         Command::Serve => {
+            let exe = std::env::current_exe().context("locating this executable")?;
+            let sentinel = BootSentinel::new(&exe, kanade_protocol::VERSION);
+            if let BootDecision::RolledBack { from } = sentinel
+                .check_on_boot(kanade_sentinel::DEFAULT_MAX_ATTEMPTS)
+                .context("boot sentinel")?
+            {
+                anyhow::bail!(
+                    "{from} failed to stay up after an update: rolled back to the last good binary and quarantined it; restart to run it"
+                );
+            }
             let config = BackendConfig::load(cli.config.as_deref())?;
             let _guard = kanade_backend::telemetry::init(&config.log, "backend")?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -77,10 +120,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(&config.server.bind)
                     .await
                     .with_context(|| format!("binding {}", config.server.bind))?;
+                tokio::spawn(async move {
+                    tokio::time::sleep(kanade_sentinel::HEALTHY_AFTER).await;
+                    if let Err(err) = sentinel.confirm_healthy() {
+                        tracing::warn!(%err, "boot sentinel: could not confirm this version as good");
+                    }
+                });
                 kanade_backend::serve(config, listener, shutdown_signal()).await
             })
         }
     }
+}
+
+fn check_quarantine(version: &str, exe: Option<PathBuf>) -> std::process::ExitCode {
+    let exe = match exe.map(Ok).unwrap_or_else(std::env::current_exe) {
+        Ok(exe) => exe,
+        Err(err) => {
+            eprintln!("error: locating the executable: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if BootSentinel::new(&exe, kanade_protocol::VERSION).is_quarantined(version) {
+        eprintln!("{version} is quarantined: it crash-looped after an update; do not deploy it");
+        return std::process::ExitCode::from(3);
+    }
+    println!("{version} is not quarantined");
+    std::process::ExitCode::SUCCESS
 }
 
 async fn shutdown_signal() {

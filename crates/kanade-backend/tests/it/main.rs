@@ -6,6 +6,7 @@ mod api_jobs;
 mod auth;
 mod desired;
 mod projection;
+mod sentinel;
 mod support;
 mod telemetry;
 mod wipe;
