@@ -15,6 +15,7 @@ mod jobs;
 mod metrics;
 mod obs;
 mod perf;
+mod releases;
 mod results;
 mod session;
 
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(groups::router())
         .merge(config::router())
         .merge(freeze::router())
+        .merge(releases::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())

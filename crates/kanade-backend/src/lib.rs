@@ -14,6 +14,7 @@ pub mod housekeeping;
 pub mod live;
 pub mod metrics;
 pub mod projector;
+pub mod releases;
 pub mod scheduler;
 pub mod startup;
 pub mod state;

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
-use crate::manifest::{Manifest, ManifestError};
+use crate::hints::CheckStatus;
+use crate::manifest::{DisplayField, ExplodeSpec, Manifest, ManifestError, Priority};
 use crate::subject;
 
 /// Every error response: `{"error": {"code": "...", "message": "..."}}`.
@@ -239,6 +240,9 @@ pub struct ResultDetail {
     pub stdout_object: Option<String>,
     #[serde(default)]
     pub stderr_object: Option<String>,
+    /// Why the job's inventory or check payload could not be read, if it could not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hint_errors: Vec<String>,
 }
 
 /// `GET /api/jetstream` and `kanade jetstream status`.
@@ -645,6 +649,286 @@ pub fn check_group_names(groups: &[String]) -> Result<(), ManifestError> {
     Ok(())
 }
 
+/// The latest inventory of one job on one machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryFacts {
+    pub pc_id: String,
+    pub job_id: String,
+    /// The object the job printed.
+    pub facts: serde_json::Value,
+    /// The values of the job's `summary` fields, by field.
+    #[serde(default)]
+    pub summary: serde_json::Value,
+    /// When the run that produced it finished.
+    pub collected_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `GET /api/inventory/{job_id}`: one job across machines, with how to show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryJobPage {
+    pub job_id: String,
+    #[serde(default)]
+    pub display: Vec<DisplayField>,
+    #[serde(default)]
+    pub summary: Vec<DisplayField>,
+    #[serde(default)]
+    pub explode: Vec<ExplodeSpec>,
+    #[serde(flatten)]
+    pub page: Page<InventoryFacts>,
+}
+
+/// `GET /api/inventory/search`: rows of one explode table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventorySearch {
+    pub table: String,
+    /// Column order of the rows.
+    pub columns: Vec<String>,
+    pub items: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// The comparison operators of `GET /api/inventory/search` (`column__op=value`; no `__op`
+/// means `eq`).
+pub const SEARCH_OPERATORS: [&str; 9] = [
+    "eq",
+    "ne",
+    "contains",
+    "startswith",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+];
+
+/// One change between two inventory runs (`GET /api/inventory/history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryChange {
+    pub id: i64,
+    pub pc_id: String,
+    pub job_id: String,
+    /// The explode field or the tracked scalar.
+    pub field_path: String,
+    /// The primary key of an exploded item (`null` for a scalar).
+    pub identity: serde_json::Value,
+    /// `added`, `removed` or `changed`.
+    pub change_kind: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// A check's latest status on one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRow {
+    pub pc_id: String,
+    pub check_name: String,
+    pub status: CheckStatus,
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+    pub job_id: String,
+    /// When the run that reported it finished.
+    pub finished_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `GET /api/compliance`: one check across the fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplianceSummary {
+    pub check_name: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    pub ok: u64,
+    pub warn: u64,
+    pub fail: u64,
+    pub unknown: u64,
+    /// Machines whose status is `fail` (at most 100, sorted).
+    pub failing: Vec<String>,
+}
+
+/// `POST /api/notifications`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationRequest {
+    /// Minted when absent; letters, digits, '-' and '_' (at most 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub priority: Priority,
+    #[serde(default)]
+    pub require_ack: bool,
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub target: Target,
+}
+
+impl NotificationRequest {
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<(), ManifestError> {
+        let invalid = |field: &str, message: &str| ManifestError::Invalid {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        };
+        if let Some(id) = &self.id
+            && (id.len() > 64 || !subject::is_valid_token(id))
+        {
+            return Err(invalid("id", "must be 1-64 letters, digits, '-' or '_'"));
+        }
+        if self.priority == Priority::Unknown {
+            return Err(invalid("priority", "must be info, warn or emergency"));
+        }
+        if self.title.trim().is_empty() {
+            return Err(invalid("title", "must not be empty"));
+        }
+        if self.expires_at.is_some_and(|at| at <= now) {
+            return Err(invalid("expires_at", "is already in the past"));
+        }
+        self.target.validate()
+    }
+}
+
+/// The subjects a notification for `target` is published on. `all` wins over the lists.
+pub fn notification_subjects(target: &Target) -> Vec<String> {
+    if target.all {
+        return vec![subject::NOTIFICATIONS_ALL.to_owned()];
+    }
+    let mut subjects: Vec<String> = target
+        .groups
+        .iter()
+        .map(|g| subject::notifications_group(g))
+        .collect();
+    subjects.extend(target.pcs.iter().map(|pc| subject::notifications_pc(pc)));
+    subjects.sort();
+    subjects.dedup();
+    subjects
+}
+
+/// Answer of `POST /api/notifications`: the subjects the broker acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationSent {
+    pub id: String,
+    pub subjects: Vec<String>,
+}
+
+/// One sent notification (`GET /api/notifications`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationSummary {
+    pub id: String,
+    pub priority: Priority,
+    pub require_ack: bool,
+    pub title: String,
+    pub body: String,
+    pub issued_at: DateTime<Utc>,
+    #[serde(default)]
+    pub issued_by: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub target: Target,
+    /// The subjects it was published on.
+    pub subjects: Vec<String>,
+    /// How many people confirmed it.
+    pub acks: u64,
+}
+
+/// One person's confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRow {
+    pub pc_id: String,
+    pub user: String,
+    pub acked_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `GET /api/notifications/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationDetail {
+    #[serde(flatten)]
+    pub notification: NotificationSummary,
+    pub acked_by: Vec<AckRow>,
+}
+
+/// `PUT`/`GET /api/groups/{name}/email`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupEmails {
+    pub emails: Vec<String>,
+}
+
+impl GroupEmails {
+    /// At most 50 addresses, each a plausible `local@domain`; duplicates are refused.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        if self.emails.len() > 50 {
+            return Err(ManifestError::Invalid {
+                field: "emails".to_owned(),
+                message: "at most 50 addresses".to_owned(),
+            });
+        }
+        for (i, email) in self.emails.iter().enumerate() {
+            let problem = match is_plausible_email(email) {
+                false => Some(format!("`{email}` is not an e-mail address")),
+                true if self.emails[..i]
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(email)) =>
+                {
+                    Some(format!("`{email}` is listed twice"))
+                }
+                true => None,
+            };
+            if let Some(message) = problem {
+                return Err(ManifestError::Invalid {
+                    field: format!("emails[{i}]"),
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `local@domain.tld` without spaces, angle brackets, commas or quotes, at most 254 bytes.
+pub fn is_plausible_email(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    let clean = |part: &str| {
+        !part.is_empty()
+            && part.chars().all(|c| {
+                c.is_ascii_graphic()
+                    && !matches!(
+                        c,
+                        '<' | '>' | ',' | '"' | '@' | '(' | ')' | ';' | ':' | '\\' | '[' | ']'
+                    )
+            })
+    };
+    text.len() <= 254
+        && clean(local)
+        && clean(domain)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+}
+
+/// One published agent binary (`GET /api/agent-releases`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRelease {
+    /// Object key: `<version>-<platform>`.
+    pub key: String,
+    pub version: String,
+    pub platform: String,
+    pub size: u64,
+    /// Hex SHA-256 of the binary; agents refuse a download that does not match.
+    pub sha256: String,
+    #[serde(default)]
+    pub published_by: Option<String>,
+}
+
 /// A password an operator may choose: at least 10 characters, at most 1024.
 pub fn check_password_policy(password: &str) -> Result<(), ManifestError> {
     let n = password.chars().count();
@@ -694,6 +978,77 @@ mod tests {
         .validate()
         .unwrap_err();
         assert_eq!(err.field(), Some("target.pcs[0]"));
+    }
+
+    #[test]
+    fn notification_requests_and_contacts_are_checked_by_field() {
+        let now = Utc::now();
+        let good = NotificationRequest {
+            id: None,
+            priority: Priority::Info,
+            require_ack: false,
+            title: "Reboot tonight".into(),
+            body: String::new(),
+            expires_at: Some(now + chrono::Duration::hours(1)),
+            target: Target {
+                groups: vec!["lab".into()],
+                pcs: vec!["pc1".into()],
+                ..Target::default()
+            },
+        };
+        good.validate(now).unwrap();
+        assert_eq!(
+            notification_subjects(&good.target),
+            ["notifications.group.lab", "notifications.pc.pc1"]
+        );
+        let cases = [
+            (
+                NotificationRequest {
+                    title: " ".into(),
+                    ..good.clone()
+                },
+                "title",
+            ),
+            (
+                NotificationRequest {
+                    id: Some("a.b".into()),
+                    ..good.clone()
+                },
+                "id",
+            ),
+            (
+                NotificationRequest {
+                    expires_at: Some(now),
+                    ..good.clone()
+                },
+                "expires_at",
+            ),
+            (
+                NotificationRequest {
+                    target: Target::default(),
+                    ..good.clone()
+                },
+                "target",
+            ),
+        ];
+        for (req, field) in cases {
+            assert_eq!(req.validate(now).unwrap_err().field(), Some(field));
+        }
+        let ok = GroupEmails {
+            emails: vec!["ops@example.org".into(), "a.b+c@x.co".into()],
+        };
+        ok.validate().unwrap();
+        for (bad, field) in [
+            (vec!["nope"], "emails[0]"),
+            (vec!["a@b.c", "Eve <e@x.org>"], "emails[1]"),
+            (vec!["a@b.c", "A@B.C"], "emails[1]"),
+            (vec!["a@localhost"], "emails[0]"),
+        ] {
+            let req = GroupEmails {
+                emails: bad.into_iter().map(String::from).collect(),
+            };
+            assert_eq!(req.validate().unwrap_err().field(), Some(field));
+        }
     }
 
     #[test]

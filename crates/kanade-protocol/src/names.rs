@@ -223,6 +223,16 @@ pub fn agent_replay_consumer(pc_id: &str) -> String {
     format!("agent_replay_{clean}")
 }
 
+/// Key of an agent release in `agent_releases`: `<version>-<platform>`.
+pub fn release_key(version: &str, platform: &str) -> String {
+    format!("{version}-{platform}")
+}
+
+/// The platform string of the machine this code was built for.
+pub fn platform() -> String {
+    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
 /// Key under which an oversized stdout/stderr of a result is stored in `result_output`.
 pub fn output_object_key(result_id: &str, stream: &str) -> String {
     format!("{result_id}/{stream}")

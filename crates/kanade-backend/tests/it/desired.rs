@@ -335,3 +335,74 @@ async fn kill_publishes_to_every_machine_of_the_execution() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn agent_releases_are_published_with_their_digest() {
+    let b = TestBackend::start().await;
+    let binary: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let resp = b
+        .http
+        .post(b.url("/api/agent-releases?version=0.2.0&platform=linux-x86_64"))
+        .body(binary.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "{}",
+        resp.text().await.unwrap()
+    );
+    let list: Vec<kanade_protocol::api::AgentRelease> = b.get("/api/agent-releases").await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].key.as_str(), list[0].size),
+        ("0.2.0-linux-x86_64", binary.len() as u64)
+    );
+    assert_eq!(
+        list[0].sha256,
+        kanade_backend::releases::sha256_hex(&binary)
+    );
+    let store =
+        b.js.get_object_store(kanade_protocol::names::OBJ_AGENT_RELEASES)
+            .await
+            .unwrap();
+    let mut object = store.get("0.2.0-linux-x86_64").await.unwrap();
+    let mut back = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut object, &mut back)
+        .await
+        .unwrap();
+    assert_eq!(back, binary);
+
+    let otto = b.account("otto", "operator").await;
+    let denied = otto
+        .post(b.url("/api/agent-releases?version=0.3.0"))
+        .body(vec![1u8])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        denied.status(),
+        StatusCode::FORBIDDEN,
+        "publishing needs an admin"
+    );
+    let bad = b
+        .http
+        .post(b.url("/api/agent-releases?version=../x"))
+        .body(vec![1u8])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        b.http
+            .delete(b.url("/api/agent-releases/0.2.0-linux-x86_64"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let list: Vec<kanade_protocol::api::AgentRelease> = b.get("/api/agent-releases").await;
+    assert!(list.is_empty());
+}
