@@ -1,11 +1,10 @@
 //! Job manifests as operators write them (YAML or JSON), with parsing that names the path of
 //! an unknown or mistyped key and `validate()` that names the field breaking a rule.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::duration::HumanDuration;
+use crate::hints::CheckStatus;
 
 /// Longest timeout a job may ask for.
 pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
@@ -120,12 +119,17 @@ pub struct DisplayField {
     pub label: Option<String>,
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// The columns of a `type: table` field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<DisplayField>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExplodeSpec {
+    /// The array in the inventory object whose items become rows.
     pub field: String,
+    /// The SQLite table: `inv_` then letters, digits and `_` (at most 64 characters).
     pub table: String,
     pub primary_key: Vec<String>,
     pub columns: Vec<ExplodeColumn>,
@@ -136,16 +140,18 @@ pub struct ExplodeSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExplodeColumn {
+    /// The key in each array item, and the column's name.
     pub field: String,
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub kind: ColumnType,
     #[serde(default)]
     pub index: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnType {
+    #[default]
     Text,
     Integer,
     Real,
@@ -173,23 +179,57 @@ fn default_detail_field() -> String {
     "detail".to_owned()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a check does when a machine moves into a listed status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSpec {
+    /// Statuses whose arrival alerts (`warn`, `fail`, `unknown`); empty means `[fail]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub on: Vec<String>,
+    pub on: Vec<CheckStatus>,
+    /// Send a notification to the people at the machine.
     #[serde(default)]
     pub notify_user: bool,
+    /// E-mail the contacts of these groups (needs `[mail]` in the backend config).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify_groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<String>,
+    pub priority: Option<Priority>,
+    #[serde(default)]
+    pub require_ack: bool,
+    /// Ask the client app to show a toast (passed through; the backend does not use it).
+    #[serde(default)]
+    pub toast: bool,
+    /// Templates: `{pc_id}`, `{name}`, `{label}`, `{status}` and `{detail}` are filled in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
-    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl AlertSpec {
+    pub const DEFAULT_TITLE: &'static str = "{label}: {status} on {pc_id}";
+    pub const DEFAULT_BODY: &'static str = "Check {name} reports {status} on {pc_id}: {detail}";
+
+    /// The statuses that alert (`[fail]` when none are listed).
+    pub fn alert_on(&self) -> Vec<CheckStatus> {
+        match self.on.is_empty() {
+            true => vec![CheckStatus::Fail],
+            false => self.on.clone(),
+        }
+    }
+}
+
+/// How urgently a notification asks for attention. Readers tolerate values they do not know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Info,
+    #[default]
+    Warn,
+    /// Shown modally by the client app.
+    Emergency,
+    #[serde(other)]
+    Unknown,
 }
 
 /// Why a document was refused. Every variant names where the problem is.
@@ -309,23 +349,197 @@ impl Manifest {
                 ));
             }
         }
-        if self
-            .check
-            .as_ref()
-            .is_some_and(|check| !is_valid_id(&check.name))
-        {
+        if let Some(inventory) = &self.inventory {
+            validate_inventory(inventory)?;
+        }
+        if let Some(check) = &self.check {
+            validate_check(check)?;
+        }
+        if self.emit.is_some() && (self.inventory.is_some() || self.check.is_some()) {
             return Err(ManifestError::invalid(
-                "check.name",
-                "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+                "emit",
+                "an emit job's stdout is events, so it cannot also carry inventory or check",
             ));
         }
         Ok(())
+    }
+
+    /// Every explode spec of the job, with its path in the manifest (`inventory.explode[i]`).
+    pub fn explode_specs(&self) -> impl Iterator<Item = (String, &ExplodeSpec)> {
+        self.inventory
+            .iter()
+            .flat_map(|inv| inv.explode.iter().enumerate())
+            .map(|(i, spec)| (format!("inventory.explode[{i}]"), spec))
     }
 
     /// The script to run, once `script_file` has been inlined.
     pub fn script(&self) -> Option<&str> {
         self.execute.script.as_deref()
     }
+}
+
+/// Prefix every explode table carries, so no manifest can name one of kanade's own tables.
+pub const EXPLODE_TABLE_PREFIX: &str = "inv_";
+
+/// Columns every explode table has before the declared ones.
+pub const EXPLODE_RESERVED_COLUMNS: [&str; 3] = ["pc_id", "job_id", "collected_at"];
+
+/// An SQL identifier kanade accepts from a manifest: `[A-Za-z_][A-Za-z0-9_]{0,63}`.
+pub fn is_sql_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    match bytes.next() {
+        Some(first) if first.is_ascii_alphabetic() || first == b'_' => {}
+        _ => return false,
+    }
+    name.len() <= 64 && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Whether `table` is a name an explode spec may use.
+pub fn is_explode_table(table: &str) -> bool {
+    is_sql_identifier(table)
+        && table.len() > EXPLODE_TABLE_PREFIX.len()
+        && table[..EXPLODE_TABLE_PREFIX.len()].eq_ignore_ascii_case(EXPLODE_TABLE_PREFIX)
+}
+
+fn validate_inventory(inventory: &InventoryHint) -> Result<(), ManifestError> {
+    let mut tables: Vec<String> = Vec::new();
+    for (i, spec) in inventory.explode.iter().enumerate() {
+        let at = |rest: &str| format!("inventory.explode[{i}]{rest}");
+        if spec.field.trim().is_empty() {
+            return Err(ManifestError::invalid(&at(".field"), "must not be empty"));
+        }
+        if !is_explode_table(&spec.table) {
+            return Err(ManifestError::invalid(
+                &at(".table"),
+                format!(
+                    "`{}` is not allowed: a table name starts with `{EXPLODE_TABLE_PREFIX}` followed by letters, digits or '_' (at most 64 characters in all)",
+                    spec.table
+                ),
+            ));
+        }
+        let lower = spec.table.to_ascii_lowercase();
+        if tables.contains(&lower) {
+            return Err(ManifestError::invalid(
+                &at(".table"),
+                format!(
+                    "`{}` is used by another explode spec of this job",
+                    spec.table
+                ),
+            ));
+        }
+        tables.push(lower);
+        if spec.columns.is_empty() {
+            return Err(ManifestError::invalid(
+                &at(".columns"),
+                "list at least one column",
+            ));
+        }
+        let mut names: Vec<String> = Vec::new();
+        for (c, column) in spec.columns.iter().enumerate() {
+            let field = at(&format!(".columns[{c}].field"));
+            if !is_sql_identifier(&column.field) {
+                return Err(ManifestError::invalid(
+                    &field,
+                    format!(
+                        "`{}` is not allowed: a column name is a letter or '_' followed by letters, digits or '_' (at most 64)",
+                        column.field
+                    ),
+                ));
+            }
+            let lower = column.field.to_ascii_lowercase();
+            if EXPLODE_RESERVED_COLUMNS.contains(&lower.as_str()) {
+                return Err(ManifestError::invalid(
+                    &field,
+                    format!("`{}` is a column kanade adds itself", column.field),
+                ));
+            }
+            if names.contains(&lower) {
+                return Err(ManifestError::invalid(
+                    &field,
+                    format!("`{}` is listed twice", column.field),
+                ));
+            }
+            names.push(lower);
+        }
+        if spec.primary_key.is_empty() {
+            return Err(ManifestError::invalid(
+                &at(".primary_key"),
+                "name at least one column that identifies an item",
+            ));
+        }
+        for (k, key) in spec.primary_key.iter().enumerate() {
+            if !spec.columns.iter().any(|c| &c.field == key) {
+                return Err(ManifestError::invalid(
+                    &at(&format!(".primary_key[{k}]")),
+                    format!("`{key}` is not one of the spec's columns"),
+                ));
+            }
+        }
+    }
+    for (i, field) in inventory.history_scalars.iter().enumerate() {
+        if field.trim().is_empty() {
+            return Err(ManifestError::invalid(
+                &format!("inventory.history_scalars[{i}]"),
+                "must not be empty",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_check(check: &CheckHint) -> Result<(), ManifestError> {
+    if !is_valid_id(&check.name) {
+        return Err(ManifestError::invalid(
+            "check.name",
+            "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+        ));
+    }
+    for (field, value) in [
+        ("check.status_field", &check.status_field),
+        ("check.detail_field", &check.detail_field),
+    ] {
+        if value.trim().is_empty() {
+            return Err(ManifestError::invalid(field, "must not be empty"));
+        }
+    }
+    let Some(alert) = &check.alert else {
+        return Ok(());
+    };
+    for (i, status) in alert.on.iter().enumerate() {
+        if *status == CheckStatus::Ok {
+            return Err(ManifestError::invalid(
+                &format!("check.alert.on[{i}]"),
+                "`ok` cannot alert; list warn, fail or unknown",
+            ));
+        }
+    }
+    if alert.priority == Some(Priority::Unknown) {
+        return Err(ManifestError::invalid(
+            "check.alert.priority",
+            "must be info, warn or emergency",
+        ));
+    }
+    for (i, group) in alert.notify_groups.iter().enumerate() {
+        if !crate::subject::is_valid_token(group) {
+            return Err(ManifestError::invalid(
+                &format!("check.alert.notify_groups[{i}]"),
+                format!("`{group}` is not a valid group name"),
+            ));
+        }
+    }
+    if !alert.notify_user && alert.notify_groups.is_empty() {
+        return Err(ManifestError::invalid(
+            "check.alert",
+            "set notify_user: true or list notify_groups, or the alert reaches nobody",
+        ));
+    }
+    if alert.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(ManifestError::invalid(
+            "check.alert.title",
+            "must not be empty",
+        ));
+    }
+    Ok(())
 }
 
 /// Job and check ids: usable as KV keys and in URLs without escaping.
@@ -429,6 +643,120 @@ tags: [storage]
         for (text, want) in cases {
             let got = check(&text);
             assert!(got.starts_with(want), "want {want:?}\n got {got:?}");
+        }
+    }
+
+    const EXPLODE: &str = "
+id: pkgs
+version: 1
+execute: {shell: sh, script: x, timeout: 5s}
+inventory:
+  explode:
+    - field: packages
+      table: inv_packages
+      primary_key: [name]
+      columns: [{field: name, index: true}, {field: size, type: integer}]
+";
+
+    #[test]
+    fn explode_specs_accept_good_names_and_default_to_text() {
+        let m = Manifest::parse(EXPLODE).unwrap();
+        let spec = &m.inventory.unwrap().explode[0];
+        assert_eq!(spec.columns[0].kind, ColumnType::Text);
+        assert!(spec.columns[0].index);
+    }
+
+    #[test]
+    fn hostile_or_clashing_explode_names_are_refused_by_field() {
+        let cases = [
+            (
+                "table: inv_packages",
+                "table: 'x; DROP TABLE users'",
+                "inventory.explode[0].table",
+            ),
+            (
+                "table: inv_packages",
+                "table: users",
+                "inventory.explode[0].table",
+            ),
+            (
+                "table: inv_packages",
+                "table: inventory_facts",
+                "inventory.explode[0].table",
+            ),
+            (
+                "table: inv_packages",
+                "table: 'inv_\"q\"'",
+                "inventory.explode[0].table",
+            ),
+            (
+                "table: inv_packages",
+                "table: inv_",
+                "inventory.explode[0].table",
+            ),
+            (
+                "{field: name, index: true}",
+                "{field: 'na\"me'}",
+                "inventory.explode[0].columns[0].field",
+            ),
+            (
+                "{field: name, index: true}",
+                "{field: pc_id}",
+                "inventory.explode[0].columns[0].field",
+            ),
+            (
+                "{field: size, type: integer}",
+                "{field: NAME}",
+                "inventory.explode[0].columns[1].field",
+            ),
+            (
+                "primary_key: [name]",
+                "primary_key: [nope]",
+                "inventory.explode[0].primary_key[0]",
+            ),
+            (
+                "primary_key: [name]",
+                "primary_key: []",
+                "inventory.explode[0].primary_key",
+            ),
+        ];
+        for (from, to, field) in cases {
+            let err = Manifest::parse(&EXPLODE.replace(from, to)).unwrap_err();
+            assert_eq!(err.field(), Some(field), "{to}: {err}");
+            assert!(matches!(err, ManifestError::Invalid { .. }), "{to}: {err}");
+        }
+        let bad_type =
+            Manifest::parse(&EXPLODE.replace("type: integer", "type: blob")).unwrap_err();
+        assert_eq!(
+            bad_type.field(),
+            Some("inventory.explode[0].columns[1].type")
+        );
+    }
+
+    #[test]
+    fn alerts_need_an_audience_and_cannot_fire_on_ok() {
+        let base = "id: c\nversion: 1\nexecute: {shell: sh, script: x, timeout: 5s}\ncheck:\n  name: disk\n";
+        let ok = Manifest::parse(&format!("{base}  alert: {{notify_user: true}}\n")).unwrap();
+        let alert = ok.check.unwrap().alert.unwrap();
+        assert_eq!(alert.alert_on(), [CheckStatus::Fail]);
+        let cases = [
+            (
+                "  alert: {on: [ok], notify_user: true}\n",
+                "check.alert.on[0]",
+            ),
+            ("  alert: {on: [warn]}\n", "check.alert"),
+            (
+                "  alert: {notify_groups: [a.b]}\n",
+                "check.alert.notify_groups[0]",
+            ),
+            (
+                "  alert: {notify_user: true, priority: loud}\n",
+                "check.alert.priority",
+            ),
+        ];
+        for (alert, field) in cases {
+            let err = Manifest::parse(&format!("{base}{alert}")).unwrap_err();
+            assert_eq!(err.field(), Some(field), "{alert}: {err}");
         }
     }
 

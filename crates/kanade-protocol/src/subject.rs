@@ -9,6 +9,39 @@ pub const AUDIT_FILTER: &str = "audit.>";
 pub const OBS_FILTER: &str = "obs.>";
 pub const HOST_PERF_FILTER: &str = "host_perf.>";
 pub const PROCESS_PERF_FILTER: &str = "process_perf.>";
+pub const NOTIFICATIONS_ALL: &str = "notifications.all";
+pub const NOTIFICATIONS_FILTER: &str = "notifications.>";
+/// Every notification event on EVENTS (acks today).
+pub const NOTIFICATION_EVENTS_FILTER: &str = "events.notifications.>";
+
+pub fn notifications_group(group: &str) -> String {
+    format!("notifications.group.{group}")
+}
+
+pub fn notifications_pc(pc_id: &str) -> String {
+    format!("notifications.pc.{pc_id}")
+}
+
+/// Where an agent reports that `user` confirmed a notification. The user name is made a
+/// legal token (every character outside letters, digits, '-' and '_' becomes '_'); the
+/// message itself carries the name unchanged.
+pub fn notification_acked(pc_id: &str, user: &str, notification_id: &str) -> String {
+    let user: String = user
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect();
+    let user = if user.is_empty() {
+        "_".to_owned()
+    } else {
+        user
+    };
+    format!("events.notifications.acked.{pc_id}.{user}.{notification_id}")
+}
 
 pub fn host_perf(pc_id: &str) -> String {
     format!("host_perf.{pc_id}")
@@ -85,5 +118,11 @@ mod tests {
         assert_eq!(commands_group("lab"), "commands.group.lab");
         assert_eq!(events_started("e1", "pc1"), "events.started.e1.pc1");
         assert_eq!(results("r1"), "results.r1");
+        assert_eq!(notifications_pc("pc1"), "notifications.pc.pc1");
+        assert_eq!(notifications_group("lab"), "notifications.group.lab");
+        assert_eq!(
+            notification_acked("pc1", "CORP\\j.doe", "n1"),
+            "events.notifications.acked.pc1.CORP_j_doe.n1"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::manifest::{EmitHint, Shell};
+pub use crate::manifest::{EmitHint, Priority, Shell};
 
 /// A request to run one job on every machine listening on the subject it is published to
 /// (`commands.all`, `commands.group.<g>`, `commands.pc.<pc_id>`).
@@ -216,6 +216,50 @@ impl Freeze {
     pub fn active(&self, now: DateTime<Utc>) -> bool {
         self.from.is_none_or(|from| from <= now) && self.until.is_none_or(|until| now < until)
     }
+}
+
+/// A message for the people at the machines, published on `notifications.all`,
+/// `notifications.group.<g>` or `notifications.pc.<pc_id>` (stream NOTIFICATIONS). The same
+/// notification (same `id`) is published once per subject of its target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Letters, digits, '-' and '_' (it is a subject token in acks).
+    pub id: String,
+    #[serde(default)]
+    pub priority: Priority,
+    #[serde(default)]
+    pub require_ack: bool,
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    pub issued_at: DateTime<Utc>,
+    /// The operator, or `compliance:<check>` for an alert.
+    #[serde(default)]
+    pub issued_by: Option<String>,
+    /// Clients stop showing it after this.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Who it was sent to, as asked.
+    #[serde(default)]
+    pub target: crate::api::Target,
+}
+
+/// A person confirmed a notification, published on
+/// `events.notifications.acked.<pc_id>.<user>.<notification_id>` (stream EVENTS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationAck {
+    pub notification_id: String,
+    pub pc_id: String,
+    /// The account at the machine that confirmed (as the OS names it).
+    pub user: String,
+    pub acked_at: DateTime<Utc>,
+}
+
+/// Value of `group_contacts[group]`: who is e-mailed about the group's compliance alerts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupContacts {
+    #[serde(default)]
+    pub emails: Vec<String>,
 }
 
 /// Value of `script_status[job_id]`.
