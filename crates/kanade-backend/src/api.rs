@@ -3,16 +3,20 @@
 mod accounts;
 mod agents;
 mod audit;
+mod compliance;
 mod config;
 mod events;
 mod exec;
 mod executions;
 mod freeze;
+mod group_contacts;
 mod groups;
 mod health;
+mod inventory;
 mod jetstream;
 mod jobs;
 mod metrics;
+mod notifications;
 mod obs;
 mod perf;
 mod releases;
@@ -48,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         .merge(groups::router())
         .merge(config::router())
         .merge(freeze::router())
+        .merge(inventory::router())
+        .merge(compliance::router())
+        .merge(notifications::router())
+        .merge(group_contacts::router())
         .merge(releases::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -27,6 +27,9 @@ pub struct BackendConfig {
     pub telemetry: TelemetryConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// SMTP for compliance alert e-mails; without it e-mail is off.
+    #[serde(default)]
+    pub mail: Option<MailConfig>,
     /// Secrets from the environment (never from the file, never logged).
     #[serde(skip)]
     pub secrets: AuthSecrets,
@@ -138,6 +141,35 @@ impl Default for RetentionConfig {
             audit: days(365),
         }
     }
+}
+
+/// `[mail]`: the SMTP server alert e-mails go through. The password is never in the file: it
+/// comes from `$KANADE_MAIL_PASSWORD` when `username` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub host: String,
+    /// Default: 587 for starttls, 465 for tls, 25 for none.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: MailTls,
+    /// The sender, e.g. `kanade <kanade@example.org>`.
+    pub from: String,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    /// Plain connection upgraded with STARTTLS (required).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// No encryption: only for a relay on the same host or a test sink.
+    None,
 }
 
 /// Authentication switches and secrets, read from `KANADE_*` environment variables.
@@ -258,6 +290,7 @@ impl Default for BackendConfig {
             auth: AuthConfig::default(),
             telemetry: TelemetryConfig::default(),
             retention: RetentionConfig::default(),
+            mail: None,
             secrets: AuthSecrets::default(),
             vars: toml::Table::new(),
         }
@@ -358,6 +391,21 @@ mod tests {
     fn the_example_config_parses() {
         let config = BackendConfig::parse(DEFAULT_CONFIG).unwrap();
         assert_eq!(config.server.bind, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn mail_is_off_by_default_and_parses_when_set() {
+        assert!(BackendConfig::parse("").unwrap().mail.is_none());
+        let config = BackendConfig::parse(
+            "[mail]\nhost = \"smtp.example.org\"\ntls = \"tls\"\nfrom = \"kanade@example.org\"\n",
+        )
+        .unwrap();
+        let mail = config.mail.unwrap();
+        assert_eq!((mail.tls, mail.port), (MailTls::Tls, None));
+        let err = BackendConfig::parse("[mail]\nhost = \"h\"\nfrom = \"f\"\npassword = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `password`"), "{err}");
     }
 
     #[test]

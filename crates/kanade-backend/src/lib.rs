@@ -2,6 +2,7 @@
 //! (later) the scheduler. `serve` is the testable entry point; `main.rs` only parses the
 //! command line, loads config, initialises logging and calls it.
 
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -12,7 +13,10 @@ pub mod error;
 pub mod exec;
 pub mod housekeeping;
 pub mod live;
+pub mod mail;
+pub mod manifests;
 pub mod metrics;
+pub mod notify;
 pub mod projector;
 pub mod releases;
 pub mod scheduler;

@@ -7,11 +7,14 @@
 pub mod audit;
 pub mod events;
 pub mod heartbeat;
+pub mod hints;
+pub mod notifications;
 pub mod obs;
 pub mod perf;
 pub mod results;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -45,19 +48,33 @@ pub struct Meta {
     pub stream_seq: u64,
 }
 
-/// A stream projector: a pure `decode` and an `apply` that touches only the transaction.
+/// A stream projector: a pure `decode` and an `apply` that touches only the transaction (and
+/// reads the projector's own in-memory state, such as the manifest cache).
 pub trait Projection: Send + Sync + 'static {
     type Event: Send + Sync + 'static;
+    /// What `apply` asks to be done once its batch is committed (alerts to send, …); `()`
+    /// for projectors with no side effects.
+    type Effect: Send + 'static;
     const DURABLE: Durable;
 
     fn decode(subject: &str, payload: &[u8]) -> Result<Self::Event, String>;
 
-    fn apply(tx: &Transaction<'_>, event: &Self::Event, meta: Meta) -> rusqlite::Result<()>;
+    fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        event: &Self::Event,
+        meta: Meta,
+        effects: &mut Vec<Self::Effect>,
+    ) -> rusqlite::Result<()>;
 
     /// What to tell live dashboards once `event` is committed.
     fn live(_event: &Self::Event) -> Vec<LiveEvent> {
         Vec::new()
     }
+
+    /// Runs after the batch whose `apply` calls asked for `effects` was committed; never
+    /// for a batch that rolled back. Must not block.
+    fn committed(&self, _effects: Vec<Self::Effect>) {}
 }
 
 /// Creates the durable consumer when missing (a fresh one starts at the stream's beginning).
@@ -88,6 +105,7 @@ pub async fn ensure_consumer(
 
 /// Runs one projector until its message stream ends or the database fails.
 pub async fn run<P: Projection>(
+    projection: Arc<P>,
     js: jetstream::Context,
     store: Store,
     metrics: crate::metrics::Metrics,
@@ -131,14 +149,16 @@ pub async fn run<P: Projection>(
         let applied = events.len();
         let announcements: Vec<LiveEvent> = events.iter().flat_map(|(e, _)| P::live(e)).collect();
         if !events.is_empty() {
-            store
+            let applier = projection.clone();
+            let effects = store
                 .write(move |conn| {
                     let tx = conn.transaction()?;
+                    let mut effects = Vec::new();
                     for (event, at) in &events {
-                        P::apply(&tx, event, *at)?;
+                        applier.apply(&tx, event, *at, &mut effects)?;
                     }
                     tx.commit()?;
-                    Ok(())
+                    Ok(effects)
                 })
                 .await
                 .map_err(|err: StoreError| {
@@ -146,6 +166,9 @@ pub async fn run<P: Projection>(
                     anyhow::anyhow!(err)
                 })
                 .with_context(|| format!("applying a batch of {}", durable.consumer))?;
+            if !effects.is_empty() {
+                projection.committed(effects);
+            }
         }
         if applied > 0 {
             metrics.applied(durable.consumer, applied);

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use crate::auth::{self, AuthSettings};
 use crate::config::BackendConfig;
 use crate::live::LiveHub;
+use crate::manifests::ManifestCache;
 use crate::metrics::Metrics;
 use crate::projector::{self, supervise};
 use crate::state::AppState;
@@ -39,6 +40,16 @@ const REPLAYED: &[(&str, &str, &str)] = &[
         names::STREAM_OBS_EVENTS,
         names::CONSUMER_OBS_EVENTS,
         "obs_events",
+    ),
+    (
+        names::STREAM_NOTIFICATIONS,
+        names::CONSUMER_NOTIFICATIONS,
+        "notifications",
+    ),
+    (
+        names::STREAM_EVENTS,
+        names::CONSUMER_NOTIFICATION_ACKS,
+        "notification_acks",
     ),
 ];
 
@@ -71,11 +82,25 @@ pub async fn serve(
         "JetStream resources ready"
     );
     reset_consumers_if_wiped(&js, &store).await?;
+    let horizon = crate::alerts::replay_horizon(&js, &store).await?;
+    let manifests = ManifestCache::default();
+    crate::manifests::prewarm(&js, &store, &manifests).await?;
+    let mailer = crate::mail::Mailer::from_config(config.mail.as_ref()).map(Arc::new);
+    let (alert_queue, alert_rx) = crate::alerts::queue();
 
     let metrics = Metrics::default();
     let live = LiveHub::default();
     let mut tasks = JoinSet::new();
     spawn_projectors(&mut tasks, &nats, &js, &store, &metrics, &live);
+    let results = Arc::new(projector::results::Results {
+        manifests: manifests.clone(),
+        alerts: alert_queue,
+        horizon,
+    });
+    spawn_hint_tasks(
+        &mut tasks, &js, &store, &metrics, &live, &manifests, results,
+    );
+    tasks.spawn(crate::alerts::run(alert_rx, js.clone(), mailer));
     spawn_loops(&mut tasks, &js, &store, &config, &live);
 
     let state = AppState {
@@ -86,6 +111,7 @@ pub async fn serve(
         auth,
         metrics,
         live,
+        manifests,
     };
     let app = crate::api::router(state);
     let addr = listener.local_addr()?;
@@ -184,16 +210,24 @@ fn spawn_projectors(
     live: &LiveHub,
 ) {
     let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
-    tasks.spawn(supervise("results projector", move || {
-        projector::run::<projector::results::Results>(j.clone(), s.clone(), m.clone(), l.clone())
-    }));
-    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
     tasks.spawn(supervise("events projector", move || {
-        projector::run::<projector::events::Started>(j.clone(), s.clone(), m.clone(), l.clone())
+        projector::run(
+            Arc::new(projector::events::Started),
+            j.clone(),
+            s.clone(),
+            m.clone(),
+            l.clone(),
+        )
     }));
     let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
     tasks.spawn(supervise("audit projector", move || {
-        projector::run::<projector::audit::Audit>(j.clone(), s.clone(), m.clone(), l.clone())
+        projector::run(
+            Arc::new(projector::audit::Audit),
+            j.clone(),
+            s.clone(),
+            m.clone(),
+            l.clone(),
+        )
     }));
     let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("heartbeat projector", move || {
@@ -201,7 +235,13 @@ fn spawn_projectors(
     }));
     let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
     tasks.spawn(supervise("timeline projector", move || {
-        projector::run::<projector::obs::Timeline>(j.clone(), s.clone(), m.clone(), l.clone())
+        projector::run(
+            Arc::new(projector::obs::Timeline),
+            j.clone(),
+            s.clone(),
+            m.clone(),
+            l.clone(),
+        )
     }));
     let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("host perf projector", move || {
@@ -210,5 +250,36 @@ fn spawn_projectors(
     let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("process perf projector", move || {
         projector::perf::run_process(n.clone(), s.clone(), m.clone())
+    }));
+}
+
+/// The projectors and loops of inventory, checks and notifications: results (with its hint
+/// processing), sent notifications, acks, and the KV `jobs` watch behind the manifest cache.
+fn spawn_hint_tasks(
+    tasks: &mut JoinSet<()>,
+    js: &jetstream::Context,
+    store: &Store,
+    metrics: &Metrics,
+    live: &LiveHub,
+    manifests: &ManifestCache,
+    results: Arc<projector::results::Results>,
+) {
+    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
+    tasks.spawn(supervise("results projector", move || {
+        projector::run(results.clone(), j.clone(), s.clone(), m.clone(), l.clone())
+    }));
+    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
+    tasks.spawn(supervise("notifications projector", move || {
+        let sent = Arc::new(projector::notifications::Sent);
+        projector::run(sent, j.clone(), s.clone(), m.clone(), l.clone())
+    }));
+    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
+    tasks.spawn(supervise("notification acks projector", move || {
+        let acks = Arc::new(projector::notifications::Acks);
+        projector::run(acks, j.clone(), s.clone(), m.clone(), l.clone())
+    }));
+    let (j, s, c) = (js.clone(), store.clone(), manifests.clone());
+    tasks.spawn(supervise("manifest cache", move || {
+        crate::manifests::watch(j.clone(), s.clone(), c.clone())
     }));
 }

@@ -8,6 +8,7 @@ use async_nats::jetstream;
 use crate::auth::AuthSettings;
 use crate::config::BackendConfig;
 use crate::live::LiveHub;
+use crate::manifests::ManifestCache;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -20,6 +21,8 @@ pub struct AppState {
     pub auth: Arc<AuthSettings>,
     pub metrics: Metrics,
     pub live: LiveHub,
+    /// Every registered job, kept current from KV `jobs`.
+    pub manifests: ManifestCache,
 }
 
 impl axum::extract::FromRef<AppState> for Metrics {

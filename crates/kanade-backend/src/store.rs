@@ -4,8 +4,12 @@
 
 pub mod agents;
 pub mod audit;
+pub mod checks;
 pub mod executions;
+pub mod explode;
 pub mod housekeeping;
+pub mod inventory;
+pub mod notifications;
 pub mod obs;
 pub mod perf;
 pub mod results;
@@ -67,6 +71,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0001_init.sql")),
         M::up(include_str!("../migrations/0002_accounts_audit.sql")),
         M::up(include_str!("../migrations/0003_telemetry.sql")),
+        M::up(include_str!("../migrations/0004_inventory.sql")),
     ])
 }
 

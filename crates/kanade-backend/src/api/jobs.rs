@@ -41,9 +41,21 @@ async fn create(
                     .to_owned(),
         }));
     }
+    if let Some((field, table, owner)) = state.manifests.table_taken(&manifest) {
+        return Err(ApiError::from(ManifestError::Invalid {
+            field,
+            message: format!("table `{table}` belongs to job `{owner}`"),
+        }));
+    }
     let replaced = catalog::put(&state.js, &manifest, text)
         .await
         .map_err(|e| ApiError::unavailable("could not store the job", format!("{e:#}")))?;
+    // The KV watch does this too; doing it here means the tables exist when we answer.
+    if let Err(err) =
+        crate::manifests::register(&state.store, &state.manifests, manifest.clone()).await
+    {
+        tracing::error!(job = %manifest.id, error = %err, "could not reconcile the job's explode tables");
+    }
     let (status, action) = match replaced {
         true => (StatusCode::OK, "job.update"),
         false => (StatusCode::CREATED, "job.create"),

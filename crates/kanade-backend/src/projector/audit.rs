@@ -13,6 +13,7 @@ pub struct Audit;
 
 impl Projection for Audit {
     type Event = AuditEvent;
+    type Effect = ();
     const DURABLE: Durable = Durable {
         stream: names::STREAM_AUDIT,
         consumer: names::CONSUMER_AUDIT,
@@ -27,7 +28,13 @@ impl Projection for Audit {
         Ok(ev)
     }
 
-    fn apply(tx: &Transaction<'_>, event: &AuditEvent, meta: Meta) -> rusqlite::Result<()> {
+    fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        event: &AuditEvent,
+        meta: Meta,
+        _effects: &mut Vec<()>,
+    ) -> rusqlite::Result<()> {
         store::audit::insert(tx, event, meta.stream_seq)?;
         if event.action == "exec" {
             match serde_json::from_value::<ExecutionRecord>(event.payload.clone()) {

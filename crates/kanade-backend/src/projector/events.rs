@@ -13,6 +13,7 @@ pub struct Started;
 
 impl Projection for Started {
     type Event = EventStarted;
+    type Effect = ();
     const DURABLE: Durable = Durable {
         stream: names::STREAM_EVENTS,
         consumer: names::CONSUMER_EVENTS,
@@ -27,7 +28,13 @@ impl Projection for Started {
         Ok(ev)
     }
 
-    fn apply(tx: &Transaction<'_>, event: &EventStarted, meta: Meta) -> rusqlite::Result<()> {
+    fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        event: &EventStarted,
+        meta: Meta,
+        _effects: &mut Vec<()>,
+    ) -> rusqlite::Result<()> {
         store::results::apply_started(tx, event, meta.published)
     }
     fn live(event: &EventStarted) -> Vec<LiveEvent> {

@@ -13,6 +13,7 @@ pub struct Timeline;
 
 impl Projection for Timeline {
     type Event = ObsEvent;
+    type Effect = ();
     const DURABLE: Durable = Durable {
         stream: names::STREAM_OBS_EVENTS,
         consumer: names::CONSUMER_OBS_EVENTS,
@@ -27,7 +28,13 @@ impl Projection for Timeline {
         Ok(ev)
     }
 
-    fn apply(tx: &Transaction<'_>, event: &ObsEvent, meta: Meta) -> rusqlite::Result<()> {
+    fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        event: &ObsEvent,
+        meta: Meta,
+        _effects: &mut Vec<()>,
+    ) -> rusqlite::Result<()> {
         store::obs::insert(tx, event, meta.published, meta.stream_seq)
     }
     fn live(event: &ObsEvent) -> Vec<LiveEvent> {

@@ -1,18 +1,29 @@
-//! RESULTS → `execution_results` (+ the execution's counters).
+//! RESULTS → `execution_results` (+ the execution's counters), and for jobs with hints the
+//! inventory, explode tables, history and check status (see `projector::hints`). Alerts the
+//! checks decide are handed to the alert queue once the batch is committed.
 
+use chrono::Utc;
 use kanade_protocol::api::LiveEvent;
 use kanade_protocol::names;
 use kanade_protocol::subject;
 use kanade_protocol::wire::ExecResult;
 use rusqlite::Transaction;
 
-use crate::projector::{Durable, Meta, Projection};
+use crate::alerts::{Alert, AlertQueue};
+use crate::manifests::ManifestCache;
+use crate::projector::{Durable, Meta, Projection, hints};
 use crate::store;
 
-pub struct Results;
+pub struct Results {
+    pub manifests: ManifestCache,
+    pub alerts: AlertQueue,
+    /// RESULTS sequence already seen before a rebuild; no alerts at or below it.
+    pub horizon: u64,
+}
 
 impl Projection for Results {
     type Event = ExecResult;
+    type Effect = Alert;
     const DURABLE: Durable = Durable {
         stream: names::STREAM_RESULTS,
         consumer: names::CONSUMER_RESULTS,
@@ -27,9 +38,29 @@ impl Projection for Results {
         Ok(result)
     }
 
-    fn apply(tx: &Transaction<'_>, event: &ExecResult, meta: Meta) -> rusqlite::Result<()> {
-        store::results::apply_result(tx, event, meta.published)
+    fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        event: &ExecResult,
+        meta: Meta,
+        effects: &mut Vec<Alert>,
+    ) -> rusqlite::Result<()> {
+        if !store::results::apply_result(tx, event, meta.published)? {
+            return Ok(());
+        }
+        let Some(manifest) = self.manifests.get(&event.job_id) else {
+            return Ok(());
+        };
+        let run = hints::Run {
+            manifest: &manifest,
+            result: event,
+            meta,
+            horizon: self.horizon,
+            now: Utc::now(),
+        };
+        hints::apply(tx, &run, effects)
     }
+
     fn live(event: &ExecResult) -> Vec<LiveEvent> {
         vec![
             LiveEvent::Result {
@@ -43,5 +74,11 @@ impl Projection for Results {
                 job_id: event.job_id.clone(),
             },
         ]
+    }
+
+    fn committed(&self, effects: Vec<Alert>) {
+        for alert in effects {
+            self.alerts.send(alert);
+        }
     }
 }

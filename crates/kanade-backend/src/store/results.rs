@@ -55,11 +55,12 @@ pub fn apply_started(
 /// Completes (or inserts) a run's row and counts it on its execution exactly once: a
 /// redelivered result finds the row finished and changes nothing; a real result arriving
 /// after the row was reaped replaces it and moves the count from failure to its outcome.
+/// True when the result was applied (false for a redelivery).
 pub fn apply_result(
     tx: &Transaction<'_>,
     r: &ExecResult,
     recorded_at: DateTime<Utc>,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     let existing: Option<(Option<String>, bool)> = tx
         .query_row(
             "SELECT finished_at, reaped FROM execution_results WHERE result_id = ?1",
@@ -68,7 +69,7 @@ pub fn apply_result(
         )
         .optional()?;
     let previous = match existing {
-        Some((Some(_), false)) => return Ok(()),
+        Some((Some(_), false)) => return Ok(false),
         Some((Some(_), true)) => Some(Outcome::Failure),
         Some((None, _)) | None => None,
     };
@@ -101,9 +102,24 @@ pub fn apply_result(
         ],
     )?;
     match previous {
-        Some(from) => executions::recount(tx, &r.exec_id, from, outcome(r)),
-        None => executions::count(tx, &r.exec_id, outcome(r)),
+        Some(from) => executions::recount(tx, &r.exec_id, from, outcome(r))?,
+        None => executions::count(tx, &r.exec_id, outcome(r))?,
     }
+    Ok(true)
+}
+
+/// Records why a run's hint payloads could not be read (a JSON array of messages).
+pub fn set_hint_errors(
+    tx: &Transaction<'_>,
+    result_id: &str,
+    errors: &[String],
+) -> rusqlite::Result<()> {
+    let text = serde_json::to_string(errors).unwrap_or_else(|_| "[]".to_owned());
+    tx.execute(
+        "UPDATE execution_results SET hint_errors = ?2 WHERE result_id = ?1",
+        params![result_id, text],
+    )?;
+    Ok(())
 }
 
 const COLUMNS: &str = "result_id, request_id, exec_id, pc_id, job_id, version, exit_code,
@@ -178,7 +194,7 @@ pub fn for_execution(conn: &Connection, exec_id: &str) -> rusqlite::Result<Vec<R
 pub fn get(conn: &Connection, result_id: &str) -> rusqlite::Result<Option<ResultDetail>> {
     conn.query_row(
         &format!(
-            "SELECT {COLUMNS}, stdout, stderr, stdout_object, stderr_object
+            "SELECT {COLUMNS}, stdout, stderr, stdout_object, stderr_object, hint_errors
              FROM execution_results WHERE result_id = ?1"
         ),
         [result_id],
@@ -189,6 +205,10 @@ pub fn get(conn: &Connection, result_id: &str) -> rusqlite::Result<Option<Result
                 stderr: row.get(13)?,
                 stdout_object: row.get(14)?,
                 stderr_object: row.get(15)?,
+                hint_errors: row
+                    .get::<_, Option<String>>(16)?
+                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .unwrap_or_default(),
             })
         },
     )

@@ -4,7 +4,10 @@
 mod api_exec;
 mod api_jobs;
 mod auth;
+mod compliance;
 mod desired;
+mod inventory;
+mod notifications;
 mod projection;
 mod sentinel;
 mod support;

@@ -1,0 +1,80 @@
+//! `/api/compliance`: each check across the fleet, one check per machine, and one machine's
+//! checks.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use kanade_protocol::api::{CheckRow, ComplianceSummary, Page};
+use kanade_protocol::hints::CheckStatus;
+use serde::Deserialize;
+
+use crate::api::Paging;
+use crate::auth::{Require, Viewer};
+use crate::error::{ApiError, ApiResult, AppQuery};
+use crate::state::AppState;
+use crate::store;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/compliance", get(summary))
+        .route("/api/compliance/{check}", get(for_check))
+        .route("/api/agents/{pc_id}/checks", get(for_pc))
+}
+
+async fn summary(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+) -> ApiResult<Json<Vec<ComplianceSummary>>> {
+    Ok(Json(state.store.read(|c| store::checks::summary(c)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckQuery {
+    /// ok, warn, fail or unknown.
+    status: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+async fn for_check(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(check): Path<String>,
+    AppQuery(q): AppQuery<CheckQuery>,
+) -> ApiResult<Json<Page<CheckRow>>> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(text) => Some(CheckStatus::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "status must be ok, warn, fail or unknown, not `{text}`"
+            ))
+        })?),
+    };
+    let paging = Paging {
+        limit: q.limit,
+        offset: q.offset,
+    };
+    let (limit, offset, name) = (paging.limit(), paging.offset(), check.clone());
+    let page = state
+        .store
+        .read(move |c| store::checks::for_check(c, &name, status, limit, offset))
+        .await?;
+    if page.total == 0 && status.is_none() {
+        return Err(ApiError::not_found(format!("check {check}")));
+    }
+    Ok(Json(page))
+}
+
+async fn for_pc(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(pc_id): Path<String>,
+) -> ApiResult<Json<Vec<CheckRow>>> {
+    Ok(Json(
+        state
+            .store
+            .read(move |c| store::checks::for_pc(c, &pc_id))
+            .await?,
+    ))
+}
