@@ -57,7 +57,8 @@ pub fn router(state: AppState) -> Router {
         .merge(notifications::router())
         .merge(group_contacts::router())
         .merge(releases::router())
-        .fallback(not_found)
+        // Unknown /api/* paths keep the JSON 404; every other GET is the dashboard.
+        .fallback(crate::web::fallback)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .route_layer(axum::middleware::from_fn_with_state(
@@ -65,10 +66,6 @@ pub fn router(state: AppState) -> Router {
             crate::metrics::track,
         ))
         .with_state(state)
-}
-
-async fn not_found() -> crate::error::ApiError {
-    crate::error::ApiError::not_found("route")
 }
 
 /// `?limit=&offset=` of every paged list. Limit defaults to 50 and is capped at 1000.

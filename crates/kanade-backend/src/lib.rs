@@ -25,6 +25,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod watchdog;
+pub mod web;
 pub mod wipe;
 
 pub use config::BackendConfig;

@@ -12,4 +12,5 @@ mod projection;
 mod sentinel;
 mod support;
 mod telemetry;
+mod web;
 mod wipe;
