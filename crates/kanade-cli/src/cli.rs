@@ -73,6 +73,46 @@ pub enum Command {
     /// Sign-in with an authenticator app (TOTP) for your account.
     #[command(subcommand)]
     Mfa(MfaCommand),
+    /// What jobs with an `inventory:` hint collected, and searching their explode tables.
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
+    /// Compliance checks: every check across the fleet, or one check per machine.
+    Compliance(ComplianceArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// One job's inventory: a row per machine, or one machine's facts with --pc.
+    Show {
+        /// Job id.
+        job: String,
+        /// Only this machine, shown field by field.
+        #[arg(long)]
+        pc: Option<String>,
+        /// At most this many machines.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Rows of an explode table matching every `column__op=value` (ops: eq, ne, contains,
+    /// startswith, gt, gte, lt, lte, in with a comma list; `column=value` means eq).
+    Search {
+        /// The explode table (e.g. inv_packages).
+        table: String,
+        /// Conditions, e.g. name__startswith=openssl version__ne=3.0.11.
+        filters: Vec<String>,
+        /// At most this many rows.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ComplianceArgs {
+    /// A check name: show its status on every machine.
+    pub check: Option<String>,
+    /// With a check: only machines in this status (ok, warn, fail, unknown).
+    #[arg(long, requires = "check")]
+    pub status: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,6 +19,8 @@ use kanade_protocol::manifest::Manifest;
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+mod hints;
+
 /// The environment variable holding the bearer token every request carries.
 pub const AUTH_TOKEN_ENV: &str = "KANADE_AUTH_TOKEN";
 

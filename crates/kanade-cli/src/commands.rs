@@ -4,7 +4,9 @@
 pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod compliance;
 pub mod exec;
+pub mod inventory;
 pub mod jetstream;
 pub mod job;
 pub mod kill;
@@ -141,6 +143,8 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Audit(args) => audit::list(args, &global, io).await,
         Command::Mfa(command) => mfa::run(command, &global, io).await,
         Command::Kill(args) => kill::run(args, &global, io).await,
+        Command::Inventory(command) => inventory::run(command, &global, io).await,
+        Command::Compliance(args) => compliance::run(args, &global, io).await,
     }
 }
 

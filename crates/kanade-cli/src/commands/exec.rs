@@ -39,6 +39,7 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         target,
         jitter: args.jitter,
         deadline_at,
+        rollout: None,
     };
     request
         .validate(now)

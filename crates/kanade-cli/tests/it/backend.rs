@@ -796,6 +796,7 @@ async fn result(Path(id): Path<String>) -> Response {
         },
         stdout_object: None,
         stderr_object: None,
+        hint_errors: Vec::new(),
     })
     .into_response()
 }
