@@ -1,0 +1,86 @@
+// Routes: sign-in and password change stand alone; everything else needs a session and sits
+// in the Layout. A session that must change its password is sent there first.
+
+import { lazy } from 'react'
+import { Navigate, Route, Routes, useLocation } from 'react-router'
+import { useAuth } from './auth'
+import { Layout } from './Layout'
+import { LiveProvider } from './live'
+import { ChangePasswordPage } from './pages/ChangePassword'
+import { LoginPage } from './pages/Login'
+import { Spinner } from './components/ui'
+
+// Pages load on first visit, so sign-in does not wait for the charts and the YAML parser.
+const AccountsPage = lazy(() => import('./pages/Accounts').then((m) => ({ default: m.AccountsPage })))
+const AgentDetailPage = lazy(() => import('./pages/AgentDetail').then((m) => ({ default: m.AgentDetailPage })))
+const AgentsPage = lazy(() => import('./pages/Agents').then((m) => ({ default: m.AgentsPage })))
+const AuditPage = lazy(() => import('./pages/Audit').then((m) => ({ default: m.AuditPage })))
+const DashboardPage = lazy(() => import('./pages/Dashboard').then((m) => ({ default: m.DashboardPage })))
+const ExecutionDetailPage = lazy(() => import('./pages/ExecutionDetail').then((m) => ({ default: m.ExecutionDetailPage })))
+const ExecutionsPage = lazy(() => import('./pages/Executions').then((m) => ({ default: m.ExecutionsPage })))
+const FreezePage = lazy(() => import('./pages/Freeze').then((m) => ({ default: m.FreezePage })))
+const GroupsPage = lazy(() => import('./pages/Groups').then((m) => ({ default: m.GroupsPage })))
+const InventoryPage = lazy(() => import('./pages/Inventory').then((m) => ({ default: m.InventoryPage })))
+const JobEditorPage = lazy(() => import('./pages/JobEditor').then((m) => ({ default: m.JobEditorPage })))
+const JobsPage = lazy(() => import('./pages/Jobs').then((m) => ({ default: m.JobsPage })))
+const MyAccountPage = lazy(() => import('./pages/MyAccount').then((m) => ({ default: m.MyAccountPage })))
+const ProbePage = lazy(() => import('./pages/Probe').then((m) => ({ default: m.ProbePage })))
+const ResultPage = lazy(() => import('./pages/Result').then((m) => ({ default: m.ResultPage })))
+
+function RequireSession() {
+  const { token, me, loading } = useAuth()
+  const location = useLocation()
+  if (!token) return <Navigate to="/login" replace state={{ from: location.pathname }} />
+  if (loading || !me)
+    return (
+      <div className="center-page">
+        <Spinner />
+      </div>
+    )
+  if (me.must_change_pw) return <Navigate to="/change-password" replace />
+  return (
+    <LiveProvider enabled>
+      <Layout />
+    </LiveProvider>
+  )
+}
+
+export function App() {
+  return (
+    <Routes>
+      <Route path="/login" element={<LoginPage />} />
+      <Route path="/change-password" element={<ChangePasswordPage />} />
+      <Route element={<RequireSession />}>
+        <Route index element={<DashboardPage />} />
+        <Route path="agents" element={<AgentsPage />} />
+        <Route path="agents/:id" element={<AgentDetailPage />} />
+        <Route path="groups" element={<GroupsPage />} />
+        <Route path="jobs" element={<JobsPage />} />
+        <Route path="jobs/new" element={<JobEditorPage />} />
+        <Route path="jobs/:id" element={<JobEditorPage />} />
+        <Route path="executions" element={<ExecutionsPage />} />
+        <Route path="executions/:id" element={<ExecutionDetailPage />} />
+        <Route path="results/:id" element={<ResultPage />} />
+        <Route path="audit" element={<AuditPage />} />
+        <Route path="accounts" element={<AccountsPage />} />
+        <Route path="account" element={<MyAccountPage />} />
+        <Route path="freeze" element={<FreezePage />} />
+        <Route path="schedules" element={<ProbePage title="Schedules" path="/api/schedules" about="Jobs on a calendar, cron, per machine or per target, with waves and windows." />} />
+        <Route path="inventory" element={<InventoryPage />} />
+        <Route path="compliance" element={<ProbePage title="Compliance" path="/api/compliance" about="The latest status of every check job across the fleet." />} />
+        <Route path="notifications" element={<ProbePage title="Notifications" path="/api/notifications" about="Messages sent to the people at the machines, and who acknowledged them." />} />
+        <Route path="rollout" element={<ProbePage title="Rollout" path="/api/agent-releases" about="Agent releases and which version each machine is asked to run." />} />
+        <Route path="*" element={<NotFound />} />
+      </Route>
+    </Routes>
+  )
+}
+
+function NotFound() {
+  return (
+    <div className="page">
+      <h1>Page not found</h1>
+      <p>There is nothing at this address.</p>
+    </div>
+  )
+}

@@ -1,0 +1,267 @@
+// The backend's JSON, as in crates/kanade-protocol/src/api.rs. Times are RFC 3339 strings.
+
+export type Role = 'viewer' | 'operator' | 'admin'
+
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string | null }
+}
+
+export interface Page<T> {
+  items: T[]
+  total: number
+  limit: number
+  offset: number
+}
+
+export interface LoginResponse {
+  token: string
+  expires_at: string
+  username: string
+  role: Role
+  must_change_pw: boolean
+}
+
+export interface Me {
+  username: string
+  role: Role
+  must_change_pw: boolean
+  mfa_enabled: boolean
+  email?: string | null
+}
+
+export interface MfaInit {
+  secret: string
+  otpauth_url: string
+}
+
+export interface Account {
+  username: string
+  role: Role
+  disabled: boolean
+  must_change_pw: boolean
+  email?: string | null
+  mfa_enabled: boolean
+  created_at: string
+  updated_at: string
+}
+
+export interface AgentRow {
+  pc_id: string
+  hostname: string
+  os_family: string
+  os_version: string
+  agent_version: string
+  online: boolean
+  first_seen: string
+  last_heartbeat: string
+  agent_cpu_pct?: number | null
+  agent_rss_bytes?: number | null
+  quarantined_versions: string[]
+  groups: string[]
+}
+
+export interface VersionCount {
+  agent_version: string
+  machines: number
+  online: number
+}
+
+export interface Heartbeat {
+  pc_id: string
+  at: string
+  agent_version: string
+  hostname: string
+  os_family: string
+  os_version: string
+  agent_cpu_pct?: number | null
+  agent_rss_bytes?: number | null
+}
+
+export interface PingResult {
+  pc_id: string
+  answered: boolean
+  rtt_ms?: number | null
+  heartbeat?: Heartbeat | null
+}
+
+export interface PerfPoint {
+  at: string
+  samples: number
+  cpu_pct: number
+  mem_used_bytes: number
+  mem_total_bytes: number
+  swap_used_bytes: number
+  disk_read_bytes_per_sec: number
+  disk_written_bytes_per_sec: number
+  net_rx_bytes_per_sec: number
+  net_tx_bytes_per_sec: number
+}
+
+export interface PerfSeries {
+  pc_id: string
+  from: string
+  to: string
+  step_secs: number
+  points: PerfPoint[]
+}
+
+export interface FleetPoint {
+  at: string
+  machines: number
+  cpu_avg: number
+  cpu_max: number
+  mem_pct_avg: number
+  mem_pct_max: number
+}
+
+export interface FleetPerf {
+  machines: number
+  cpu_p50: number
+  cpu_p90: number
+  cpu_p99: number
+  mem_pct_p50: number
+  mem_pct_p90: number
+  mem_pct_p99: number
+  step_secs: number
+  series: FleetPoint[]
+}
+
+export interface ProcessSample {
+  pid: number
+  name: string
+  cpu_pct: number
+  rss_bytes: number
+  disk_read_bytes_per_sec: number
+  disk_written_bytes_per_sec: number
+}
+
+export interface ProcessSnapshot {
+  pc_id: string
+  at?: string | null
+  processes: ProcessSample[]
+}
+
+export interface ObsEntry {
+  id: number
+  pc_id: string
+  at: string
+  kind: string
+  source: string
+  event_record_id?: string | null
+  payload: unknown
+}
+
+export interface JobSummary {
+  id: string
+  version: string
+  description?: string | null
+  shell: string
+  timeout: string
+  tags: string[]
+}
+
+export interface JobDetail {
+  manifest: Record<string, unknown> & { id: string; version: string }
+  yaml?: string | null
+}
+
+export interface JobStatus {
+  id: string
+  revoked: boolean
+  pinned_version?: string | null
+}
+
+export interface Target {
+  all?: boolean
+  groups?: string[]
+  pcs?: string[]
+}
+
+export interface ExecRequest {
+  target: Target
+  jitter?: string
+  deadline_at?: string
+}
+
+export interface ExecResponse {
+  exec_id: string
+  job_id: string
+  version: string
+  request_id: string
+  target_count: number
+  subjects: string[]
+}
+
+export interface ExecutionSummary {
+  exec_id: string
+  job_id: string
+  version: string
+  initiated_by: string
+  initiated_at: string
+  target_count: number
+  success_count: number
+  failure_count: number
+  skipped_count: number
+  status: string
+}
+
+export interface ResultSummary {
+  result_id: string
+  request_id: string
+  exec_id: string
+  pc_id: string
+  job_id: string
+  version: string
+  exit_code: number | null
+  started_at: string | null
+  finished_at: string | null
+  recorded_at: string | null
+  skipped: boolean
+  reaped: boolean
+}
+
+export interface ExecutionDetail extends ExecutionSummary {
+  results: ResultSummary[]
+}
+
+export interface ResultDetail extends ResultSummary {
+  stdout: string
+  stderr: string
+  stdout_object?: string | null
+  stderr_object?: string | null
+}
+
+export interface AuditEntry {
+  id: number
+  actor: string
+  action: string
+  target?: string | null
+  payload: unknown
+  occurred_at: string
+  client_addr?: string | null
+}
+
+export interface GroupSummary {
+  name: string
+  members: number
+}
+
+export interface Freeze {
+  from?: string | null
+  until?: string | null
+  reason?: string | null
+  set_by?: string | null
+  set_at: string
+}
+
+export interface FreezeStatus {
+  frozen: boolean
+  freeze?: Freeze | null
+}
+
+/** What GET /api/events/stream pushes; the SSE event name is `type`. */
+export type LiveEvent =
+  | { type: 'execution'; exec_id: string; job_id: string }
+  | { type: 'result'; exec_id: string; pc_id: string; result_id: string; exit_code: number | null }
+  | { type: 'agent'; pc_id: string; online: boolean }
+  | { type: 'timeline'; pc_id: string; kind: string }

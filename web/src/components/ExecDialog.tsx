@@ -1,0 +1,188 @@
+// Firing a job: pick machines (from the fleet), groups (free text) or the whole fleet, an
+// optional jitter and start deadline, then POST /api/exec/{job}. Errors land at their field.
+
+import { useMutation, useQuery } from '@tanstack/react-query'
+import { useMemo, useState, type FormEvent } from 'react'
+import { useNavigate } from 'react-router'
+import { ApiError, api } from '../api/client'
+import type { AgentRow, ExecRequest, ExecResponse, GroupSummary, Page } from '../api/types'
+import { parseDuration } from '../lib/format'
+import { Dialog } from './Dialog'
+import { OnlineBadge, errorText } from './ui'
+
+type Mode = 'pcs' | 'groups' | 'all'
+
+/** Which input a server error belongs to. */
+export function execErrorSlot(field: string | null | undefined): 'target' | 'jitter' | 'deadline' | 'form' {
+  if (!field) return 'form'
+  if (field.startsWith('target')) return 'target'
+  if (field.startsWith('jitter')) return 'jitter'
+  if (field.startsWith('deadline')) return 'deadline'
+  return 'form'
+}
+
+export function ExecDialog({ jobId, open, onClose }: { jobId: string; open: boolean; onClose: () => void }) {
+  const navigate = useNavigate()
+  const [mode, setMode] = useState<Mode>('pcs')
+  const [picked, setPicked] = useState<Set<string>>(new Set())
+  const [filter, setFilter] = useState('')
+  const [groups, setGroups] = useState('')
+  const [jitter, setJitter] = useState('')
+  const [deadline, setDeadline] = useState('')
+  const [errors, setErrors] = useState<Partial<Record<'target' | 'jitter' | 'deadline' | 'form', string>>>({})
+
+  const agents = useQuery({
+    queryKey: ['agents', 'picker'],
+    queryFn: ({ signal }) => api.get<Page<AgentRow>>('/api/agents?limit=1000&sort=pc_id', signal),
+    enabled: open,
+  })
+  const knownGroups = useQuery({ queryKey: ['groups'], queryFn: ({ signal }) => api.get<GroupSummary[]>('/api/groups', signal), enabled: open, retry: false })
+  const shown = useMemo(() => {
+    const f = filter.toLowerCase()
+    return (agents.data?.items ?? []).filter((a) => !f || a.pc_id.toLowerCase().includes(f) || a.hostname.toLowerCase().includes(f))
+  }, [agents.data, filter])
+
+  const fire = useMutation({
+    mutationFn: (req: ExecRequest) => api.post<ExecResponse>(`/api/exec/${encodeURIComponent(jobId)}`, req),
+    onSuccess: (r) => {
+      onClose()
+      navigate(`/executions/${encodeURIComponent(r.exec_id)}`)
+    },
+    onError: (err) => {
+      const slot = err instanceof ApiError ? execErrorSlot(err.field) : 'form'
+      setErrors({ [slot]: errorText(err) })
+    },
+  })
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault()
+    const errs: typeof errors = {}
+    const req: ExecRequest = { target: {} }
+    if (mode === 'all') req.target.all = true
+    if (mode === 'pcs') {
+      if (picked.size === 0) errs.target = 'pick at least one machine'
+      req.target.pcs = [...picked]
+    }
+    if (mode === 'groups') {
+      const list = groups
+        .split(/[\s,]+/)
+        .map((g) => g.trim())
+        .filter(Boolean)
+      if (list.length === 0) errs.target = 'name at least one group'
+      const bad = list.find((g) => !/^[A-Za-z0-9_-]+$/.test(g))
+      if (bad) errs.target = `"${bad}" is not a group name (letters, digits, '-' and '_')`
+      req.target.groups = list
+    }
+    if (jitter.trim()) {
+      const secs = parseDuration(jitter)
+      if (secs === null) errs.jitter = 'write a duration such as 30s, 5m or 1h'
+      else if (secs > 86400) errs.jitter = 'at most 24h'
+      else req.jitter = jitter.trim()
+    }
+    if (deadline) {
+      const d = new Date(deadline)
+      if (!(d.getTime() > Date.now())) errs.deadline = 'must be in the future'
+      else req.deadline_at = d.toISOString()
+    }
+    setErrors(errs)
+    if (Object.keys(errs).length === 0) fire.mutate(req)
+  }
+
+  const err = (slot: keyof typeof errors) =>
+    errors[slot] ? (
+      <span className="field-error" role="alert">
+        {errors[slot]}
+      </span>
+    ) : null
+
+  return (
+    <Dialog open={open} onClose={onClose} title={`Run ${jobId}`} wide>
+      <form className="stack" onSubmit={submit}>
+        <fieldset>
+          <legend>Target</legend>
+          <div className="row" role="radiogroup">
+            {(
+              [
+                ['pcs', 'Machines'],
+                ['groups', 'Groups'],
+                ['all', 'Whole fleet'],
+              ] as [Mode, string][]
+            ).map(([m, label]) => (
+              <label key={m} className="radio">
+                <input type="radio" name="mode" value={m} checked={mode === m} onChange={() => setMode(m)} /> {label}
+              </label>
+            ))}
+          </div>
+          {mode === 'pcs' && (
+            <div className="picker">
+              <input type="search" placeholder="Filter machines…" aria-label="Filter machines" value={filter} onChange={(e) => setFilter(e.target.value)} />
+              <div className="picker-list" role="group" aria-label="Machines">
+                {agents.isPending && <p className="muted">Loading machines…</p>}
+                {!agents.isPending && shown.length === 0 && <p className="muted">No machines.</p>}
+                {shown.map((a) => (
+                  <label key={a.pc_id} className="check">
+                    <input
+                      type="checkbox"
+                      checked={picked.has(a.pc_id)}
+                      onChange={(e) => {
+                        const next = new Set(picked)
+                        if (e.target.checked) next.add(a.pc_id)
+                        else next.delete(a.pc_id)
+                        setPicked(next)
+                      }}
+                    />
+                    <span>{a.pc_id}</span> <OnlineBadge online={a.online} />
+                  </label>
+                ))}
+              </div>
+              <p className="muted small">
+                {picked.size} picked.{' '}
+                {shown.length > 0 && (
+                  <button type="button" className="linkish" onClick={() => setPicked(new Set([...picked, ...shown.map((a) => a.pc_id)]))}>
+                    Pick all shown
+                  </button>
+                )}
+              </p>
+            </div>
+          )}
+          {mode === 'groups' && (
+            <label>
+              Groups (comma or space separated)
+              <input list="known-groups" value={groups} onChange={(e) => setGroups(e.target.value)} placeholder="web, db" aria-invalid={!!errors.target} />
+              <datalist id="known-groups">
+                {knownGroups.data?.map((g) => (
+                  <option key={g.name} value={g.name} />
+                ))}
+              </datalist>
+            </label>
+          )}
+          {mode === 'all' && <p className="alert warn">Every machine of the fleet runs this job, including machines that come online later and replay the command.</p>}
+          {err('target')}
+        </fieldset>
+        <div className="grid two">
+          <label>
+            Jitter (optional)
+            <input value={jitter} onChange={(e) => setJitter(e.target.value)} placeholder="e.g. 30s, 5m" aria-invalid={!!errors.jitter} />
+            <span className="hint muted">Each machine waits a random time up to this before starting.</span>
+            {err('jitter')}
+          </label>
+          <label>
+            Start deadline (optional)
+            <input type="datetime-local" value={deadline} onChange={(e) => setDeadline(e.target.value)} aria-invalid={!!errors.deadline} />
+            <span className="hint muted">Machines that cannot start before then skip the run (exit 125).</span>
+            {err('deadline')}
+          </label>
+        </div>
+        {err('form')}
+        <div className="row end">
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="btn primary" data-mutating disabled={fire.isPending}>
+            {fire.isPending ? 'Starting…' : 'Run now'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  )
+}

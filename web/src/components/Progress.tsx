@@ -1,0 +1,30 @@
+// An execution's progress: finished runs of the machines targeted, split ok / failed / skipped.
+
+import type { ExecutionSummary } from '../api/types'
+
+export function Progress({ e }: { e: ExecutionSummary }) {
+  const done = e.success_count + e.failure_count + e.skipped_count
+  const total = Math.max(e.target_count, done, 1)
+  const pct = (n: number) => `${(n / total) * 100}%`
+  return (
+    <div className="progress-wrap">
+      <div
+        className="progress"
+        role="progressbar"
+        aria-valuemin={0}
+        aria-valuemax={e.target_count}
+        aria-valuenow={done}
+        aria-label={`${done} of ${e.target_count} machines reported`}
+      >
+        <span className="seg ok" style={{ width: pct(e.success_count) }} />
+        <span className="seg bad" style={{ width: pct(e.failure_count) }} />
+        <span className="seg warn" style={{ width: pct(e.skipped_count) }} />
+      </div>
+      <span className="progress-text" data-testid="progress-text">
+        {done}/{e.target_count}
+        {e.failure_count > 0 && <span className="bad-text"> · {e.failure_count} failed</span>}
+        {e.skipped_count > 0 && <span className="warn-text"> · {e.skipped_count} skipped</span>}
+      </span>
+    </div>
+  )
+}

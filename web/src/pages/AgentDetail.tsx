@@ -1,0 +1,276 @@
+// One machine: its facts and groups, performance over a chosen range, the process snapshot,
+// its timeline and its run history; ping asks it to answer right now.
+
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
+import { useMemo, useState } from 'react'
+import { Link, useParams } from 'react-router'
+import { ApiError, api, qs } from '../api/client'
+import type { AgentRow, ObsEntry, Page, PerfSeries, PingResult, ProcessSnapshot, ResultSummary } from '../api/types'
+import { useAuth } from '../auth'
+import { DataTable } from '../components/DataTable'
+import { RangePicker, resolveRange, type RangeChoice } from '../components/RangePicker'
+import { TimeChart } from '../components/TimeChart'
+import { Badge, Card, ErrorBox, ExitBadge, KeyValues, OnlineBadge, errorText } from '../components/ui'
+import { between, formatBytes, formatDateTime, formatDuration, formatPct, formatRate, formatRelative } from '../lib/format'
+import { toColumns } from '../lib/series'
+
+const pctFmt = (v: number) => `${v.toFixed(0)} %`
+
+function Groups({ agent }: { agent: AgentRow }) {
+  const { can } = useAuth()
+  const qc = useQueryClient()
+  const [name, setName] = useState('')
+  const change = useMutation({
+    mutationFn: ({ group, add }: { group: string; add: boolean }) =>
+      add ? api.put(`/api/agents/${encodeURIComponent(agent.pc_id)}/groups/${encodeURIComponent(group)}`) : api.del(`/api/agents/${encodeURIComponent(agent.pc_id)}/groups/${encodeURIComponent(group)}`),
+    onSuccess: () => {
+      setName('')
+      void qc.invalidateQueries({ queryKey: ['agent', agent.pc_id] })
+      void qc.invalidateQueries({ queryKey: ['groups'] })
+    },
+  })
+  return (
+    <div className="stack">
+      <div className="chips">
+        {agent.groups.length === 0 && <span className="muted">In no group.</span>}
+        {agent.groups.map((g) => (
+          <span key={g} className="chip">
+            <Link to={`/agents?group=${encodeURIComponent(g)}`}>{g}</Link>
+            {can('operator') && (
+              <button type="button" className="chip-x" aria-label={`Remove from ${g}`} data-mutating onClick={() => change.mutate({ group: g, add: false })}>
+                ✕
+              </button>
+            )}
+          </span>
+        ))}
+      </div>
+      {can('operator') && (
+        <form
+          className="row"
+          onSubmit={(e) => {
+            e.preventDefault()
+            if (name.trim()) change.mutate({ group: name.trim(), add: true })
+          }}
+        >
+          <input aria-label="Group to add" placeholder="group name" value={name} onChange={(e) => setName(e.target.value)} pattern="[A-Za-z0-9_-]+" />
+          <button type="submit" className="btn small" data-mutating disabled={!name.trim() || change.isPending}>
+            Add to group
+          </button>
+        </form>
+      )}
+      {change.error && <ErrorBox error={change.error} />}
+    </div>
+  )
+}
+
+function Perf({ pcId }: { pcId: string }) {
+  const [range, setRange] = useState<RangeChoice>({ preset: '24h' })
+  const perf = useQuery({
+    queryKey: ['agent', pcId, 'perf', range],
+    queryFn: ({ signal }) => api.get<PerfSeries>(`/api/agents/${encodeURIComponent(pcId)}/perf${qs(resolveRange(range, Date.now()))}`, signal),
+    placeholderData: keepPreviousData,
+    refetchInterval: 'preset' in range ? 60_000 : false,
+  })
+  const pts = useMemo(() => perf.data?.points ?? [], [perf.data])
+  const step = perf.data?.step_secs
+  const x = (p: { at: string }) => Date.parse(p.at) / 1000
+  const cpu = useMemo(() => toColumns(pts, x, [(p) => p.cpu_pct]), [pts])
+  const mem = useMemo(() => toColumns(pts, x, [(p) => p.mem_used_bytes, (p) => p.mem_total_bytes, (p) => p.swap_used_bytes]), [pts])
+  const disk = useMemo(() => toColumns(pts, x, [(p) => p.disk_read_bytes_per_sec, (p) => p.disk_written_bytes_per_sec]), [pts])
+  const net = useMemo(() => toColumns(pts, x, [(p) => p.net_rx_bytes_per_sec, (p) => p.net_tx_bytes_per_sec]), [pts])
+  const s = useMemo(
+    () => ({
+      cpu: [{ label: 'CPU', color: 'var(--c1)', fill: true }],
+      mem: [
+        { label: 'used', color: 'var(--c3)', fill: true },
+        { label: 'total', color: 'var(--muted)' },
+        { label: 'swap', color: 'var(--c2)' },
+      ],
+      disk: [
+        { label: 'read', color: 'var(--c1)' },
+        { label: 'written', color: 'var(--c4)' },
+      ],
+      net: [
+        { label: 'received', color: 'var(--c3)' },
+        { label: 'sent', color: 'var(--c2)' },
+      ],
+    }),
+    [],
+  )
+  return (
+    <Card title="Performance" actions={<RangePicker value={range} onChange={setRange} />}>
+      <ErrorBox error={perf.error} />
+      {step ? <p className="muted small">One point per {formatDuration(step * 1000)}.</p> : null}
+      <div className="grid two">
+        <TimeChart title="CPU" data={cpu} series={s.cpu} step={step} format={pctFmt} yMax={100} />
+        <TimeChart title="Memory" data={mem} series={s.mem} step={step} format={formatBytes} />
+        <TimeChart title="Disk" data={disk} series={s.disk} step={step} format={formatRate} />
+        <TimeChart title="Network" data={net} series={s.net} step={step} format={formatRate} />
+      </div>
+    </Card>
+  )
+}
+
+function Processes({ pcId }: { pcId: string }) {
+  const q = useQuery({ queryKey: ['agent', pcId, 'processes'], queryFn: ({ signal }) => api.get<ProcessSnapshot>(`/api/agents/${encodeURIComponent(pcId)}/processes`, signal) })
+  return (
+    <Card title="Processes" actions={q.data?.at ? <span className="muted">snapshot {formatRelative(q.data.at)}</span> : undefined}>
+      <DataTable
+        label="Processes"
+        filename={`processes-${pcId}`}
+        rows={q.data?.processes}
+        loading={q.isPending}
+        error={q.error}
+        rowKey={(p) => String(p.pid)}
+        pageSize={10}
+        initialSort={{ key: 'cpu_pct', dir: 'desc' }}
+        empty="No process snapshot: the agent sends one only in investigation mode."
+        columns={[
+          { key: 'pid', header: 'PID', value: (p) => p.pid, align: 'right' },
+          { key: 'name', header: 'Name', value: (p) => p.name },
+          { key: 'cpu_pct', header: 'CPU', value: (p) => p.cpu_pct, render: (p) => formatPct(p.cpu_pct), align: 'right' },
+          { key: 'rss_bytes', header: 'Memory', value: (p) => p.rss_bytes, render: (p) => formatBytes(p.rss_bytes), align: 'right' },
+          { key: 'disk_read', header: 'Disk read', value: (p) => p.disk_read_bytes_per_sec, render: (p) => formatRate(p.disk_read_bytes_per_sec), align: 'right', wide: true },
+          { key: 'disk_written', header: 'Disk written', value: (p) => p.disk_written_bytes_per_sec, render: (p) => formatRate(p.disk_written_bytes_per_sec), align: 'right', wide: true },
+        ]}
+      />
+    </Card>
+  )
+}
+
+function Timeline({ pcId }: { pcId: string }) {
+  const [page, setPage] = useState(0)
+  const size = 10
+  const q = useQuery({
+    queryKey: ['obs', pcId, page],
+    queryFn: ({ signal }) => api.get<Page<ObsEntry>>(`/api/obs_events${qs({ pc_id: pcId, limit: size, offset: page * size })}`, signal),
+    placeholderData: keepPreviousData,
+  })
+  return (
+    <Card title="Timeline">
+      <DataTable
+        label="Timeline"
+        filename={`timeline-${pcId}`}
+        rows={q.data?.items}
+        loading={q.isPending}
+        error={q.error}
+        rowKey={(o) => String(o.id)}
+        server={{
+          total: q.data?.total ?? 0,
+          page,
+          pageSize: size,
+          onPage: setPage,
+          exportAll: async () => (await api.get<Page<ObsEntry>>(`/api/obs_events${qs({ pc_id: pcId, limit: 1000 })}`)).items,
+        }}
+        empty="No events on this machine's timeline."
+        columns={[
+          { key: 'at', header: 'When', value: (o) => o.at, render: (o) => <span title={formatDateTime(o.at)}>{formatRelative(o.at)}</span> },
+          { key: 'kind', header: 'Kind', value: (o) => o.kind, render: (o) => <code>{o.kind}</code> },
+          { key: 'source', header: 'Source', value: (o) => o.source },
+          { key: 'payload', header: 'Details', value: (o) => JSON.stringify(o.payload), render: (o) => <code className="clip">{JSON.stringify(o.payload)}</code>, wide: true },
+        ]}
+      />
+    </Card>
+  )
+}
+
+export function RunHistory({ pcId }: { pcId: string }) {
+  const [page, setPage] = useState(0)
+  const size = 10
+  const q = useQuery({
+    queryKey: ['results', { pc_id: pcId }, page],
+    queryFn: ({ signal }) => api.get<Page<ResultSummary>>(`/api/results${qs({ pc_id: pcId, limit: size, offset: page * size })}`, signal),
+    placeholderData: keepPreviousData,
+  })
+  return (
+    <Card title="Run history">
+      <DataTable
+        label="Run history"
+        filename={`runs-${pcId}`}
+        rows={q.data?.items}
+        loading={q.isPending}
+        error={q.error}
+        rowKey={(r) => r.result_id}
+        server={{
+          total: q.data?.total ?? 0,
+          page,
+          pageSize: size,
+          onPage: setPage,
+          exportAll: async () => (await api.get<Page<ResultSummary>>(`/api/results${qs({ pc_id: pcId, limit: 1000 })}`)).items,
+        }}
+        empty="This machine has run nothing yet."
+        columns={[
+          { key: 'job_id', header: 'Job', value: (r) => r.job_id, render: (r) => <Link to={`/results/${encodeURIComponent(r.result_id)}`}>{r.job_id}</Link> },
+          { key: 'version', header: 'Version', value: (r) => r.version, wide: true },
+          { key: 'exit_code', header: 'Result', value: (r) => r.exit_code, render: (r) => <ExitBadge code={r.exit_code} skipped={r.skipped} reaped={r.reaped} /> },
+          { key: 'started_at', header: 'Started', value: (r) => r.started_at, render: (r) => formatDateTime(r.started_at) },
+          { key: 'duration', header: 'Took', value: (r) => between(r.started_at, r.finished_at), render: (r) => formatDuration(between(r.started_at, r.finished_at)), align: 'right' },
+          { key: 'exec', header: 'Execution', value: (r) => r.exec_id, render: (r) => <Link to={`/executions/${encodeURIComponent(r.exec_id)}`}>{r.exec_id.slice(0, 8)}</Link>, wide: true },
+        ]}
+      />
+    </Card>
+  )
+}
+
+export function AgentDetailPage() {
+  const { id = '' } = useParams()
+  const agent = useQuery({ queryKey: ['agent', id], queryFn: ({ signal }) => api.get<AgentRow>(`/api/agents/${encodeURIComponent(id)}`, signal) })
+  const ping = useMutation({ mutationFn: () => api.post<PingResult>(`/api/agents/${encodeURIComponent(id)}/ping`) })
+  const a = agent.data
+  if (agent.error instanceof ApiError && agent.error.status === 404)
+    return (
+      <div className="page">
+        <h1>{id}</h1>
+        <p className="alert warn">No machine with this id has reported to this backend.</p>
+      </div>
+    )
+  return (
+    <div className="page">
+      <div className="page-head">
+        <h1>
+          {id} {a && <OnlineBadge online={a.online} />}
+        </h1>
+        <div className="row">
+          <button type="button" className="btn" onClick={() => ping.mutate()} disabled={ping.isPending}>
+            {ping.isPending ? 'Pinging…' : 'Ping'}
+          </button>
+          {ping.data && (
+            <span role="status" data-testid="ping-result">
+              {ping.data.answered ? <Badge tone="ok">answered in {ping.data.rtt_ms?.toFixed(0)} ms</Badge> : <Badge tone="bad">no answer within 5 s</Badge>}
+            </span>
+          )}
+          {ping.error && <span className="bad-text">{errorText(ping.error)}</span>}
+        </div>
+      </div>
+      <ErrorBox error={agent.error} />
+      {a && (
+        <div className="grid two">
+          <Card title="Facts">
+            <KeyValues
+              items={[
+                ['Host name', a.hostname],
+                ['OS', `${a.os_family} ${a.os_version}`],
+                ['Agent version', a.agent_version],
+                ['Last heartbeat', `${formatRelative(a.last_heartbeat)} (${formatDateTime(a.last_heartbeat)})`],
+                ['First seen', formatDateTime(a.first_seen)],
+                ['Agent CPU', formatPct(a.agent_cpu_pct)],
+                ['Agent memory', formatBytes(a.agent_rss_bytes)],
+                ['Quarantined versions', a.quarantined_versions.length ? a.quarantined_versions.join(', ') : 'none'],
+              ]}
+            />
+          </Card>
+          <Card title="Groups">
+            <Groups agent={a} />
+          </Card>
+        </div>
+      )}
+      <Perf pcId={id} />
+      <div className="grid two">
+        <Processes pcId={id} />
+        <Timeline pcId={id} />
+      </div>
+      <RunHistory pcId={id} />
+    </div>
+  )
+}
+

@@ -1,0 +1,91 @@
+// One execution: who fired what when, progress, and every machine's result (exit code, why
+// it was skipped, how long it took, a link to its output). Updates live.
+
+import { useMutation, useQuery } from '@tanstack/react-query'
+import { Link, useParams } from 'react-router'
+import { api } from '../api/client'
+import type { ExecutionDetail } from '../api/types'
+import { useAuth } from '../auth'
+import { DataTable } from '../components/DataTable'
+import { Progress } from '../components/Progress'
+import { Card, ErrorBox, ExitBadge, KeyValues, StatusBadge, exitMeaning } from '../components/ui'
+import { between, formatDateTime, formatDuration, formatRelative } from '../lib/format'
+
+export function ExecutionDetailPage() {
+  const { id = '' } = useParams()
+  const { can } = useAuth()
+  const q = useQuery({
+    queryKey: ['execution', id],
+    queryFn: ({ signal }) => api.get<ExecutionDetail>(`/api/executions/${encodeURIComponent(id)}`, signal),
+    // Live events refresh it; this is the fallback if the stream is down.
+    refetchInterval: (query) => (query.state.data && ['pending', 'running'].includes(query.state.data.status) ? 15_000 : false),
+  })
+  const kill = useMutation({ mutationFn: () => api.post(`/api/executions/${encodeURIComponent(id)}/kill`) })
+  const e = q.data
+  const waiting = e ? Math.max(0, e.target_count - e.results.filter((r) => r.exit_code !== null).length) : 0
+  return (
+    <div className="page">
+      <div className="page-head">
+        <h1>
+          {e ? e.job_id : 'Execution'} {e && <StatusBadge status={e.status} />}
+        </h1>
+        {e && can('operator') && ['pending', 'running'].includes(e.status) && (
+          <button
+            type="button"
+            className="btn danger"
+            data-mutating
+            onClick={() => {
+              if (confirm('Kill every run of this execution still in progress?')) kill.mutate()
+            }}
+          >
+            Kill
+          </button>
+        )}
+      </div>
+      <ErrorBox error={q.error ?? kill.error} />
+      {kill.isSuccess && <p className="alert ok">Kill sent: running machines stop and report exit -1.</p>}
+      {e && (
+        <>
+          <Card title="Overview">
+            <KeyValues
+              items={[
+                ['Job', <Link key="job" to={`/jobs/${encodeURIComponent(e.job_id)}`}>{`${e.job_id} (version ${e.version})`}</Link>],
+                ['Fired by', e.initiated_by],
+                ['At', `${formatDateTime(e.initiated_at)} (${formatRelative(e.initiated_at)})`],
+                ['Machines targeted', e.target_count],
+                ['Progress', <Progress key="progress" e={e} />],
+                ['Execution id', <code key="executionid">{e.exec_id}</code>],
+              ]}
+            />
+            {waiting > 0 && e.status !== 'completed' && <p className="muted">Waiting for {waiting} machine(s)…</p>}
+          </Card>
+          <Card title="Results">
+            <DataTable
+              label="Results"
+              filename={`results-${e.exec_id}`}
+              rows={e.results}
+              rowKey={(r) => r.result_id}
+              initialSort={{ key: 'pc_id', dir: 'asc' }}
+              empty="No machine has reported yet."
+              columns={[
+                { key: 'pc_id', header: 'Machine', value: (r) => r.pc_id, render: (r) => <Link to={`/agents/${encodeURIComponent(r.pc_id)}`}>{r.pc_id}</Link> },
+                { key: 'exit_code', header: 'Exit', value: (r) => r.exit_code, render: (r) => <ExitBadge code={r.exit_code} skipped={r.skipped} reaped={r.reaped} /> },
+                { key: 'meaning', header: 'Meaning', value: (r) => exitMeaning(r.exit_code, r.skipped, r.reaped) },
+                { key: 'started_at', header: 'Started', value: (r) => r.started_at, render: (r) => formatDateTime(r.started_at), wide: true },
+                { key: 'took', header: 'Took', value: (r) => between(r.started_at, r.finished_at), render: (r) => formatDuration(between(r.started_at, r.finished_at)), align: 'right' },
+                {
+                  key: 'output',
+                  header: 'Output',
+                  sortable: false,
+                  noExport: true,
+                  value: () => '',
+                  render: (r) => (r.exit_code === null ? <span className="muted">running</span> : <Link to={`/results/${encodeURIComponent(r.result_id)}`}>stdout / stderr</Link>),
+                },
+              ]}
+            />
+          </Card>
+        </>
+      )}
+    </div>
+  )
+}

@@ -1,0 +1,54 @@
+// Activity: every execution, newest first, with live progress (the SSE stream invalidates
+// this list as results arrive).
+
+import { useQuery } from '@tanstack/react-query'
+import { Link } from 'react-router'
+import { api } from '../api/client'
+import type { ExecutionSummary, Page } from '../api/types'
+import { DataTable } from '../components/DataTable'
+import { Progress } from '../components/Progress'
+import { StatusBadge } from '../components/ui'
+import { formatDateTime, formatRelative } from '../lib/format'
+
+const WINDOW = 500
+
+export function ExecutionsPage() {
+  const list = useQuery({ queryKey: ['executions', 'list'], queryFn: ({ signal }) => api.get<Page<ExecutionSummary>>(`/api/executions?limit=${WINDOW}`, signal) })
+  const total = list.data?.total ?? 0
+  return (
+    <div className="page">
+      <h1>Activity</h1>
+      {total > WINDOW && (
+        <p className="muted">
+          Showing the newest {WINDOW} of {total} executions.
+        </p>
+      )}
+      <DataTable
+        label="Executions"
+        filename="executions"
+        rows={list.data?.items}
+        loading={list.isPending}
+        error={list.error}
+        rowKey={(e) => e.exec_id}
+        initialSort={{ key: 'initiated_at', dir: 'desc' }}
+        empty="Nothing has been run yet."
+        columns={[
+          { key: 'job_id', header: 'Job', value: (e) => e.job_id, render: (e) => <Link to={`/executions/${encodeURIComponent(e.exec_id)}`}>{e.job_id}</Link> },
+          { key: 'status', header: 'Status', value: (e) => e.status, render: (e) => <StatusBadge status={e.status} /> },
+          {
+            key: 'progress',
+            header: 'Progress',
+            value: (e) => (e.target_count ? (e.success_count + e.failure_count + e.skipped_count) / e.target_count : 0),
+            render: (e) => <Progress e={e} />,
+          },
+          { key: 'success_count', header: 'OK', value: (e) => e.success_count, align: 'right', wide: true },
+          { key: 'failure_count', header: 'Failed', value: (e) => e.failure_count, align: 'right', wide: true },
+          { key: 'skipped_count', header: 'Skipped', value: (e) => e.skipped_count, align: 'right', wide: true },
+          { key: 'initiated_by', header: 'By', value: (e) => e.initiated_by, wide: true },
+          { key: 'initiated_at', header: 'Started', value: (e) => e.initiated_at, render: (e) => <span title={formatDateTime(e.initiated_at)}>{formatRelative(e.initiated_at)}</span> },
+          { key: 'version', header: 'Version', value: (e) => e.version, wide: true },
+        ]}
+      />
+    </div>
+  )
+}
