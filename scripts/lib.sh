@@ -88,3 +88,41 @@ ensure_nats() {
     esac
     info "$("$bin" --version) at ${bin#"$KANADE_ROOT"/}"
 }
+
+# Node.js >= 20.19 and npm for the dashboard (web/, Vite 8). Installs Debian's nodejs and npm
+# only when node is missing; fails (without installing anything else) when it is too old.
+NODE_MIN="20.19"
+ensure_node() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        ensure_apt nodejs npm
+    fi
+    local version
+    version="$(node --version 2>/dev/null | sed 's/^v//')"
+    if ! printf '%s\n%s\n' "$NODE_MIN" "$version" | sort -V -C; then
+        printf 'error: node %s is too old for the dashboard build (needs >= %s)\n' "$version" "$NODE_MIN" >&2
+        return 1
+    fi
+    info "node $version, npm $(npm --version 2>/dev/null)"
+}
+
+# Headless Chromium for the dashboard's end-to-end test (playwright-core drives it).
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] || ensure_apt chromium
+    info "$(/usr/bin/chromium --version 2>/dev/null | tail -n 1)"
+}
+
+# Builds the dashboard into web/dist, which the backend embeds (read from disk by debug builds,
+# compiled in by release builds; so this runs before cargo). `npm ci` runs only when
+# package-lock.json is newer than the last install.
+build_web() {
+    ensure_node || return 1
+    (
+        cd "$KANADE_ROOT/web" || exit 1
+        if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+            info "npm ci"
+            npm ci --no-audit --no-fund --loglevel=error || exit 1
+        fi
+        info "npm run build"
+        npm run --silent build || exit 1
+    )
+}

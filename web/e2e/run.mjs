@@ -1,0 +1,500 @@
+// End-to-end test of the dashboard against a real system: nats-server, kanade-backend and
+// kanade-agent started here on free loopback ports with temporary state, driven through
+// headless Chromium (playwright-core + the system's chromium).
+//
+//   node e2e/run.mjs            (from web/, after `npm run build` and `cargo build --bins`)
+//
+// Environment: KANADE_BIN_DIR (default <repo>/target/debug), KANADE_NATS_SERVER (default
+// <repo>/.tools/nats/bin/nats-server), CHROMIUM (default /usr/bin/chromium),
+// E2E_KEEP=1 keeps the temporary folder. Screenshots go to web/test-results/screenshots/.
+// Every process started here is stopped on exit, whatever happens.
+
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+
+const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const ROOT = path.resolve(WEB, '..')
+const BIN = process.env.KANADE_BIN_DIR ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'debug')
+const NATS = process.env.KANADE_NATS_SERVER ?? path.join(ROOT, '.tools/nats/bin/nats-server')
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
+const SHOTS = path.join(WEB, 'test-results/screenshots')
+const ADMIN_PASSWORD = 'e2e-admin-password-1'
+const AGENT_ID = 'e2e-agent'
+// Generous: this runs on a busy 2-core machine.
+const T = 30_000
+
+const children = []
+let tmp = null
+let browserContext = null
+
+function log(...args) {
+  console.log(`[e2e ${new Date().toISOString().slice(11, 19)}]`, ...args)
+}
+
+async function freePort() {
+  const srv = net.createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const { port } = srv.address()
+  srv.close()
+  await once(srv, 'close')
+  return port
+}
+
+function start(name, cmd, args, env = {}) {
+  const out = fs.openSync(path.join(tmp, `${name}.log`), 'a')
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', out, out], detached: true })
+  child.name = name
+  child.exited = false
+  child.on('exit', (code, signal) => {
+    child.exited = true
+    if (!stopping) log(`${name} exited (code ${code}, signal ${signal})`)
+  })
+  children.push(child)
+  log(`started ${name} (pid ${child.pid})`)
+  return child
+}
+
+let stopping = false
+async function stopAll() {
+  stopping = true
+  if (browserContext) await browserContext.close().catch(() => {})
+  // Reverse start order: agent, backend, broker.
+  for (const child of [...children].reverse()) {
+    if (child.exited) continue
+    try {
+      process.kill(-child.pid, 'SIGTERM')
+    } catch {
+      continue
+    }
+    const deadline = Date.now() + 5000
+    while (!child.exited && Date.now() < deadline) await sleep(100)
+    if (!child.exited) {
+      try {
+        process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        // already gone
+      }
+    }
+  }
+  if (tmp && !process.env.E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true })
+  else if (tmp) log(`kept ${tmp}`)
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms))
+}
+
+async function waitFor(what, limitMs, check) {
+  const deadline = Date.now() + limitMs
+  let last
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return
+    } catch (err) {
+      last = err
+    }
+    for (const c of children) if (c.exited) throw new Error(`${c.name} exited while waiting for ${what}; see ${c.name}.log:\n${tail(c.name)}`)
+    await sleep(200)
+  }
+  throw new Error(`timed out after ${limitMs / 1000} s waiting for ${what}${last ? `: ${last.message}` : ''}`)
+}
+
+function tail(name) {
+  try {
+    return fs.readFileSync(path.join(tmp, `${name}.log`), 'utf8').split('\n').slice(-25).join('\n')
+  } catch {
+    return ''
+  }
+}
+
+const toml = (s) => JSON.stringify(s)
+
+// ---- the checks ----
+
+const results = []
+let currentPage = null
+async function check(name, fn) {
+  const t0 = Date.now()
+  try {
+    await fn()
+    results.push({ name, ok: true })
+    log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
+  } catch (err) {
+    results.push({ name, ok: false, err })
+    log(`FAIL ${name}: ${err.stack ?? err}`)
+    if (currentPage) {
+      const file = path.join(SHOTS, `FAILED-${results.length}.png`)
+      await currentPage.screenshot({ path: file, fullPage: true }).catch(() => {})
+      log(`page at failure: ${currentPage.url()} (screenshot ${path.relative(WEB, file)})`)
+    }
+    throw err
+  }
+}
+
+/** Waits until nothing on the page is loading (the event stream keeps the network busy, so
+ * "network idle" never comes). */
+async function settle(page) {
+  await page.waitForFunction(() => !document.body.innerText.includes('Loading…') && !document.querySelector('.spinner'), null, { timeout: T }).catch(() => {})
+  await sleep(300)
+}
+
+async function shot(page, name, opts = {}) {
+  await settle(page)
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true, ...opts })
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message)
+}
+
+async function main() {
+  for (const [what, file] of [
+    ['kanade-backend', path.join(BIN, 'kanade-backend')],
+    ['kanade-agent', path.join(BIN, 'kanade-agent')],
+    ['nats-server', NATS],
+    ['chromium', CHROMIUM],
+    ['the built dashboard (npm run build)', path.join(WEB, 'dist/index.html')],
+  ]) {
+    if (!fs.existsSync(file)) throw new Error(`${what} not found at ${file}`)
+  }
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kanade-e2e-'))
+  fs.rmSync(SHOTS, { recursive: true, force: true })
+  fs.mkdirSync(SHOTS, { recursive: true })
+  const [natsPort, monitorPort, httpPort] = [await freePort(), await freePort(), await freePort()]
+  const base = `http://127.0.0.1:${httpPort}`
+  const natsUrl = `nats://127.0.0.1:${natsPort}`
+
+  start('nats', NATS, ['-a', '127.0.0.1', '-p', String(natsPort), '-m', String(monitorPort), '-js', '-sd', path.join(tmp, 'nats')])
+  await waitFor('nats-server', T, async () => (await fetch(`http://127.0.0.1:${monitorPort}/healthz?js-enabled-only=true`)).ok)
+
+  fs.writeFileSync(
+    path.join(tmp, 'backend.toml'),
+    `[server]\nbind = ${toml(`127.0.0.1:${httpPort}`)}\npublic_url = ${toml(base)}\n\n[nats]\nurl = ${toml(natsUrl)}\n\n[db]\nsqlite_path = ${toml(path.join(tmp, 'backend/kanade.db'))}\n\n[log]\npath = ${toml(path.join(tmp, 'backend-file.log'))}\nlevel = "info"\nkeep_days = 1\n`,
+  )
+  start('backend', path.join(BIN, 'kanade-backend'), ['--config', path.join(tmp, 'backend.toml')], {
+    KANADE_BOOTSTRAP_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    RUST_LOG: 'info',
+    NO_COLOR: '1',
+  })
+  await waitFor('backend /health', 90_000, async () => (await fetch(`${base}/health`)).ok)
+  const index = await (await fetch(`${base}/`)).text()
+  assert(index.includes('<div id="root">'), `the backend does not serve the built dashboard at / (a debug build reads web/dist of the tree it was compiled in; rebuild it here):\n${index.slice(0, 300)}`)
+
+  fs.writeFileSync(
+    path.join(tmp, 'agent.toml'),
+    `[agent]\nid = ${toml(AGENT_ID)}\nnats_url = ${toml(natsUrl)}\ndata_dir = ${toml(path.join(tmp, 'agent'))}\n\n[log]\npath = ${toml(path.join(tmp, 'agent-file.log'))}\nlevel = "info"\nkeep_days = 1\n`,
+  )
+  start('agent', path.join(BIN, 'kanade-agent'), ['--config', path.join(tmp, 'agent.toml')], { NO_COLOR: '1' })
+
+  const apiLogin = async (username, password) => {
+    const r = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) })
+    const body = await r.text()
+    assert(r.ok, `API login ${username}: ${r.status} ${body}`)
+    return JSON.parse(body).token
+  }
+  const adminToken = await apiLogin('admin', ADMIN_PASSWORD)
+  const apiAs = (token) => async (method, p, body) => {
+    const r = await fetch(`${base}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    })
+    const text = await r.text()
+    return { status: r.status, body: text ? JSON.parse(text) : null }
+  }
+  const admin = apiAs(adminToken)
+  await waitFor('the agent online in GET /api/agents', 60_000, async () => {
+    const r = await admin('GET', '/api/agents?online=true')
+    return r.body?.items?.some((a) => a.pc_id === AGENT_ID)
+  })
+  log('system is up: broker, backend, agent')
+
+  browserContext = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 860 },
+    colorScheme: 'light',
+  })
+  browserContext.setDefaultTimeout(T)
+  const page = browserContext.pages()[0] ?? (await browserContext.newPage())
+  currentPage = page
+  const consoleErrors = []
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text())
+  })
+  page.on('pageerror', (e) => consoleErrors.push(String(e)))
+
+  await check('an anonymous visit lands on the sign-in page', async () => {
+    await page.goto(`${base}/agents`)
+    await page.getByRole('button', { name: 'Sign in' }).waitFor()
+    assert(new URL(page.url()).pathname === '/login', `expected /login, got ${page.url()}`)
+    await shot(page, '01-login')
+  })
+
+  await check('a wrong password is refused with the server message', async () => {
+    await page.getByLabel('User name').fill('admin')
+    await page.getByLabel('Password').fill('not-the-password')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('alert').filter({ hasText: 'wrong user name or password' }).waitFor()
+  })
+
+  await check('admin signs in and sees the dashboard, and comes back to the page asked for', async () => {
+    await page.getByLabel('Password').fill(ADMIN_PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('heading', { name: 'Agents' }).waitFor()
+    await page.getByRole('link', { name: 'Dashboard' }).click()
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor()
+    await page.getByText('machines online').waitFor()
+    await page.locator('.stat-value.ok', { hasText: /^1$/ }).waitFor()
+    await page.getByTestId('live-status').filter({ hasText: 'live' }).waitFor()
+    await shot(page, '02-dashboard')
+  })
+
+  await check('the account menu says who is signed in', async () => {
+    await page.getByTestId('account-menu').click()
+    const who = await page.getByTestId('whoami').textContent()
+    assert(who === 'admin', `whoami shows ${who}`)
+    await page.getByText('role: admin').waitFor()
+    await shot(page, '03-account-menu', { fullPage: false })
+    await page.keyboard.press('Escape')
+  })
+
+  await check('the agents table lists the agent and sorts', async () => {
+    await page.getByRole('link', { name: 'Agents' }).click()
+    await page.getByRole('link', { name: AGENT_ID }).waitFor()
+    await page.getByRole('button', { name: /Machine/ }).click()
+    await page.waitForURL(/sort=pc_id/)
+    await shot(page, '04-agents')
+  })
+
+  await check('the agent page shows facts and answers a ping', async () => {
+    await page.getByRole('link', { name: AGENT_ID }).click()
+    await page.getByRole('heading', { name: 'Facts' }).waitFor()
+    await page.getByRole('button', { name: 'Ping' }).click()
+    await page.getByTestId('ping-result').filter({ hasText: 'answered' }).waitFor()
+    await page.getByRole('button', { name: '7d' }).click()
+    await shot(page, '05-agent-detail')
+  })
+
+  const jobId = 'e2e-hello'
+  const marker = `hello-from-e2e-${Date.now()}`
+  await check('the YAML editor flags local problems and pins server errors to their line', async () => {
+    await page.getByRole('link', { name: 'Jobs' }).click()
+    await page.getByRole('link', { name: 'New job' }).click()
+    const editor = page.getByLabel('Manifest (YAML)')
+    await editor.fill(`id: ${jobId}\nversion: 1\nexecute:\n  shell: zsh\n  script: echo hi\n  timeout: 30s\n`)
+    await page.locator('.problems li[data-field="execute.shell"]').filter({ hasText: 'line 4' }).waitFor()
+    assert(await page.getByRole('button', { name: 'Create job' }).isDisabled(), 'save must be disabled while the text has problems')
+    // The client does not know the timeout limit; the server answers 422 naming the field.
+    await editor.fill(`id: ${jobId}\nversion: 1\nexecute:\n  shell: sh\n  script: echo hi\n  timeout: 30d\n`)
+    await page.getByRole('button', { name: 'Create job' }).click()
+    await page.locator('.problems li.server[data-field="execute.timeout"]').filter({ hasText: 'line 6' }).waitFor()
+    await shot(page, '06-job-editor-error')
+  })
+
+  await check('an operator creates a job in the editor', async () => {
+    const editor = page.getByLabel('Manifest (YAML)')
+    await editor.fill(
+      `id: ${jobId}\nversion: 1\ndescription: e2e job\nexecute:\n  shell: sh\n  script: |\n    sleep 2\n    echo ${marker}\n    echo to-stderr >&2\n  timeout: 60s\ntags: [e2e, demo]\n`,
+    )
+    await page.getByRole('button', { name: 'Create job' }).click()
+    await page.getByRole('status').filter({ hasText: `Saved ${jobId} version 1` }).waitFor()
+    await page.waitForURL(new RegExp(`/jobs/${jobId}$`))
+    await page.getByRole('link', { name: 'All jobs' }).click()
+    await page.getByRole('link', { name: jobId }).waitFor()
+    await shot(page, '07-jobs')
+  })
+
+  let execUrl = ''
+  await check('the job runs on the agent and its result arrives live, without a reload', async () => {
+    await page.getByRole('button', { name: `Run ${jobId}` }).click()
+    const dialog = page.getByRole('dialog')
+    await dialog.getByRole('checkbox').first().waitFor()
+    await dialog.getByLabel('Filter machines').fill(AGENT_ID)
+    await dialog.getByRole('checkbox').first().check()
+    await shot(page, '08-exec-dialog', { fullPage: false })
+    await page.evaluate(() => {
+      window.__e2eNoReload = true
+    })
+    await dialog.getByRole('button', { name: 'Run now' }).click()
+    await page.waitForURL(/\/executions\/[^/]+$/)
+    execUrl = page.url()
+    // The script sleeps 2 s: the page shows the run in progress first, then the result
+    // arrives over the event stream (the polling fallback is 15 s, longer than this wait).
+    const started = Date.now()
+    await page.getByRole('link', { name: 'stdout / stderr' }).waitFor({ timeout: 14_000 })
+    log(`result shown ${((Date.now() - started) / 1000).toFixed(1)} s after the execution page opened`)
+    assert(await page.evaluate(() => window.__e2eNoReload === true), 'the page was reloaded')
+    await page.getByTestId('progress-text').first().filter({ hasText: '1/1' }).waitFor()
+    await page.getByText('exit 0').waitFor()
+    await shot(page, '09-execution-detail')
+  })
+
+  await check('the result page shows the stdout and stderr of the run', async () => {
+    await page.getByRole('link', { name: 'stdout / stderr' }).click()
+    await page.getByTestId('stdout').filter({ hasText: marker }).waitFor()
+    await page.getByTestId('stderr').filter({ hasText: 'to-stderr' }).waitFor()
+    await shot(page, '10-result')
+  })
+
+  await check('activity, audit, groups, freeze and accounts pages render', async () => {
+    await page.getByRole('link', { name: 'Activity' }).click()
+    await page.getByRole('link', { name: jobId }).first().waitFor()
+    await shot(page, '11-activity')
+    await page.getByRole('link', { name: 'Audit log' }).click()
+    await page.getByRole('cell', { name: 'job.create' }).first().waitFor()
+    await page.getByRole('cell', { name: 'exec', exact: true }).first().waitFor()
+    await shot(page, '12-audit')
+    await page.getByRole('link', { name: 'Groups' }).click()
+    await page.getByRole('heading', { name: 'Groups' }).waitFor()
+    await shot(page, '13-groups')
+    await page.getByRole('link', { name: 'Freeze' }).click()
+    await page.getByRole('heading', { name: 'Fleet freeze' }).waitFor()
+    await page.getByText(/The fleet is (not )?frozen/).first().waitFor()
+    await shot(page, '14-freeze')
+    await page.getByRole('link', { name: 'Accounts' }).click()
+    await page.locator('td[data-label="User"]', { hasText: /^admin$/ }).waitFor()
+    await shot(page, '15-accounts')
+  })
+
+  await check('pages whose routes are missing say so instead of failing', async () => {
+    for (const [link, file] of [
+      ['Schedules', '16-schedules'],
+      ['Inventory', '17-inventory'],
+      ['Compliance', '18-compliance'],
+      ['Notifications', '19-notifications'],
+      ['Rollout', '20-rollout'],
+    ]) {
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link }).click()
+      await page.getByRole('heading', { name: link, level: 1 }).waitFor()
+      if (link === 'Inventory') await page.getByLabel('Job').selectOption(jobId)
+      // Either the placeholder (route missing), or a table or a note (route exists by now).
+      await page.locator('[data-testid="not-available"], table, .alert').first().waitFor()
+      await shot(page, file)
+    }
+  })
+
+  await check('the dark theme and a phone-sized screen work', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
+    await page.getByRole('button', { name: 'Switch to dark theme' }).click()
+    const theme = await page.evaluate(() => document.documentElement.dataset.theme)
+    assert(theme === 'dark', `theme is ${theme}`)
+    await shot(page, '21-dashboard-dark')
+    await page.setViewportSize({ width: 390, height: 844 })
+    await page.getByRole('button', { name: 'Menu' }).click()
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click()
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor()
+    await shot(page, '22-jobs-phone')
+    await page.goto(execUrl)
+    await page.getByText('exit 0').waitFor()
+    await shot(page, '23-execution-phone')
+    await page.setViewportSize({ width: 1280, height: 860 })
+    await page.getByRole('button', { name: 'Switch to light theme' }).click()
+  })
+
+  const viewerFirst = 'viewer-first-password'
+  const viewerSecond = 'viewer-second-password'
+  await check('a viewer account is created through the API', async () => {
+    const r = await admin('POST', '/api/accounts', { username: 'viewer1', password: viewerFirst, role: 'viewer' })
+    assert(r.status === 201, `create viewer: ${r.status} ${JSON.stringify(r.body)}`)
+  })
+
+  await check('the viewer must change the one-time password before anything else', async () => {
+    await page.getByTestId('account-menu').click()
+    await page.getByRole('menuitem', { name: 'Sign out' }).click()
+    await page.getByRole('button', { name: 'Sign in' }).waitFor()
+    await page.getByLabel('User name').fill('viewer1')
+    await page.getByLabel('Password').fill(viewerFirst)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('heading', { name: 'Choose a new password' }).waitFor()
+    // Going elsewhere by hand comes back here.
+    await page.goto(`${base}/jobs`)
+    await page.getByRole('heading', { name: 'Choose a new password' }).waitFor()
+    await shot(page, '24-forced-password-change')
+    await page.getByLabel('Current password').fill(viewerFirst)
+    await page.getByLabel('New password', { exact: true }).fill(viewerSecond)
+    await page.getByLabel('New password again').fill(viewerSecond)
+    await page.getByRole('button', { name: 'Change password' }).click()
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor()
+  })
+
+  await check('the viewer sees no button that changes anything', async () => {
+    const pages = [
+      ['/', 'Dashboard'],
+      ['/agents', 'Agents'],
+      [`/agents/${AGENT_ID}`, AGENT_ID],
+      ['/jobs', 'Jobs'],
+      [`/jobs/${jobId}`, jobId],
+      ['/executions', 'Activity'],
+      [new URL(execUrl).pathname, jobId],
+      ['/freeze', 'Fleet freeze'],
+      ['/accounts', 'Accounts'],
+    ]
+    for (const [p, heading] of pages) {
+      await page.goto(`${base}${p}`)
+      await page.getByRole('heading', { name: heading }).first().waitFor()
+      await settle(page)
+      const mutating = await page.locator('[data-mutating]').count()
+      assert(mutating === 0, `${p}: ${mutating} mutating control(s) shown to a viewer`)
+      for (const name of ['New job', 'Run…', 'Save', 'Create job', 'Delete job', 'Kill', 'New account', 'Freeze the fleet']) {
+        assert((await page.getByRole('button', { name, exact: true }).count()) === 0 && (await page.getByRole('link', { name, exact: true }).count()) === 0, `${p}: "${name}" shown to a viewer`)
+      }
+    }
+    assert(!(await page.getByRole('link', { name: 'Accounts' }).count()), 'the Accounts link is shown to a viewer')
+    await page.goto(`${base}/jobs/${jobId}`)
+    await page.getByText('Manifest (read only)').waitFor()
+    await shot(page, '25-viewer-job')
+  })
+
+  await check('a direct POST with the viewer token is refused with 403', async () => {
+    const fromBrowser = await page.evaluate(async (id) => {
+      const token = localStorage.getItem('kanade.token')
+      const r = await fetch(`/api/exec/${id}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ target: { all: true } }),
+      })
+      return { status: r.status, body: await r.json() }
+    }, jobId)
+    assert(fromBrowser.status === 403 && fromBrowser.body.error.code === 'forbidden', `exec as viewer: ${JSON.stringify(fromBrowser)}`)
+    const viewer = apiAs(await apiLogin('viewer1', viewerSecond))
+    const r = await viewer('POST', '/api/accounts', { username: 'x', password: 'xxxxxxxxxxxx', role: 'admin' })
+    assert(r.status === 403, `create account as viewer: ${r.status}`)
+  })
+
+  await check('no errors in the browser console', async () => {
+    // Chromium logs every non-2xx fetch as a failed resource load: the probes of routes that
+    // do not exist yet (404) and the errors provoked on purpose (401, 403, 422). Anything else
+    // (a thrown error, a React warning) fails the test.
+    const real = consoleErrors.filter((e) => !/^Failed to load resource: the server responded with a status of (401|403|404|422)/.test(e))
+    assert(real.length === 0, `console errors:\n${real.join('\n')}`)
+    if (consoleErrors.length) log(`${consoleErrors.length} expected failed resource loads (404 probes, provoked 401/403/422)`)
+  })
+}
+
+let code = 0
+try {
+  await main()
+} catch (err) {
+  code = 1
+  if (!results.some((r) => !r.ok)) log(`FAIL setup: ${err.stack ?? err}`)
+  for (const name of ['nats', 'backend', 'agent']) {
+    const t = tmp && tail(name)
+    if (t) console.log(`\n--- last lines of ${name}.log ---\n${t}`)
+  }
+} finally {
+  await stopAll()
+}
+const passed = results.filter((r) => r.ok).length
+const failed = results.length - passed + (code && results.every((r) => r.ok) ? 1 : 0)
+console.log(`\ne2e: ${passed} passed, ${failed} failed`)
+console.log(`screenshots in ${path.relative(process.cwd(), SHOTS) || SHOTS}`)
+process.exit(code)
