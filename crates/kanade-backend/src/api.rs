@@ -21,6 +21,8 @@ mod obs;
 mod perf;
 mod releases;
 mod results;
+mod rollouts;
+mod schedules;
 mod session;
 
 use axum::Router;
@@ -38,6 +40,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(jobs::router())
         .merge(exec::router())
+        .merge(schedules::router())
+        .merge(rollouts::router())
         .merge(executions::router())
         .merge(results::router())
         .merge(jetstream::router())

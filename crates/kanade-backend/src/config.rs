@@ -30,6 +30,8 @@ pub struct BackendConfig {
     /// SMTP for compliance alert e-mails; without it e-mail is off.
     #[serde(default)]
     pub mail: Option<MailConfig>,
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
     /// Secrets from the environment (never from the file, never logged).
     #[serde(skip)]
     pub secrets: AuthSecrets,
@@ -172,6 +174,28 @@ pub enum MailTls {
     None,
 }
 
+/// The scheduler. It runs on one backend at a time: the holder of a lease in the broker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Take part in the scheduler lease at all.
+    pub enabled: bool,
+    /// A standby takes over this long after the leading backend went silent.
+    pub lease_ttl: HumanDuration,
+    /// How often per_pc / per_target schedules compare the fleet with the job's successes.
+    pub reconcile_every: HumanDuration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> SchedulerConfig {
+        SchedulerConfig {
+            enabled: true,
+            lease_ttl: HumanDuration::from_secs(15),
+            reconcile_every: HumanDuration::from_secs(60),
+        }
+    }
+}
+
 /// Authentication switches and secrets, read from `KANADE_*` environment variables.
 #[derive(Clone, Default)]
 pub struct AuthSecrets {
@@ -291,6 +315,7 @@ impl Default for BackendConfig {
             telemetry: TelemetryConfig::default(),
             retention: RetentionConfig::default(),
             mail: None,
+            scheduler: SchedulerConfig::default(),
             secrets: AuthSecrets::default(),
             vars: toml::Table::new(),
         }

@@ -1,21 +1,88 @@
 //! Fan-out: turns "run job J on target T" into a pinned version, one command per subject and
-//! an `executions` row. Used by the API now and by the scheduler later.
+//! an `executions` row, announced by an `exec` audit event and a live event. The exec API and
+//! the scheduler both go through `fire_and_record`. With a rollout, nothing is published here:
+//! the plan goes to KV `exec_rollouts` and the wave driver (`scheduler::waves`) publishes
+//! each wave when it is due.
+
+use std::collections::BTreeSet;
 
 use anyhow::Context;
 use async_nats::jetstream;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
-use kanade_protocol::api::{ExecRequest, ExecResponse, Target};
+use kanade_protocol::api::{ExecRequest, ExecResponse, LiveEvent, Target};
 use kanade_protocol::manifest::Manifest;
 use kanade_protocol::names;
-use kanade_protocol::wire::{AgentGroups, Command};
+use kanade_protocol::schedule::RolloutPlan;
+use kanade_protocol::wire::{Command, ExecutionRecord};
 
-use crate::catalog;
+use crate::auth::Caller;
+use crate::live::LiveHub;
 use crate::store::{self, Store, executions::NewExecution};
+use crate::{audit, catalog};
 
-/// Publishes `manifest` to `req.target`. The execution row exists before any command leaves,
-/// so no result can arrive for an unknown execution.
+/// What a fan-out needs from the running backend.
+#[derive(Clone)]
+pub struct Fanout {
+    pub js: jetstream::Context,
+    pub store: Store,
+    pub live: LiveHub,
+    /// A machine is online while its last heartbeat is younger than this.
+    pub online_window: chrono::Duration,
+}
+
+impl Fanout {
+    pub fn of(state: &crate::state::AppState) -> Fanout {
+        Fanout {
+            js: state.js.clone(),
+            store: state.store.clone(),
+            live: state.live.clone(),
+            online_window: state.online_window(),
+        }
+    }
+}
+
+/// Fires `manifest` as `actor`, then records the `exec` audit event (which also rebuilds the
+/// execution after a read-model wipe) and announces it live.
+pub async fn fire_and_record(
+    fanout: &Fanout,
+    manifest: &Manifest,
+    req: &ExecRequest,
+    actor: &Caller,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ExecResponse> {
+    let fired = fire(
+        &fanout.js,
+        &fanout.store,
+        manifest,
+        req,
+        &actor.username,
+        now,
+        fanout.online_window,
+    )
+    .await?;
+    let record = ExecutionRecord {
+        exec_id: fired.exec_id.clone(),
+        job_id: fired.job_id.clone(),
+        version: fired.version.clone(),
+        request_id: fired.request_id.clone(),
+        initiated_by: actor.username.clone(),
+        initiated_at: now,
+        target_count: fired.target_count,
+        subjects: fired.subjects.clone(),
+        deadline_at: req.deadline_at,
+    };
+    let payload = serde_json::to_value(&record).unwrap_or_default();
+    audit::record(&fanout.js, actor, "exec", Some(&fired.job_id), payload).await;
+    fanout.live.send(LiveEvent::Execution {
+        exec_id: fired.exec_id.clone(),
+        job_id: fired.job_id.clone(),
+    });
+    Ok(fired)
+}
+
+/// Publishes `manifest` to `req.target` (or plans its waves). The execution row exists before
+/// any command leaves, so no result can arrive for an unknown execution.
 pub async fn fire(
     js: &jetstream::Context,
     store: &Store,
@@ -29,8 +96,15 @@ pub async fn fire(
         .script()
         .context("the manifest has no inline script")?
         .to_owned();
-    let subjects = req.target.subjects();
-    let target_count = expected_machines(js, store, &req.target, now, online_window).await?;
+    let target = match &req.rollout {
+        Some(rollout) => Target {
+            groups: rollout.groups(),
+            ..Target::default()
+        },
+        None => req.target.clone(),
+    };
+    let subjects = target.subjects();
+    let target_count = expected_machines(js, store, &target, now, online_window).await?;
     let exec_id = uuid::Uuid::new_v4().to_string();
     let request_id = uuid::Uuid::new_v4().to_string();
     let row = NewExecution {
@@ -44,8 +118,15 @@ pub async fn fire(
         subjects: subjects.clone(),
         deadline_at: req.deadline_at,
     };
+    let waves = req.rollout.as_ref().map(|r| r.waves.len() as u32);
     store
-        .write(move |conn| store::executions::insert(conn, &row))
+        .write(move |conn| {
+            store::executions::insert(conn, &row)?;
+            match waves {
+                Some(total) => store::scheduler::rollout_started(conn, &row.exec_id, total),
+                None => Ok(()),
+            }
+        })
         .await?;
 
     let command = Command {
@@ -64,7 +145,22 @@ pub async fn fire(
         issued_at: now,
         issued_by: Some(initiated_by.to_owned()),
     };
-    if let Err(err) = publish(js, manifest, &command, &subjects).await {
+    let sent = match &req.rollout {
+        None => publish(js, manifest, &command, &subjects).await,
+        Some(rollout) => {
+            let plan = RolloutPlan {
+                exec_id: exec_id.clone(),
+                job_id: manifest.id.clone(),
+                initiated_by: initiated_by.to_owned(),
+                started_at: now,
+                rollout: rollout.clone(),
+                command,
+                waves_published: 0,
+            };
+            plan_waves(js, manifest, &plan).await
+        }
+    };
+    if let Err(err) = sent {
         let id = exec_id.clone();
         let _ = store
             .write(move |conn| store::executions::delete(conn, &id))
@@ -81,17 +177,30 @@ pub async fn fire(
     })
 }
 
+async fn pin(js: &jetstream::Context, manifest: &Manifest) -> anyhow::Result<()> {
+    let pins = js
+        .get_key_value(names::KV_SCRIPT_CURRENT)
+        .await
+        .context("opening KV script_current")?;
+    catalog::put_text(&pins, &manifest.id, &manifest.version).await
+}
+
 async fn publish(
     js: &jetstream::Context,
     manifest: &Manifest,
     command: &Command,
     subjects: &[String],
 ) -> anyhow::Result<()> {
-    let pins = js
-        .get_key_value(names::KV_SCRIPT_CURRENT)
-        .await
-        .context("opening KV script_current")?;
-    catalog::put_text(&pins, &manifest.id, &manifest.version).await?;
+    pin(js, manifest).await?;
+    publish_command(js, command, subjects).await
+}
+
+/// Publishes one command on each subject, waiting for the broker to store each.
+pub async fn publish_command(
+    js: &jetstream::Context,
+    command: &Command,
+    subjects: &[String],
+) -> anyhow::Result<()> {
     let payload = Bytes::from(serde_json::to_vec(command)?);
     for subject in subjects {
         js.publish(subject.clone(), payload.clone())
@@ -103,9 +212,26 @@ async fn publish(
     Ok(())
 }
 
+async fn plan_waves(
+    js: &jetstream::Context,
+    manifest: &Manifest,
+    plan: &RolloutPlan,
+) -> anyhow::Result<()> {
+    pin(js, manifest).await?;
+    let plans = js
+        .get_key_value(names::KV_EXEC_ROLLOUTS)
+        .await
+        .context("opening KV exec_rollouts")?;
+    plans
+        .create(&plan.exec_id, Bytes::from(serde_json::to_vec(plan)?))
+        .await
+        .context("writing the rollout plan to KV exec_rollouts")?;
+    Ok(())
+}
+
 /// How many machines should answer: the named machines plus the members of the named groups,
 /// or every online machine for `all` (at least 1, so an execution can complete).
-async fn expected_machines(
+pub async fn expected_machines(
     js: &jetstream::Context,
     store: &Store,
     target: &Target,
@@ -118,30 +244,23 @@ async fn expected_machines(
             .await?;
         return Ok(online.max(1));
     }
-    let mut machines: std::collections::BTreeSet<String> = target.pcs.iter().cloned().collect();
-    if !target.groups.is_empty() {
-        let groups = js
-            .get_key_value(names::KV_AGENT_GROUPS)
-            .await
-            .context("opening KV agent_groups")?;
-        let keys: Vec<String> = match groups.keys().await {
-            Ok(keys) => keys
-                .try_collect()
-                .await
-                .context("listing KV agent_groups")?,
-            Err(err) => return Err(anyhow::anyhow!(err).context("listing KV agent_groups")),
-        };
-        for pc in keys {
-            let Some(bytes) = groups.get(&pc).await.context("reading KV agent_groups")? else {
-                continue;
-            };
-            let Ok(member) = serde_json::from_slice::<AgentGroups>(&bytes) else {
-                continue;
-            };
-            if member.groups.iter().any(|g| target.groups.contains(g)) {
-                machines.insert(pc);
-            }
-        }
-    }
+    let mut machines: BTreeSet<String> = target.pcs.iter().cloned().collect();
+    machines.extend(group_members(js, &target.groups).await?);
     Ok(i64::try_from(machines.len()).unwrap_or(i64::MAX).max(1))
+}
+
+/// The machines that are members of any of `groups` (KV `agent_groups`).
+pub async fn group_members(
+    js: &jetstream::Context,
+    groups: &[String],
+) -> anyhow::Result<BTreeSet<String>> {
+    if groups.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let members = crate::desired::all_groups(js).await?;
+    Ok(members
+        .into_iter()
+        .filter(|(_, of)| of.iter().any(|g| groups.contains(g)))
+        .map(|(pc, _)| pc)
+        .collect())
 }

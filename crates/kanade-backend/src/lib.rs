@@ -20,6 +20,7 @@ pub mod notify;
 pub mod projector;
 pub mod releases;
 pub mod scheduler;
+pub mod schedules;
 pub mod startup;
 pub mod state;
 pub mod store;

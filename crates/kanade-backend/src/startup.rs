@@ -199,6 +199,31 @@ fn spawn_loops(
     tasks.spawn(supervise("housekeeping", move || {
         crate::housekeeping::run(s.clone(), telemetry.clone(), retention.clone())
     }));
+    if config.scheduler.enabled {
+        let fanout = crate::exec::Fanout {
+            js: js.clone(),
+            store: store.clone(),
+            live: live.clone(),
+            online_window: offline_after,
+        };
+        let settings = crate::scheduler::Settings {
+            holder: crate::scheduler::lease::identity(&config.data_dir())
+                .unwrap_or_else(|_| format!("backend-{}", uuid::Uuid::new_v4())),
+            lease_ttl: config
+                .scheduler
+                .lease_ttl
+                .0
+                .max(std::time::Duration::from_millis(300)),
+            reconcile_every: config
+                .scheduler
+                .reconcile_every
+                .0
+                .max(std::time::Duration::from_millis(100)),
+        };
+        tasks.spawn(supervise("scheduler", move || {
+            crate::scheduler::run(fanout.clone(), settings.clone())
+        }));
+    }
 }
 
 fn spawn_projectors(

@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod obs;
 pub mod perf;
 pub mod results;
+pub mod scheduler;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -72,6 +73,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0002_accounts_audit.sql")),
         M::up(include_str!("../migrations/0003_telemetry.sql")),
         M::up(include_str!("../migrations/0004_inventory.sql")),
+        M::up(include_str!("../migrations/0005_scheduler.sql")),
     ])
 }
 

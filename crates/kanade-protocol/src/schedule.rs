@@ -179,6 +179,20 @@ pub struct RolloutProgress {
     pub note: Option<String>,
 }
 
+/// A wave rollout in progress (KV `exec_rollouts`, key = exec id): the command every wave
+/// publishes and how many waves are out. Whichever backend runs the scheduler drives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutPlan {
+    pub exec_id: String,
+    pub job_id: String,
+    pub initiated_by: String,
+    pub started_at: DateTime<Utc>,
+    pub rollout: Rollout,
+    pub command: crate::wire::Command,
+    #[serde(default)]
+    pub waves_published: u32,
+}
+
 impl Schedule {
     /// Parses and validates a schedule from YAML or JSON text.
     pub fn parse(text: &str) -> Result<Schedule, ManifestError> {

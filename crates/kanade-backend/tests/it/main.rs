@@ -9,6 +9,7 @@ mod desired;
 mod inventory;
 mod notifications;
 mod projection;
+mod scheduler;
 mod sentinel;
 mod support;
 mod telemetry;
