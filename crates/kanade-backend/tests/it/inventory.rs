@@ -534,3 +534,56 @@ check: {name: both-check, label: Both}
         ["warn|meh|Both"]
     );
 }
+
+#[tokio::test]
+async fn the_shipped_jobs_register_and_their_real_output_fills_the_tables() {
+    let b = TestBackend::start().await;
+    let dir = kanade_testkit::workspace_root().join("jobs");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 7, "{files:?}");
+    let mut results = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        register(&b, &text).await;
+        let manifest = kanade_protocol::manifest::Manifest::parse(&text).unwrap();
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(manifest.script().unwrap())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let code = output.status.code().unwrap_or(-1);
+        let r = run(&manifest.id, "this-host", &stdout, code, Utc::now());
+        publish(&b, &r).await;
+        results.push(r);
+    }
+    for r in &results {
+        projected(&b, r).await;
+        let detail: ResultDetail = b.get(&format!("/api/results/{}", r.result_id)).await;
+        assert!(
+            detail.hint_errors.is_empty(),
+            "{}: {:?}",
+            r.job_id,
+            detail.hint_errors
+        );
+    }
+    assert!(b.query_i64("SELECT COUNT(*) FROM inv_packages WHERE pc_id = 'this-host'") > 0);
+    assert!(b.query_i64("SELECT COUNT(*) FROM inv_filesystems WHERE mount = '/'") == 1);
+    assert_eq!(
+        b.query_i64("SELECT COUNT(*) FROM check_status WHERE pc_id = 'this-host'"),
+        4,
+        "disk-usage, ssh-root-login, ssh-password-auth, security-updates"
+    );
+    let name = rows(&b, "SELECT name FROM inv_packages ORDER BY name LIMIT 1").remove(0);
+    let found: InventorySearch = b
+        .get(&format!(
+            "/api/inventory/search?table=inv_packages&name={name}"
+        ))
+        .await;
+    assert!(found.total >= 1, "{name} is found by name");
+}
