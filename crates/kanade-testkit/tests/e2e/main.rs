@@ -3,4 +3,5 @@
 
 mod cli;
 mod fleet;
+mod inventory;
 mod support;
