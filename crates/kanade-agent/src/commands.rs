@@ -1,9 +1,11 @@
-//! Commands in, results out: subscribe to this machine's command subjects, catch up through
-//! the replay consumer at start and after every reconnect, run each `request_id` once, check
-//! the gates (version pin, revoke, deadline), apply jitter, run the script and hand the
-//! started event and the result to the outbox.
+//! Commands in, results out: subscribe to this machine's command subjects (group subjects
+//! follow live membership changes), catch up through the replay consumer at start, after every
+//! reconnect and after a group change, run each `request_id` once, check the gates (version
+//! pin, revoke, deadline), apply jitter, wait for a slot under `max_local_concurrent`, run the
+//! script and hand the started event, the emitted timeline events and the result to the
+//! outbox, in that order.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -13,17 +15,20 @@ use async_nats::jetstream::{self, kv};
 use async_nats::{Client, Subscriber, connection::State};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use futures::stream::SelectAll;
+use kanade_protocol::manifest::EmitKind;
 use kanade_protocol::names::{self, exit_code};
 use kanade_protocol::subject::{self, is_valid_token};
-use kanade_protocol::wire::{AgentGroups, Command, EventStarted, ExecResult, SCRIPT_REVOKED};
+use kanade_protocol::wire::{Command, EmitHint, EventStarted, ExecResult, SCRIPT_REVOKED};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::config_supervisor::Live;
 use crate::dedup::SeenRequests;
 use crate::outbox::{Entry, Outbox};
 use crate::process::{self, Stop};
-use crate::replay;
+use crate::slots::Slots;
+use crate::subscriptions::Subscriptions;
+use crate::{emit, replay};
 
 /// How often the loop looks for a reconnect (after which it catches up).
 const TICK: Duration = Duration::from_millis(250);
@@ -44,6 +49,8 @@ pub struct Env {
     pub stop: watch::Receiver<bool>,
     /// Set to true once the command subscriptions are in place.
     pub ready: watch::Sender<bool>,
+    /// Live config (concurrency limit) and group membership.
+    pub live: Live,
 }
 
 /// Receives and dispatches commands until the agent stops, then waits (bounded) for running
@@ -55,14 +62,18 @@ pub async fn run(env: Env, seen: SeenRequests) {
         setup = setup_with_retry(&env, &js) => setup,
         _ = stopping(&mut stop) => return,
     };
-    tracing::info!(subjects = ?setup.subjects, "listening for commands");
+    tracing::info!(subjects = ?setup.subs.subjects(), "listening for commands");
     env.ready.send_replace(true);
     let mut subs = setup.subs;
+    let mut config = env.live.config.clone();
+    let mut groups = env.live.groups.clone();
+    let slots = Slots::new(config.borrow_and_update().max_local_concurrent as usize);
     let mut intake = Intake {
         job_env: JobEnv {
             env: env.clone(),
             script_current: setup.script_current,
             script_status: setup.script_status,
+            slots: slots.clone(),
         },
         seen,
         jobs: JoinSet::new(),
@@ -83,12 +94,15 @@ pub async fn run(env: Env, seen: SeenRequests) {
             && tokio::time::Instant::now() >= catch_up_at
             && env.client.connection_state() == State::Connected
         {
+            let subjects = subs.subjects();
             let caught_up = tokio::select! {
-                res = catch_up(&js, &env.pc_id, &setup.subjects, &mut intake) => res,
+                res = catch_up(&js, &env.pc_id, &subjects, &subs.joined, &mut intake) => res,
                 _ = stopping(&mut stop) => break,
             };
             match caught_up {
                 Ok(n) => {
+                    // Past the commands from before the joins for good (they are acked).
+                    subs.joined.clear();
                     catch_up_due = false;
                     catch_up_backoff = Duration::ZERO;
                     tracing::debug!(messages = n, "caught up on missed commands");
@@ -105,11 +119,31 @@ pub async fn run(env: Env, seen: SeenRequests) {
                 }
             }
         }
+        let mut membership_changed = false;
         tokio::select! {
-            Some(message) = subs.next() => intake.accept(&message.payload, "live"),
+            Some(message) = subs.streams.next() => intake.accept(&message.payload, "live"),
             Some(done) = intake.jobs.join_next() => log_job_end(done),
-            _ = ticks.tick() => {}
+            Ok(()) = groups.changed() => {
+                let wanted = groups.borrow_and_update().clone().unwrap_or_default();
+                membership_changed = subs.follow_groups(&env.client, &js, &wanted).await;
+            }
+            Ok(()) = config.changed() => {
+                let size = config.borrow_and_update().max_local_concurrent as usize;
+                if size != slots.size() {
+                    slots.resize(size);
+                }
+            }
+            _ = ticks.tick() => {
+                // Retries a subscription that failed at the last change.
+                let wanted = groups.borrow().clone().unwrap_or_default();
+                membership_changed = subs.follow_groups(&env.client, &js, &wanted).await;
+            }
             _ = stopping(&mut stop) => break,
+        }
+        if membership_changed {
+            // The replay consumer's filter must follow the subscriptions.
+            catch_up_due = true;
+            catch_up_at = tokio::time::Instant::now();
         }
     }
     drop(subs);
@@ -136,13 +170,15 @@ fn log_job_end(done: Result<(), tokio::task::JoinError>) {
 }
 
 struct Setup {
-    subjects: Vec<String>,
-    subs: SelectAll<Subscriber>,
+    subs: Subscriptions,
     script_current: kv::Store,
     script_status: kv::Store,
 }
 
 async fn setup_with_retry(env: &Env, js: &jetstream::Context) -> Setup {
+    // Group subjects are part of the set-up: wait until membership is known.
+    let mut groups = env.live.groups.clone();
+    let _ = groups.wait_for(Option::is_some).await;
     let mut delay = Duration::from_millis(250);
     let mut attempts = 0u32;
     loop {
@@ -164,11 +200,6 @@ async fn setup_with_retry(env: &Env, js: &jetstream::Context) -> Setup {
 }
 
 async fn setup(env: &Env, js: &jetstream::Context) -> anyhow::Result<Setup> {
-    let groups_kv = js
-        .get_key_value(names::KV_AGENT_GROUPS)
-        .await
-        .context("opening KV agent_groups")?;
-    let groups = read_groups(&groups_kv, &env.pc_id).await?;
     let script_current = js
         .get_key_value(names::KV_SCRIPT_CURRENT)
         .await
@@ -177,67 +208,36 @@ async fn setup(env: &Env, js: &jetstream::Context) -> anyhow::Result<Setup> {
         .get_key_value(names::KV_SCRIPT_STATUS)
         .await
         .context("opening KV script_status")?;
-    let mut subjects = vec![
-        subject::COMMANDS_ALL.to_owned(),
-        subject::commands_pc(&env.pc_id),
-    ];
-    subjects.extend(groups.iter().map(|g| subject::commands_group(g)));
-    let mut subs = SelectAll::new();
-    for subject in &subjects {
-        let sub = env
-            .client
-            .subscribe(subject.clone())
-            .await
-            .with_context(|| format!("subscribing to {subject}"))?;
-        subs.push(sub);
-    }
+    let groups = env.live.groups.borrow().clone().unwrap_or_default();
+    let subs = Subscriptions::open(&env.client, &env.pc_id, &groups).await?;
     Ok(Setup {
-        subjects,
         subs,
         script_current,
         script_status,
     })
 }
 
-/// The groups this machine belongs to; a missing key means none. Names that cannot be a
-/// subject token are skipped with a warning.
-async fn read_groups(store: &kv::Store, pc_id: &str) -> anyhow::Result<BTreeSet<String>> {
-    let Some(value) = store
-        .get(pc_id)
-        .await
-        .context("reading this machine's groups")?
-    else {
-        return Ok(BTreeSet::new());
-    };
-    let groups: AgentGroups = match serde_json::from_slice(&value) {
-        Ok(groups) => groups,
-        Err(err) => {
-            tracing::warn!(error = %err, "agent_groups entry is not valid JSON; ignoring it");
-            return Ok(BTreeSet::new());
-        }
-    };
-    let mut valid = BTreeSet::new();
-    for group in groups.groups {
-        if is_valid_token(&group) {
-            valid.insert(group);
-        } else {
-            tracing::warn!(
-                group,
-                "ignoring a group name that cannot be a subject token"
-            );
-        }
-    }
-    Ok(valid)
-}
-
 async fn catch_up(
     js: &jetstream::Context,
     pc_id: &str,
     subjects: &[String],
+    joined: &BTreeMap<String, u64>,
     intake: &mut Intake,
 ) -> anyhow::Result<usize> {
     let consumer = replay::ensure_consumer(js, pc_id, subjects).await?;
-    replay::drain(&consumer, |payload| intake.accept(payload, "replay")).await
+    replay::drain(&consumer, |subject, sequence, payload| {
+        match joined.get(subject) {
+            Some(floor) if sequence <= *floor => {
+                tracing::debug!(
+                    subject,
+                    sequence,
+                    "not replaying a group command from before joining"
+                );
+            }
+            _ => intake.accept(payload, "replay"),
+        }
+    })
+    .await
 }
 
 /// Decodes, deduplicates and dispatches commands.
@@ -289,6 +289,7 @@ struct JobEnv {
     env: Env,
     script_current: kv::Store,
     script_status: kv::Store,
+    slots: Arc<Slots>,
 }
 
 /// Why a command is not run: the reserved exit code and the text for stderr.
@@ -353,6 +354,15 @@ async fn execute(job: JobEnv, cmd: Command) {
     if let Some(refusal) = refusal {
         return skip(env, &cmd, result_id, refusal).await;
     }
+    // From here on a kill request counts, also while the command waits to start.
+    let kill = match env.client.subscribe(subject::kill(&cmd.exec_id)).await {
+        Ok(sub) => Some(sub),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for kill requests of this run");
+            None
+        }
+    };
+    let mut stop = std::pin::pin!(stop_signal(kill, env.stop.clone()));
     if let Some(jitter) = cmd.jitter_secs.filter(|secs| *secs > 0) {
         let delay = Duration::from_millis(fastrand::u64(0..=jitter.saturating_mul(1000)));
         tracing::debug!(
@@ -360,20 +370,21 @@ async fn execute(job: JobEnv, cmd: Command) {
             ?delay,
             "jitter before starting"
         );
-        let mut stop = env.stop.clone();
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = stopping(&mut stop) => {
-                let refusal = Refusal {
-                    exit_code: exit_code::KILLED,
-                    reason: "kanade: the agent shut down before the script started".to_owned(),
-                };
-                return skip(env, &cmd, result_id, refusal).await;
+            reason = stop.as_mut() => {
+                return skip(env, &cmd, result_id, not_started(reason)).await;
             }
         }
-        if let Some(refusal) = check_deadline(&cmd, Utc::now()) {
-            return skip(env, &cmd, result_id, refusal).await;
+    }
+    let _slot = tokio::select! {
+        slot = job.slots.acquire() => slot,
+        reason = stop.as_mut() => {
+            return skip(env, &cmd, result_id, not_started(reason)).await;
         }
+    };
+    if let Some(refusal) = check_deadline(&cmd, Utc::now()) {
+        return skip(env, &cmd, result_id, refusal).await;
     }
     let started_at = Utc::now();
     let invocation = match process::invocation(cmd.shell, &cmd.script) {
@@ -381,13 +392,6 @@ async fn execute(job: JobEnv, cmd: Command) {
         Err(reason) => {
             let result = result_of(env, &cmd, result_id, 1, String::new(), reason, started_at);
             return record(env, Entry::Result(result)).await;
-        }
-    };
-    let kill = match env.client.subscribe(subject::kill(&cmd.exec_id)).await {
-        Ok(sub) => Some(sub),
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot listen for kill requests of this run");
-            None
         }
     };
     // 0 (unset) means the longest timeout a job may ask for; larger values are capped to it.
@@ -406,19 +410,41 @@ async fn execute(job: JobEnv, cmd: Command) {
         timeout_secs: Some(timeout_secs),
     };
     record(env, Entry::Started(started)).await;
+    let emits_events = matches!(
+        cmd.emit,
+        Some(EmitHint {
+            kind: EmitKind::Events
+        })
+    );
     let options = process::RunOptions {
         cwd: cmd.cwd.clone(),
         timeout: Duration::from_secs(timeout_secs),
         spill_stdout: env.outbox.spill_path(&result_id, "stdout"),
         spill_stderr: env.outbox.spill_path(&result_id, "stderr"),
+        line_times: emits_events,
     };
-    let outcome = process::run(&invocation, &options, stop_signal(kill, env.stop.clone())).await;
+    let mut outcome = process::run(&invocation, &options, stop.as_mut()).await;
     tracing::info!(
         request_id = cmd.request_id,
         exit_code = outcome.exit_code,
         elapsed_ms = (outcome.finished_at - outcome.started_at).num_milliseconds(),
         "job finished"
     );
+    if emits_events {
+        let mut parsed = parse_emitted(env, &cmd, &mut outcome, &options.spill_stdout).await;
+        outcome.stdout.text = parsed.summary();
+        let note = parsed.stderr_note();
+        if !parsed.events.is_empty() {
+            // Before the result: whoever sees the result can find the events.
+            record(env, Entry::Events(std::mem::take(&mut parsed.events))).await;
+        }
+        if !note.is_empty() {
+            if !outcome.stderr.text.is_empty() && !outcome.stderr.text.ends_with('\n') {
+                outcome.stderr.text.push('\n');
+            }
+            outcome.stderr.text.push_str(&note);
+        }
+    }
     let mut result = result_of(
         env,
         &cmd,
@@ -437,6 +463,65 @@ async fn execute(job: JobEnv, cmd: Command) {
     }
     fit_for_broker(&mut result, env.client.server_info().max_payload);
     record(env, Entry::Result(result)).await;
+}
+
+fn not_started(reason: Stop) -> Refusal {
+    let reason = match reason {
+        Stop::Operator => "kanade: killed by operator before the script started",
+        Stop::Timeout | Stop::Shutdown => "kanade: the agent shut down before the script started",
+    };
+    Refusal {
+        exit_code: exit_code::KILLED,
+        reason: reason.to_owned(),
+    }
+}
+
+/// Turns an `emit: events` run's stdout into events: the whole output (the spill file when it
+/// outgrew the inline cap, which is then no longer needed), read off the async runtime.
+async fn parse_emitted(
+    env: &Env,
+    cmd: &Command,
+    outcome: &mut process::Outcome,
+    spill: &std::path::Path,
+) -> emit::Parsed {
+    let text = std::mem::take(&mut outcome.stdout.text);
+    let line_times = std::mem::take(&mut outcome.stdout.line_times);
+    let spilled = std::mem::replace(&mut outcome.stdout.spilled, false);
+    let spill = spill.to_path_buf();
+    let pc_id = env.pc_id.clone();
+    let job_id = cmd.id.clone();
+    let finished_at = outcome.finished_at;
+    let parsing = tokio::task::spawn_blocking(move || {
+        let origin = emit::Origin {
+            pc_id: &pc_id,
+            job_id: &job_id,
+            line_times: &line_times,
+            finished_at,
+        };
+        let from_file = match spilled {
+            true => std::fs::File::open(&spill).and_then(|file| emit::parse(file, &origin)),
+            false => Err(std::io::Error::other("not spilled")),
+        };
+        if spilled {
+            let _ = std::fs::remove_file(&spill);
+        }
+        match from_file {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                if spilled {
+                    tracing::warn!(error = %err, "cannot read the full output; using the first 256 KiB");
+                }
+                emit::parse(text.as_bytes(), &origin).unwrap_or_default()
+            }
+        }
+    });
+    match parsing.await {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            tracing::error!(error = %err, "parsing emitted events failed");
+            emit::Parsed::default()
+        }
+    }
 }
 
 /// `script_current[job]` and `script_status[job]`, a few tries each. A key that cannot exist
@@ -480,6 +565,7 @@ async fn stopping(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
+/// Resolves when the operator kills this run or the agent shuts down.
 async fn stop_signal(kill: Option<Subscriber>, mut stop: watch::Receiver<bool>) -> Stop {
     let operator = async move {
         if let Some(mut kill) = kill

@@ -1,5 +1,6 @@
 //! `agent.toml`: the agent's only local configuration (identity, broker URL, data folder,
-//! heartbeat interval, logging). Everything else arrives live from the broker's KV buckets.
+//! heartbeat interval, logging). Everything else arrives live from the broker's KV buckets
+//! (see `config_supervisor`); a heartbeat interval set there overrides the local one.
 //!
 //! Lookup order: `--config <path>`, else `$KANADE_AGENT_CONFIG`, else
 //! `<config dir>/kanade/agent.toml`. An explicitly named file must exist; when the default
@@ -31,6 +32,7 @@ pub struct AgentSection {
     pub nats_url: String,
     /// State, outbox and spilled output; `<data dir>/kanade/agent` when unset.
     pub data_dir: Option<PathBuf>,
+    /// The heartbeat cadence as long as no KV `agent_config` scope sets `heartbeat_interval`.
     pub heartbeat_interval: HumanDuration,
 }
 

@@ -1,5 +1,6 @@
 //! Liveness: a `Heartbeat` on `heartbeat.<pc_id>` (core NATS, lossy by design) as soon as
-//! the agent takes commands and then every interval, and a fresh one as the reply to
+//! the agent takes commands and then every live `heartbeat_interval` (a new interval applies
+//! at once, counted from the last heartbeat), and a fresh one as the reply to
 //! `agents.<pc_id>.ping`. It carries the host name, OS, agent version and the agent's own
 //! CPU and memory use.
 
@@ -8,10 +9,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
+use kanade_protocol::config::EffectiveConfig;
 use kanade_protocol::subject;
 use kanade_protocol::wire::Heartbeat;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 use tokio::sync::watch;
+
+use crate::config_supervisor::next_tick;
 
 const READY_WAIT: Duration = Duration::from_secs(10);
 
@@ -88,8 +92,8 @@ fn encode(probe: &Mutex<Probe>) -> Option<bytes::Bytes> {
     }
 }
 
-/// Publishes a heartbeat as soon as the agent takes commands and then every `interval`.
-/// Runs until aborted.
+/// Publishes a heartbeat as soon as the agent takes commands and then every
+/// `heartbeat_interval` of the live config. Runs until aborted.
 ///
 /// Whoever sees a heartbeat treats the machine as online, so the first one waits until
 /// `ready` (command subscriptions in place) — at most `READY_WAIT`, so an agent that cannot
@@ -98,7 +102,7 @@ pub async fn run(
     client: async_nats::Client,
     probe: Arc<Mutex<Probe>>,
     pc_id: String,
-    interval: Duration,
+    mut config: watch::Receiver<EffectiveConfig>,
     mut ready: watch::Receiver<bool>,
 ) {
     let subject = subject::heartbeat(&pc_id);
@@ -109,16 +113,14 @@ pub async fn run(
     if waited.is_err() {
         tracing::warn!("command intake not ready yet; sending heartbeats anyway");
     }
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
-        let Some(payload) = encode(&probe) else {
-            continue;
-        };
-        if let Err(err) = client.publish(subject.clone(), payload).await {
+        let sent_at = tokio::time::Instant::now();
+        if let Some(payload) = encode(&probe)
+            && let Err(err) = client.publish(subject.clone(), payload).await
+        {
             tracing::debug!(error = %err, "heartbeat not sent");
         }
+        next_tick(&mut config, sent_at, |c| c.heartbeat_interval.0).await;
     }
 }
 

@@ -1,24 +1,36 @@
 //! The kanade agent: the daemon on every managed machine. It runs the jobs the broker sends,
-//! reports their results through a durable on-disk outbox, and publishes heartbeats.
+//! reports their results and timeline events through a durable on-disk outbox, and publishes
+//! heartbeats and performance telemetry, all following configuration that changes live.
 //!
-//! `run` connects (retrying forever, so the agent starts while the broker is down), then
-//! supervises independent loops: command intake (`commands`, with catch-up in `replay` and
-//! dedup in `dedup`), script execution (`process`), the outbox drainer (`outbox`) and the
-//! heartbeat and ping responder (`heartbeat`). Every loop lives in a `JoinSet` owned by `run`,
-//! so dropping the `run` future stops them all (and kills running scripts' process trees).
-//! The first heartbeat waits until the command subscriptions are in place, so a machine seen
-//! online is a machine that takes commands.
+//! `run` records an `agent_started` timeline event, connects (retrying forever, so the agent
+//! starts while the broker is down), then supervises independent loops: the live config
+//! (`config_supervisor`: KV `agent_config` and `agent_groups` → a `watch` channel every other
+//! loop follows), command intake (`commands`, with live subscriptions in `subscriptions`,
+//! catch-up in `replay`, dedup in `dedup`, the concurrency limit in `slots` and `emit` jobs'
+//! events in `emit`), script execution
+//! (`process`), the outbox drainer (`outbox`), the heartbeat and ping responder
+//! (`heartbeat`), and host and process perf (`perf`, reading the OS through `sys`). Every loop
+//! lives in a `JoinSet` owned by `run`, so dropping the `run` future stops them all (and kills
+//! running scripts' process trees). The first heartbeat waits until the command
+//! subscriptions (groups included) are in place, so a machine seen online is a machine that
+//! takes commands.
 //!
 //! Architecture invariant: the agent never depends on the backend; it talks to it only
 //! through the broker, with the types in `kanade-protocol`.
 
 pub mod commands;
 pub mod config;
+pub mod config_supervisor;
 pub mod dedup;
+pub mod emit;
 pub mod heartbeat;
 pub mod outbox;
+pub mod perf;
 pub mod process;
 pub mod replay;
+pub mod slots;
+pub mod subscriptions;
+pub mod sys;
 
 pub use config::AgentConfig;
 
@@ -27,7 +39,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use chrono::Utc;
 use kanade_bus::Role;
+use kanade_protocol::wire::ObsEvent;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -53,6 +67,10 @@ pub async fn run(
     let seen = dedup::SeenRequests::load(data_dir.join("seen_requests.json"));
     tracing::info!(pc_id, nats_url = config.agent.nats_url, data_dir = %data_dir.display(),
         version = kanade_protocol::VERSION, "kanade agent starting");
+    outbox
+        .push(&outbox::Entry::Events(vec![started_event(&pc_id)]))
+        .await
+        .context("recording the agent_started event")?;
 
     let client = kanade_bus::connect(
         Role::Agent {
@@ -64,15 +82,32 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = watch::channel(false);
     let probe = Arc::new(Mutex::new(heartbeat::Probe::new(&pc_id)));
+    let (publish, live) = config_supervisor::channels(heartbeat_interval);
 
     let mut subsystems = JoinSet::new();
     subsystems.spawn(outbox::drain(outbox.clone(), client.clone()));
+    subsystems.spawn(config_supervisor::run(
+        client.clone(),
+        pc_id.clone(),
+        heartbeat_interval,
+        publish,
+    ));
     subsystems.spawn(heartbeat::run(
         client.clone(),
         probe.clone(),
         pc_id.clone(),
-        heartbeat_interval,
+        live.config.clone(),
         ready_rx,
+    ));
+    subsystems.spawn(perf::host(
+        client.clone(),
+        pc_id.clone(),
+        live.config.clone(),
+    ));
+    subsystems.spawn(perf::investigate(
+        client.clone(),
+        pc_id.clone(),
+        live.config.clone(),
     ));
     subsystems.spawn(heartbeat::answer_pings(
         client.clone(),
@@ -88,6 +123,7 @@ pub async fn run(
         outbox: outbox.clone(),
         stop: stop_rx,
         ready: ready_tx,
+        live,
     };
     intake.spawn(commands::run(env, seen));
 
@@ -120,5 +156,18 @@ pub async fn run(
     match outcome {
         Ok(()) => Ok(()),
         Err(ended) => bail!("an agent subsystem stopped unexpectedly: {ended:?}"),
+    }
+}
+
+/// The timeline event of this start; its record id makes a re-send harmless.
+fn started_event(pc_id: &str) -> ObsEvent {
+    let now = Utc::now();
+    ObsEvent {
+        pc_id: pc_id.to_owned(),
+        at: now,
+        kind: "agent_started".to_owned(),
+        source: "agent".to_owned(),
+        event_record_id: Some(format!("agent_started:{}", now.timestamp_millis())),
+        payload: serde_json::json!({ "version": kanade_protocol::VERSION }),
     }
 }

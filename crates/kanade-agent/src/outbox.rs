@@ -1,11 +1,15 @@
-//! The durable outbox: every result and started event is written to `<data_dir>/outbox/`
+//! The durable outbox: every result, started event and timeline event is written to
+//! `<data_dir>/outbox/`
 //! (temp file, fsync, rename) before it is published, and deleted only after JetStream
 //! acknowledged it. A drainer publishes oldest first, retries with backoff while the broker is
 //! away, sets `Nats-Msg-Id` so the broker drops a re-send whose ack was lost, and moves an
 //! undecodable file to `outbox/bad/` instead of letting it block the rest.
 //!
 //! Files hold the wire messages themselves (`<seq>-result.json` is an `ExecResult`,
-//! `<seq>-started.json` an `EventStarted`); the subject and message id follow from them.
+//! `<seq>-started.json` an `EventStarted`, `<seq>-obs.json` a list of `ObsEvent`s); the
+//! subject and message id follow from them (for events: `obs-<pc_id>-<seq>-<index>`). Events
+//! of one file go out pipelined, in order; when the broker goes away halfway, the number
+//! already acknowledged is kept in `<file>.acked` so a later retry resumes there.
 //! Output above the inline cap waits in `<data_dir>/spill/` until the result that refers to it
 //! is published: it is uploaded to `result_output` first and removed after the ack.
 
@@ -17,14 +21,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::connection::State;
-use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
-use kanade_protocol::wire::{EventStarted, ExecResult};
+use kanade_protocol::wire::{EventStarted, ExecResult, ObsEvent};
 use kanade_protocol::{names, subject};
 use tokio::sync::Notify;
 
 const RESULT_SUFFIX: &str = "-result.json";
 const STARTED_SUFFIX: &str = "-started.json";
+const OBS_SUFFIX: &str = "-obs.json";
+/// Sidecar of an events file: how many of its events the broker acknowledged.
+const ACKED_SUFFIX: &str = ".acked";
+/// Events published before waiting for their acks.
+const EVENTS_WINDOW: usize = 64;
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Even without a wake-up the drainer looks at the folder this often.
@@ -35,6 +45,8 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 pub enum Entry {
     Result(ExecResult),
     Started(EventStarted),
+    /// Timeline events, published in this order.
+    Events(Vec<ObsEvent>),
 }
 
 pub struct Outbox {
@@ -67,6 +79,13 @@ impl Outbox {
                 let _ = std::fs::remove_file(&path);
                 continue;
             }
+            // Progress of an events file that was published completely.
+            if let Some(events_file) = name.strip_suffix(ACKED_SUFFIX)
+                && !dir.join(events_file).exists()
+            {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
             if let Some(seq) = name.split('-').next().and_then(|s| s.parse::<u64>().ok()) {
                 last_seq = last_seq.max(seq);
             }
@@ -93,6 +112,7 @@ impl Outbox {
         let (suffix, bytes) = match entry {
             Entry::Result(result) => (RESULT_SUFFIX, serde_json::to_vec(result)?),
             Entry::Started(event) => (STARTED_SUFFIX, serde_json::to_vec(event)?),
+            Entry::Events(events) => (OBS_SUFFIX, serde_json::to_vec(events)?),
         };
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
         let path = self.dir.join(format!("{seq:020}{suffix}"));
@@ -151,6 +171,9 @@ impl Outbox {
         }
         if name.ends_with(STARTED_SUFFIX) {
             return Ok(Entry::Started(serde_json::from_slice(&bytes)?));
+        }
+        if name.ends_with(OBS_SUFFIX) {
+            return Ok(Entry::Events(serde_json::from_slice(&bytes)?));
         }
         anyhow::bail!("unknown outbox entry kind")
     }
@@ -216,7 +239,11 @@ pub async fn drain(outbox: Arc<Outbox>, client: async_nats::Client) {
             while client.connection_state() != State::Connected {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            match publish(&outbox, &js, &entry).await {
+            let published = match &entry {
+                Entry::Events(events) => publish_events(&js, &path, events).await,
+                _ => publish(&outbox, &js, &entry).await,
+            };
+            match published {
                 Ok(()) => {
                     if failing {
                         tracing::info!("outbox publishing works again");
@@ -230,6 +257,7 @@ pub async fn drain(outbox: Arc<Outbox>, client: async_nats::Client) {
                     for (spill, _) in outbox.spill_files(&entry) {
                         let _ = std::fs::remove_file(spill);
                     }
+                    let _ = std::fs::remove_file(acked_path(&path));
                 }
                 Err(Failure::Poison(err)) => outbox.set_aside(&path, &err),
                 Err(Failure::Retry(err)) => {
@@ -294,30 +322,131 @@ async fn publish(outbox: &Outbox, js: &jetstream::Context, entry: &Entry) -> Res
             format!("started-{}", event.result_id),
             serde_json::to_vec(event),
         ),
+        Entry::Events(events) => {
+            // `drain` hands these to `publish_events`; an empty list has nothing to send.
+            debug_assert!(events.is_empty(), "events go through publish_events");
+            return Ok(());
+        }
     };
     let payload = payload
         .context("encoding outbox entry")
         .map_err(Failure::Poison)?;
-    let message = PublishMessage::build()
-        .payload(Bytes::from(payload))
-        .message_id(msg_id);
-    let ack = match js.send_publish(subject.clone(), message).await {
-        Ok(ack) => ack,
-        Err(err) if err.kind() == PublishErrorKind::MaxPayloadExceeded => {
-            return Err(Failure::Poison(
-                anyhow::Error::new(err).context("publishing"),
-            ));
-        }
-        Err(err) => {
-            return Err(Failure::Retry(
-                anyhow::Error::new(err).context(format!("publishing to {subject}")),
-            ));
-        }
-    };
+    let ack = send(js, subject.clone(), msg_id, payload).await?;
     ack.await
         .with_context(|| format!("waiting for the ack of {subject}"))
         .map_err(Failure::Retry)?;
     Ok(())
+}
+
+/// Hands one message with its `Nats-Msg-Id` to JetStream; the ack is awaited by the caller.
+async fn send(
+    js: &jetstream::Context,
+    subject: String,
+    msg_id: String,
+    payload: Vec<u8>,
+) -> Result<PublishAckFuture, Failure> {
+    let message = PublishMessage::build()
+        .payload(Bytes::from(payload))
+        .message_id(msg_id);
+    match js.send_publish(subject.clone(), message).await {
+        Ok(ack) => Ok(ack),
+        Err(err) if err.kind() == PublishErrorKind::MaxPayloadExceeded => Err(Failure::Poison(
+            anyhow::Error::new(err).context("publishing"),
+        )),
+        Err(err) => Err(Failure::Retry(
+            anyhow::Error::new(err).context(format!("publishing to {subject}")),
+        )),
+    }
+}
+
+/// Publishes the events of one file in order, resuming after those acknowledged before.
+/// An event the broker can never take is logged and skipped.
+async fn publish_events(
+    js: &jetstream::Context,
+    path: &Path,
+    events: &[ObsEvent],
+) -> Result<(), Failure> {
+    let progress = acked_path(path);
+    let start = std::fs::read_to_string(&progress)
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let seq = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('-').next())
+        .unwrap_or_default();
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut outcome = Ok(());
+    for (index, event) in events.iter().enumerate().skip(start) {
+        if in_flight.len() >= EVENTS_WINDOW {
+            outcome = settle_one(&mut in_flight).await;
+            if outcome.is_err() {
+                break;
+            }
+        }
+        let payload = serde_json::to_vec(event)
+            .context("encoding an event")
+            .map_err(Failure::Poison);
+        let msg_id = format!("obs-{}-{seq}-{index}", event.pc_id);
+        let sent = match payload {
+            Ok(payload) => send(js, subject::obs(&event.pc_id), msg_id, payload).await,
+            Err(err) => Err(err),
+        };
+        match sent {
+            Ok(ack) => in_flight.push_back((index, ack)),
+            Err(Failure::Poison(err)) => {
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    kind = event.kind,
+                    "dropping a timeline event the broker cannot take"
+                );
+            }
+            Err(retry) => {
+                outcome = Err((index, retry));
+                break;
+            }
+        }
+    }
+    while outcome.is_ok() && !in_flight.is_empty() {
+        outcome = settle_one(&mut in_flight).await;
+    }
+    let Err((unacked, failure)) = outcome else {
+        return Ok(());
+    };
+    // Everything before the first unacknowledged event is in the stream; the rest is sent
+    // again later (with the same message ids, so the broker drops what it already has).
+    let resume = in_flight
+        .front()
+        .map(|(index, _)| *index)
+        .unwrap_or(unacked)
+        .min(unacked);
+    if resume > start
+        && let Err(err) = write_atomic(&progress, resume.to_string().as_bytes())
+    {
+        tracing::warn!(file = %progress.display(), error = %err,
+            "cannot record publishing progress; events may be sent again");
+    }
+    Err(failure)
+}
+
+/// Awaits the oldest ack in flight; on failure returns the index it belonged to.
+async fn settle_one(
+    in_flight: &mut std::collections::VecDeque<(usize, PublishAckFuture)>,
+) -> Result<(), (usize, Failure)> {
+    let Some((index, ack)) = in_flight.pop_front() else {
+        return Ok(());
+    };
+    ack.await
+        .context("waiting for the ack of a timeline event")
+        .map(|_| ())
+        .map_err(|err| (index, Failure::Retry(err)))
+}
+
+fn acked_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(ACKED_SUFFIX);
+    path.with_file_name(name)
 }
 
 /// Replaces `path` with `bytes` so that a reader sees either the old or the new content:
@@ -372,8 +501,40 @@ mod tests {
             .map(|p| match reopened.load(p).unwrap() {
                 Entry::Started(e) => e.result_id,
                 Entry::Result(r) => r.result_id,
+                Entry::Events(e) => e[0].kind.clone(),
             })
             .collect();
         assert_eq!(ids, ["a", "b", "c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn events_files_round_trip_and_stale_progress_is_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        let event = ObsEvent {
+            pc_id: "p".into(),
+            at: chrono::Utc::now(),
+            kind: "boot".into(),
+            source: "agent".into(),
+            event_record_id: Some("r".into()),
+            payload: serde_json::json!({"n": 1}),
+        };
+        let entry = Entry::Events(vec![event.clone(), event]);
+        outbox.push(&entry).await.unwrap();
+        let files = outbox.pending().unwrap();
+        assert_eq!(files.len(), 1);
+        assert!(files[0].to_string_lossy().ends_with("-obs.json"));
+        assert_eq!(outbox.load(&files[0]).unwrap(), entry);
+        // Progress of a file still waiting stays; progress of a file that is gone goes.
+        let kept = acked_path(&files[0]);
+        std::fs::write(&kept, b"1").unwrap();
+        let stale = dir
+            .path()
+            .join("outbox/00000000000000000001-obs.json.acked");
+        std::fs::write(&stale, b"3").unwrap();
+        let reopened = Outbox::open(dir.path()).unwrap();
+        assert!(kept.exists());
+        assert!(!stale.exists());
+        assert_eq!(reopened.pending().unwrap(), files);
     }
 }

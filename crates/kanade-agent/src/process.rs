@@ -20,6 +20,8 @@ use tokio::time::Instant;
 
 /// Bytes of each stream kept inline in the result.
 pub const INLINE_CAP: usize = 256 * 1024;
+/// At most this many line times are kept per stream (see `RunOptions::line_times`).
+pub const MAX_LINE_TIMES: usize = 100_000;
 /// After the script's main process exited, how long an orphan may keep the pipes open before
 /// the agent stops reading and reports what it has.
 const PIPE_GRACE: Duration = Duration::from_secs(2);
@@ -46,6 +48,8 @@ pub struct RunOptions {
     pub timeout: Duration,
     pub spill_stdout: PathBuf,
     pub spill_stderr: PathBuf,
+    /// Record when each stdout line arrived (for jobs whose lines are timeline events).
+    pub line_times: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +66,9 @@ pub struct Outcome {
 pub struct Captured {
     pub text: String,
     pub spilled: bool,
+    /// When each line was complete (the arrival of its newline), if asked for; at most
+    /// `MAX_LINE_TIMES`.
+    pub line_times: Vec<DateTime<Utc>>,
 }
 
 /// The command line for `shell`, or the reason this machine cannot run it.
@@ -140,7 +147,7 @@ pub async fn run(
                         "kanade: cannot start {}{where_}: {err}\n",
                         invocation.program
                     ),
-                    spilled: false,
+                    ..Captured::default()
                 },
                 started_at,
                 finished_at: Utc::now(),
@@ -149,6 +156,9 @@ pub async fn run(
     };
     let mut group = GroupGuard(child.id());
     let mut stdout = Capture::new(options.spill_stdout.clone());
+    if options.line_times {
+        stdout.line_times = Some(Vec::new());
+    }
     let mut stderr = Capture::new(options.spill_stderr.clone());
     let stdout_pipe = child.stdout.take();
     let stderr_pipe = child.stderr.take();
@@ -304,6 +314,7 @@ struct Capture {
     spill_path: PathBuf,
     spill: Option<tokio::fs::File>,
     spill_failed: bool,
+    line_times: Option<Vec<DateTime<Utc>>>,
 }
 
 impl Capture {
@@ -314,6 +325,7 @@ impl Capture {
             spill_path,
             spill: None,
             spill_failed: false,
+            line_times: None,
         }
     }
 
@@ -336,6 +348,12 @@ impl Capture {
     }
 
     async fn push(&mut self, chunk: &[u8]) {
+        if let Some(times) = self.line_times.as_mut() {
+            let now = Utc::now();
+            let lines = chunk.iter().filter(|b| **b == b'\n').count();
+            let room = MAX_LINE_TIMES.saturating_sub(times.len());
+            times.extend(std::iter::repeat_n(now, lines.min(room)));
+        }
         self.total += chunk.len() as u64;
         let room = INLINE_CAP - self.inline.len();
         let taken = room.min(chunk.len());
@@ -386,7 +404,11 @@ impl Capture {
         } else {
             String::from_utf8_lossy(&self.inline).into_owned()
         };
-        Captured { text, spilled }
+        Captured {
+            text,
+            spilled,
+            line_times: self.line_times.take().unwrap_or_default(),
+        }
     }
 }
 
@@ -463,6 +485,7 @@ mod tests {
             timeout,
             spill_stdout: dir.join("out"),
             spill_stderr: dir.join("err"),
+            line_times: false,
         }
     }
 
@@ -513,5 +536,20 @@ mod tests {
         assert_eq!(outcome.exit_code, 0);
         assert_eq!(outcome.stdout.text, "done\n");
         assert!(begun.elapsed() < Duration::from_secs(20));
+    }
+
+    #[tokio::test]
+    async fn line_times_record_when_each_line_arrived() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = invocation(Shell::Sh, "echo a; sleep 0.5; printf 'b\\nc\\n'; printf d").unwrap();
+        let mut opts = options(dir.path(), Duration::from_secs(20));
+        opts.line_times = true;
+        let outcome = run(&inv, &opts, std::future::pending()).await;
+        assert_eq!(outcome.stdout.text, "a\nb\nc\nd");
+        let times = &outcome.stdout.line_times;
+        assert_eq!(times.len(), 3, "{times:?}");
+        assert!(times[1] - times[0] >= chrono::TimeDelta::milliseconds(400));
+        assert!(times[2] >= times[1]);
+        assert!(outcome.stderr.line_times.is_empty());
     }
 }

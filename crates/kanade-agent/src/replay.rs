@@ -2,6 +2,8 @@
 //! command subjects. Created with "deliver new" so a brand-new machine does not run old
 //! broadcasts; reused (with updated filters) afterwards, so an agent returning from a restart
 //! or an outage gets exactly the commands it missed (EXEC keeps the newest per subject).
+//! `drain` hands each message's subject and stream sequence along, so the caller can pass over
+//! a group's commands from before the machine joined it.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -65,11 +67,11 @@ pub async fn ensure_consumer(
         .with_context(|| format!("updating consumer {name}"))
 }
 
-/// Hands every pending message's payload to `accept`, acking each, until nothing is left.
-/// Returns how many messages were handled.
+/// Hands every pending message (subject, stream sequence, payload) to `accept`, acking each,
+/// until nothing is left. Returns how many messages were handled.
 pub async fn drain(
     consumer: &PullConsumer,
-    mut accept: impl FnMut(&[u8]),
+    mut accept: impl FnMut(&str, u64, &[u8]),
 ) -> anyhow::Result<usize> {
     let mut handled = 0;
     loop {
@@ -89,7 +91,8 @@ pub async fn drain(
                 }
             };
             in_batch += 1;
-            accept(&message.payload);
+            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            accept(&message.subject, sequence, &message.payload);
             if let Err(err) = message.ack().await {
                 // Redelivery is harmless: the request id is already recorded.
                 tracing::debug!(error = %err, "replay ack failed");

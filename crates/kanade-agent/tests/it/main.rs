@@ -4,9 +4,13 @@
 mod binary;
 mod config;
 mod durability;
+mod events;
 mod gates;
+mod groups;
 mod heartbeat;
 mod kill;
+mod live_config;
 mod output;
+mod perf;
 mod run;
 mod support;

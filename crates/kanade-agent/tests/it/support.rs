@@ -1,6 +1,7 @@
 //! Shared test helpers: a real broker with kanade's resources, in-process agents with their
-//! own data folders, command builders, and readers that poll the RESULTS and EVENTS streams
-//! with a deadline.
+//! own data folders, command builders, readers that poll the RESULTS, EVENTS and OBS_EVENTS
+//! streams with a deadline, KV writes that ride out a broker restart, and a heartbeat
+//! cadence probe.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt;
 use kanade_agent::AgentConfig;
 use kanade_protocol::duration::HumanDuration;
-use kanade_protocol::wire::{Command, EventStarted, ExecResult, Shell};
+use kanade_protocol::wire::{Command, EventStarted, ExecResult, Heartbeat, ObsEvent, Shell};
 use kanade_protocol::{names, subject};
 use kanade_testkit::NatsServer;
 use serde::de::DeserializeOwned;
@@ -82,9 +83,69 @@ impl Broker {
         }
     }
 
+    /// Retries while the test's own connection recovers from a broker restart.
     pub async fn kv_put(&self, bucket: &str, key: &str, value: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let attempt = async {
+                let kv = self
+                    .js
+                    .get_key_value(bucket)
+                    .await
+                    .map_err(|err| err.to_string())?;
+                kv.put(key, value.to_owned().into())
+                    .await
+                    .map(|_| ())
+                    .map_err(|err| err.to_string())
+            };
+            // A request lost in a broker restart would otherwise wait out the 5 s default.
+            let res = tokio::time::timeout(Duration::from_secs(1), attempt)
+                .await
+                .unwrap_or_else(|_| Err("timed out".to_owned()));
+            match res {
+                Ok(()) => return,
+                Err(err) if tokio::time::Instant::now() >= deadline => {
+                    panic!("putting {bucket}[{key}] failed: {err}")
+                }
+                Err(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    pub async fn kv_delete(&self, bucket: &str, key: &str) {
         let kv = self.js.get_key_value(bucket).await.unwrap();
-        kv.put(key, value.to_owned().into()).await.unwrap();
+        kv.delete(key).await.unwrap();
+    }
+
+    /// Puts a scope into KV `agent_config` (`global`, `groups.<g>`, `pcs.<id>`).
+    pub async fn set_config(&self, key: &str, scope: serde_json::Value) {
+        self.kv_put(names::KV_AGENT_CONFIG, key, &scope.to_string())
+            .await;
+    }
+
+    pub async fn set_groups(&self, pc_id: &str, groups: &[&str]) {
+        let value = serde_json::json!({ "groups": groups });
+        self.kv_put(names::KV_AGENT_GROUPS, pc_id, &value.to_string())
+            .await;
+    }
+
+    /// Every timeline event of `pc_id` in OBS_EVENTS so far.
+    pub async fn obs_events(&self, pc_id: &str) -> Vec<ObsEvent> {
+        read_stream(&self.js, names::STREAM_OBS_EVENTS, &subject::obs(pc_id)).await
+    }
+
+    /// The filter subjects of `pc_id`'s replay consumer (empty while it does not exist).
+    pub async fn replay_filter(&self, pc_id: &str) -> Vec<String> {
+        let Ok(stream) = self.js.get_stream(names::STREAM_EXEC).await else {
+            return Vec::new();
+        };
+        match stream
+            .consumer_info(names::agent_replay_consumer(pc_id))
+            .await
+        {
+            Ok(info) => info.config.filter_subjects.clone(),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Every result published for `request_id` so far.
@@ -193,6 +254,49 @@ where
             return false;
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Heartbeats of one machine, to measure the cadence the agent runs at.
+pub struct Beats {
+    sub: async_nats::Subscriber,
+    last: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Beats {
+    /// Subscribes (and flushes, so no heartbeat after this returns is missed).
+    pub async fn subscribe(broker: &Broker, pc_id: &str) -> Beats {
+        let sub = broker
+            .client
+            .subscribe(subject::heartbeat(pc_id))
+            .await
+            .unwrap();
+        broker.client.flush().await.unwrap();
+        Beats { sub, last: None }
+    }
+
+    /// Waits until `n` consecutive gaps between heartbeats (by their `at`) lie in
+    /// `range`; panics with the gaps seen when that does not happen within `WAIT`.
+    pub async fn wait_cadence(&mut self, range: std::ops::Range<Duration>, n: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        let mut in_a_row = 0;
+        while in_a_row < n {
+            let message = tokio::time::timeout_at(deadline, self.sub.next()).await;
+            let Ok(Some(message)) = message else {
+                panic!("heartbeat gaps never settled in {range:?}; saw {seen:?}");
+            };
+            let beat: Heartbeat = serde_json::from_slice(&message.payload).unwrap();
+            if let Some(last) = self.last.replace(beat.at) {
+                let gap = (beat.at - last).to_std().unwrap_or_default();
+                seen.push(gap);
+                in_a_row = if range.contains(&gap) {
+                    in_a_row + 1
+                } else {
+                    0
+                };
+            }
+        }
     }
 }
 
