@@ -56,6 +56,9 @@ pub enum Command {
     Run(RunArgs),
     /// Break-glass: tell every machine running an execution to kill it, straight over NATS.
     Kill(KillArgs),
+    /// Register, list, show, delete, enable and disable schedules; upcoming fire times.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Create or inspect the broker's streams, KV buckets and object stores.
     #[command(subcommand)]
     Jetstream(JetstreamCommand),
@@ -131,7 +134,7 @@ pub enum JobCommand {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["pcs", "groups", "all"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["pcs", "groups", "all", "wave"])))]
 pub struct ExecArgs {
     /// Job id.
     pub job: String,
@@ -144,6 +147,13 @@ pub struct ExecArgs {
     /// Every machine.
     #[arg(long, conflicts_with_all = ["pcs", "groups"])]
     pub all: bool,
+    /// Waves instead of a target: group:delay pairs, comma separated (e.g. canary:0,lab:10m,prod:1h);
+    /// each group gets the command once its delay since the start has passed.
+    #[arg(long, value_delimiter = ',', num_args = 1.., conflicts_with_all = ["pcs", "groups", "all"])]
+    pub wave: Vec<String>,
+    /// With --wave: halt before a later wave when more than this percentage of the results so far failed.
+    #[arg(long, requires = "wave", value_name = "PCT")]
+    pub halt_on_failure_pct: Option<f64>,
     /// Each machine waits a random time up to this before starting (e.g. 30s).
     #[arg(long)]
     pub jitter: Option<HumanDuration>,
@@ -157,6 +167,31 @@ pub struct ExecArgs {
     /// How long `--wait` waits.
     #[arg(long, default_value = "10m", requires = "wait")]
     pub wait_timeout: HumanDuration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Register a schedule from a YAML (or JSON) file; the same id replaces it.
+    Create {
+        /// The schedule file.
+        file: PathBuf,
+    },
+    /// Every schedule with its next fire time.
+    List,
+    /// Show a schedule as it was written.
+    Get { id: String },
+    /// Delete a schedule.
+    Delete { id: String },
+    /// Switch a schedule on.
+    Enable { id: String },
+    /// Switch a schedule off (it stays registered).
+    Disable { id: String },
+    /// The next fire times across all schedules.
+    Upcoming {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -417,6 +452,36 @@ mod tests {
         for (line, want) in cases {
             let err = parse(line).unwrap_err();
             assert!(err.contains(want), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn schedule_commands_and_waves_parse() {
+        let cli = parse("exec hello --wave canary:0,prod:10m --halt-on-failure-pct 20").unwrap();
+        let Command::Exec(args) = cli.command else {
+            panic!("not exec")
+        };
+        assert_eq!(args.wave, ["canary:0", "prod:10m"]);
+        assert_eq!(args.halt_on_failure_pct, Some(20.0));
+        assert!(
+            parse("exec hello --wave a:0 --all")
+                .unwrap_err()
+                .contains("cannot be used with")
+        );
+        let cli = parse("schedule upcoming --limit 5").unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Schedule(ScheduleCommand::Upcoming { limit: 5 })
+        ));
+        for line in [
+            "schedule create s.yaml",
+            "schedule list",
+            "schedule get s",
+            "schedule delete s",
+            "schedule enable s",
+            "schedule disable s",
+        ] {
+            assert!(parse(line).is_ok(), "{line}");
         }
     }
 

@@ -13,6 +13,7 @@ pub mod kill;
 pub mod mfa;
 pub mod results;
 pub mod run;
+pub mod schedule;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -143,6 +144,7 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Audit(args) => audit::list(args, &global, io).await,
         Command::Mfa(command) => mfa::run(command, &global, io).await,
         Command::Kill(args) => kill::run(args, &global, io).await,
+        Command::Schedule(command) => schedule::run(command, &global, io).await,
         Command::Inventory(command) => inventory::run(command, &global, io).await,
         Command::Compliance(args) => compliance::run(args, &global, io).await,
     }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kanade_protocol::api::{ExecRequest, ExecResponse, ExecutionDetail, ExecutionSummary, Target};
 use kanade_protocol::duration::HumanDuration;
+use kanade_protocol::schedule::{Rollout, Wave};
 use kanade_protocol::{manifest, subject};
 use reqwest::StatusCode;
 
@@ -30,7 +31,11 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
             args.job
         )));
     }
-    let target = target_from_flags(args.all, &args.pcs, &args.groups)?;
+    let rollout = rollout_from_flags(&args.wave, args.halt_on_failure_pct)?;
+    let target = match rollout {
+        Some(_) => Target::default(),
+        None => target_from_flags(args.all, &args.pcs, &args.groups)?,
+    };
     let deadline_at = match args.deadline.as_deref() {
         Some(text) => Some(parse_deadline(text, now).map_err(BadInput::err)?),
         None => None,
@@ -39,7 +44,7 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         target,
         jitter: args.jitter,
         deadline_at,
-        rollout: None,
+        rollout,
     };
     request
         .validate(now)
@@ -99,6 +104,39 @@ pub fn target_from_flags(all: bool, pcs: &[String], groups: &[String]) -> anyhow
         .validate()
         .map_err(|_| BadInput::err("name the machines: --pcs a,b or --groups g1,g2 or --all"))?;
     Ok(target)
+}
+
+/// `--wave group:delay,...` (delay as 0, 30s, 10m ...; a bare group means no delay) and
+/// `--halt-on-failure-pct` as an API rollout, checked like the server checks it.
+pub fn rollout_from_flags(waves: &[String], halt: Option<f64>) -> anyhow::Result<Option<Rollout>> {
+    if waves.is_empty() {
+        return match halt {
+            Some(_) => Err(BadInput::err("--halt-on-failure-pct needs --wave")),
+            None => Ok(None),
+        };
+    }
+    let mut parsed = Vec::with_capacity(waves.len());
+    for wave in waves {
+        let (group, delay) = wave.split_once(':').unwrap_or((wave.as_str(), "0"));
+        let delay: HumanDuration = delay
+            .parse()
+            .map_err(|err| BadInput::err(format!("--wave {wave}: {err}")))?;
+        parsed.push(Wave {
+            group: group.trim().to_owned(),
+            delay,
+        });
+    }
+    let rollout = Rollout {
+        waves: parsed,
+        halt_on_failure_pct: halt,
+    };
+    rollout.validate("--wave").map_err(|err| {
+        let text = err
+            .to_string()
+            .replace("--wave.halt_on_failure_pct", "--halt-on-failure-pct");
+        BadInput::err(text)
+    })?;
+    Ok(Some(rollout))
 }
 
 /// `--deadline`: an RFC 3339 instant, or a duration from `now` such as `10m`.
@@ -259,6 +297,56 @@ mod tests {
         ];
         for (all, pcs, groups, want) in cases {
             let err = target_from_flags(all, &strings(&pcs), &strings(&groups)).unwrap_err();
+            assert!(err.is::<BadInput>());
+            assert!(err.to_string().starts_with(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn waves_are_group_delay_pairs() {
+        let waves = strings(&["canary:0", "lab:10m", "prod:1h 30m"]);
+        let rollout = rollout_from_flags(&waves, Some(20.0)).unwrap().unwrap();
+        let got: Vec<(String, u64)> = rollout
+            .waves
+            .iter()
+            .map(|w| (w.group.clone(), w.delay.as_secs()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("canary".into(), 0),
+                ("lab".into(), 600),
+                ("prod".into(), 5400)
+            ]
+        );
+        assert_eq!(rollout.halt_on_failure_pct, Some(20.0));
+        assert_eq!(rollout_from_flags(&[], None).unwrap(), None);
+        let bare = rollout_from_flags(&strings(&["a"]), None).unwrap().unwrap();
+        assert_eq!(bare.waves[0].delay.as_secs(), 0);
+        let cases = [
+            (
+                vec!["a:soon"],
+                None,
+                "--wave a:soon: `soon` is not a duration",
+            ),
+            (
+                vec!["a.b:1m"],
+                None,
+                "--wave.waves[0].group: `a.b` is not a valid group",
+            ),
+            (
+                vec!["a:10m", "b:5m"],
+                None,
+                "--wave.waves[1].delay: delays count from the start",
+            ),
+            (
+                vec!["a"],
+                Some(101.0),
+                "--halt-on-failure-pct: must be a percentage",
+            ),
+        ];
+        for (waves, halt, want) in cases {
+            let err = rollout_from_flags(&strings(&waves), halt).unwrap_err();
             assert!(err.is::<BadInput>());
             assert!(err.to_string().starts_with(want), "{err}");
         }
