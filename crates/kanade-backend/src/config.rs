@@ -129,6 +129,7 @@ pub struct RetentionConfig {
     pub process_perf: HumanDuration,
     pub timeline: HumanDuration,
     pub audit: HumanDuration,
+    pub inventory_history: HumanDuration,
 }
 
 impl Default for RetentionConfig {
@@ -141,6 +142,7 @@ impl Default for RetentionConfig {
             process_perf: days(7),
             timeline: days(90),
             audit: days(365),
+            inventory_history: days(90),
         }
     }
 }

@@ -23,6 +23,7 @@ pub fn retention(config: &RetentionConfig) -> Retention {
         process_perf: chrono(config.process_perf),
         timeline: chrono(config.timeline),
         audit: chrono(config.audit),
+        inventory_history: chrono(config.inventory_history),
     }
 }
 

@@ -63,6 +63,7 @@ pub struct Retention {
     pub process_perf: Duration,
     pub timeline: Duration,
     pub audit: Duration,
+    pub inventory_history: Duration,
 }
 
 /// One delete statement per table kind; `?1` is the cut-off.
@@ -88,6 +89,14 @@ const SWEEPS: &[(&str, &str)] = &[
         "DELETE FROM obs_events WHERE id IN (SELECT id FROM obs_events WHERE at < ?1 LIMIT ?2)",
     ),
     (
+        "inventory_history",
+        "DELETE FROM inventory_history WHERE id IN (SELECT id FROM inventory_history WHERE observed_at < ?1 LIMIT ?2)",
+    ),
+    (
+        "check_alerts",
+        "DELETE FROM check_alerts WHERE (result_id, check_name) IN (SELECT result_id, check_name FROM check_alerts WHERE decided_at < ?1 LIMIT ?2)",
+    ),
+    (
         "audit",
         "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE occurred_at < ?1 LIMIT ?2)",
     ),
@@ -107,6 +116,9 @@ pub fn sweep_batch(
         "host_perf" => retention.host_perf,
         "process_perf" => retention.process_perf,
         "timeline" => retention.timeline,
+        "inventory_history" => retention.inventory_history,
+        // An alert decision matters only while its result could be redelivered.
+        "check_alerts" => retention.results,
         _ => retention.audit,
     };
     let Some((_, sql)) = SWEEPS.iter().find(|(k, _)| *k == kind) else {
