@@ -15,8 +15,19 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-/// The workspace root (where `Cargo.toml`, `.tools/` and `scripts/` are).
+/// The workspace root (where `Cargo.toml`, `.tools/` and `scripts/` are): the nearest
+/// ancestor of the current directory (cargo runs tests in the package's folder) whose
+/// `Cargo.toml` declares `[workspace]`. Found at run time so a test binary built from another
+/// checkout sharing the target directory still looks in the right place.
 pub fn workspace_root() -> PathBuf {
+    let start =
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    for dir in start.ancestors() {
+        let manifest = dir.join("Cargo.toml");
+        if std::fs::read_to_string(&manifest).is_ok_and(|text| text.contains("[workspace]")) {
+            return dir.to_path_buf();
+        }
+    }
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .and_then(|p| p.parent())

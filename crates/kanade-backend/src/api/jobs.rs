@@ -109,12 +109,16 @@ async fn delete(
     desired::set_revoked(&state.js, &id, true)
         .await
         .map_err(|e| ApiError::unavailable("could not revoke the deleted job", format!("{e:#}")))?;
+    // Its schedules would only fire refused commands: turn them off.
+    let disabled = crate::schedules::disable_for_job(&state.js, &id)
+        .await
+        .map_err(|e| ApiError::unavailable("could not disable the job's schedules", format!("{e:#}")))?;
     audit::record(
         &state.js,
         &caller,
         "job.delete",
         Some(&id),
-        json!({"revoked": true}),
+        json!({"revoked": true, "schedules_disabled": disabled}),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
