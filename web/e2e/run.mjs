@@ -365,9 +365,20 @@ async function main() {
     await shot(page, '15-accounts')
   })
 
+  await check('an operator schedules the job in the YAML editor', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Schedules' }).click()
+    await page.getByRole('link', { name: 'New schedule' }).click()
+    const editor = page.getByLabel('Schedule (YAML)')
+    await editor.fill(`id: e2e-nightly\njob_id: ${jobId}\nwhen:\n  calendar:\n    at: "03:00"\n    days: [mon-fri]\ntarget:\n  pcs: [${AGENT_ID}]\n`)
+    await page.getByRole('button', { name: 'Create schedule' }).click()
+    await page.getByRole('status').filter({ hasText: 'Saved e2e-nightly' }).waitFor()
+    await page.getByRole('link', { name: 'All schedules' }).click()
+    await page.getByRole('cell', { name: 'calendar 03:00 mon-fri' }).waitFor()
+    await shot(page, '16-schedules')
+  })
+
   await check('pages whose routes are missing say so instead of failing', async () => {
     for (const [link, file] of [
-      ['Schedules', '16-schedules'],
       ['Inventory', '17-inventory'],
       ['Compliance', '18-compliance'],
       ['Notifications', '19-notifications'],
@@ -437,6 +448,11 @@ async function main() {
       [new URL(execUrl).pathname, jobId],
       ['/freeze', 'Fleet freeze'],
       ['/accounts', 'Accounts'],
+      ['/schedules', 'Schedules'],
+      ['/schedules/e2e-nightly', 'e2e-nightly'],
+      ['/notifications', 'Notifications'],
+      ['/compliance', 'Compliance'],
+      ['/groups', 'Groups'],
     ]
     for (const [p, heading] of pages) {
       await page.goto(`${base}${p}`)
@@ -444,7 +460,7 @@ async function main() {
       await settle(page)
       const mutating = await page.locator('[data-mutating]').count()
       assert(mutating === 0, `${p}: ${mutating} mutating control(s) shown to a viewer`)
-      for (const name of ['New job', 'Run…', 'Save', 'Create job', 'Delete job', 'Kill', 'New account', 'Freeze the fleet']) {
+      for (const name of ['New job', 'Run…', 'Save', 'Create job', 'Delete job', 'Kill', 'New account', 'Freeze the fleet', 'New schedule', 'Send', 'Disable']) {
         assert((await page.getByRole('button', { name, exact: true }).count()) === 0 && (await page.getByRole('link', { name, exact: true }).count()) === 0, `${p}: "${name}" shown to a viewer`)
       }
     }

@@ -24,7 +24,11 @@ const InventoryPage = lazy(() => import('./pages/Inventory').then((m) => ({ defa
 const JobEditorPage = lazy(() => import('./pages/JobEditor').then((m) => ({ default: m.JobEditorPage })))
 const JobsPage = lazy(() => import('./pages/Jobs').then((m) => ({ default: m.JobsPage })))
 const MyAccountPage = lazy(() => import('./pages/MyAccount').then((m) => ({ default: m.MyAccountPage })))
-const ProbePage = lazy(() => import('./pages/Probe').then((m) => ({ default: m.ProbePage })))
+const SchedulesPage = lazy(() => import('./pages/Schedules').then((m) => ({ default: m.SchedulesPage })))
+const ScheduleEditorPage = lazy(() => import('./pages/ScheduleEditor').then((m) => ({ default: m.ScheduleEditorPage })))
+const CompliancePage = lazy(() => import('./pages/Compliance').then((m) => ({ default: m.CompliancePage })))
+const NotificationsPage = lazy(() => import('./pages/Notifications').then((m) => ({ default: m.NotificationsPage })))
+const RolloutPage = lazy(() => import('./pages/Rollout').then((m) => ({ default: m.RolloutPage })))
 const ResultPage = lazy(() => import('./pages/Result').then((m) => ({ default: m.ResultPage })))
 
 function RequireSession() {
@@ -65,11 +69,13 @@ export function App() {
         <Route path="accounts" element={<AccountsPage />} />
         <Route path="account" element={<MyAccountPage />} />
         <Route path="freeze" element={<FreezePage />} />
-        <Route path="schedules" element={<ProbePage title="Schedules" path="/api/schedules" about="Jobs on a calendar, cron, per machine or per target, with waves and windows." />} />
+        <Route path="schedules" element={<SchedulesPage />} />
+        <Route path="schedules/new" element={<ScheduleEditorPage />} />
+        <Route path="schedules/:id" element={<ScheduleEditorPage />} />
         <Route path="inventory" element={<InventoryPage />} />
-        <Route path="compliance" element={<ProbePage title="Compliance" path="/api/compliance" about="The latest status of every check job across the fleet." />} />
-        <Route path="notifications" element={<ProbePage title="Notifications" path="/api/notifications" about="Messages sent to the people at the machines, and who acknowledged them." />} />
-        <Route path="rollout" element={<ProbePage title="Rollout" path="/api/agent-releases" about="Agent releases and which version each machine is asked to run." />} />
+        <Route path="compliance" element={<CompliancePage />} />
+        <Route path="notifications" element={<NotificationsPage />} />
+        <Route path="rollout" element={<RolloutPage />} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

@@ -181,6 +181,7 @@ export interface ExecRequest {
   target: Target
   jitter?: string
   deadline_at?: string
+  rollout?: { waves: Wave[]; halt_on_failure_pct?: number }
 }
 
 export interface ExecResponse {
@@ -265,3 +266,72 @@ export type LiveEvent =
   | { type: 'result'; exec_id: string; pc_id: string; result_id: string; exit_code: number | null }
   | { type: 'agent'; pc_id: string; online: boolean }
   | { type: 'timeline'; pc_id: string; kind: string }
+
+export interface ScheduleSummary {
+  id: string
+  job_id: string
+  enabled: boolean
+  when: string
+  next_fire?: string | null
+}
+
+export interface ScheduleDetail {
+  schedule: Record<string, unknown> & { id: string; job_id: string; enabled: boolean }
+  yaml?: string | null
+  next_fire?: string | null
+}
+
+export interface UpcomingFire {
+  schedule_id: string
+  job_id: string
+  at: string
+}
+
+export interface RolloutProgress {
+  status: string
+  waves_total: number
+  waves_published: number
+  note?: string | null
+}
+
+export interface Wave {
+  group: string
+  delay?: string
+}
+
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'unknown'
+
+export interface ComplianceSummary {
+  check_name: string
+  label?: string | null
+  ok: number
+  warn: number
+  fail: number
+  unknown: number
+  failing: string[]
+}
+
+export interface CheckRow {
+  pc_id: string
+  check_name: string
+  status: CheckStatus
+  detail?: string | null
+  label?: string | null
+  job_id: string
+  finished_at: string
+  recorded_at: string
+}
+
+export interface NotificationSummary {
+  id: string
+  priority: string
+  require_ack: boolean
+  title: string
+  body: string
+  issued_at: string
+  issued_by?: string | null
+  expires_at?: string | null
+  target: Target
+  subjects: string[]
+  acks: number
+}

@@ -10,12 +10,17 @@ import { parseDuration } from '../lib/format'
 import { Dialog } from './Dialog'
 import { OnlineBadge, errorText } from './ui'
 
-type Mode = 'pcs' | 'groups' | 'all'
+type Mode = 'pcs' | 'groups' | 'all' | 'waves'
+
+interface WaveRow {
+  group: string
+  delay: string
+}
 
 /** Which input a server error belongs to. */
 export function execErrorSlot(field: string | null | undefined): 'target' | 'jitter' | 'deadline' | 'form' {
   if (!field) return 'form'
-  if (field.startsWith('target')) return 'target'
+  if (field.startsWith('target') || field.startsWith('rollout')) return 'target'
   if (field.startsWith('jitter')) return 'jitter'
   if (field.startsWith('deadline')) return 'deadline'
   return 'form'
@@ -27,6 +32,11 @@ export function ExecDialog({ jobId, open, onClose }: { jobId: string; open: bool
   const [picked, setPicked] = useState<Set<string>>(new Set())
   const [filter, setFilter] = useState('')
   const [groups, setGroups] = useState('')
+  const [waves, setWaves] = useState<WaveRow[]>([
+    { group: '', delay: '0s' },
+    { group: '', delay: '10m' },
+  ])
+  const [haltPct, setHaltPct] = useState('')
   const [jitter, setJitter] = useState('')
   const [deadline, setDeadline] = useState('')
   const [errors, setErrors] = useState<Partial<Record<'target' | 'jitter' | 'deadline' | 'form', string>>>({})
@@ -73,6 +83,17 @@ export function ExecDialog({ jobId, open, onClose }: { jobId: string; open: bool
       if (bad) errs.target = `"${bad}" is not a group name (letters, digits, '-' and '_')`
       req.target.groups = list
     }
+    if (mode === 'waves') {
+      const rows = waves.filter((w) => w.group.trim() || w.delay.trim() !== '0s')
+      if (rows.length === 0) errs.target = 'add at least one wave'
+      for (const [i, w] of rows.entries()) {
+        if (!/^[A-Za-z0-9_-]+$/.test(w.group.trim())) errs.target = `wave ${i + 1}: "${w.group}" is not a group name`
+        else if (w.delay.trim() && parseDuration(w.delay) === null) errs.target = `wave ${i + 1}: write the delay as 0s, 10m, 1h…`
+      }
+      const pct = haltPct.trim() ? Number(haltPct) : undefined
+      if (pct !== undefined && !(pct >= 0 && pct <= 100)) errs.target = 'the failure threshold is a percentage from 0 to 100'
+      req.rollout = { waves: rows.map((w) => ({ group: w.group.trim(), delay: w.delay.trim() || '0s' })), ...(pct !== undefined ? { halt_on_failure_pct: pct } : {}) }
+    }
     if (jitter.trim()) {
       const secs = parseDuration(jitter)
       if (secs === null) errs.jitter = 'write a duration such as 30s, 5m or 1h'
@@ -106,6 +127,7 @@ export function ExecDialog({ jobId, open, onClose }: { jobId: string; open: bool
                 ['pcs', 'Machines'],
                 ['groups', 'Groups'],
                 ['all', 'Whole fleet'],
+                ['waves', 'Waves'],
               ] as [Mode, string][]
             ).map(([m, label]) => (
               <label key={m} className="radio">
@@ -149,14 +171,51 @@ export function ExecDialog({ jobId, open, onClose }: { jobId: string; open: bool
             <label>
               Groups (comma or space separated)
               <input list="known-groups" value={groups} onChange={(e) => setGroups(e.target.value)} placeholder="web, db" aria-invalid={!!errors.target} />
-              <datalist id="known-groups">
-                {knownGroups.data?.map((g) => (
-                  <option key={g.name} value={g.name} />
-                ))}
-              </datalist>
             </label>
           )}
+          {mode === 'waves' && (
+            <div className="stack">
+              <p className="muted small">Each wave fires at its group after its delay (counted from now). Later waves halt when too many results so far failed.</p>
+              {waves.map((w, i) => (
+                <div className="row" key={i}>
+                  <span className="muted">{i + 1}.</span>
+                  <input
+                    aria-label={`Wave ${i + 1} group`}
+                    list="known-groups"
+                    placeholder="group"
+                    value={w.group}
+                    onChange={(e) => setWaves(waves.map((x, j) => (j === i ? { ...x, group: e.target.value } : x)))}
+                  />
+                  <input
+                    aria-label={`Wave ${i + 1} delay`}
+                    className="short"
+                    placeholder="delay, e.g. 10m"
+                    value={w.delay}
+                    onChange={(e) => setWaves(waves.map((x, j) => (j === i ? { ...x, delay: e.target.value } : x)))}
+                  />
+                  <button type="button" className="btn small ghost" aria-label={`Remove wave ${i + 1}`} onClick={() => setWaves(waves.filter((_, j) => j !== i))} disabled={waves.length <= 1}>
+                    ✕
+                  </button>
+                </div>
+              ))}
+              <div className="row">
+                <button type="button" className="btn small" onClick={() => setWaves([...waves, { group: '', delay: '' }])}>
+                  Add a wave
+                </button>
+                <label className="inline">
+                  Halt when more than
+                  <input className="short" inputMode="decimal" value={haltPct} onChange={(e) => setHaltPct(e.target.value)} placeholder="e.g. 10" aria-label="Failure threshold percent" />
+                  % failed
+                </label>
+              </div>
+            </div>
+          )}
           {mode === 'all' && <p className="alert warn">Every machine of the fleet runs this job, including machines that come online later and replay the command.</p>}
+          <datalist id="known-groups">
+            {knownGroups.data?.map((g) => (
+              <option key={g.name} value={g.name} />
+            ))}
+          </datalist>
           {err('target')}
         </fieldset>
         <div className="grid two">

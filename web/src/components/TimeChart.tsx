@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from 'react'
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
-import { breakGaps, downsample, type Columns } from '../lib/series'
+import { BYTE_INCRS, axisWidth, breakGaps, downsample, type Columns } from '../lib/series'
 import { useTheme } from '../theme'
 
 export interface SeriesSpec {
@@ -23,6 +23,10 @@ interface Props {
   format: (v: number) => string
   height?: number
   yMax?: number
+  /** The x window in epoch seconds (the range asked for), so gaps at either end show. */
+  xRange?: [number, number]
+  /** Byte values: ticks at binary steps (1, 2, 4 … KiB/MiB/GiB). */
+  bytes?: boolean
 }
 
 function resolve(color: string): string {
@@ -30,7 +34,7 @@ function resolve(color: string): string {
   return m ? getComputedStyle(document.documentElement).getPropertyValue(m[1]).trim() || '#888' : color
 }
 
-export function TimeChart({ title, data, series, step, format, height = 200, yMax }: Props) {
+export function TimeChart({ title, data, series, step, format, height = 200, yMax, xRange, bytes }: Props) {
   const box = useRef<HTMLDivElement>(null)
   const [width, setWidth] = useState(0)
   const { theme } = useTheme()
@@ -55,10 +59,20 @@ export function TimeChart({ title, data, series, step, format, height = 200, yMa
       height,
       legend: { show: true, live: true },
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, yMax ?? (max > 0 ? max * 1.1 : 1)] } },
+      scales: {
+        x: { time: true, ...(xRange ? { range: (): uPlot.Range.MinMax => xRange } : {}) },
+        y: { range: (_u, _min, max) => [0, yMax ?? (max > 0 ? max * 1.1 : 1)] },
+      },
       axes: [
-        { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
-        { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 70, values: (_u, vals) => vals.map((v) => format(v)) },
+        { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, space: 70 },
+        {
+          stroke: axis,
+          grid: { stroke: grid, width: 1 },
+          ticks: { stroke: grid },
+          ...(bytes ? { incrs: BYTE_INCRS } : {}),
+          size: (_u, values) => axisWidth(values ?? []),
+          values: (_u, vals) => vals.map((v) => format(v)),
+        },
       ],
       series: [
         {},
@@ -70,7 +84,7 @@ export function TimeChart({ title, data, series, step, format, height = 200, yMa
     }
     const plot = new uPlot(opts, thinned as uPlot.AlignedData, el)
     return () => plot.destroy()
-  }, [data, points, width, height, series, step, format, yMax, theme])
+  }, [data, points, width, height, series, step, format, yMax, theme, xRange, bytes])
 
   return (
     <figure className="chart">

@@ -11,20 +11,22 @@ interface Props {
   serverProblems?: Problem[]
   readOnly?: boolean
   label?: string
+  /** The local check; job manifests by default. */
+  check?: (text: string) => Problem[]
 }
 
-export function YamlEditor({ value, onChange, serverProblems = [], readOnly, label = 'Manifest (YAML)' }: Props) {
+export function YamlEditor({ value, onChange, serverProblems = [], readOnly, label = 'Manifest (YAML)', check = checkManifest }: Props) {
   const area = useRef<HTMLTextAreaElement>(null)
   const gutter = useRef<HTMLDivElement>(null)
-  const [checked, setChecked] = useState<Problem[]>(() => checkManifest(value))
+  const [checked, setChecked] = useState<Problem[]>(() => check(value))
   const escaped = useRef(false)
   const id = useId()
 
   // Check after typing pauses.
   useEffect(() => {
-    const t = setTimeout(() => setChecked(checkManifest(value)), 250)
+    const t = setTimeout(() => setChecked(check(value)), 250)
     return () => clearTimeout(t)
-  }, [value])
+  }, [value, check])
 
   const problems = useMemo(() => [...serverProblems, ...checked], [serverProblems, checked])
   const badLines = useMemo(() => {

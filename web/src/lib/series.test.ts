@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { breakGaps, downsample, maxOf, presetRange, toColumns, type Columns } from './series'
+import { BYTE_INCRS, axisWidth, breakGaps, downsample, maxOf, presetRange, toColumns, type Columns } from './series'
 
 describe('toColumns', () => {
   it('turns points into uPlot columns with nulls for missing values', () => {
@@ -48,5 +48,18 @@ describe('ranges', () => {
     expect(presetRange('1h', now)).toEqual({ from: '2026-11-27T11:00:00.000Z', to: '2026-11-27T12:00:00.000Z' })
     expect(presetRange('7d', now).from).toBe('2026-11-20T12:00:00.000Z')
     expect(maxOf([[0, 1], [3, null], [7, 2]])).toBe(7)
+  })
+})
+
+describe('axes', () => {
+  it('steps byte axes at binary multiples', () => {
+    expect(BYTE_INCRS).toContain(1024)
+    expect(BYTE_INCRS).toContain(2 * 1024 ** 3)
+    expect(BYTE_INCRS).not.toContain(1000)
+    expect([...BYTE_INCRS].sort((a, b) => a - b)).toEqual(BYTE_INCRS)
+  })
+  it('sizes the y axis to its longest label', () => {
+    expect(axisWidth([])).toBe(40)
+    expect(axisWidth(['0 B', '977 KiB/s'])).toBeGreaterThan(axisWidth(['0 %', '100 %']))
   })
 })

@@ -86,3 +86,12 @@ export function maxOf(data: Columns): number {
   for (const col of data.slice(1) as (number | null)[][]) for (const v of col) if (v !== null && v > m) m = v
   return m
 }
+
+/** Tick steps for byte axes: 1, 2, 4 … 512 times each power of 1024. */
+export const BYTE_INCRS: number[] = [0, 1, 2, 3, 4, 5].flatMap((k) => [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].map((m) => m * 1024 ** k))
+
+/** Width in pixels of the y axis for its longest label. */
+export function axisWidth(labels: string[]): number {
+  const longest = labels.reduce((n, l) => Math.max(n, l.length), 0)
+  return Math.max(40, Math.ceil(longest * 7.2) + 18)
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { checkManifest, locateField, manifestId, serverProblem, splitPath } from './yamlcheck'
+import { checkManifest, checkSchedule, locateField, manifestId, serverProblem, splitPath } from './yamlcheck'
 
 const GOOD = `id: hello
 version: 1
@@ -59,5 +59,19 @@ describe('server errors', () => {
   it('reads the id', () => {
     expect(manifestId(GOOD)).toBe('hello')
     expect(manifestId(': :')).toBeNull()
+  })
+})
+
+describe('checkSchedule', () => {
+  it('accepts a schedule and needs exactly one kind of when', () => {
+    expect(checkSchedule('id: nightly\njob_id: hello\nwhen:\n  cron: "0 3 * * *"\ntarget:\n  all: true\n')).toEqual([])
+    const both = checkSchedule('id: s\njob_id: j\nwhen:\n  cron: "* * * * *"\n  per_pc: once\n')
+    expect(both[0]).toMatchObject({ field: 'when', line: 3 })
+    expect(checkSchedule('id: s\njob_id: j\nwhen:\n  hourly: true\n')[0]).toMatchObject({ field: 'when.hourly', line: 4 })
+  })
+  it('names missing and unknown fields', () => {
+    const problems = checkSchedule('job: x\n')
+    expect(problems.map((p) => p.message)).toEqual(expect.arrayContaining(['missing field `id`', 'missing field `job_id`']))
+    expect(problems.find((p) => p.field === 'job')?.line).toBe(1)
   })
 })

@@ -113,6 +113,48 @@ export function checkManifest(text: string): Problem[] {
   return problems
 }
 
+const SCHEDULE_KEYS = ['id', 'job_id', 'description', 'enabled', 'when', 'target', 'rollout', 'jitter', 'starting_deadline', 'tz', 'active', 'constraints', 'on_failure']
+const WHEN_KINDS = ['calendar', 'cron', 'per_pc', 'per_target']
+
+/** YAML syntax problems only, with their line; `null` when the text parses. */
+function syntax(text: string): { problems: Problem[]; value: unknown } {
+  const { doc, lc } = parse(text)
+  const problems = doc.errors.map((e) => {
+    const pos = lc.linePos(e.pos[0])
+    return { message: e.message.split('\n')[0], line: pos.line, col: pos.col, source: 'yaml' as const }
+  })
+  return { problems, value: problems.length ? null : doc.toJS() }
+}
+
+/** Problems of a schedule document a browser can see: syntax, unknown keys, the required
+ * id/job_id/when (exactly one kind of `when`). The server checks the rest. */
+export function checkSchedule(text: string): Problem[] {
+  if (text.trim() === '') return [{ message: 'the schedule is empty', source: 'yaml' }]
+  const { problems, value } = syntax(text)
+  if (problems.length) return problems
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return [{ message: 'the document must be a mapping of keys to values', line: 1, col: 1, source: 'yaml' }]
+  }
+  const m = value as Record<string, unknown>
+  const out: Problem[] = []
+  for (const key of Object.keys(m)) {
+    if (!SCHEDULE_KEYS.includes(key)) out.push(at(text, key, `unknown field \`${key}\`, expected one of ${SCHEDULE_KEYS.join(', ')}`))
+  }
+  for (const key of ['id', 'job_id']) {
+    if (typeof m[key] !== 'string' || !ID_RE.test(m[key] as string)) out.push(at(text, key, m[key] === undefined ? `missing field \`${key}\`` : `${key}: letters, digits, "-", "_" or "."`))
+  }
+  const when = m.when
+  if (when === undefined) out.push({ message: 'missing field `when` (calendar, cron, per_pc or per_target)', field: 'when', source: 'yaml' })
+  else if (when === null || typeof when !== 'object' || Array.isArray(when)) out.push(at(text, 'when', 'when must be a mapping with one of calendar, cron, per_pc, per_target'))
+  else {
+    const kinds = Object.keys(when)
+    const unknown = kinds.filter((k) => !WHEN_KINDS.includes(k))
+    for (const k of unknown) out.push(at(text, `when.${k}`, `unknown kind \`${k}\` in when, expected one of ${WHEN_KINDS.join(', ')}`))
+    if (!unknown.length && kinds.length !== 1) out.push(at(text, 'when', 'set exactly one of calendar, cron, per_pc, per_target'))
+  }
+  return out
+}
+
 export interface ServerError {
   status: number
   code: string

@@ -5,7 +5,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tansta
 import { useMemo, useState } from 'react'
 import { Link, useParams } from 'react-router'
 import { ApiError, api, qs } from '../api/client'
-import type { AgentRow, ObsEntry, Page, PerfSeries, PingResult, ProcessSnapshot, ResultSummary } from '../api/types'
+import type { AgentRow, CheckRow, ObsEntry, Page, PerfSeries, PingResult, ProcessSnapshot, ResultSummary } from '../api/types'
 import { useAuth } from '../auth'
 import { DataTable } from '../components/DataTable'
 import { RangePicker, resolveRange, type RangeChoice } from '../components/RangePicker'
@@ -13,6 +13,7 @@ import { TimeChart } from '../components/TimeChart'
 import { Badge, Card, ErrorBox, ExitBadge, KeyValues, OnlineBadge, errorText } from '../components/ui'
 import { between, formatBytes, formatDateTime, formatDuration, formatPct, formatRate, formatRelative } from '../lib/format'
 import { toColumns } from '../lib/series'
+import { CheckBadge } from './Compliance'
 
 const pctFmt = (v: number) => `${v.toFixed(0)} %`
 
@@ -72,6 +73,7 @@ function Perf({ pcId }: { pcId: string }) {
     refetchInterval: 'preset' in range ? 60_000 : false,
   })
   const pts = useMemo(() => perf.data?.points ?? [], [perf.data])
+  const xRange = useMemo<[number, number] | undefined>(() => (perf.data ? [Date.parse(perf.data.from) / 1000, Date.parse(perf.data.to) / 1000] : undefined), [perf.data])
   const step = perf.data?.step_secs
   const x = (p: { at: string }) => Date.parse(p.at) / 1000
   const cpu = useMemo(() => toColumns(pts, x, [(p) => p.cpu_pct]), [pts])
@@ -102,10 +104,10 @@ function Perf({ pcId }: { pcId: string }) {
       <ErrorBox error={perf.error} />
       {step ? <p className="muted small">One point per {formatDuration(step * 1000)}.</p> : null}
       <div className="grid two">
-        <TimeChart title="CPU" data={cpu} series={s.cpu} step={step} format={pctFmt} yMax={100} />
-        <TimeChart title="Memory" data={mem} series={s.mem} step={step} format={formatBytes} />
-        <TimeChart title="Disk" data={disk} series={s.disk} step={step} format={formatRate} />
-        <TimeChart title="Network" data={net} series={s.net} step={step} format={formatRate} />
+        <TimeChart title="CPU" data={cpu} series={s.cpu} step={step} format={pctFmt} yMax={100} xRange={xRange} />
+        <TimeChart title="Memory" data={mem} series={s.mem} step={step} format={formatBytes} xRange={xRange} bytes />
+        <TimeChart title="Disk" data={disk} series={s.disk} step={step} format={formatRate} xRange={xRange} bytes />
+        <TimeChart title="Network" data={net} series={s.net} step={step} format={formatRate} xRange={xRange} bytes />
       </div>
     </Card>
   )
@@ -168,6 +170,62 @@ function Timeline({ pcId }: { pcId: string }) {
           { key: 'kind', header: 'Kind', value: (o) => o.kind, render: (o) => <code>{o.kind}</code> },
           { key: 'source', header: 'Source', value: (o) => o.source },
           { key: 'payload', header: 'Details', value: (o) => JSON.stringify(o.payload), render: (o) => <code className="clip">{JSON.stringify(o.payload)}</code>, wide: true },
+        ]}
+      />
+    </Card>
+  )
+}
+
+function Checks({ pcId }: { pcId: string }) {
+  const q = useQuery({ queryKey: ['agent', pcId, 'checks'], queryFn: ({ signal }) => api.get<CheckRow[]>(`/api/agents/${encodeURIComponent(pcId)}/checks`, signal), retry: false })
+  if (q.error instanceof ApiError && q.error.routeMissing) return null
+  return (
+    <Card title="Checks">
+      <DataTable
+        label="Checks"
+        filename={`checks-${pcId}`}
+        rows={q.data}
+        loading={q.isPending}
+        error={q.error}
+        rowKey={(c) => c.check_name}
+        pageSize={10}
+        initialSort={{ key: 'status', dir: 'asc' }}
+        empty="No check job has reported from this machine."
+        columns={[
+          { key: 'check_name', header: 'Check', value: (c) => c.label ?? c.check_name, render: (c) => <Link to={`/compliance?check=${encodeURIComponent(c.check_name)}`}>{c.label ?? c.check_name}</Link> },
+          { key: 'status', header: 'Status', value: (c) => ['fail', 'warn', 'unknown', 'ok'].indexOf(c.status), render: (c) => <CheckBadge status={c.status} /> },
+          { key: 'detail', header: 'Detail', value: (c) => c.detail ?? '', wide: true },
+          { key: 'finished_at', header: 'Checked', value: (c) => c.finished_at, render: (c) => formatRelative(c.finished_at) },
+        ]}
+      />
+    </Card>
+  )
+}
+
+interface FactsRow {
+  job_id: string
+  facts: unknown
+  collected_at: string
+}
+
+function Inventory({ pcId }: { pcId: string }) {
+  const q = useQuery({ queryKey: ['agent', pcId, 'inventory'], queryFn: ({ signal }) => api.get<FactsRow[]>(`/api/agents/${encodeURIComponent(pcId)}/inventory`, signal), retry: false })
+  if (q.error instanceof ApiError && q.error.routeMissing) return null
+  return (
+    <Card title="Inventory">
+      <DataTable
+        label="Inventory"
+        filename={`inventory-${pcId}`}
+        rows={q.data}
+        loading={q.isPending}
+        error={q.error}
+        rowKey={(f) => f.job_id}
+        pageSize={10}
+        empty="No inventory job has reported from this machine."
+        columns={[
+          { key: 'job_id', header: 'Job', value: (f) => f.job_id, render: (f) => <Link to={`/inventory?job=${encodeURIComponent(f.job_id)}`}>{f.job_id}</Link> },
+          { key: 'facts', header: 'Facts', value: (f) => JSON.stringify(f.facts), render: (f) => <code className="clip">{JSON.stringify(f.facts)}</code> },
+          { key: 'collected_at', header: 'Collected', value: (f) => f.collected_at, render: (f) => formatRelative(f.collected_at) },
         ]}
       />
     </Card>
@@ -268,6 +326,10 @@ export function AgentDetailPage() {
       <div className="grid two">
         <Processes pcId={id} />
         <Timeline pcId={id} />
+      </div>
+      <div className="grid two">
+        <Checks pcId={id} />
+        <Inventory pcId={id} />
       </div>
       <RunHistory pcId={id} />
     </div>

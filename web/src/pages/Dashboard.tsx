@@ -6,12 +6,12 @@ import { useQuery } from '@tanstack/react-query'
 import { useMemo, type ReactNode } from 'react'
 import { Link } from 'react-router'
 import { ApiError, api, qs } from '../api/client'
-import type { AgentRow, ExecutionSummary, FleetPerf, ObsEntry, Page, VersionCount } from '../api/types'
+import type { AgentRow, ExecutionSummary, FleetPerf, ObsEntry, Page, UpcomingFire, VersionCount } from '../api/types'
 import { DataTable } from '../components/DataTable'
 import { Progress } from '../components/Progress'
 import { TimeChart } from '../components/TimeChart'
 import { Card, ErrorBox, NotAvailable, Stat } from '../components/ui'
-import { formatPct, formatRelative } from '../lib/format'
+import { formatDateTime, formatPct, formatRelative } from '../lib/format'
 import { presetRange, toColumns } from '../lib/series'
 import { StatusBadge } from '../components/ui'
 
@@ -65,6 +65,23 @@ function failingChecks(items: unknown[]): ReactNode {
   )
 }
 
+/** GET /api/schedules/upcoming: the soonest fires. */
+function nextFires(items: unknown[]): ReactNode {
+  // The soonest fire of each schedule.
+  const seen = new Set<string>()
+  const rows = (items as UpcomingFire[]).filter((f) => !seen.has(f.schedule_id) && !!seen.add(f.schedule_id)).slice(0, 6)
+  if (rows.length === 0) return <p className="muted">No schedule fires on the clock.</p>
+  return (
+    <ul className="plain-list">
+      {rows.map((f) => (
+        <li key={`${f.schedule_id}-${f.at}`}>
+          <span title={formatDateTime(f.at)}>{formatRelative(f.at)}</span> <Link to={`/schedules/${encodeURIComponent(f.schedule_id)}`}>{f.schedule_id}</Link> <span className="muted">runs {f.job_id}</span>
+        </li>
+      ))}
+    </ul>
+  )
+}
+
 export function DashboardPage() {
   const online = useQuery({ queryKey: ['dashboard', 'online'], queryFn: ({ signal }) => api.get<Page<AgentRow>>('/api/agents?online=true&limit=1', signal) })
   const offline = useQuery({ queryKey: ['dashboard', 'offline'], queryFn: ({ signal }) => api.get<Page<AgentRow>>('/api/agents?online=false&limit=1', signal) })
@@ -72,14 +89,18 @@ export function DashboardPage() {
   const executions = useQuery({ queryKey: ['executions', 'recent'], queryFn: ({ signal }) => api.get<Page<ExecutionSummary>>('/api/executions?limit=100', signal) })
   const fleet = useQuery({
     queryKey: ['dashboard', 'fleet'],
-    queryFn: ({ signal }) => api.get<FleetPerf>(`/api/perf/fleet${qs(presetRange('24h', Date.now()))}`, signal),
+    queryFn: async ({ signal }) => {
+      const range = presetRange('24h', Date.now())
+      const perf = await api.get<FleetPerf>(`/api/perf/fleet${qs(range)}`, signal)
+      return { perf, xRange: [Date.parse(range.from) / 1000, Date.parse(range.to) / 1000] as [number, number] }
+    },
     refetchInterval: 60_000,
   })
   const timeline = useQuery({ queryKey: ['obs', 'dashboard'], queryFn: ({ signal }) => api.get<Page<ObsEntry>>('/api/obs_events?limit=10', signal) })
 
   const running = (executions.data?.items ?? []).filter((e) => e.status === 'running' || e.status === 'pending')
   const fleetData = useMemo(
-    () => toColumns(fleet.data?.series ?? [], (p) => Date.parse(p.at) / 1000, [(p) => p.cpu_avg, (p) => p.cpu_max, (p) => p.mem_pct_avg, (p) => p.mem_pct_max]),
+    () => toColumns(fleet.data?.perf.series ?? [], (p) => Date.parse(p.at) / 1000, [(p) => p.cpu_avg, (p) => p.cpu_max, (p) => p.mem_pct_avg, (p) => p.mem_pct_max]),
     [fleet.data],
   )
   const cpuData = useMemo(() => [fleetData[0], fleetData[1], fleetData[2]] as typeof fleetData, [fleetData])
@@ -94,16 +115,16 @@ export function DashboardPage() {
         <Stat label="machines online" value={online.data?.total ?? '…'} tone="ok" to="/agents?online=true" />
         <Stat label="offline" value={offline.data?.total ?? '…'} tone={offline.data?.total ? 'warn' : undefined} to="/agents?online=false" />
         <Stat label="running executions" value={executions.data ? running.length : '…'} to="/executions" />
-        <Stat label="CPU p90 now" value={fleet.data ? (fleet.data.machines ? formatPct(fleet.data.cpu_p90, 0) : '—') : '…'} />
-        <Stat label="memory p90 now" value={fleet.data ? (fleet.data.machines ? formatPct(fleet.data.mem_pct_p90, 0) : '—') : '…'} />
+        <Stat label="CPU p90 now" value={fleet.data ? (fleet.data.perf.machines ? formatPct(fleet.data.perf.cpu_p90, 0) : '—') : '…'} />
+        <Stat label="memory p90 now" value={fleet.data ? (fleet.data.perf.machines ? formatPct(fleet.data.perf.mem_pct_p90, 0) : '—') : '…'} />
       </div>
       <ErrorBox error={online.error ?? fleet.error} />
       <div className="grid two">
         <Card title="Fleet CPU, last 24 h">
-          <TimeChart title="CPU %" data={cpuData} series={cpuSeries} step={fleet.data?.step_secs} format={pctFmt} yMax={100} />
+          <TimeChart title="CPU %" data={cpuData} series={cpuSeries} step={fleet.data?.perf.step_secs} format={pctFmt} yMax={100} xRange={fleet.data?.xRange} />
         </Card>
         <Card title="Fleet memory, last 24 h">
-          <TimeChart title="Memory used %" data={memData} series={memSeries} step={fleet.data?.step_secs} format={pctFmt} yMax={100} />
+          <TimeChart title="Memory used %" data={memData} series={memSeries} step={fleet.data?.perf.step_secs} format={pctFmt} yMax={100} xRange={fleet.data?.xRange} />
         </Card>
         <Card title="Running executions" actions={<Link to="/executions">All activity</Link>}>
           {running.length === 0 ? (
@@ -153,7 +174,7 @@ export function DashboardPage() {
           )}
         </Card>
         <ProbeCard title="Failing checks" path="/api/compliance" keyName="compliance" link="/compliance" summary={failingChecks} />
-        <ProbeCard title="Next schedules" path="/api/schedules/upcoming" keyName="upcoming" link="/schedules" />
+        <ProbeCard title="Next schedules" path="/api/schedules/upcoming?limit=100" keyName="upcoming" link="/schedules" summary={nextFires} />
       </div>
     </div>
   )

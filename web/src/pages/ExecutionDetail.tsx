@@ -2,13 +2,14 @@
 // it was skipped, how long it took, a link to its output). Updates live.
 
 import { useMutation, useQuery } from '@tanstack/react-query'
+import type { ReactNode } from 'react'
 import { Link, useParams } from 'react-router'
 import { api } from '../api/client'
-import type { ExecutionDetail } from '../api/types'
+import type { ExecutionDetail, RolloutProgress } from '../api/types'
 import { useAuth } from '../auth'
 import { DataTable } from '../components/DataTable'
 import { Progress } from '../components/Progress'
-import { Card, ErrorBox, ExitBadge, KeyValues, StatusBadge, exitMeaning } from '../components/ui'
+import { Badge, Card, ErrorBox, ExitBadge, KeyValues, StatusBadge, exitMeaning } from '../components/ui'
 import { between, formatDateTime, formatDuration, formatRelative } from '../lib/format'
 
 export function ExecutionDetailPage() {
@@ -19,6 +20,12 @@ export function ExecutionDetailPage() {
     queryFn: ({ signal }) => api.get<ExecutionDetail>(`/api/executions/${encodeURIComponent(id)}`, signal),
     // Live events refresh it; this is the fallback if the stream is down.
     refetchInterval: (query) => (query.state.data && ['pending', 'running'].includes(query.state.data.status) ? 15_000 : false),
+  })
+  const rollout = useQuery({
+    queryKey: ['execution', id, 'rollout'],
+    queryFn: ({ signal }) => api.get<RolloutProgress>(`/api/executions/${encodeURIComponent(id)}/rollout`, signal),
+    retry: false,
+    refetchInterval: (query) => (query.state.data?.status === 'running' ? 10_000 : false),
   })
   const kill = useMutation({ mutationFn: () => api.post(`/api/executions/${encodeURIComponent(id)}/kill`) })
   const e = q.data
@@ -54,6 +61,17 @@ export function ExecutionDetailPage() {
                 ['At', `${formatDateTime(e.initiated_at)} (${formatRelative(e.initiated_at)})`],
                 ['Machines targeted', e.target_count],
                 ['Progress', <Progress key="progress" e={e} />],
+                ...(rollout.data
+                  ? ([
+                      [
+                        'Rollout',
+                        <span key="rollout" data-testid="rollout">
+                          <Badge tone={rollout.data.status === 'halted' ? 'bad' : rollout.data.status === 'done' ? 'ok' : 'info'}>{rollout.data.status}</Badge> {rollout.data.waves_published} of{' '}
+                          {rollout.data.waves_total} waves sent{rollout.data.note ? ` — ${rollout.data.note}` : ''}
+                        </span>,
+                      ],
+                    ] as [string, ReactNode][])
+                  : []),
                 ['Execution id', <code key="executionid">{e.exec_id}</code>],
               ]}
             />
