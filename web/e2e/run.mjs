@@ -328,9 +328,10 @@ async function main() {
     await page.waitForURL(/\/executions\/[^/]+$/)
     execUrl = page.url()
     // The script sleeps 2 s: the page shows the run in progress first, then the result
-    // arrives over the event stream (the polling fallback is 15 s, longer than this wait).
+    // arrives over the event stream (the page's polling fallback is 30 s, longer than this
+    // wait, so only the stream can bring it in time).
     const started = Date.now()
-    await page.getByRole('link', { name: 'stdout / stderr' }).waitFor({ timeout: 14_000 })
+    await page.getByRole('link', { name: 'stdout / stderr' }).waitFor({ timeout: 25_000 })
     log(`result shown ${((Date.now() - started) / 1000).toFixed(1)} s after the execution page opened`)
     assert(await page.evaluate(() => window.__e2eNoReload === true), 'the page was reloaded')
     await page.getByTestId('progress-text').first().filter({ hasText: '1/1' }).waitFor()

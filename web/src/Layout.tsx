@@ -36,6 +36,8 @@ function AccountMenu() {
     const onKey = (e: KeyboardEvent) => {
       if (e.key === 'Escape') setOpen(false)
     }
+    // Keyboard users land on the first item.
+    ref.current?.querySelector<HTMLElement>('[role="menuitem"]')?.focus()
     document.addEventListener('mousedown', onDoc)
     document.addEventListener('keydown', onKey)
     return () => {

@@ -54,7 +54,7 @@ export function YamlEditor({ value, onChange, serverProblems = [], readOnly, lab
       <label htmlFor={id} className="field-label">
         {label}
       </label>
-      <div className={`editor-frame ${problems.length ? 'invalid' : ''}`}>
+      <div className={`editor-frame ${problems.length ? 'invalid' : ''}`} style={{ height: `${Math.min(Math.max(lines + 2, 10), 28) * 20 + 18}px` }}>
         <div className="gutter" ref={gutter} aria-hidden="true">
           {Array.from({ length: lines }, (_, i) => (
             <div key={i} className={badLines.has(i + 1) ? 'bad' : undefined} title={badLines.get(i + 1)}>
@@ -95,9 +95,11 @@ export function YamlEditor({ value, onChange, serverProblems = [], readOnly, lab
           }}
         />
       </div>
-      <p id={`${id}-hint`} className="hint muted">
-        Tab indents two spaces; press Escape then Tab to move on.
-      </p>
+      {!readOnly && (
+        <p id={`${id}-hint`} className="hint muted">
+          Tab indents two spaces; press Escape then Tab to move on.
+        </p>
+      )}
       <ul id={`${id}-problems`} className="problems" aria-live="polite">
         {problems.map((p, i) => (
           <li key={i} className={p.source === 'server' ? 'server' : undefined} data-field={p.field}>

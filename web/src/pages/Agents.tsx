@@ -5,6 +5,7 @@ import { Link } from 'react-router'
 import { api, qs } from '../api/client'
 import type { AgentRow, GroupSummary, Page } from '../api/types'
 import { DataTable, type Column } from '../components/DataTable'
+import { Debounced } from '../components/Debounced'
 import { Badge, OnlineBadge } from '../components/ui'
 import { formatBytes, formatDateTime, formatPct, formatRelative } from '../lib/format'
 import { useUrlState } from '../lib/params'
@@ -88,8 +89,8 @@ export function AgentsPage() {
                 <option value="false">offline</option>
               </select>
             </label>
-            <input aria-label="OS" placeholder="OS (linux…)" value={s.os} onChange={(e) => set({ os: e.target.value, page: null })} className="short" />
-            <input aria-label="Agent version" placeholder="Agent version" value={s.version} onChange={(e) => set({ version: e.target.value, page: null })} className="short" />
+            <Debounced aria-label="OS" placeholder="OS (linux…)" value={s.os} onChange={(v) => set({ os: v, page: null })} className="short" />
+            <Debounced aria-label="Agent version" placeholder="Agent version" value={s.version} onChange={(v) => set({ version: v, page: null })} className="short" />
             {groups.data && groups.data.length > 0 && (
               <select value={s.group} onChange={(e) => set({ group: e.target.value, page: null })} aria-label="Group">
                 <option value="">any group</option>

@@ -2,10 +2,10 @@
 // the server.
 
 import { keepPreviousData, useQuery } from '@tanstack/react-query'
-import { useEffect, useState } from 'react'
 import { api, qs } from '../api/client'
 import type { AuditEntry, Page } from '../api/types'
 import { DataTable } from '../components/DataTable'
+import { Debounced } from '../components/Debounced'
 import { formatDateTime, formatRelative } from '../lib/format'
 import { useUrlState } from '../lib/params'
 
@@ -15,18 +15,6 @@ function localToIso(v: string): string | undefined {
   if (!v) return undefined
   const d = new Date(v)
   return Number.isFinite(d.getTime()) ? d.toISOString() : undefined
-}
-
-/** A text input that reports its value after typing pauses. */
-function Debounced({ value, onChange, ...rest }: { value: string; onChange: (v: string) => void } & Omit<React.InputHTMLAttributes<HTMLInputElement>, 'value' | 'onChange'>) {
-  const [v, setV] = useState(value)
-  useEffect(() => setV(value), [value])
-  useEffect(() => {
-    if (v === value) return
-    const t = setTimeout(() => onChange(v), 300)
-    return () => clearTimeout(t)
-  }, [v, value, onChange])
-  return <input {...rest} value={v} onChange={(e) => setV(e.target.value)} />
 }
 
 export function AuditPage() {

@@ -19,7 +19,7 @@ export function ExecutionDetailPage() {
     queryKey: ['execution', id],
     queryFn: ({ signal }) => api.get<ExecutionDetail>(`/api/executions/${encodeURIComponent(id)}`, signal),
     // Live events refresh it; this is the fallback if the stream is down.
-    refetchInterval: (query) => (query.state.data && ['pending', 'running'].includes(query.state.data.status) ? 15_000 : false),
+    refetchInterval: (query) => (query.state.data && ['pending', 'running'].includes(query.state.data.status) ? 30_000 : false),
   })
   const rollout = useQuery({
     queryKey: ['execution', id, 'rollout'],
