@@ -3,7 +3,7 @@
 
 import { lazy } from 'react'
 import { Navigate, Route, Routes, useLocation } from 'react-router'
-import { useAuth } from './auth'
+import { signedOutOnPurpose, useAuth } from './auth'
 import { Layout } from './Layout'
 import { LiveProvider } from './live'
 import { ChangePasswordPage } from './pages/ChangePassword'
@@ -34,7 +34,7 @@ const ResultPage = lazy(() => import('./pages/Result').then((m) => ({ default: m
 function RequireSession() {
   const { token, me, loading } = useAuth()
   const location = useLocation()
-  if (!token) return <Navigate to="/login" replace state={{ from: location.pathname }} />
+  if (!token) return <Navigate to="/login" replace state={signedOutOnPurpose() ? undefined : { from: location.pathname }} />
   if (loading || !me)
     return (
       <div className="center-page">

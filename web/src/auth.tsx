@@ -27,6 +27,16 @@ interface AuthState {
 
 const AuthContext = createContext<AuthState | null>(null)
 
+/** Set from signing out until the next sign-in: requests that were in flight answer 401 (the
+ * session is revoked), and the pages left behind redirect to sign-in; neither must turn into
+ * "your session ended, sign in again to go back there". */
+let signedOut = false
+
+/** Whether the last session ended by signing out (not by expiring). */
+export function signedOutOnPurpose(): boolean {
+  return signedOut
+}
+
 export function AuthProvider({ children }: { children: ReactNode }) {
   const [token, setTokenState] = useState<string | null>(getToken)
   const qc = useQueryClient()
@@ -50,6 +60,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     () =>
       onAuthProblem((reason) => {
         if (reason === 'signed_out') {
+          if (signedOut || !getToken()) return
           clear()
           navigate('/login', { replace: true, state: { from: location.pathname, expired: true } })
         } else {
@@ -67,6 +78,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
         quiet: true,
       })
       qc.clear()
+      signedOut = false
       setToken(resp.token)
       setTokenState(resp.token)
       return resp
@@ -75,6 +87,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   )
 
   const logout = useCallback(async () => {
+    signedOut = true
     try {
       await request('/api/auth/logout', { method: 'POST', quiet: true })
     } catch {
