@@ -20,7 +20,10 @@ use kanade_protocol::schedule::{ScheduleDetail, ScheduleSummary, UpcomingFire};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+mod fleet;
 mod hints;
+
+pub use fleet::{AgentQuery, ObsQuery, PerfRange};
 
 /// The environment variable holding the bearer token every request carries.
 pub const AUTH_TOKEN_ENV: &str = "KANADE_AUTH_TOKEN";

@@ -2,18 +2,26 @@
 //! returns its exit code; errors bubble up to `main_with_io`, which prints and maps them.
 
 pub mod account;
+pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod compliance;
+pub mod config;
 pub mod exec;
+pub mod freeze;
+pub mod group;
 pub mod inventory;
 pub mod jetstream;
 pub mod job;
 pub mod kill;
 pub mod mfa;
+pub mod perf;
+pub mod ping;
+pub mod releases;
 pub mod results;
 pub mod run;
 pub mod schedule;
+pub mod timeline;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -147,6 +155,16 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Schedule(command) => schedule::run(command, &global, io).await,
         Command::Inventory(command) => inventory::run(command, &global, io).await,
         Command::Compliance(args) => compliance::run(args, &global, io).await,
+        Command::Agents(args) => agents::list(args, &global, io).await,
+        Command::Agent(command) => agents::run(command, &global, io).await,
+        Command::Ping(args) => ping::run(args, &global, io).await,
+        Command::Group(command) => group::run(command, &global, io).await,
+        Command::Config(command) => config::run(command, &global, io).await,
+        Command::Freeze(command) => freeze::run(command, &global, io).await,
+        Command::Revoke(args) => job::revoke(&args.job, true, &global, io).await,
+        Command::Unrevoke(args) => job::revoke(&args.job, false, &global, io).await,
+        Command::Timeline(args) => timeline::run(args, &global, io).await,
+        Command::Perf(args) => perf::run(args, &global, io).await,
     }
 }
 
@@ -159,6 +177,16 @@ pub fn api_client(global: &Global) -> anyhow::Result<ApiClient> {
         &global.backend_url,
         credentials.map(|c| c.token),
     )?)
+}
+
+/// A machine id as agents use it (a subject token): exit 2 naming it otherwise.
+pub fn check_pc(pc: &str) -> anyhow::Result<()> {
+    if kanade_protocol::subject::is_valid_token(pc) {
+        return Ok(());
+    }
+    Err(BadInput::err(format!(
+        "`{pc}` is not a valid machine id (letters, digits, '-' and '_' only)"
+    )))
 }
 
 /// The folder of the stored session: `--config-dir` / `$KANADE_CONFIG_DIR`, else the user's.

@@ -119,6 +119,36 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {unit}")
 }
 
+/// How long before `now` a time was, coarsely: `12s ago`, `3m ago`, `2h ago`, `4d ago`.
+pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs}s ago"),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..86_400 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+/// `12.3%`.
+pub fn percent(value: f64) -> String {
+    format!("{value:.1}%")
+}
+
+/// A byte rate: `0 B/s`, `1.5 KiB/s`.
+pub fn rate(bytes_per_sec: f64) -> String {
+    format!("{}/s", bytes(bytes_per_sec.max(0.0).round() as u64))
+}
+
+/// A JSON value as one cell: strings without quotes, `null` as `-`, the rest as JSON.
+pub fn value(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "-".to_owned(),
+        serde_json::Value::String(s) => cell(s),
+        other => cell(&other.to_string()),
+    }
+}
+
 /// What the agent meant by a result that is not a plain exit of the script.
 pub fn exit_meaning(code: i32, skipped: bool) -> Option<&'static str> {
     match (code, skipped) {
@@ -201,6 +231,24 @@ disk-usage  12       df
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(3 * 1024 * 1024 + 200 * 1024), "3.2 MiB");
+    }
+
+    #[test]
+    fn ages_rates_and_values_read_naturally() {
+        let now: DateTime<Utc> = "2026-01-31T18:00:00Z".parse().unwrap();
+        let before = |secs: i64| now - chrono::TimeDelta::seconds(secs);
+        assert_eq!(ago(before(12), now), "12s ago");
+        assert_eq!(ago(before(-3), now), "0s ago");
+        assert_eq!(ago(before(185), now), "3m ago");
+        assert_eq!(ago(before(7300), now), "2h ago");
+        assert_eq!(ago(before(4 * 86_400 + 5), now), "4d ago");
+        assert_eq!(percent(12.345), "12.3%");
+        assert_eq!(rate(1536.4), "1.5 KiB/s");
+        assert_eq!(rate(-1.0), "0 B/s");
+        assert_eq!(value(&serde_json::json!("30s")), "30s");
+        assert_eq!(value(&serde_json::Value::Null), "-");
+        assert_eq!(value(&serde_json::json!(4)), "4");
+        assert_eq!(value(&serde_json::json!(true)), "true");
     }
 
     #[test]

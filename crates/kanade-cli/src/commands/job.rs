@@ -1,5 +1,6 @@
-//! `kanade job create|list|get|delete`. `create` checks the manifest locally first (exit 2 with
-//! the offending field) and inlines `execute.script_file`, which the API does not accept.
+//! `kanade job create|list|get|delete|status`, and `kanade revoke|unrevoke <job>`. `create`
+//! checks the manifest locally first (exit 2 with the offending field) and inlines
+//! `execute.script_file`, which the API does not accept.
 
 use std::path::Path;
 
@@ -16,6 +17,7 @@ pub async fn run(command: JobCommand, global: &Global, io: &mut Io<'_>) -> anyho
         JobCommand::List => list(global, io).await,
         JobCommand::Get { id } => get(&id, global, io).await,
         JobCommand::Delete { id } => delete(&id, global, io).await,
+        JobCommand::Status { id } => status(&id, global, io).await,
     }
 }
 
@@ -122,6 +124,59 @@ async fn delete(id: &str, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i3
     api_client(global)?.delete_job(id).await?;
     if !global.json {
         io.print(&format!("deleted job {id}\n"))?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn check_id(id: &str) -> anyhow::Result<()> {
+    if kanade_protocol::manifest::is_valid_id(id) {
+        return Ok(());
+    }
+    Err(BadInput::err(format!("`{id}` is not a valid job id")))
+}
+
+async fn status(id: &str, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    check_id(id)?;
+    let status = api_client(global)?.job_status(id).await?;
+    if global.json {
+        io.json(&status)?;
+        return Ok(EXIT_OK);
+    }
+    io.print(&render::pairs(&[
+        ("job", status.id.clone()),
+        (
+            "revoked",
+            match status.revoked {
+                true => "yes: agents refuse it".to_owned(),
+                false => "no".to_owned(),
+            },
+        ),
+        (
+            "pinned version",
+            status
+                .pinned_version
+                .clone()
+                .unwrap_or_else(|| "-".to_owned()),
+        ),
+    ]))?;
+    Ok(EXIT_OK)
+}
+
+/// `kanade revoke <job>` / `kanade unrevoke <job>`.
+pub async fn revoke(
+    id: &str,
+    revoked: bool,
+    global: &Global,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    check_id(id)?;
+    let status = api_client(global)?.set_job_revoked(id, revoked).await?;
+    match global.json {
+        true => io.json(&status)?,
+        false if status.revoked => io.print(&format!(
+            "revoked job {id}: agents refuse it, including commands replayed after an outage\n"
+        ))?,
+        false => io.print(&format!("job {id} may run again\n"))?,
     }
     Ok(EXIT_OK)
 }

@@ -1,11 +1,13 @@
 //! Integration tests of the CLI: real nats-server for `jetstream`, `run` and `kill`, a small HTTP
-//! peer speaking the backend's API for the client, `exec --wait`, sign-in, accounts and audit, and
+//! peer speaking the backend's API for the client, `exec --wait`, sign-in, accounts and audit, the
+//! fleet commands (agents, ping, groups, config, freeze, revoke, releases, timeline, perf), and
 //! the example manifests.
 
 mod auth;
 mod backend;
 mod break_glass;
 mod examples;
+mod fleet;
 mod http;
 mod jetstream;
 mod support;
