@@ -1,8 +1,8 @@
 //! Liveness: a `Heartbeat` on `heartbeat.<pc_id>` (core NATS, lossy by design) as soon as
 //! the agent takes commands and then every live `heartbeat_interval` (a new interval applies
 //! at once, counted from the last heartbeat), and a fresh one as the reply to
-//! `agents.<pc_id>.ping`. It carries the host name, OS, agent version and the agent's own
-//! CPU and memory use.
+//! `agents.<pc_id>.ping`. It carries the host name, OS, agent version, the agent's own
+//! CPU and memory use, and the versions the boot sentinel quarantined on this machine.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +12,7 @@ use futures::StreamExt;
 use kanade_protocol::config::EffectiveConfig;
 use kanade_protocol::subject;
 use kanade_protocol::wire::Heartbeat;
+use kanade_sentinel::BootSentinel;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 use tokio::sync::watch;
 
@@ -23,6 +24,9 @@ const READY_WAIT: Duration = Duration::from_secs(10);
 /// the agent; it refreshes only the agent's own process.
 pub struct Probe {
     pc_id: String,
+    version: String,
+    /// Present when the agent runs from an installed executable.
+    sentinel: Option<BootSentinel>,
     hostname: String,
     os_version: String,
     system: Option<System>,
@@ -30,7 +34,7 @@ pub struct Probe {
 }
 
 impl Probe {
-    pub fn new(pc_id: &str) -> Probe {
+    pub fn new(pc_id: &str, version: &str, sentinel: Option<BootSentinel>) -> Probe {
         let hostname = System::host_name().unwrap_or_default();
         let os_version = match (System::name(), System::os_version()) {
             (Ok(name), Ok(version)) => format!("{name} {version}"),
@@ -40,6 +44,8 @@ impl Probe {
         };
         Probe {
             pc_id: pc_id.to_owned(),
+            version: version.to_owned(),
+            sentinel,
             hostname,
             os_version,
             system: System::new().ok(),
@@ -67,13 +73,17 @@ impl Probe {
         Heartbeat {
             pc_id: self.pc_id.clone(),
             at: Utc::now(),
-            agent_version: kanade_protocol::VERSION.to_owned(),
+            agent_version: self.version.clone(),
             hostname: self.hostname.clone(),
             os_family: std::env::consts::OS.to_owned(),
             os_version: self.os_version.clone(),
             agent_cpu_pct: cpu,
             agent_rss_bytes: rss,
-            quarantined_versions: Vec::new(),
+            quarantined_versions: self
+                .sentinel
+                .as_ref()
+                .map(BootSentinel::quarantined)
+                .unwrap_or_default(),
         }
     }
 }

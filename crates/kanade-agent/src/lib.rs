@@ -9,11 +9,18 @@
 //! catch-up in `replay`, dedup in `dedup`, the concurrency limit in `slots` and `emit` jobs'
 //! events in `emit`), script execution
 //! (`process`), the outbox drainer (`outbox`), the heartbeat and ping responder
-//! (`heartbeat`), and host and process perf (`perf`, reading the OS through `sys`). Every loop
-//! lives in a `JoinSet` owned by `run`, so dropping the `run` future stops them all (and kills
-//! running scripts' process trees). The first heartbeat waits until the command
+//! (`heartbeat`), host and process perf (`perf`, reading the OS through `sys`), notifications
+//! for the people at the machine (`notifications`, shown through `desktop`, listed and
+//! confirmed over the local socket in `local`) and, when running from an installed executable,
+//! self-update and the boot sentinel's health confirmation (`self_update`). Every loop
+//! lives in a `JoinSet` owned by `serve`, so dropping the `serve` future stops them all (and
+//! kills running scripts' process trees). The first heartbeat waits until the command
 //! subscriptions (groups included) are in place, so a machine seen online is a machine that
 //! takes commands.
+//!
+//! `serve` returns `Stopped::Restart` after a self-update swapped the executable; `main`
+//! then executes the new file. `run` is `serve` without an installed executable (tests, and
+//! embedding): no self-update, no sentinel.
 //!
 //! Architecture invariant: the agent never depends on the backend; it talks to it only
 //! through the broker, with the types in `kanade-protocol`.
@@ -22,12 +29,16 @@ pub mod commands;
 pub mod config;
 pub mod config_supervisor;
 pub mod dedup;
+pub mod desktop;
 pub mod emit;
 pub mod heartbeat;
+pub mod local;
+pub mod notifications;
 pub mod outbox;
 pub mod perf;
 pub mod process;
 pub mod replay;
+pub mod self_update;
 pub mod slots;
 pub mod subscriptions;
 pub mod sys;
@@ -50,12 +61,37 @@ const FLUSH_GRACE: Duration = Duration::from_secs(2);
 /// Running jobs are killed at shutdown; this bounds the wait for their results.
 const JOBS_GRACE: Duration = Duration::from_secs(6);
 
-/// Runs the agent until `shutdown` resolves. Never panics on bad wire input.
+/// How `serve` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// `shutdown` resolved.
+    Shutdown,
+    /// The executable was replaced by a self-update; start the new one.
+    Restart(self_update::Restart),
+}
+
+/// Runs the agent until `shutdown` resolves, without self-update. Never panics on bad wire
+/// input.
 pub async fn run(
     config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve(config, None, shutdown).await.map(|_| ())
+}
+
+/// Runs the agent until `shutdown` resolves or a self-update asks for a restart. With
+/// `installed`, the agent reports that executable's version and quarantined versions, updates
+/// it and confirms its boot to the sentinel.
+pub async fn serve(
+    config: AgentConfig,
+    installed: Option<self_update::Installed>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Stopped> {
     let pc_id = config.pc_id()?;
+    let version = match &installed {
+        Some(installed) => installed.version.clone(),
+        None => kanade_protocol::VERSION.to_owned(),
+    };
     let heartbeat_interval = config.agent.heartbeat_interval.0;
     if heartbeat_interval.is_zero() {
         bail!("[agent] heartbeat_interval must be greater than zero");
@@ -66,9 +102,11 @@ pub async fn run(
     let outbox = outbox::Outbox::open(&data_dir).context("opening the outbox")?;
     let seen = dedup::SeenRequests::load(data_dir.join("seen_requests.json"));
     tracing::info!(pc_id, nats_url = config.agent.nats_url, data_dir = %data_dir.display(),
-        version = kanade_protocol::VERSION, "kanade agent starting");
+        version, "kanade agent starting");
     outbox
-        .push(&outbox::Entry::Events(vec![started_event(&pc_id)]))
+        .push(&outbox::Entry::Events(vec![started_event(
+            &pc_id, &version,
+        )]))
         .await
         .context("recording the agent_started event")?;
 
@@ -81,8 +119,13 @@ pub async fn run(
     .await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = watch::channel(false);
-    let probe = Arc::new(Mutex::new(heartbeat::Probe::new(&pc_id)));
+    let sentinel = installed.as_ref().map(|i| i.sentinel.clone());
+    let probe = Arc::new(Mutex::new(heartbeat::Probe::new(
+        &pc_id, &version, sentinel,
+    )));
     let (publish, live) = config_supervisor::channels(heartbeat_interval);
+    let inbox = Arc::new(notifications::Inbox::load(&data_dir));
+    let socket = local::socket_path(&data_dir);
 
     let mut subsystems = JoinSet::new();
     subsystems.spawn(outbox::drain(outbox.clone(), client.clone()));
@@ -97,7 +140,7 @@ pub async fn run(
         probe.clone(),
         pc_id.clone(),
         live.config.clone(),
-        ready_rx,
+        ready_rx.clone(),
     ));
     subsystems.spawn(perf::host(
         client.clone(),
@@ -114,6 +157,50 @@ pub async fn run(
         probe,
         pc_id.clone(),
     ));
+    subsystems.spawn(notifications::run(
+        client.clone(),
+        pc_id.clone(),
+        live.groups.clone(),
+        inbox.clone(),
+    ));
+    let local = local::Local {
+        pc_id: pc_id.clone(),
+        inbox,
+        outbox: outbox.clone(),
+    };
+    let socket_bound = match local::bind(&socket) {
+        Ok(listener) => {
+            subsystems.spawn(local::serve(listener, local));
+            true
+        }
+        Err(err) => {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "no local interface: `kanade-agent notifications` will not reach this agent"
+            );
+            false
+        }
+    };
+    // Its own set: it ends (with a restart) where the others only end by failing.
+    let mut update = JoinSet::new();
+    match installed {
+        Some(installed) => {
+            subsystems.spawn(self_update::confirm_when_healthy(
+                client.clone(),
+                installed.sentinel.clone(),
+                ready_rx.clone(),
+            ));
+            let ctx = self_update::Ctx {
+                client: client.clone(),
+                pc_id: pc_id.clone(),
+                outbox: outbox.clone(),
+                data_dir: data_dir.clone(),
+                installed,
+            };
+            update.spawn(self_update::run(ctx, live.config.clone()));
+        }
+        None => tracing::info!("not running from an installed executable: self-update is off"),
+    }
     // Separate, because at shutdown it is awaited (jobs record results) while the others are
     // only aborted.
     let mut intake = JoinSet::new();
@@ -128,12 +215,19 @@ pub async fn run(
     intake.spawn(commands::run(env, seen));
 
     let outcome = tokio::select! {
-        _ = shutdown => Ok(()),
+        _ = shutdown => Ok(Stopped::Shutdown),
+        Some(ended) = update.join_next() => ended.map(Stopped::Restart).map_err(Err),
         Some(ended) = subsystems.join_next() => Err(ended),
         Some(ended) = intake.join_next() => Err(ended),
     };
-    if let Err(ended) = &outcome {
-        tracing::error!(?ended, "an agent subsystem stopped unexpectedly");
+    match &outcome {
+        Err(ended) => tracing::error!(?ended, "an agent subsystem stopped unexpectedly"),
+        Ok(Stopped::Restart(restart)) => tracing::info!(
+            from = restart.from,
+            to = restart.to,
+            "restarting into the updated executable"
+        ),
+        Ok(Stopped::Shutdown) => {}
     }
     tracing::info!("shutting down: no new commands; running jobs are stopped");
     stop_tx.send_replace(true);
@@ -150,17 +244,22 @@ pub async fn run(
         tracing::info!("outbox not empty; the rest is sent at the next start");
     }
     subsystems.abort_all();
+    update.abort_all();
     while subsystems.join_next().await.is_some() {}
+    while update.join_next().await.is_some() {}
+    if socket_bound {
+        let _ = std::fs::remove_file(&socket);
+    }
     let _ = tokio::time::timeout(Duration::from_millis(500), client.flush()).await;
     drop(client);
     match outcome {
-        Ok(()) => Ok(()),
+        Ok(stopped) => Ok(stopped),
         Err(ended) => bail!("an agent subsystem stopped unexpectedly: {ended:?}"),
     }
 }
 
 /// The timeline event of this start; its record id makes a re-send harmless.
-fn started_event(pc_id: &str) -> ObsEvent {
+fn started_event(pc_id: &str, version: &str) -> ObsEvent {
     let now = Utc::now();
     ObsEvent {
         pc_id: pc_id.to_owned(),
@@ -168,6 +267,6 @@ fn started_event(pc_id: &str) -> ObsEvent {
         kind: "agent_started".to_owned(),
         source: "agent".to_owned(),
         event_record_id: Some(format!("agent_started:{}", now.timestamp_millis())),
-        payload: serde_json::json!({ "version": kanade_protocol::VERSION }),
+        payload: serde_json::json!({ "version": version }),
     }
 }

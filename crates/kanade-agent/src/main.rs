@@ -1,11 +1,15 @@
-//! `kanade-agent`: parse the command line, load `agent.toml`, start logging, then run the
-//! agent until ctrl-c or SIGTERM.
+//! `kanade-agent`: parse the command line; as the daemon, count the boot with the boot
+//! sentinel first (before config and logging: a version that cannot even load its config is
+//! rolled back too), load `agent.toml`, start logging, then run the agent until ctrl-c or
+//! SIGTERM, or until a self-update asks to execute the new binary. `kanade-agent
+//! notifications list|ack` is the client of a running agent's local socket instead.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
-use kanade_agent::AgentConfig;
+use clap::{Parser, Subcommand};
+use kanade_agent::self_update::{self, Installed};
+use kanade_agent::{AgentConfig, Stopped, local};
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
@@ -14,20 +18,66 @@ use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::Subscribe
 #[command(version)]
 struct Cli {
     /// Path of agent.toml (default: $KANADE_AGENT_CONFIG, else <config dir>/kanade/agent.toml).
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+#[derive(Subcommand)]
+enum Command {
+    /// Messages for the people at this machine, from the running agent.
+    #[command(subcommand)]
+    Notifications(Notifications),
+}
+
+#[derive(Subcommand)]
+enum Notifications {
+    /// Show the current notifications.
+    List {
+        /// Print the agent's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Confirm that you read notification <ID>.
+    Ack { id: String },
+}
+
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Notifications(action)) = cli.command {
+        let config = AgentConfig::load(cli.config.as_deref())?;
+        let socket = local::socket_path(&config.data_dir()?);
+        let (request, json) = match action {
+            Notifications::List { json } => (local::Request::List, json),
+            Notifications::Ack { id } => (local::Request::Ack { id }, false),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(local::client(&socket, request, json));
+    }
+    let installed = Installed::boot();
     let config = AgentConfig::load(cli.config.as_deref())?;
-    let _log_guard = init_tracing(&config)?;
+    let log_guard = init_tracing(&config)?;
     std::panic::set_hook(Box::new(|info| {
         let backtrace = std::backtrace::Backtrace::force_capture();
         tracing::error!("panic: {info}\n{backtrace}");
     }));
-    kanade_agent::run(config, shutdown_signal()).await
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let stopped = runtime.block_on(kanade_agent::serve(config, installed, shutdown_signal()))?;
+    let Stopped::Restart(restart) = stopped else {
+        return Ok(());
+    };
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    tracing::info!(exe = %restart.exe.display(), "executing the updated agent");
+    drop(log_guard);
+    let err = self_update::exec(&restart.exe, Some(&restart.to));
+    eprintln!(
+        "kanade-agent: cannot execute {}: {err}; exiting for a restart",
+        restart.exe.display()
+    );
+    std::process::exit(self_update::EXIT_RESTART)
 }
 
 /// stdout always; a daily-rotated file without colour codes when `[log] path` is set and

@@ -1,4 +1,5 @@
-//! The durable outbox: every result, started event and timeline event is written to
+//! The durable outbox: every result, started event, timeline event and notification ack is
+//! written to
 //! `<data_dir>/outbox/`
 //! (temp file, fsync, rename) before it is published, and deleted only after JetStream
 //! acknowledged it. A drainer publishes oldest first, retries with backoff while the broker is
@@ -6,8 +7,9 @@
 //! undecodable file to `outbox/bad/` instead of letting it block the rest.
 //!
 //! Files hold the wire messages themselves (`<seq>-result.json` is an `ExecResult`,
-//! `<seq>-started.json` an `EventStarted`, `<seq>-obs.json` a list of `ObsEvent`s); the
-//! subject and message id follow from them (for events: `obs-<pc_id>-<seq>-<index>`). Events
+//! `<seq>-started.json` an `EventStarted`, `<seq>-obs.json` a list of `ObsEvent`s,
+//! `<seq>-ack.json` a `NotificationAck`); the subject and message id follow from them (for
+//! events: `obs-<pc_id>-<seq>-<index>`). Events
 //! of one file go out pipelined, in order; when the broker goes away halfway, the number
 //! already acknowledged is kept in `<file>.acked` so a later retry resumes there.
 //! Output above the inline cap waits in `<data_dir>/spill/` until the result that refers to it
@@ -24,13 +26,14 @@ use async_nats::connection::State;
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
-use kanade_protocol::wire::{EventStarted, ExecResult, ObsEvent};
+use kanade_protocol::wire::{EventStarted, ExecResult, NotificationAck, ObsEvent};
 use kanade_protocol::{names, subject};
 use tokio::sync::Notify;
 
 const RESULT_SUFFIX: &str = "-result.json";
 const STARTED_SUFFIX: &str = "-started.json";
 const OBS_SUFFIX: &str = "-obs.json";
+const ACK_SUFFIX: &str = "-ack.json";
 /// Sidecar of an events file: how many of its events the broker acknowledged.
 const ACKED_SUFFIX: &str = ".acked";
 /// Events published before waiting for their acks.
@@ -47,6 +50,8 @@ pub enum Entry {
     Started(EventStarted),
     /// Timeline events, published in this order.
     Events(Vec<ObsEvent>),
+    /// A person at the machine confirmed a notification.
+    Ack(NotificationAck),
 }
 
 pub struct Outbox {
@@ -113,6 +118,7 @@ impl Outbox {
             Entry::Result(result) => (RESULT_SUFFIX, serde_json::to_vec(result)?),
             Entry::Started(event) => (STARTED_SUFFIX, serde_json::to_vec(event)?),
             Entry::Events(events) => (OBS_SUFFIX, serde_json::to_vec(events)?),
+            Entry::Ack(ack) => (ACK_SUFFIX, serde_json::to_vec(ack)?),
         };
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
         let path = self.dir.join(format!("{seq:020}{suffix}"));
@@ -174,6 +180,9 @@ impl Outbox {
         }
         if name.ends_with(OBS_SUFFIX) {
             return Ok(Entry::Events(serde_json::from_slice(&bytes)?));
+        }
+        if name.ends_with(ACK_SUFFIX) {
+            return Ok(Entry::Ack(serde_json::from_slice(&bytes)?));
         }
         anyhow::bail!("unknown outbox entry kind")
     }
@@ -321,6 +330,16 @@ async fn publish(outbox: &Outbox, js: &jetstream::Context, entry: &Entry) -> Res
             subject::events_started(&event.exec_id, &event.pc_id),
             format!("started-{}", event.result_id),
             serde_json::to_vec(event),
+        ),
+        Entry::Ack(ack) => (
+            subject::notification_acked(&ack.pc_id, &ack.user, &ack.notification_id),
+            format!(
+                "ack-{}-{}-{}",
+                ack.pc_id,
+                ack.notification_id,
+                ack.acked_at.timestamp_millis()
+            ),
+            serde_json::to_vec(ack),
         ),
         Entry::Events(events) => {
             // `drain` hands these to `publish_events`; an empty list has nothing to send.
@@ -502,6 +521,7 @@ mod tests {
                 Entry::Started(e) => e.result_id,
                 Entry::Result(r) => r.result_id,
                 Entry::Events(e) => e[0].kind.clone(),
+                Entry::Ack(a) => a.notification_id,
             })
             .collect();
         assert_eq!(ids, ["a", "b", "c", "d"]);

@@ -3,7 +3,8 @@
 //! broadcasts; reused (with updated filters) afterwards, so an agent returning from a restart
 //! or an outage gets exactly the commands it missed (EXEC keeps the newest per subject).
 //! `drain` hands each message's subject and stream sequence along, so the caller can pass over
-//! a group's commands from before the machine joined it.
+//! a group's commands from before the machine joined it. `ensure_filtered` is the same
+//! create-or-refilter logic for any stream (the notifications consumer uses it too).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -28,18 +29,46 @@ pub async fn ensure_consumer(
     pc_id: &str,
     subjects: &[String],
 ) -> anyhow::Result<PullConsumer> {
-    let name = names::agent_replay_consumer(pc_id);
+    ensure_filtered(
+        js,
+        Durable {
+            stream: names::STREAM_EXEC,
+            name: names::agent_replay_consumer(pc_id),
+            description: format!("catch-up of commands for agent {pc_id}"),
+            inactive_threshold: INACTIVE_THRESHOLD,
+        },
+        subjects,
+    )
+    .await
+}
+
+/// A durable pull consumer of one agent.
+pub struct Durable {
+    pub stream: &'static str,
+    pub name: String,
+    pub description: String,
+    pub inactive_threshold: Duration,
+}
+
+/// Gets the consumer, creating it ("deliver new", explicit acks) when missing and updating
+/// its filter subjects when they differ from `subjects`.
+pub async fn ensure_filtered(
+    js: &jetstream::Context,
+    durable: Durable,
+    subjects: &[String],
+) -> anyhow::Result<PullConsumer> {
+    let name = durable.name;
     let stream = js
-        .get_stream(names::STREAM_EXEC)
+        .get_stream(durable.stream)
         .await
-        .context("opening stream EXEC")?;
+        .with_context(|| format!("opening stream {}", durable.stream))?;
     let wanted = pull::Config {
         durable_name: Some(name.clone()),
-        description: Some(format!("catch-up of commands for agent {pc_id}")),
+        description: Some(durable.description),
         deliver_policy: DeliverPolicy::New,
         ack_policy: AckPolicy::Explicit,
         filter_subjects: subjects.to_vec(),
-        inactive_threshold: INACTIVE_THRESHOLD,
+        inactive_threshold: durable.inactive_threshold,
         ..Default::default()
     };
     let consumer: PullConsumer = stream
@@ -55,7 +84,7 @@ pub async fn ensure_consumer(
     if have == want {
         return Ok(consumer);
     }
-    tracing::info!(consumer = %name, subjects = ?subjects, "updating replay filter subjects");
+    tracing::info!(consumer = %name, subjects = ?subjects, "updating consumer filter subjects");
     // The delivery policy of an existing consumer cannot change; keep what it has.
     let updated = pull::Config {
         deliver_policy: current.deliver_policy,

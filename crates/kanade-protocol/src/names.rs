@@ -210,7 +210,19 @@ pub const OBJECT_STORES: &[ObjectStoreSpec] = &[
 /// Durable replay consumer of one agent on `EXEC`. Consumer names may not contain `.`, `*`,
 /// `>` or whitespace; anything outside `[A-Za-z0-9_-]` becomes `_`.
 pub fn agent_replay_consumer(pc_id: &str) -> String {
-    let clean: String = pc_id
+    format!("agent_replay_{}", consumer_token(pc_id))
+}
+
+/// Durable consumer of one agent on `NOTIFICATIONS` (its `notifications.all`,
+/// `notifications.group.<g>` and `notifications.pc.<pc_id>`), so notifications sent while the
+/// machine was offline reach it when it returns. Same character rules as
+/// `agent_replay_consumer`.
+pub fn agent_notifications_consumer(pc_id: &str) -> String {
+    format!("agent_notify_{}", consumer_token(pc_id))
+}
+
+fn consumer_token(pc_id: &str) -> String {
+    pc_id
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -219,8 +231,7 @@ pub fn agent_replay_consumer(pc_id: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("agent_replay_{clean}")
+        .collect()
 }
 
 /// Key of an agent release in `agent_releases`: `<version>-<platform>`.
@@ -238,8 +249,13 @@ pub fn output_object_key(result_id: &str, stream: &str) -> String {
     format!("{result_id}/{stream}")
 }
 
-/// Reserved exit codes of results the agent did not produce by running a script.
+/// Reserved exit codes of results the agent did not produce by running a script. Every
+/// refusal (122, 124–127) comes with `skipped: true`; 123 is left free because the original
+/// system used it for a refused command signature.
 pub mod exit_code {
+    /// The fleet freeze (`fleet_config[freeze]`) is active and the command is not marked
+    /// emergency.
+    pub const FROZEN: i32 = 122;
     /// `script_current` pins another version than the command carries.
     pub const VERSION_MISMATCH: i32 = 124;
     /// The command's `deadline_at` passed before it could start.
@@ -275,5 +291,29 @@ mod tests {
     #[test]
     fn replay_consumer_names_are_legal() {
         assert_eq!(agent_replay_consumer("pc.01 x"), "agent_replay_pc_01_x");
+        assert_eq!(
+            agent_notifications_consumer("pc.01 x"),
+            "agent_notify_pc_01_x"
+        );
+    }
+
+    #[test]
+    fn reserved_exit_codes_are_distinct_and_leave_123_free() {
+        use exit_code::*;
+        let codes = [
+            FROZEN,
+            VERSION_MISMATCH,
+            DEADLINE_PASSED,
+            REVOKED,
+            STALE,
+            KILLED,
+        ];
+        let unique: std::collections::HashSet<i32> = codes.into_iter().collect();
+        assert_eq!(unique.len(), codes.len());
+        assert!(
+            !unique.contains(&123),
+            "123 means a refused signature in the original"
+        );
+        assert_eq!((FROZEN, VERSION_MISMATCH, STALE), (122, 124, 127));
     }
 }

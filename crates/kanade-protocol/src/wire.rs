@@ -61,7 +61,8 @@ pub struct ExecResult {
     pub stderr_object: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
-    /// True when the agent refused to run (the exit code says why: 124–127).
+    /// True when the agent refused to run (the exit code says why: 122 frozen, 124–127; see
+    /// `names::exit_code`).
     #[serde(default)]
     pub skipped: bool,
 }

@@ -1,9 +1,10 @@
-//! Gates before running: version pin, revoke and deadline each produce one skipped result
-//! with the reserved exit code, and the script never starts.
+//! Gates before running: version pin, revoke, deadline and the fleet freeze each produce one
+//! skipped result with the reserved exit code, and the script never starts; emergency
+//! commands pass the freeze.
 
 use kanade_protocol::names::{self, exit_code};
 use kanade_protocol::subject;
-use kanade_protocol::wire::{Command, ExecResult};
+use kanade_protocol::wire::{Command, ExecResult, FREEZE_KEY, Freeze};
 
 use crate::support::{Agent, Broker, command, pc_id};
 
@@ -85,5 +86,86 @@ async fn a_jittered_command_still_runs() {
     let result = broker.wait_result(&cmd.request_id).await;
     assert_eq!(result.stdout, "jittered\n");
 
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_frozen_fleet_runs_only_emergency_commands() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("frozen");
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+    let now = chrono::Utc::now();
+    let freeze = Freeze {
+        from: None,
+        until: Some(now + chrono::TimeDelta::hours(1)),
+        reason: Some("quarter close".into()),
+        set_by: Some("ops".into()),
+        set_at: now,
+    };
+    broker
+        .kv_put(
+            names::KV_FLEET_CONFIG,
+            FREEZE_KEY,
+            &serde_json::to_string(&freeze).unwrap(),
+        )
+        .await;
+
+    let routine = command("echo should not run");
+    let result = skipped(&broker, &pc, &routine).await;
+    assert_eq!(result.exit_code, exit_code::FROZEN);
+    assert!(
+        result
+            .stderr
+            .starts_with("kanade: the fleet is frozen (reason: quarter close; until "),
+        "{}",
+        result.stderr
+    );
+    assert!(
+        result.stderr.ends_with("— not running"),
+        "{}",
+        result.stderr
+    );
+
+    let mut emergency = command("echo emergency ran");
+    emergency.emergency = true;
+    broker.send(&subject::commands_pc(&pc), &emergency).await;
+    let result = broker.wait_result(&emergency.request_id).await;
+    assert!(!result.skipped, "{result:#?}");
+    assert_eq!(result.stdout, "emergency ran\n");
+
+    // The other gates still come first: a revoked job is reported as revoked.
+    let revoked = command("echo should not run");
+    broker
+        .kv_put(names::KV_SCRIPT_STATUS, &revoked.id, "REVOKED")
+        .await;
+    let result = skipped(&broker, &pc, &revoked).await;
+    assert_eq!(result.exit_code, exit_code::REVOKED);
+
+    // A freeze whose window is over stops nothing; neither does a lifted one.
+    let over = Freeze {
+        until: Some(now - chrono::TimeDelta::seconds(1)),
+        ..freeze
+    };
+    broker
+        .kv_put(
+            names::KV_FLEET_CONFIG,
+            FREEZE_KEY,
+            &serde_json::to_string(&over).unwrap(),
+        )
+        .await;
+    let after = command("echo thawed");
+    broker.send(&subject::commands_pc(&pc), &after).await;
+    assert_eq!(
+        broker.wait_result(&after.request_id).await.stdout,
+        "thawed\n"
+    );
+    broker.kv_delete(names::KV_FLEET_CONFIG, FREEZE_KEY).await;
+    let lifted = command("echo lifted");
+    broker.send(&subject::commands_pc(&pc), &lifted).await;
+    assert_eq!(
+        broker.wait_result(&lifted.request_id).await.stdout,
+        "lifted\n"
+    );
     agent.stop().await;
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the agent: each test starts its own nats-server, creates kanade's
-//! JetStream resources, runs agents in-process and drives them by publishing commands.
+//! JetStream resources, runs agents in-process (or the real binary as a child process) and
+//! drives them by publishing commands, config, releases and notifications.
 
 mod binary;
 mod config;
@@ -10,7 +11,9 @@ mod groups;
 mod heartbeat;
 mod kill;
 mod live_config;
+mod notifications;
 mod output;
 mod perf;
 mod run;
+mod self_update;
 mod support;

@@ -424,3 +424,142 @@ impl Drop for Agent {
         }
     }
 }
+
+/// The agent binary cargo built for these tests.
+pub const AGENT_BIN: &str = env!("CARGO_BIN_EXE_kanade-agent");
+
+/// An agent.toml for a child process of the real binary.
+pub fn write_agent_toml(path: &Path, url: &str, pc_id: &str, data_dir: &Path) {
+    std::fs::write(
+        path,
+        format!(
+            "[agent]\nid = {pc_id:?}\nnats_url = {url:?}\ndata_dir = {data_dir:?}\n\
+             heartbeat_interval = \"500ms\"\n[log]\nkeep_days = 0\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Starts `command`, retrying while the executable is busy: a child another test forked
+/// while this test was writing the file briefly holds it open for writing (ETXTBSY).
+pub async fn spawn_retrying(command: &mut tokio::process::Command) -> tokio::process::Child {
+    let mut attempts = 0;
+    loop {
+        match command.spawn() {
+            Ok(child) => return child,
+            Err(err) if err.raw_os_error() == Some(26) && attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(POLL).await;
+            }
+            Err(err) => panic!("cannot start {command:?}: {err}"),
+        }
+    }
+}
+
+/// Runs `command` to completion (see `spawn_retrying`), capturing its output.
+pub async fn output_retrying(command: &mut tokio::process::Command) -> std::process::Output {
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = spawn_retrying(command).await;
+    tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("the command finishes within the deadline")
+        .unwrap()
+}
+
+/// A child process of the real agent binary whose stdout and stderr are collected.
+pub struct ChildAgent {
+    pub child: tokio::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ChildAgent {
+    /// Starts `exe --config <config>` with `env` added (and `RUST_LOG` removed).
+    pub async fn start(exe: &Path, config: &Path, env: &[(&str, &str)]) -> ChildAgent {
+        let mut command = tokio::process::Command::new(exe);
+        command
+            .arg("--config")
+            .arg(config)
+            .env_remove("RUST_LOG")
+            .env_remove("KANADE_AGENT_VERSION_OVERRIDE")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = spawn_retrying(&mut command).await;
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for pipe in [
+            Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Box::new(stderr),
+        ] {
+            let output = output.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(pipe).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    output.lock().unwrap().push_str(&format!("{line}\n"));
+                }
+            });
+        }
+        ChildAgent { child, output }
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until the output contains `needle`; panics with the output otherwise.
+    pub async fn wait_for_output(&self, needle: &str) {
+        let seen = eventually(WAIT, || async { self.output().contains(needle) }).await;
+        assert!(
+            seen,
+            "never saw {needle:?} in the agent's output:\n{}",
+            self.output()
+        );
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub async fn stop(mut self) {
+        use nix::sys::signal::{Signal, kill};
+        let pid = nix::unistd::Pid::from_raw(self.child.id().expect("still running") as i32);
+        kill(pid, Signal::SIGTERM).unwrap();
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap();
+        assert!(status.success(), "{status}\n{}", self.output());
+    }
+}
+
+/// Waits for a heartbeat of `pc_id` that satisfies `check` and returns it.
+pub async fn wait_heartbeat(
+    broker: &Broker,
+    pc_id: &str,
+    check: impl Fn(&Heartbeat) -> bool,
+) -> Heartbeat {
+    let mut beats = broker
+        .client
+        .subscribe(subject::heartbeat(pc_id))
+        .await
+        .unwrap();
+    broker.client.flush().await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last = None;
+    loop {
+        let message = tokio::time::timeout_at(deadline, beats.next()).await;
+        let Ok(Some(message)) = message else {
+            panic!("no matching heartbeat from {pc_id}; the last one: {last:#?}");
+        };
+        let beat: Heartbeat = serde_json::from_slice(&message.payload).unwrap();
+        if check(&beat) {
+            return beat;
+        }
+        last = Some(beat);
+    }
+}
