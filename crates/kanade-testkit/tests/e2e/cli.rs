@@ -64,3 +64,63 @@ async fn break_glass_run_works_with_the_backend_down() {
         (3, "break glass\n")
     );
 }
+
+#[tokio::test]
+async fn sign_in_then_operate_with_the_stored_session() {
+    let system = System::start(&["pc-auth"]).await;
+    let config_dir = tempfile::tempdir().unwrap();
+    let dir = config_dir.path().to_str().unwrap().to_owned();
+    let base = |args: &[&str]| {
+        let mut argv = vec![
+            "kanade".to_owned(),
+            "--backend-url".to_owned(),
+            system.base.clone(),
+            "--config-dir".to_owned(),
+            dir.clone(),
+        ];
+        argv.extend(args.iter().map(|s| (*s).to_owned()));
+        argv
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kanade_cli::main_with_io(base(&["job", "list"]), &mut out, &mut err).await;
+    assert_eq!(code, 1, "not signed in yet");
+    assert!(
+        String::from_utf8_lossy(&err).contains("kanade login"),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+
+    let mut stdin =
+        std::io::Cursor::new(format!("{}\n", crate::support::ADMIN_PASSWORD).into_bytes());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kanade_cli::main_with_io_stdin(
+        base(&["login", "--username", "admin", "--password-stdin"]),
+        &mut stdin,
+        &mut out,
+        &mut err,
+    )
+    .await;
+    assert_eq!(
+        code,
+        0,
+        "{}{}",
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&err)
+    );
+    assert!(String::from_utf8_lossy(&out).contains("signed in as admin"));
+
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kanade_cli::main_with_io(base(&["whoami"]), &mut out, &mut err).await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    assert!(String::from_utf8_lossy(&out).contains("admin"));
+
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kanade_cli::main_with_io(base(&["logout"]), &mut out, &mut err).await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(
+        kanade_cli::main_with_io(base(&["job", "list"]), &mut out, &mut err).await,
+        1,
+        "signed out"
+    );
+}

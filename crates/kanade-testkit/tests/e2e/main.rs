@@ -4,4 +4,5 @@
 mod cli;
 mod fleet;
 mod inventory;
+mod liveness;
 mod support;

@@ -24,21 +24,33 @@ pub struct System {
     pub dir: tempfile::TempDir,
     pub base: String,
     pub api: ApiClient,
+    pub token: String,
     backend: Option<JoinHandle<anyhow::Result<()>>>,
     agents: HashMap<String, RunningAgent>,
 }
 
 impl System {
     pub async fn start(agent_ids: &[&str]) -> System {
-        System::boot(agent_ids, false).await
+        System::boot(agent_ids, |_| {}).await
+    }
+
+    /// Like `start`, with the backend config adjusted first (e.g. short liveness windows).
+    pub async fn start_with(
+        agent_ids: &[&str],
+        adjust: impl FnOnce(&mut kanade_backend::BackendConfig),
+    ) -> System {
+        System::boot(agent_ids, adjust).await
     }
 
     /// Development mode (`KANADE_AUTH_DISABLE=1`): for driving the CLI without a session.
     pub async fn start_without_auth(agent_ids: &[&str]) -> System {
-        System::boot(agent_ids, true).await
+        System::boot(agent_ids, |c| c.secrets.auth_disable = true).await
     }
 
-    async fn boot(agent_ids: &[&str], auth_disable: bool) -> System {
+    async fn boot(
+        agent_ids: &[&str],
+        adjust: impl FnOnce(&mut kanade_backend::BackendConfig),
+    ) -> System {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let nats = NatsServer::start();
         let dir = tempfile::tempdir().unwrap();
@@ -46,7 +58,7 @@ impl System {
         config.nats.url = nats.url();
         config.db.sqlite_path = dir.path().join("backend/kanade.db");
         config.secrets.bootstrap_admin_password = Some(ADMIN_PASSWORD.to_owned());
-        config.secrets.auth_disable = auth_disable;
+        adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let backend = tokio::spawn(kanade_backend::serve(
@@ -80,6 +92,7 @@ impl System {
             dir,
             base,
             api,
+            token: login.token,
             backend: Some(backend),
             agents: HashMap::new(),
         };
