@@ -56,11 +56,11 @@ pub fn router(state: AppState) -> Router {
         .merge(groups::router())
         .merge(config::router())
         .merge(freeze::router())
+        .merge(releases::router())
         .merge(inventory::router())
         .merge(compliance::router())
         .merge(notifications::router())
         .merge(group_contacts::router())
-        .merge(releases::router())
         // Unknown /api/* paths keep the JSON 404; every other GET is the dashboard.
         .fallback(crate::web::fallback)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -47,6 +47,11 @@ pub struct ServerConfig {
     pub bind: String,
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Name of this backend when several run against one broker (letters, digits, '-', '_'):
+    /// each replica then keeps its own durable consumers and so a complete read model of its
+    /// own. Leave unset with a single backend.
+    #[serde(default)]
+    pub replica: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -276,6 +281,7 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: default_bind(),
             public_url: None,
+            replica: None,
         }
     }
 }

@@ -77,10 +77,27 @@ pub trait Projection: Send + Sync + 'static {
     fn committed(&self, _effects: Vec<Self::Effect>) {}
 }
 
-/// Creates the durable consumer when missing (a fresh one starts at the stream's beginning).
+/// Which backend replica this is. With several backends on one broker each replica keeps its
+/// own durable consumers (suffix `_<replica>`), so each builds a complete read model; a single
+/// backend keeps the plain names.
+#[derive(Debug, Clone, Default)]
+pub struct Replica(pub Option<Arc<str>>);
+
+impl Replica {
+    pub fn consumer(&self, base: &str) -> String {
+        match &self.0 {
+            Some(name) => format!("{base}_{name}"),
+            None => base.to_owned(),
+        }
+    }
+}
+
+/// Creates the durable consumer `name` when missing (a fresh one starts at the stream's
+/// beginning).
 pub async fn ensure_consumer(
     js: &jetstream::Context,
     durable: Durable,
+    name: &str,
 ) -> anyhow::Result<consumer::PullConsumer> {
     let stream = js
         .get_stream(durable.stream)
@@ -88,9 +105,9 @@ pub async fn ensure_consumer(
         .with_context(|| format!("opening stream {}", durable.stream))?;
     stream
         .get_or_create_consumer(
-            durable.consumer,
+            name,
             consumer::pull::Config {
-                durable_name: Some(durable.consumer.to_owned()),
+                durable_name: Some(name.to_owned()),
                 filter_subject: durable.filter.to_owned(),
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: ACK_WAIT,
@@ -100,7 +117,7 @@ pub async fn ensure_consumer(
             },
         )
         .await
-        .with_context(|| format!("creating consumer {}", durable.consumer))
+        .with_context(|| format!("creating consumer {name}"))
 }
 
 /// Runs one projector until its message stream ends or the database fails.
@@ -110,9 +127,11 @@ pub async fn run<P: Projection>(
     store: Store,
     metrics: crate::metrics::Metrics,
     live: LiveHub,
+    replica: Replica,
 ) -> anyhow::Result<()> {
     let durable = P::DURABLE;
-    let consumer = ensure_consumer(&js, durable).await?;
+    let name = replica.consumer(durable.consumer);
+    let consumer = ensure_consumer(&js, durable, &name).await?;
     let mut batches = consumer
         .stream()
         .max_messages_per_batch(BATCH)
@@ -120,15 +139,15 @@ pub async fn run<P: Projection>(
         .expires(Duration::from_secs(30))
         .messages()
         .await
-        .with_context(|| format!("subscribing {}", durable.consumer))?
+        .with_context(|| format!("subscribing {name}"))?
         .ready_chunks(BATCH);
-    tracing::info!(consumer = durable.consumer, "projector running");
+    tracing::info!(consumer = %name, "projector running");
     while let Some(chunk) = batches.next().await {
         let mut messages = Vec::with_capacity(chunk.len());
         for item in chunk {
             match item {
                 Ok(message) => messages.push(message),
-                Err(err) => tracing::warn!(consumer = durable.consumer, %err, "pull error"),
+                Err(err) => tracing::warn!(consumer = %name, %err, "pull error"),
             }
         }
         let mut events = Vec::with_capacity(messages.len());
@@ -136,9 +155,9 @@ pub async fn run<P: Projection>(
             match P::decode(&message.subject, &message.payload) {
                 Ok(event) => events.push((event, meta(message))),
                 Err(err) => {
-                    metrics.error(durable.consumer);
+                    metrics.error(&name);
                     tracing::warn!(
-                        consumer = durable.consumer,
+                        consumer = %name,
                         subject = %message.subject,
                         error = %err,
                         "dropping a message that does not decode"
@@ -162,23 +181,23 @@ pub async fn run<P: Projection>(
                 })
                 .await
                 .map_err(|err: StoreError| {
-                    metrics.error(durable.consumer);
+                    metrics.error(&name);
                     anyhow::anyhow!(err)
                 })
-                .with_context(|| format!("applying a batch of {}", durable.consumer))?;
+                .with_context(|| format!("applying a batch of {name}"))?;
             if !effects.is_empty() {
                 projection.committed(effects);
             }
         }
         if applied > 0 {
-            metrics.applied(durable.consumer, applied);
+            metrics.applied(&name, applied);
         }
         for event in announcements {
             live.send(event);
         }
         for message in &messages {
             if let Err(err) = message.ack().await {
-                tracing::warn!(consumer = durable.consumer, %err, "ack failed; the message will be redelivered");
+                tracing::warn!(consumer = %name, %err, "ack failed; the message will be redelivered");
             }
         }
     }

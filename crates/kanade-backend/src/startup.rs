@@ -18,7 +18,7 @@ use crate::config::BackendConfig;
 use crate::live::LiveHub;
 use crate::manifests::ManifestCache;
 use crate::metrics::Metrics;
-use crate::projector::{self, supervise};
+use crate::projector::{self, Replica, supervise};
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -81,7 +81,14 @@ pub async fn serve(
         object_stores = report.object_stores.len(),
         "JetStream resources ready"
     );
-    reset_consumers_if_wiped(&js, &store).await?;
+    if let Some(name) = config.server.replica.as_deref() {
+        anyhow::ensure!(
+            kanade_protocol::subject::is_valid_token(name),
+            "[server] replica `{name}` may use letters, digits, '-' and '_' only"
+        );
+    }
+    let replica = Replica(config.server.replica.as_deref().map(Arc::from));
+    reset_consumers_if_wiped(&js, &store, &replica).await?;
     let horizon = crate::alerts::replay_horizon(&js, &store).await?;
     let manifests = ManifestCache::default();
     crate::manifests::prewarm(&js, &store, &manifests).await?;
@@ -91,15 +98,20 @@ pub async fn serve(
     let metrics = Metrics::default();
     let live = LiveHub::default();
     let mut tasks = JoinSet::new();
-    spawn_projectors(&mut tasks, &nats, &js, &store, &metrics, &live);
+    spawn_projectors(&mut tasks, &nats, &js, &store, &metrics, &live, &replica);
     let results = Arc::new(projector::results::Results {
         manifests: manifests.clone(),
         alerts: alert_queue,
         horizon,
     });
-    spawn_hint_tasks(
-        &mut tasks, &js, &store, &metrics, &live, &manifests, results,
-    );
+    let wiring = Wiring {
+        js: &js,
+        store: &store,
+        metrics: &metrics,
+        live: &live,
+        replica: &replica,
+    };
+    spawn_hint_tasks(&mut tasks, &wiring, &manifests, results);
     tasks.spawn(crate::alerts::run(alert_rx, js.clone(), mailer));
     spawn_loops(&mut tasks, &js, &store, &config, &live);
 
@@ -145,7 +157,11 @@ async fn ensure_resources_when_reachable(
     }
 }
 
-async fn reset_consumers_if_wiped(js: &jetstream::Context, store: &Store) -> anyhow::Result<()> {
+async fn reset_consumers_if_wiped(
+    js: &jetstream::Context,
+    store: &Store,
+    replica: &Replica,
+) -> anyhow::Result<()> {
     for (stream_name, consumer, table) in REPLAYED {
         let sql = format!("SELECT EXISTS (SELECT 1 FROM {table})");
         let has_rows: bool = store
@@ -158,13 +174,14 @@ async fn reset_consumers_if_wiped(js: &jetstream::Context, store: &Store) -> any
             .get_stream(*stream_name)
             .await
             .with_context(|| format!("opening stream {stream_name}"))?;
-        if stream.consumer_info(*consumer).await.is_ok() {
+        let consumer = replica.consumer(consumer);
+        if stream.consumer_info(&consumer).await.is_ok() {
             stream
-                .delete_consumer(consumer)
+                .delete_consumer(&consumer)
                 .await
                 .with_context(|| format!("deleting consumer {consumer}"))?;
             tracing::warn!(
-                consumer,
+                consumer = %consumer,
                 table,
                 "projection table is empty: replaying {stream_name} from the start"
             );
@@ -233,8 +250,15 @@ fn spawn_projectors(
     store: &Store,
     metrics: &Metrics,
     live: &LiveHub,
+    replica: &Replica,
 ) {
-    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
+    let (j, s, m, l, r) = (
+        js.clone(),
+        store.clone(),
+        metrics.clone(),
+        live.clone(),
+        replica.clone(),
+    );
     tasks.spawn(supervise("events projector", move || {
         projector::run(
             Arc::new(projector::events::Started),
@@ -242,9 +266,16 @@ fn spawn_projectors(
             s.clone(),
             m.clone(),
             l.clone(),
+            r.clone(),
         )
     }));
-    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
+    let (j, s, m, l, r) = (
+        js.clone(),
+        store.clone(),
+        metrics.clone(),
+        live.clone(),
+        replica.clone(),
+    );
     tasks.spawn(supervise("audit projector", move || {
         projector::run(
             Arc::new(projector::audit::Audit),
@@ -252,13 +283,20 @@ fn spawn_projectors(
             s.clone(),
             m.clone(),
             l.clone(),
+            r.clone(),
         )
     }));
     let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("heartbeat projector", move || {
         projector::heartbeat::run(n.clone(), s.clone(), m.clone())
     }));
-    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
+    let (j, s, m, l, r) = (
+        js.clone(),
+        store.clone(),
+        metrics.clone(),
+        live.clone(),
+        replica.clone(),
+    );
     tasks.spawn(supervise("timeline projector", move || {
         projector::run(
             Arc::new(projector::obs::Timeline),
@@ -266,6 +304,7 @@ fn spawn_projectors(
             s.clone(),
             m.clone(),
             l.clone(),
+            r.clone(),
         )
     }));
     let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
@@ -278,30 +317,69 @@ fn spawn_projectors(
     }));
 }
 
+/// What every projector task needs, borrowed for spawning.
+#[derive(Clone, Copy)]
+struct Wiring<'a> {
+    js: &'a jetstream::Context,
+    store: &'a Store,
+    metrics: &'a Metrics,
+    live: &'a LiveHub,
+    replica: &'a Replica,
+}
+
 /// The projectors and loops of inventory, checks and notifications: results (with its hint
 /// processing), sent notifications, acks, and the KV `jobs` watch behind the manifest cache.
 fn spawn_hint_tasks(
     tasks: &mut JoinSet<()>,
-    js: &jetstream::Context,
-    store: &Store,
-    metrics: &Metrics,
-    live: &LiveHub,
+    wiring: &Wiring<'_>,
     manifests: &ManifestCache,
     results: Arc<projector::results::Results>,
 ) {
-    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
+    let Wiring {
+        js,
+        store,
+        metrics,
+        live,
+        replica,
+    } = *wiring;
+    let (j, s, m, l, r) = (
+        js.clone(),
+        store.clone(),
+        metrics.clone(),
+        live.clone(),
+        replica.clone(),
+    );
     tasks.spawn(supervise("results projector", move || {
-        projector::run(results.clone(), j.clone(), s.clone(), m.clone(), l.clone())
+        projector::run(
+            results.clone(),
+            j.clone(),
+            s.clone(),
+            m.clone(),
+            l.clone(),
+            r.clone(),
+        )
     }));
-    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
+    let (j, s, m, l, r) = (
+        js.clone(),
+        store.clone(),
+        metrics.clone(),
+        live.clone(),
+        replica.clone(),
+    );
     tasks.spawn(supervise("notifications projector", move || {
         let sent = Arc::new(projector::notifications::Sent);
-        projector::run(sent, j.clone(), s.clone(), m.clone(), l.clone())
+        projector::run(sent, j.clone(), s.clone(), m.clone(), l.clone(), r.clone())
     }));
-    let (j, s, m, l) = (js.clone(), store.clone(), metrics.clone(), live.clone());
+    let (j, s, m, l, r) = (
+        js.clone(),
+        store.clone(),
+        metrics.clone(),
+        live.clone(),
+        replica.clone(),
+    );
     tasks.spawn(supervise("notification acks projector", move || {
         let acks = Arc::new(projector::notifications::Acks);
-        projector::run(acks, j.clone(), s.clone(), m.clone(), l.clone())
+        projector::run(acks, j.clone(), s.clone(), m.clone(), l.clone(), r.clone())
     }));
     let (j, s, c) = (js.clone(), store.clone(), manifests.clone());
     tasks.spawn(supervise("manifest cache", move || {

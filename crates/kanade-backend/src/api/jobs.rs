@@ -112,7 +112,9 @@ async fn delete(
     // Its schedules would only fire refused commands: turn them off.
     let disabled = crate::schedules::disable_for_job(&state.js, &id)
         .await
-        .map_err(|e| ApiError::unavailable("could not disable the job's schedules", format!("{e:#}")))?;
+        .map_err(|e| {
+            ApiError::unavailable("could not disable the job's schedules", format!("{e:#}"))
+        })?;
     audit::record(
         &state.js,
         &caller,

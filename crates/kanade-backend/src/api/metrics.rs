@@ -39,7 +39,16 @@ async fn scrape(
         let Ok(stream) = state.js.get_stream(*stream_name).await else {
             continue;
         };
-        if let Ok(info) = stream.consumer_info(*consumer).await {
+        let name = crate::projector::Replica(
+            state
+                .config
+                .server
+                .replica
+                .as_deref()
+                .map(std::sync::Arc::from),
+        )
+        .consumer(consumer);
+        if let Ok(info) = stream.consumer_info(&name).await {
             state
                 .metrics
                 .set_lag(consumer, info.num_pending + info.num_ack_pending as u64);

@@ -288,9 +288,20 @@ async fn revoke_unrevoke_and_delete_revokes() {
         .await
         .unwrap();
     assert!(!active.revoked);
-    let schedule = "id: nightly-hello\njob_id: hello\nwhen: {cron: '0 3 * * *'}\ntarget: {all: true}\n";
-    let created = b.http.post(b.url("/api/schedules")).body(schedule).send().await.unwrap();
-    assert!(created.status().is_success(), "{}", created.text().await.unwrap());
+    let schedule =
+        "id: nightly-hello\njob_id: hello\nwhen: {cron: '0 3 * * *'}\ntarget: {all: true}\n";
+    let created = b
+        .http
+        .post(b.url("/api/schedules"))
+        .body(schedule)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        created.status().is_success(),
+        "{}",
+        created.text().await.unwrap()
+    );
     assert_eq!(
         b.http
             .delete(b.url("/api/jobs/hello"))
@@ -301,7 +312,10 @@ async fn revoke_unrevoke_and_delete_revokes() {
         StatusCode::NO_CONTENT
     );
     let detail: serde_json::Value = b.get("/api/schedules/nightly-hello").await;
-    assert_eq!(detail["schedule"]["enabled"], false, "a deleted job's schedules are disabled: {detail}");
+    assert_eq!(
+        detail["schedule"]["enabled"], false,
+        "a deleted job's schedules are disabled: {detail}"
+    );
     let status: JobStatus = b.get("/api/jobs/hello/status").await;
     assert!(
         status.revoked,

@@ -213,3 +213,56 @@ async fn heartbeats_make_machines_count_for_all() {
     let fired = fire(&b, serde_json::json!({"all": true})).await;
     assert_eq!(fired.target_count, 3);
 }
+
+#[tokio::test]
+async fn each_named_replica_builds_a_complete_read_model() {
+    let b = TestBackend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = kanade_backend::BackendConfig::default();
+    config.nats.url = b.nats.url();
+    config.db.sqlite_path = dir.path().join("replica-b.db");
+    config.server.replica = Some("b".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second = tokio::spawn(kanade_backend::serve(
+        config,
+        listener,
+        std::future::pending(),
+    ));
+    let fired = fire(&b, serde_json::json!({"pcs": ["pc1", "pc2", "pc3"]})).await;
+    for pc in ["pc1", "pc2", "pc3"] {
+        publish(
+            &b,
+            subject::results(&fired.request_id),
+            &result_for(&fired, pc, 0),
+        )
+        .await;
+    }
+    let count = |path: std::path::PathBuf| {
+        rusqlite::Connection::open(path)
+            .and_then(|c| {
+                c.query_row("SELECT COUNT(*) FROM execution_results", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .unwrap_or(0)
+    };
+    let replica_db = dir.path().join("replica-b.db");
+    wait_for(
+        "both read models complete",
+        Duration::from_secs(20),
+        || async { count(b.db_path()) == 3 && count(replica_db.clone()) == 3 },
+    )
+    .await;
+    let streams = kanade_bus::stream_status(&b.js).await.unwrap();
+    let results = streams.iter().find(|s| s.name == "RESULTS").unwrap();
+    let names: Vec<&str> = results
+        .consumer_list
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["backend_results_projector", "backend_results_projector_b"]
+    );
+    second.abort();
+}
