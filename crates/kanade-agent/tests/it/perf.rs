@@ -60,7 +60,7 @@ async fn host_perf_arrives_at_the_configured_interval_with_plausible_values() {
         }
     }
     let gap = (samples[2].at - samples[1].at).to_std().unwrap();
-    assert!(gap < Duration::from_secs(2), "{gap:?}");
+    assert!(gap < Duration::from_secs(10), "{gap:?}");
     agent.stop().await;
 }
 
@@ -77,7 +77,7 @@ async fn investigation_mode_starts_on_a_config_change_and_ends_by_itself() {
     broker.client.flush().await.unwrap();
     let agent = Agent::start(&broker, &pc, dir.path()).await;
 
-    let expires_at = chrono::Utc::now() + chrono::TimeDelta::seconds(4);
+    let expires_at = chrono::Utc::now() + chrono::TimeDelta::seconds(8);
     let enabled_at = Instant::now();
     broker
         .set_config(
@@ -90,7 +90,7 @@ async fn investigation_mode_starts_on_a_config_change_and_ends_by_itself() {
             }),
         )
         .await;
-    let expiry = enabled_at + Duration::from_secs(4);
+    let expiry = enabled_at + Duration::from_secs(8);
     // Listen until well after the expiry.
     let mut samples: Vec<(Instant, ProcessPerf)> = Vec::new();
     let listen_until = expiry + Duration::from_millis(2500);
@@ -101,7 +101,7 @@ async fn investigation_mode_starts_on_a_config_change_and_ends_by_itself() {
     assert!(samples.len() >= 2, "{} samples", samples.len());
     let first = samples[0].0 - enabled_at;
     assert!(
-        first < Duration::from_secs(3),
+        first < Duration::from_secs(6),
         "first sample after {first:?}"
     );
     for (_, sample) in &samples {

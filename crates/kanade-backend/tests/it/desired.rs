@@ -339,7 +339,7 @@ async fn kill_publishes_to_every_machine_of_the_execution() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let got = tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
+    let got = tokio::time::timeout(std::time::Duration::from_secs(30), sub.next())
         .await
         .unwrap();
     assert!(got.is_some());

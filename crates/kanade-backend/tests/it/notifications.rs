@@ -49,7 +49,7 @@ async fn notifications_reach_only_the_targeted_subjects() {
 
     let mut subjects = Vec::new();
     for _ in 0..2 {
-        let msg = tokio::time::timeout(Duration::from_secs(5), seen.next())
+        let msg = tokio::time::timeout(Duration::from_secs(30), seen.next())
             .await
             .unwrap()
             .unwrap();

@@ -127,7 +127,7 @@ async fn times_out_cleanly_without_a_responder() {
         "no result from pc-2 within 2s — is its agent running?"
     );
     assert!(
-        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(5),
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(30),
         "{elapsed:?}"
     );
 }
@@ -301,7 +301,7 @@ async fn kanade_kill_publishes_on_the_kill_subject_and_audits_it() {
         (out.code, out.stdout.as_str(), out.stderr.as_str()),
         (0, "kill sent to every machine running exec-42\n", "")
     );
-    let message = tokio::time::timeout(Duration::from_secs(5), kills.next())
+    let message = tokio::time::timeout(Duration::from_secs(30), kills.next())
         .await
         .unwrap()
         .unwrap();
@@ -344,7 +344,7 @@ async fn a_kill_the_audit_log_cannot_take_is_still_sent_with_a_warning() {
         ),
         "{out:?}"
     );
-    let message = tokio::time::timeout(Duration::from_secs(5), kills.next())
+    let message = tokio::time::timeout(Duration::from_secs(30), kills.next())
         .await
         .unwrap()
         .unwrap();
