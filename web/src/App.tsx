@@ -15,6 +15,7 @@ const AccountsPage = lazy(() => import('./pages/Accounts').then((m) => ({ defaul
 const AgentDetailPage = lazy(() => import('./pages/AgentDetail').then((m) => ({ default: m.AgentDetailPage })))
 const AgentsPage = lazy(() => import('./pages/Agents').then((m) => ({ default: m.AgentsPage })))
 const AuditPage = lazy(() => import('./pages/Audit').then((m) => ({ default: m.AuditPage })))
+const ConfigPage = lazy(() => import('./pages/Config').then((m) => ({ default: m.ConfigPage })))
 const DashboardPage = lazy(() => import('./pages/Dashboard').then((m) => ({ default: m.DashboardPage })))
 const ExecutionDetailPage = lazy(() => import('./pages/ExecutionDetail').then((m) => ({ default: m.ExecutionDetailPage })))
 const ExecutionsPage = lazy(() => import('./pages/Executions').then((m) => ({ default: m.ExecutionsPage })))
@@ -59,6 +60,7 @@ export function App() {
         <Route path="agents" element={<AgentsPage />} />
         <Route path="agents/:id" element={<AgentDetailPage />} />
         <Route path="groups" element={<GroupsPage />} />
+        <Route path="config" element={<ConfigPage />} />
         <Route path="jobs" element={<JobsPage />} />
         <Route path="jobs/new" element={<JobEditorPage />} />
         <Route path="jobs/:id" element={<JobEditorPage />} />

@@ -12,6 +12,7 @@ const NAV: { to: string; label: string; end?: boolean; admin?: boolean }[] = [
   { to: '/', label: 'Dashboard', end: true },
   { to: '/agents', label: 'Agents' },
   { to: '/groups', label: 'Groups' },
+  { to: '/config', label: 'Config' },
   { to: '/jobs', label: 'Jobs' },
   { to: '/executions', label: 'Activity' },
   { to: '/schedules', label: 'Schedules' },

@@ -63,7 +63,7 @@ export async function toApiError(resp: Response): Promise<ApiError> {
 
 export interface RequestOptions {
   method?: string
-  /** Sent as JSON unless it is a string (sent as is, with `contentType`). */
+  /** Sent as JSON unless it is a string or a file (sent as is, with `contentType`). */
   body?: unknown
   contentType?: string
   signal?: AbortSignal
@@ -79,6 +79,9 @@ export async function request<T>(path: string, opts: RequestOptions = {}): Promi
   if (typeof opts.body === 'string') {
     body = opts.body
     headers['Content-Type'] = opts.contentType ?? 'text/plain'
+  } else if (opts.body instanceof Blob) {
+    body = opts.body
+    headers['Content-Type'] = opts.contentType ?? 'application/octet-stream'
   } else if (opts.body !== undefined) {
     body = JSON.stringify(opts.body)
     headers['Content-Type'] = 'application/json'

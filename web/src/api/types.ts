@@ -335,3 +335,99 @@ export interface NotificationSummary {
   subjects: string[]
   acks: number
 }
+
+/** A partial config (GET/PATCH /api/config/{scope}): only the fields set in this scope. */
+export interface ConfigScope {
+  heartbeat_interval?: string
+  host_perf_interval?: string
+  process_perf_enabled?: boolean
+  process_perf_expires_at?: string
+  process_perf_interval?: string
+  process_perf_top_n?: number
+  max_local_concurrent?: number
+  target_version?: string
+  target_version_jitter?: string
+}
+
+export interface EffectiveConfig {
+  heartbeat_interval: string
+  host_perf_interval: string
+  process_perf_enabled: boolean
+  process_perf_expires_at?: string | null
+  process_perf_interval: string
+  process_perf_top_n: number
+  max_local_concurrent: number
+  target_version?: string | null
+  target_version_jitter: string
+}
+
+/** One resolved value and the scope it came from (`default`, `global`, `groups.<g>`, `pcs.<id>`). */
+export interface Sourced {
+  field: string
+  value: unknown
+  scope: string
+}
+
+export interface EffectiveConfigView {
+  pc_id: string
+  groups: string[]
+  effective: EffectiveConfig
+  sources: Sourced[]
+}
+
+export interface AgentRelease {
+  key: string
+  version: string
+  platform: string
+  size: number
+  sha256: string
+  published_by?: string | null
+}
+
+export interface GroupEmails {
+  emails: string[]
+}
+
+export interface DisplayField {
+  field: string
+  label?: string | null
+  type?: string | null
+  columns?: DisplayField[]
+}
+
+export interface ExplodeColumn {
+  field: string
+  type?: 'text' | 'integer' | 'real'
+  index?: boolean
+}
+
+export interface ExplodeSpec {
+  field: string
+  table: string
+  primary_key: string[]
+  columns: ExplodeColumn[]
+  track_history?: boolean
+}
+
+/** GET /api/inventory/search: rows of one explode table. */
+export interface InventorySearch {
+  table: string
+  columns: string[]
+  items: Record<string, unknown>[]
+  total: number
+  limit: number
+  offset: number
+}
+
+/** GET /api/inventory/history: one change between two inventory runs. */
+export interface InventoryChange {
+  id: number
+  pc_id: string
+  job_id: string
+  field_path: string
+  identity: unknown
+  change_kind: 'added' | 'removed' | 'changed' | string
+  before: unknown
+  after: unknown
+  observed_at: string
+}

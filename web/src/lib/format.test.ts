@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { between, formatBytes, formatDateTime, formatDuration, formatPct, formatRate, formatRelative, parseDuration } from './format'
+import { between, formatBytes, formatCountdown, formatDateTime, formatDuration, formatPct, formatRate, formatRelative, parseDuration } from './format'
 
 describe('formatBytes', () => {
   it('uses binary units with sensible precision', () => {
@@ -74,5 +74,21 @@ describe('parseDuration', () => {
     expect(parseDuration('soon')).toBeNull()
     expect(parseDuration('5 minutes')).toBeNull()
     expect(parseDuration('5m x')).toBeNull()
+  })
+})
+
+describe('formatCountdown', () => {
+  const now = Date.parse('2026-11-27T12:00:00Z')
+  it('counts down minutes and seconds, hours when there are some', () => {
+    expect(formatCountdown('2026-11-27T12:15:00Z', now)).toBe('15:00')
+    expect(formatCountdown('2026-11-27T12:04:05Z', now)).toBe('4:05')
+    expect(formatCountdown('2026-11-27T12:00:09Z', now)).toBe('0:09')
+    expect(formatCountdown('2026-11-27T13:02:03Z', now)).toBe('1:02:03')
+    expect(formatCountdown('2026-11-27T16:00:00Z', now)).toBe('4:00:00')
+  })
+  it('rounds part seconds up, stops at zero, and shows a dash for nothing', () => {
+    expect(formatCountdown(now + 500, now)).toBe('0:01')
+    expect(formatCountdown('2026-11-27T11:00:00Z', now)).toBe('0:00')
+    expect(formatCountdown(null, now)).toBe('—')
   })
 })

@@ -119,3 +119,14 @@ export function parseDuration(text: string): number | null {
   }
   return matched === t.length ? total : null
 }
+
+/** Time left until `until` as a clock: "4:05" under an hour, "1:02:03" above, "0:00" once past. */
+export function formatCountdown(until: TimeInput, now: number = Date.now()): string {
+  const ms = toMillis(until)
+  if (ms === null) return DASH
+  const left = Math.max(0, Math.ceil((ms - now) / 1000))
+  const h = Math.floor(left / 3600)
+  const m = Math.floor((left % 3600) / 60)
+  const s = left % 60
+  return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`
+}

@@ -1,17 +1,21 @@
-// One machine: its facts and groups, performance over a chosen range, the process snapshot,
-// its timeline and its run history; ping asks it to answer right now.
+// One machine: its facts and groups, its effective config and investigation mode (start, stop,
+// the time left), performance over a chosen range, the process snapshot, its timeline and its
+// run history; ping asks it to answer right now.
 
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
-import { useMemo, useState } from 'react'
+import { useEffect, useMemo, useState } from 'react'
 import { Link, useParams } from 'react-router'
 import { ApiError, api, qs } from '../api/client'
-import type { AgentRow, CheckRow, ObsEntry, Page, PerfSeries, PingResult, ProcessSnapshot, ResultSummary } from '../api/types'
+import type { AgentRow, CheckRow, EffectiveConfigView, ObsEntry, Page, PerfSeries, PingResult, ProcessSnapshot, ResultSummary } from '../api/types'
 import { useAuth } from '../auth'
 import { DataTable } from '../components/DataTable'
+import { EffectiveConfigTable } from '../components/EffectiveConfig'
 import { RangePicker, resolveRange, type RangeChoice } from '../components/RangePicker'
 import { TimeChart } from '../components/TimeChart'
 import { Badge, Card, ErrorBox, ExitBadge, KeyValues, OnlineBadge, errorText } from '../components/ui'
-import { between, formatBytes, formatDateTime, formatDuration, formatPct, formatRate, formatRelative } from '../lib/format'
+import { useNow } from '../lib/clock'
+import { INVESTIGATION_DURATIONS, STOP_INVESTIGATION, investigationEnds, scopeLabel, sourceOf, startInvestigation } from '../lib/config'
+import { between, formatBytes, formatCountdown, formatDateTime, formatDuration, formatPct, formatRate, formatRelative, toMillis } from '../lib/format'
 import { toColumns } from '../lib/series'
 import { CheckBadge } from './Compliance'
 
@@ -53,7 +57,7 @@ function Groups({ agent }: { agent: AgentRow }) {
             if (name.trim()) change.mutate({ group: name.trim(), add: true })
           }}
         >
-          <input aria-label="Group to add" placeholder="group name" value={name} onChange={(e) => setName(e.target.value)} pattern="[A-Za-z0-9_-]+" />
+          <input aria-label="Group to add" placeholder="group name" value={name} onChange={(e) => setName(e.target.value)} pattern="[A-Za-z0-9_\-]+" />
           <button type="submit" className="btn small" data-mutating disabled={!name.trim() || change.isPending}>
             Add to group
           </button>
@@ -113,10 +117,24 @@ function Perf({ pcId }: { pcId: string }) {
   )
 }
 
-function Processes({ pcId }: { pcId: string }) {
-  const q = useQuery({ queryKey: ['agent', pcId, 'processes'], queryFn: ({ signal }) => api.get<ProcessSnapshot>(`/api/agents/${encodeURIComponent(pcId)}/processes`, signal) })
+const PROCESS_REFRESH_MS = 5000
+
+/** The latest process snapshot, refreshed while investigating. */
+function Processes({ pcId, investigating }: { pcId: string; investigating: boolean }) {
+  const q = useQuery({
+    queryKey: ['agent', pcId, 'processes'],
+    queryFn: ({ signal }) => api.get<ProcessSnapshot>(`/api/agents/${encodeURIComponent(pcId)}/processes`, signal),
+    refetchInterval: investigating ? PROCESS_REFRESH_MS : false,
+  })
   return (
-    <Card title="Processes" actions={q.data?.at ? <span className="muted">snapshot {formatRelative(q.data.at)}</span> : undefined}>
+    <>
+      <div className="card-head">
+        <h3>Processes</h3>
+        <span className="row">
+          {investigating && <Badge tone="info">refreshing every {PROCESS_REFRESH_MS / 1000} s</Badge>}
+          {q.data?.at ? <span className="muted">snapshot {formatRelative(q.data.at)}</span> : null}
+        </span>
+      </div>
       <DataTable
         label="Processes"
         filename={`processes-${pcId}`}
@@ -136,6 +154,102 @@ function Processes({ pcId }: { pcId: string }) {
           { key: 'disk_written', header: 'Disk written', value: (p) => p.disk_written_bytes_per_sec, render: (p) => formatRate(p.disk_written_bytes_per_sec), align: 'right', wide: true },
         ]}
       />
+    </>
+  )
+}
+
+function useEffectiveConfig(pcId: string) {
+  return useQuery({
+    queryKey: ['agent', pcId, 'config'],
+    queryFn: ({ signal }) => api.get<EffectiveConfigView>(`/api/agents/${encodeURIComponent(pcId)}/effective_config`, signal),
+  })
+}
+
+function Investigation({ pcId, view, error }: { pcId: string; view: EffectiveConfigView | undefined; error: unknown }) {
+  const { can } = useAuth()
+  const qc = useQueryClient()
+  const [choice, setChoice] = useState(0)
+  const enabled = !!view?.effective.process_perf_enabled
+  const now = useNow(1000, enabled)
+  const ends = investigationEnds(view, now)
+  const expiry = toMillis(view?.effective.process_perf_expires_at)
+  const source = sourceOf(view, 'process_perf_enabled')
+  const own = `pcs.${pcId}`
+  const patch = useMutation({
+    mutationFn: (body: object) => api.patch(`/api/config/${encodeURIComponent(own)}`, body),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: ['agent', pcId] })
+      void qc.invalidateQueries({ queryKey: ['config'] })
+    },
+  })
+  // At the expiry the agent stops by itself; read the config and the snapshot again then.
+  useEffect(() => {
+    if (!enabled || expiry === null) return
+    const wait = expiry - Date.now()
+    if (wait < 0) return
+    const t = setTimeout(() => void qc.invalidateQueries({ queryKey: ['agent', pcId] }), wait + 1000)
+    return () => clearTimeout(t)
+  }, [enabled, expiry, pcId, qc])
+  const on = ends !== null
+  return (
+    <Card title="Investigation mode" actions={view ? <Badge tone={on ? 'warn' : 'muted'}>{on ? 'investigating' : 'off'}</Badge> : undefined}>
+      <ErrorBox error={error} />
+      {view &&
+        (on ? (
+          <div className="stack tight">
+            <p className="countdown-line">
+              <span className="countdown" data-testid="investigation-countdown" aria-label={`time left ${formatCountdown(ends, now)}`}>
+                {formatCountdown(ends, now)}
+              </span>{' '}
+              <span className="muted">left, ends at {formatDateTime(ends)}</span>
+            </p>
+            <p className="muted small">
+              The agent sends its {view.effective.process_perf_top_n} busiest processes every {view.effective.process_perf_interval}; the table below follows them.
+            </p>
+            {source && source !== own && (
+              <p className="alert info small">
+                Turned on by {scopeLabel(source)}: stopping here removes only this machine&apos;s own setting.
+              </p>
+            )}
+          </div>
+        ) : (
+          <p className="muted">
+            While on, the agent sends its busiest processes every few seconds. It always ends by itself at the expiry.
+            {enabled && expiry !== null && expiry <= now && <> The last one ended {formatRelative(expiry, now)}.</>}
+          </p>
+        ))}
+      {view && can('operator') && (
+        <div className="row">
+          <label className="inline">
+            For
+            <select value={choice} onChange={(e) => setChoice(Number(e.target.value))} aria-label="Investigate for">
+              {INVESTIGATION_DURATIONS.map((d, i) => (
+                <option key={d.label} value={i}>
+                  {d.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="button" className="btn primary" data-mutating disabled={patch.isPending} onClick={() => patch.mutate(startInvestigation(Date.now(), INVESTIGATION_DURATIONS[choice].ms))}>
+            {on ? 'Extend' : 'Start investigation'}
+          </button>
+          {(on || source === own) && (
+            <button type="button" className="btn" data-mutating disabled={patch.isPending} onClick={() => patch.mutate(STOP_INVESTIGATION)}>
+              Stop
+            </button>
+          )}
+        </div>
+      )}
+      {patch.error && <ErrorBox error={patch.error} />}
+      <Processes pcId={pcId} investigating={on} />
+    </Card>
+  )
+}
+
+function ConfigCard({ pcId, view, loading, error }: { pcId: string; view: EffectiveConfigView | undefined; loading: boolean; error: unknown }) {
+  return (
+    <Card title="Effective config" actions={<Link to={`/config?scope=${encodeURIComponent(`pcs.${pcId}`)}`}>This machine&apos;s settings</Link>}>
+      <EffectiveConfigTable view={view} loading={loading} error={error} />
     </Card>
   )
 }
@@ -274,6 +388,7 @@ export function AgentDetailPage() {
   const { id = '' } = useParams()
   const agent = useQuery({ queryKey: ['agent', id], queryFn: ({ signal }) => api.get<AgentRow>(`/api/agents/${encodeURIComponent(id)}`, signal) })
   const ping = useMutation({ mutationFn: () => api.post<PingResult>(`/api/agents/${encodeURIComponent(id)}/ping`) })
+  const config = useEffectiveConfig(id)
   const a = agent.data
   if (agent.error instanceof ApiError && agent.error.status === 404)
     return (
@@ -322,15 +437,16 @@ export function AgentDetailPage() {
           </Card>
         </div>
       )}
+      <div className="grid wide-narrow">
+        <Investigation pcId={id} view={config.data} error={config.error} />
+        <ConfigCard pcId={id} view={config.data} loading={config.isPending} error={config.error} />
+      </div>
       <Perf pcId={id} />
       <div className="grid two">
-        <Processes pcId={id} />
         <Timeline pcId={id} />
-      </div>
-      <div className="grid two">
         <Checks pcId={id} />
-        <Inventory pcId={id} />
       </div>
+      <Inventory pcId={id} />
       <RunHistory pcId={id} />
     </div>
   )
