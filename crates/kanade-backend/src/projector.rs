@@ -132,17 +132,16 @@ pub async fn run<P: Projection>(
     let durable = P::DURABLE;
     let name = replica.consumer(durable.consumer);
     let consumer = ensure_consumer(&js, durable, &name).await?;
-    let mut batches = consumer
+    let mut incoming = consumer
         .stream()
         .max_messages_per_batch(BATCH)
         .heartbeat(Duration::from_secs(5))
         .expires(Duration::from_secs(30))
         .messages()
         .await
-        .with_context(|| format!("subscribing {name}"))?
-        .ready_chunks(BATCH);
+        .with_context(|| format!("subscribing {name}"))?;
     tracing::info!(consumer = %name, "projector running");
-    while let Some(chunk) = batches.next().await {
+    while let Some(chunk) = gather(&mut incoming).await {
         let mut messages = Vec::with_capacity(chunk.len());
         for item in chunk {
             match item {
@@ -202,6 +201,27 @@ pub async fn run<P: Projection>(
         }
     }
     Ok(())
+}
+
+/// How long a batch waits for more messages once its first one arrived.
+const GATHER: Duration = Duration::from_millis(10);
+
+/// The next batch: the first message, then whatever else arrives within `GATHER`, up to
+/// `BATCH`. Taking only the messages ready at once (`ready_chunks`) made batches of ~70
+/// under load, because the subscription's channel empties between two socket reads, and the
+/// per-transaction cost then dominated (see BENCHMARKS.md, projector ingest).
+async fn gather<S: futures::Stream + Unpin>(stream: &mut S) -> Option<Vec<S::Item>> {
+    let first = stream.next().await?;
+    let mut chunk = Vec::with_capacity(BATCH);
+    chunk.push(first);
+    let deadline = tokio::time::Instant::now() + GATHER;
+    while chunk.len() < BATCH {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(item)) => chunk.push(item),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Some(chunk)
 }
 
 fn meta(message: &jetstream::Message) -> Meta {

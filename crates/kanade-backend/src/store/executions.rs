@@ -54,10 +54,10 @@ pub fn delete(conn: &Connection, exec_id: &str) -> StoreResult<()> {
 
 /// A run started: a pending execution becomes running.
 pub fn mark_running(tx: &Transaction<'_>, exec_id: &str) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE executions SET status = 'running' WHERE exec_id = ?1 AND status = 'pending'",
-        [exec_id],
-    )?;
+    )?
+    .execute([exec_id])?;
     Ok(())
 }
 
@@ -69,7 +69,8 @@ pub fn count(tx: &Transaction<'_>, exec_id: &str, outcome: Outcome) -> rusqlite:
         Outcome::Failure => (0, 1, 0),
         Outcome::Skipped => (0, 0, 1),
     };
-    tx.execute(
+    // Cached: this runs once per result, and parsing it cost more than running it.
+    tx.prepare_cached(
         "UPDATE executions SET
              success_count = success_count + ?2,
              failure_count = failure_count + ?3,
@@ -79,8 +80,8 @@ pub fn count(tx: &Transaction<'_>, exec_id: &str, outcome: Outcome) -> rusqlite:
                      THEN 'completed'
                  ELSE 'running' END
          WHERE exec_id = ?1",
-        params![exec_id, s, f, k],
-    )?;
+    )?
+    .execute(params![exec_id, s, f, k])?;
     Ok(())
 }
 

@@ -29,12 +29,15 @@ pub fn apply_started(
     let expires_at = ev.timeout_secs.map(|t| {
         ev.started_at + Duration::seconds(i64::try_from(t).unwrap_or(i64::MAX / 2)) + REAP_GRACE
     });
-    let inserted = tx.execute(
-        "INSERT INTO execution_results (result_id, request_id, exec_id, pc_id, job_id, version,
+    // Cached statements: parsing the SQL again for every row cost more than running it.
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO execution_results (result_id, request_id, exec_id, pc_id, job_id, version,
              started_at, recorded_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (result_id) DO NOTHING",
-        params![
+        )?
+        .execute(params![
             ev.result_id,
             ev.request_id,
             ev.exec_id,
@@ -44,8 +47,7 @@ pub fn apply_started(
             ts(ev.started_at),
             ts(recorded_at),
             expires_at.map(ts),
-        ],
-    )?;
+        ])?;
     if inserted > 0 {
         executions::mark_running(tx, &ev.exec_id)?;
     }
@@ -62,18 +64,15 @@ pub fn apply_result(
     recorded_at: DateTime<Utc>,
 ) -> rusqlite::Result<bool> {
     let existing: Option<(Option<String>, bool)> = tx
-        .query_row(
-            "SELECT finished_at, reaped FROM execution_results WHERE result_id = ?1",
-            [&r.result_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+        .prepare_cached("SELECT finished_at, reaped FROM execution_results WHERE result_id = ?1")?
+        .query_row([&r.result_id], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
     let previous = match existing {
         Some((Some(_), false)) => return Ok(false),
         Some((Some(_), true)) => Some(Outcome::Failure),
         Some((None, _)) | None => None,
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO execution_results (result_id, request_id, exec_id, pc_id, job_id, version,
              exit_code, stdout, stderr, stdout_object, stderr_object, started_at, finished_at,
              recorded_at, skipped, reaped)
@@ -83,24 +82,24 @@ pub fn apply_result(
              stdout_object = excluded.stdout_object, stderr_object = excluded.stderr_object,
              started_at = excluded.started_at, finished_at = excluded.finished_at,
              recorded_at = excluded.recorded_at, skipped = excluded.skipped, reaped = 0",
-        params![
-            r.result_id,
-            r.request_id,
-            r.exec_id,
-            r.pc_id,
-            r.job_id,
-            r.version,
-            r.exit_code,
-            r.stdout,
-            r.stderr,
-            r.stdout_object,
-            r.stderr_object,
-            ts(r.started_at),
-            ts(r.finished_at),
-            ts(recorded_at),
-            r.skipped,
-        ],
-    )?;
+    )?
+    .execute(params![
+        r.result_id,
+        r.request_id,
+        r.exec_id,
+        r.pc_id,
+        r.job_id,
+        r.version,
+        r.exit_code,
+        r.stdout,
+        r.stderr,
+        r.stdout_object,
+        r.stderr_object,
+        ts(r.started_at),
+        ts(r.finished_at),
+        ts(recorded_at),
+        r.skipped,
+    ])?;
     match previous {
         Some(from) => executions::recount(tx, &r.exec_id, from, outcome(r))?,
         None => executions::count(tx, &r.exec_id, outcome(r))?,
