@@ -25,6 +25,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod totals;
 pub mod watchdog;
 pub mod web;
 pub mod wipe;

@@ -124,6 +124,7 @@ pub async fn serve(
         metrics,
         live,
         manifests,
+        totals: Arc::default(),
     };
     let app = crate::api::router(state);
     let addr = listener.local_addr()?;

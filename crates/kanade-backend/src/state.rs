@@ -23,6 +23,8 @@ pub struct AppState {
     pub live: LiveHub,
     /// Every registered job, kept current from KV `jobs`.
     pub manifests: ManifestCache,
+    /// Recent totals of the fleet table, so paging does not count 50,000 rows each time.
+    pub totals: Arc<crate::totals::Totals>,
 }
 
 impl axum::extract::FromRef<AppState> for Metrics {

@@ -102,10 +102,19 @@ async fn list(
         Utc::now(),
         state.online_window(),
     );
+    // The total may be a second or two old; the rows are always fresh.
+    let key = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}",
+        filter.text, filter.online, filter.os, filter.version, filter.pcs
+    );
+    let known = state.totals.get(&key, std::time::Instant::now());
     let page = state
         .store
-        .read(move |c| store::agents::list(c, &filter, now, window, limit, offset))
+        .read(move |c| store::agents::list(c, &filter, now, window, limit, offset, known))
         .await?;
+    if known.is_none() {
+        state.totals.put(key, page.total, std::time::Instant::now());
+    }
     Ok(Json(page))
 }
 

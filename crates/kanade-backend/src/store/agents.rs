@@ -119,6 +119,7 @@ pub fn list(
     window: Duration,
     limit: u32,
     offset: u64,
+    known_total: Option<u64>,
 ) -> rusqlite::Result<Page<AgentRow>> {
     let cutoff = ts(now - window);
     let pcs_json = f
@@ -138,11 +139,16 @@ pub fn list(
         AND (?5 IS NULL OR agent_version = ?5)
         AND (?6 IS NULL OR pc_id IN (SELECT value FROM json_each(?6)))";
     let args = params![text, f.online, cutoff, f.os, f.version, pcs_json];
-    let total: i64 = conn.query_row(
-        &format!("SELECT COUNT(*) FROM agents WHERE {condition}"),
-        args,
-        |r| r.get(0),
-    )?;
+    // Counting scans every matching row (milliseconds at fleet scale), the page does not;
+    // callers may pass a recent count instead.
+    let total: i64 = match known_total {
+        Some(total) => i64::try_from(total).unwrap_or(i64::MAX),
+        None => conn.query_row(
+            &format!("SELECT COUNT(*) FROM agents WHERE {condition}"),
+            args,
+            |r| r.get(0),
+        )?,
+    };
     let sort = f.sort.filter(|s| SORTABLE.contains(s)).unwrap_or("pc_id");
     let direction = if f.descending { "DESC" } else { "ASC" };
     let mut stmt = conn.prepare_cached(&format!(
@@ -163,9 +169,17 @@ pub fn list(
             |r| row(r, &cutoff),
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let seen = offset + items.len() as u64;
+    let total = u64::try_from(total).unwrap_or(0);
+    // A page that is not full ends the list, so its total is exact whatever was passed in.
+    let total = if items.len() < limit as usize {
+        seen
+    } else {
+        total.max(seen)
+    };
     Ok(Page {
         items,
-        total: u64::try_from(total).unwrap_or(0),
+        total,
         limit,
         offset,
     })
