@@ -72,6 +72,15 @@ pub trait Projection: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Runs at the start of every batch, before its first `apply` (reset per-batch state).
+    fn begin_batch(&self) {}
+
+    /// Runs after the batch's last `apply`, in its transaction, just before the commit
+    /// (write what was aggregated over the batch).
+    fn before_commit(&self, _tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        Ok(())
+    }
+
     /// Runs after the batch whose `apply` calls asked for `effects` was committed; never
     /// for a batch that rolled back. Must not block.
     fn committed(&self, _effects: Vec<Self::Effect>) {}
@@ -172,9 +181,11 @@ pub async fn run<P: Projection>(
                 .write(move |conn| {
                     let tx = conn.transaction()?;
                     let mut effects = Vec::new();
+                    applier.begin_batch();
                     for (event, at) in &events {
                         applier.apply(&tx, event, *at, &mut effects)?;
                     }
+                    applier.before_commit(&tx)?;
                     tx.commit()?;
                     Ok(effects)
                 })

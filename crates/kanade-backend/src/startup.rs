@@ -103,6 +103,7 @@ pub async fn serve(
         manifests: manifests.clone(),
         alerts: alert_queue,
         horizon,
+        deltas: Default::default(),
     });
     let wiring = Wiring {
         js: &js,

@@ -85,6 +85,57 @@ pub fn count(tx: &Transaction<'_>, exec_id: &str, outcome: Outcome) -> rusqlite:
     Ok(())
 }
 
+/// Counter changes gathered over a batch of results, applied with one statement per
+/// execution instead of one per result (`apply`).
+#[derive(Debug, Default)]
+pub struct Deltas(std::collections::HashMap<String, [i64; 3]>);
+
+impl Deltas {
+    fn slot(outcome: Outcome) -> usize {
+        match outcome {
+            Outcome::Success => 0,
+            Outcome::Failure => 1,
+            Outcome::Skipped => 2,
+        }
+    }
+
+    /// One more run of `exec_id` ended with `outcome`.
+    pub fn count(&mut self, exec_id: &str, outcome: Outcome) {
+        self.0.entry(exec_id.to_owned()).or_default()[Deltas::slot(outcome)] += 1;
+    }
+
+    /// A counted run moves from one outcome to another.
+    pub fn recount(&mut self, exec_id: &str, from: Outcome, to: Outcome) {
+        let entry = self.0.entry(exec_id.to_owned()).or_default();
+        entry[Deltas::slot(from)] -= 1;
+        entry[Deltas::slot(to)] += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Applies and clears the gathered changes; an execution completes once every expected
+    /// machine is counted.
+    pub fn apply(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE executions SET
+                 success_count = success_count + ?2,
+                 failure_count = failure_count + ?3,
+                 skipped_count = skipped_count + ?4,
+                 status = CASE
+                     WHEN success_count + failure_count + skipped_count + ?2 + ?3 + ?4 >= target_count
+                         THEN 'completed'
+                     ELSE 'running' END
+             WHERE exec_id = ?1",
+        )?;
+        for (exec_id, [s, f, k]) in self.0.drain() {
+            stmt.execute(params![exec_id, s, f, k])?;
+        }
+        Ok(())
+    }
+}
+
 /// Moves one counted run from one outcome to another (a late real result replacing a reaped row).
 pub fn recount(
     tx: &Transaction<'_>,

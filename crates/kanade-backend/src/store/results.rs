@@ -63,6 +63,20 @@ pub fn apply_result(
     r: &ExecResult,
     recorded_at: DateTime<Utc>,
 ) -> rusqlite::Result<bool> {
+    let mut deltas = executions::Deltas::default();
+    let applied = apply_result_counting(tx, r, recorded_at, &mut deltas)?;
+    deltas.apply(tx)?;
+    Ok(applied)
+}
+
+/// Like `apply_result`, but leaves the execution's counter changes in `deltas` for the
+/// caller to apply (once per execution per batch) before the transaction commits.
+pub fn apply_result_counting(
+    tx: &Transaction<'_>,
+    r: &ExecResult,
+    recorded_at: DateTime<Utc>,
+    deltas: &mut executions::Deltas,
+) -> rusqlite::Result<bool> {
     let existing: Option<(Option<String>, bool)> = tx
         .prepare_cached("SELECT finished_at, reaped FROM execution_results WHERE result_id = ?1")?
         .query_row([&r.result_id], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -101,8 +115,8 @@ pub fn apply_result(
         r.skipped,
     ])?;
     match previous {
-        Some(from) => executions::recount(tx, &r.exec_id, from, outcome(r))?,
-        None => executions::count(tx, &r.exec_id, outcome(r))?,
+        Some(from) => deltas.recount(&r.exec_id, from, outcome(r)),
+        None => deltas.count(&r.exec_id, outcome(r)),
     }
     Ok(true)
 }
