@@ -466,6 +466,47 @@ async fn execute(job: JobEnv, cmd: Command) {
         line_times: emits_events,
     };
     let mut outcome = process::run(&invocation, &options, stop.as_mut()).await;
+    // Retries: a non-zero exit runs the script again after the backoff, up to `max` more
+    // times. Exit -1 (killed, timed out, shutting down) is never retried; a kill or shutdown
+    // during the backoff ends the retries. The result reports the last attempt.
+    let mut attempt = 1;
+    let retry = cmd.retry.filter(|r| r.max > 0);
+    while let Some(spec) = retry {
+        if outcome.exit_code == 0
+            || outcome.exit_code == exit_code::KILLED
+            || attempt > spec.max.min(10)
+        {
+            break;
+        }
+        tracing::info!(
+            request_id = cmd.request_id,
+            exit_code = outcome.exit_code,
+            attempt,
+            "job failed; retrying after backoff"
+        );
+        let waited = tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(spec.backoff_secs)) => true,
+            _ = stop.as_mut() => false,
+        };
+        if !waited {
+            outcome
+                .stderr
+                .text
+                .push_str("\nkanade: retries stopped (killed or shutting down)");
+            break;
+        }
+        attempt += 1;
+        let first_started = outcome.started_at;
+        outcome = process::run(&invocation, &options, stop.as_mut()).await;
+        outcome.started_at = first_started;
+        if !outcome.stderr.text.is_empty() && !outcome.stderr.text.ends_with('\n') {
+            outcome.stderr.text.push('\n');
+        }
+        outcome.stderr.text.push_str(&format!(
+            "kanade: attempt {attempt} of {}",
+            spec.max.min(10) + 1
+        ));
+    }
     tracing::info!(
         request_id = cmd.request_id,
         exit_code = outcome.exit_code,
@@ -756,6 +797,7 @@ mod tests {
             script: "true".into(),
             timeout_secs: 5,
             jitter_secs: None,
+            retry: None,
             deadline_at: None,
             cwd: None,
             emit: None,

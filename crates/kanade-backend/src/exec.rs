@@ -138,6 +138,13 @@ pub async fn fire(
         script,
         timeout_secs: manifest.execute.timeout.as_secs(),
         jitter_secs: req.jitter.map(|j| j.as_secs()),
+        retry: req
+            .retry
+            .as_ref()
+            .map(|r| kanade_protocol::wire::RetrySpec {
+                max: r.max,
+                backoff_secs: r.backoff.as_secs(),
+            }),
         deadline_at: req.deadline_at,
         cwd: manifest.execute.cwd.clone(),
         emit: manifest.emit.clone(),

@@ -6,8 +6,9 @@
 //! fire it and `waves` publish due waves. While the fleet freeze is on nothing fires (ticks
 //! that come due are logged and passed over; waves wait).
 //!
-//! Not done: `on_failure.retry` is validated and stored but not acted on yet; per_pc schedules
-//! re-dispatch failed machines after the redispatch window anyway.
+//! `on_failure.retry` travels with each fired command (`Command.retry`): the agent re-runs a
+//! failed script after the backoff and reports the last attempt. per_pc schedules also
+//! re-dispatch failed machines after the redispatch window.
 
 pub mod dispatch;
 pub mod lease;

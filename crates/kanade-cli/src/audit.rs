@@ -127,6 +127,7 @@ mod tests {
             script: script.into(),
             timeout_secs: 30,
             jitter_secs: None,
+            retry: None,
             deadline_at: None,
             cwd: None,
             emit: None,

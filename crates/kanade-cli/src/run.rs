@@ -72,6 +72,7 @@ pub fn adhoc_command(
         script: script.to_owned(),
         timeout_secs,
         jitter_secs: None,
+        retry: None,
         deadline_at: Some(now + start_window),
         cwd: None,
         emit: None,

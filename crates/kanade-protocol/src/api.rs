@@ -110,10 +110,27 @@ pub struct ExecRequest {
     /// Waves instead of `target` (which must then be empty): each group after its delay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<crate::schedule::Rollout>,
+    /// Re-run on the machines where it fails (`max` 1-10 more attempts, `backoff` between).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<crate::schedule::Retry>,
 }
 
 impl ExecRequest {
     pub fn validate(&self, now: DateTime<Utc>) -> Result<(), ManifestError> {
+        if let Some(retry) = &self.retry {
+            if !(1..=10).contains(&retry.max) {
+                return Err(ManifestError::Invalid {
+                    field: "retry.max".to_owned(),
+                    message: "must be between 1 and 10".to_owned(),
+                });
+            }
+            if retry.backoff.as_secs() == 0 {
+                return Err(ManifestError::Invalid {
+                    field: "retry.backoff".to_owned(),
+                    message: "must be at least 1s".to_owned(),
+                });
+            }
+        }
         match &self.rollout {
             None => self.target.validate()?,
             Some(_) if self.target != Target::default() => {

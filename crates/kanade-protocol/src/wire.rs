@@ -35,6 +35,18 @@ pub struct Command {
     pub issued_at: DateTime<Utc>,
     #[serde(default)]
     pub issued_by: Option<String>,
+    /// Run again after a failure (non-zero exit; never after a kill, a timeout or a refusal),
+    /// waiting `backoff_secs` between attempts; the result reports the last attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySpec>,
+}
+
+/// How often and how patiently an agent re-runs a failed command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetrySpec {
+    /// Extra attempts after the first (1 to 10).
+    pub max: u32,
+    pub backoff_secs: u64,
 }
 
 /// The outcome of one command on one machine, published on `results.<request_id>`.

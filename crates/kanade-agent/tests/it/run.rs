@@ -147,3 +147,63 @@ async fn bad_input_is_ignored_and_the_agent_keeps_working() {
     assert_eq!(result.stdout, "still alive\n");
     agent.stop().await;
 }
+
+#[tokio::test]
+async fn a_failing_command_is_retried_after_its_backoff_and_reports_the_last_attempt() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("retry");
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+    let counter = dir.path().join("attempts");
+    let script = format!(
+        "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; echo attempt $n; [ $n -ge 3 ]",
+        c = counter.display()
+    );
+
+    let mut flaky = command(&script);
+    flaky.retry = Some(kanade_protocol::wire::RetrySpec {
+        max: 3,
+        backoff_secs: 1,
+    });
+    let sent = std::time::Instant::now();
+    broker.send(&subject::commands_pc(&pc), &flaky).await;
+    let result = broker.wait_result(&flaky.request_id).await;
+    assert_eq!(result.exit_code, 0, "{result:#?}");
+    assert_eq!(result.stdout, "attempt 3\n");
+    assert!(
+        result.stderr.contains("kanade: attempt 3 of 4"),
+        "{}",
+        result.stderr
+    );
+    assert!(
+        sent.elapsed() >= std::time::Duration::from_secs(2),
+        "two backoffs of 1 s"
+    );
+    assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "3");
+    assert_eq!(
+        broker.started_events(&flaky.exec_id).await.len(),
+        1,
+        "one run, one started event"
+    );
+
+    // Always failing: the first attempt plus `max` retries, then the last failure is reported.
+    std::fs::remove_file(&counter).unwrap();
+    let mut hopeless = command(&format!("{script}; exit 9"));
+    hopeless.retry = Some(kanade_protocol::wire::RetrySpec {
+        max: 1,
+        backoff_secs: 1,
+    });
+    broker.send(&subject::commands_pc(&pc), &hopeless).await;
+    let result = broker.wait_result(&hopeless.request_id).await;
+    assert_eq!(result.exit_code, 9);
+    assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "2");
+
+    // Without a retry spec a failure is final.
+    std::fs::remove_file(&counter).unwrap();
+    let once = command(&script);
+    broker.send(&subject::commands_pc(&pc), &once).await;
+    let result = broker.wait_result(&once.request_id).await;
+    assert_eq!(result.exit_code, 1);
+    assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "1");
+    agent.stop().await;
+}

@@ -311,6 +311,7 @@ pub fn command(script: &str) -> Command {
         script: script.to_owned(),
         timeout_secs: 30,
         jitter_secs: None,
+        retry: None,
         deadline_at: None,
         cwd: None,
         emit: None,

@@ -138,6 +138,7 @@ pub async fn fire(
         jitter: schedule.jitter,
         deadline_at,
         rollout,
+        retry: schedule.on_failure.as_ref().map(|f| f.retry.clone()),
     };
     let actor = system_caller(&actor(&schedule.id));
     match exec::fire_and_record(fanout, manifest, &req, &actor, now).await {

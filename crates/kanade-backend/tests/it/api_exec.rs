@@ -165,3 +165,58 @@ async fn bad_exec_requests_change_nothing() {
     let pins = b.js.get_key_value(names::KV_SCRIPT_CURRENT).await.unwrap();
     assert!(pins.get("hello").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn exec_can_ask_machines_to_retry_failures() {
+    let b = TestBackend::start().await;
+    register(&b).await;
+    let body =
+        serde_json::json!({"target": {"pcs": ["pc-r"]}, "retry": {"max": 2, "backoff": "30s"}});
+    let resp = b
+        .http
+        .post(b.url("/api/exec/hello"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let stream = b.js.get_stream(names::STREAM_EXEC).await.unwrap();
+    let msg = stream
+        .get_last_raw_message_by_subject("commands.pc.pc-r")
+        .await
+        .unwrap();
+    let command: Command = serde_json::from_slice(&msg.payload).unwrap();
+    assert_eq!(
+        command.retry,
+        Some(kanade_protocol::wire::RetrySpec {
+            max: 2,
+            backoff_secs: 30
+        })
+    );
+    for (retry, field) in [
+        (serde_json::json!({"max": 0}), "retry.max"),
+        (
+            serde_json::json!({"max": 2, "backoff": "0s"}),
+            "retry.backoff",
+        ),
+    ] {
+        let body = serde_json::json!({"target": {"pcs": ["pc-r"]}, "retry": retry});
+        let resp = b
+            .http
+            .post(b.url("/api/exec/hello"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            resp.json::<ErrorBody>()
+                .await
+                .unwrap()
+                .error
+                .field
+                .as_deref(),
+            Some(field)
+        );
+    }
+}

@@ -45,6 +45,7 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         jitter: args.jitter,
         deadline_at,
         rollout,
+        retry: None,
     };
     request
         .validate(now)
