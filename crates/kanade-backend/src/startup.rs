@@ -98,13 +98,6 @@ pub async fn serve(
     let metrics = Metrics::default();
     let live = LiveHub::default();
     let mut tasks = JoinSet::new();
-    spawn_projectors(&mut tasks, &nats, &js, &store, &metrics, &live, &replica);
-    let results = Arc::new(projector::results::Results {
-        manifests: manifests.clone(),
-        alerts: alert_queue,
-        horizon,
-        deltas: Default::default(),
-    });
     let wiring = Wiring {
         js: &js,
         store: &store,
@@ -112,6 +105,13 @@ pub async fn serve(
         live: &live,
         replica: &replica,
     };
+    spawn_projectors(&mut tasks, &nats, &wiring);
+    let results = Arc::new(projector::results::Results {
+        manifests: manifests.clone(),
+        alerts: alert_queue,
+        horizon,
+        deltas: Default::default(),
+    });
     spawn_hint_tasks(&mut tasks, &wiring, &manifests, results);
     tasks.spawn(crate::alerts::run(alert_rx, js.clone(), mailer));
     spawn_loops(&mut tasks, &js, &store, &config, &live);
@@ -245,69 +245,29 @@ fn spawn_loops(
     }
 }
 
-fn spawn_projectors(
-    tasks: &mut JoinSet<()>,
-    nats: &async_nats::Client,
-    js: &jetstream::Context,
-    store: &Store,
-    metrics: &Metrics,
-    live: &LiveHub,
-    replica: &Replica,
-) {
-    let (j, s, m, l, r) = (
-        js.clone(),
-        store.clone(),
-        metrics.clone(),
-        live.clone(),
-        replica.clone(),
+fn spawn_projectors(tasks: &mut JoinSet<()>, nats: &async_nats::Client, wiring: &Wiring<'_>) {
+    spawn_stream(
+        tasks,
+        "events projector",
+        Arc::new(projector::events::Started),
+        wiring,
     );
-    tasks.spawn(supervise("events projector", move || {
-        projector::run(
-            Arc::new(projector::events::Started),
-            j.clone(),
-            s.clone(),
-            m.clone(),
-            l.clone(),
-            r.clone(),
-        )
-    }));
-    let (j, s, m, l, r) = (
-        js.clone(),
-        store.clone(),
-        metrics.clone(),
-        live.clone(),
-        replica.clone(),
+    spawn_stream(
+        tasks,
+        "audit projector",
+        Arc::new(projector::audit::Audit),
+        wiring,
     );
-    tasks.spawn(supervise("audit projector", move || {
-        projector::run(
-            Arc::new(projector::audit::Audit),
-            j.clone(),
-            s.clone(),
-            m.clone(),
-            l.clone(),
-            r.clone(),
-        )
-    }));
+    spawn_stream(
+        tasks,
+        "timeline projector",
+        Arc::new(projector::obs::Timeline),
+        wiring,
+    );
+    let (store, metrics) = (wiring.store, wiring.metrics);
     let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("heartbeat projector", move || {
         projector::heartbeat::run(n.clone(), s.clone(), m.clone())
-    }));
-    let (j, s, m, l, r) = (
-        js.clone(),
-        store.clone(),
-        metrics.clone(),
-        live.clone(),
-        replica.clone(),
-    );
-    tasks.spawn(supervise("timeline projector", move || {
-        projector::run(
-            Arc::new(projector::obs::Timeline),
-            j.clone(),
-            s.clone(),
-            m.clone(),
-            l.clone(),
-            r.clone(),
-        )
     }));
     let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("host perf projector", move || {
@@ -316,6 +276,31 @@ fn spawn_projectors(
     let (n, s, m) = (nats.clone(), store.clone(), metrics.clone());
     tasks.spawn(supervise("process perf projector", move || {
         projector::perf::run_process(n.clone(), s.clone(), m.clone())
+    }));
+}
+
+/// Runs one stream projector under supervision.
+fn spawn_stream<P: projector::Projection>(
+    tasks: &mut JoinSet<()>,
+    name: &'static str,
+    projection: Arc<P>,
+    wiring: &Wiring<'_>,
+) {
+    let (j, s, m) = (
+        wiring.js.clone(),
+        wiring.store.clone(),
+        wiring.metrics.clone(),
+    );
+    let (l, r) = (wiring.live.clone(), wiring.replica.clone());
+    tasks.spawn(supervise(name, move || {
+        projector::run(
+            projection.clone(),
+            j.clone(),
+            s.clone(),
+            m.clone(),
+            l.clone(),
+            r.clone(),
+        )
     }));
 }
 
@@ -337,52 +322,20 @@ fn spawn_hint_tasks(
     manifests: &ManifestCache,
     results: Arc<projector::results::Results>,
 ) {
-    let Wiring {
-        js,
-        store,
-        metrics,
-        live,
-        replica,
-    } = *wiring;
-    let (j, s, m, l, r) = (
-        js.clone(),
-        store.clone(),
-        metrics.clone(),
-        live.clone(),
-        replica.clone(),
+    spawn_stream(tasks, "results projector", results, wiring);
+    spawn_stream(
+        tasks,
+        "notifications projector",
+        Arc::new(projector::notifications::Sent),
+        wiring,
     );
-    tasks.spawn(supervise("results projector", move || {
-        projector::run(
-            results.clone(),
-            j.clone(),
-            s.clone(),
-            m.clone(),
-            l.clone(),
-            r.clone(),
-        )
-    }));
-    let (j, s, m, l, r) = (
-        js.clone(),
-        store.clone(),
-        metrics.clone(),
-        live.clone(),
-        replica.clone(),
+    spawn_stream(
+        tasks,
+        "notification acks projector",
+        Arc::new(projector::notifications::Acks),
+        wiring,
     );
-    tasks.spawn(supervise("notifications projector", move || {
-        let sent = Arc::new(projector::notifications::Sent);
-        projector::run(sent, j.clone(), s.clone(), m.clone(), l.clone(), r.clone())
-    }));
-    let (j, s, m, l, r) = (
-        js.clone(),
-        store.clone(),
-        metrics.clone(),
-        live.clone(),
-        replica.clone(),
-    );
-    tasks.spawn(supervise("notification acks projector", move || {
-        let acks = Arc::new(projector::notifications::Acks);
-        projector::run(acks, j.clone(), s.clone(), m.clone(), l.clone(), r.clone())
-    }));
+    let (js, store) = (wiring.js, wiring.store);
     let (j, s, c) = (js.clone(), store.clone(), manifests.clone());
     tasks.spawn(supervise("manifest cache", move || {
         crate::manifests::watch(j.clone(), s.clone(), c.clone())
