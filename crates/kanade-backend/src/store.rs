@@ -74,9 +74,6 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0003_telemetry.sql")),
         M::up(include_str!("../migrations/0004_inventory.sql")),
         M::up(include_str!("../migrations/0005_scheduler.sql")),
-        M::up(include_str!(
-            "../migrations/0006_single_statement_results.sql"
-        )),
     ])
 }
 

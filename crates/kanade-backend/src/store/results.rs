@@ -77,49 +77,46 @@ pub fn apply_result_counting(
     recorded_at: DateTime<Utc>,
     deltas: &mut executions::Deltas,
 ) -> rusqlite::Result<bool> {
-    // One statement: insert a new row, or complete an in-flight or reaped one; a finished row
-    // is left alone and returns nothing (a redelivery). `replaced_reaped` tells which case
-    // it was, so the count moves instead of doubling.
-    let replaced_reaped: Option<bool> = tx
-        .prepare_cached(
-            "INSERT INTO execution_results (result_id, request_id, exec_id, pc_id, job_id, version,
-                 exit_code, stdout, stderr, stdout_object, stderr_object, started_at, finished_at,
-                 recorded_at, skipped, reaped)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 0)
-             ON CONFLICT (result_id) DO UPDATE SET
-                 exit_code = excluded.exit_code, stdout = excluded.stdout, stderr = excluded.stderr,
-                 stdout_object = excluded.stdout_object, stderr_object = excluded.stderr_object,
-                 started_at = excluded.started_at, finished_at = excluded.finished_at,
-                 recorded_at = excluded.recorded_at, skipped = excluded.skipped,
-                 replaced_reaped = execution_results.reaped, reaped = 0
-             WHERE execution_results.finished_at IS NULL OR execution_results.reaped = 1
-             RETURNING replaced_reaped",
-        )?
-        .query_row(
-            params![
-                r.result_id,
-                r.request_id,
-                r.exec_id,
-                r.pc_id,
-                r.job_id,
-                r.version,
-                r.exit_code,
-                r.stdout,
-                r.stderr,
-                r.stdout_object,
-                r.stderr_object,
-                ts(r.started_at),
-                ts(r.finished_at),
-                ts(recorded_at),
-                r.skipped,
-            ],
-            |row| row.get(0),
-        )
+    let existing: Option<(Option<String>, bool)> = tx
+        .prepare_cached("SELECT finished_at, reaped FROM execution_results WHERE result_id = ?1")?
+        .query_row([&r.result_id], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
-    match replaced_reaped {
-        None => return Ok(false),
-        Some(true) => deltas.recount(&r.exec_id, Outcome::Failure, outcome(r)),
-        Some(false) => deltas.count(&r.exec_id, outcome(r)),
+    let previous = match existing {
+        Some((Some(_), false)) => return Ok(false),
+        Some((Some(_), true)) => Some(Outcome::Failure),
+        Some((None, _)) | None => None,
+    };
+    tx.prepare_cached(
+        "INSERT INTO execution_results (result_id, request_id, exec_id, pc_id, job_id, version,
+             exit_code, stdout, stderr, stdout_object, stderr_object, started_at, finished_at,
+             recorded_at, skipped, reaped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 0)
+         ON CONFLICT (result_id) DO UPDATE SET
+             exit_code = excluded.exit_code, stdout = excluded.stdout, stderr = excluded.stderr,
+             stdout_object = excluded.stdout_object, stderr_object = excluded.stderr_object,
+             started_at = excluded.started_at, finished_at = excluded.finished_at,
+             recorded_at = excluded.recorded_at, skipped = excluded.skipped, reaped = 0",
+    )?
+    .execute(params![
+        r.result_id,
+        r.request_id,
+        r.exec_id,
+        r.pc_id,
+        r.job_id,
+        r.version,
+        r.exit_code,
+        r.stdout,
+        r.stderr,
+        r.stdout_object,
+        r.stderr_object,
+        ts(r.started_at),
+        ts(r.finished_at),
+        ts(recorded_at),
+        r.skipped,
+    ])?;
+    match previous {
+        Some(from) => deltas.recount(&r.exec_id, from, outcome(r)),
+        None => deltas.count(&r.exec_id, outcome(r)),
     }
     Ok(true)
 }
