@@ -244,18 +244,38 @@ async fn mfa_init(
     }))
 }
 
+/// The signed-in caller's own account row.
+async fn own_account(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+) -> ApiResult<store::users::User> {
+    let name = caller.username.clone();
+    state
+        .store
+        .read(move |c| store::users::get(c, &name))
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))
+}
+
+/// 422 unless `code` is the current code of `secret`.
+fn check_code(secret: &str, username: &str, code: &str) -> ApiResult<()> {
+    if totp::check(secret, username, code) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_totp",
+        "the code does not match; check the clock of your device",
+    ))
+}
+
 async fn mfa_verify(
     State(state): State<AppState>,
     caller: Require<Viewer>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let req: MfaCode = parse_json(&body)?;
-    let name = caller.username.clone();
-    let user = state
-        .store
-        .read(move |c| store::users::get(c, &name))
-        .await?
-        .ok_or_else(|| ApiError::not_found("account"))?;
+    let user = own_account(&state, &caller).await?;
     let pending = user.totp_pending.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -263,13 +283,7 @@ async fn mfa_verify(
             "start with POST /api/auth/mfa/init",
         )
     })?;
-    if !totp::check(&pending, &caller.username, &req.code) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_totp",
-            "the code does not match; check the clock of your device",
-        ));
-    }
+    check_code(&pending, &caller.username, &req.code)?;
     let name = caller.username.clone();
     state
         .store
@@ -292,12 +306,7 @@ async fn mfa_disable(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let req: MfaCode = parse_json(&body)?;
-    let name = caller.username.clone();
-    let user = state
-        .store
-        .read(move |c| store::users::get(c, &name))
-        .await?
-        .ok_or_else(|| ApiError::not_found("account"))?;
+    let user = own_account(&state, &caller).await?;
     let secret = user.totp_secret.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -305,13 +314,7 @@ async fn mfa_disable(
             "MFA is not enabled",
         )
     })?;
-    if !totp::check(&secret, &caller.username, &req.code) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_totp",
-            "the code does not match",
-        ));
-    }
+    check_code(&secret, &caller.username, &req.code)?;
     let name = caller.username.clone();
     state
         .store
