@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::StreamExt;
 use kanade_protocol::subject;
-use kanade_protocol::wire::{HostPerf, ProcessPerf};
 use serde::de::DeserializeOwned;
 
 use crate::metrics::Metrics;
@@ -20,24 +19,13 @@ pub async fn run_host(
     store: Store,
     metrics: Metrics,
 ) -> anyhow::Result<()> {
-    collect::<HostPerf, _>(
+    let filter = subject::HOST_PERF_FILTER;
+    collect(
         client,
-        subject::HOST_PERF_FILTER,
+        filter,
         "host_perf",
         metrics,
-        move |batch| {
-            let store = store.clone();
-            async move {
-                store
-                    .write(move |conn| {
-                        let tx = conn.transaction()?;
-                        store::perf::insert_host(&tx, &batch)?;
-                        tx.commit()?;
-                        Ok(())
-                    })
-                    .await
-            }
-        },
+        writer(store, store::perf::insert_host),
     )
     .await
 }
@@ -47,26 +35,39 @@ pub async fn run_process(
     store: Store,
     metrics: Metrics,
 ) -> anyhow::Result<()> {
-    collect::<ProcessPerf, _>(
+    let filter = subject::PROCESS_PERF_FILTER;
+    let insert = store::perf::insert_processes;
+    collect(
         client,
-        subject::PROCESS_PERF_FILTER,
+        filter,
         "process_perf",
         metrics,
-        move |batch| {
-            let store = store.clone();
-            async move {
-                store
-                    .write(move |conn| {
-                        let tx = conn.transaction()?;
-                        store::perf::insert_processes(&tx, &batch)?;
-                        tx.commit()?;
-                        Ok(())
-                    })
-                    .await
-            }
-        },
+        writer(store, insert),
     )
     .await
+}
+
+type Insert<T> = fn(&rusqlite::Transaction<'_>, &[T]) -> rusqlite::Result<()>;
+
+/// Writes one batch with `insert` in one transaction.
+fn writer<T: Send + 'static>(
+    store: Store,
+    insert: Insert<T>,
+) -> impl Fn(Vec<T>) -> std::pin::Pin<Box<dyn std::future::Future<Output = store::StoreResult<()>> + Send>>
+{
+    move |batch: Vec<T>| {
+        let store = store.clone();
+        Box::pin(async move {
+            store
+                .write(move |conn| {
+                    let tx = conn.transaction()?;
+                    insert(&tx, &batch)?;
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
+        })
+    }
 }
 
 /// Gathers decoded messages for up to a second (or `MAX_BATCH` of them) and hands each
