@@ -269,6 +269,22 @@ fn check_code(secret: &str, username: &str, code: &str) -> ApiResult<()> {
     ))
 }
 
+/// Makes `secret` the caller's active TOTP secret (or turns MFA off with `None`) and audits it.
+async fn set_mfa(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    secret: Option<String>,
+    action: &str,
+) -> ApiResult<StatusCode> {
+    let name = caller.username.clone();
+    state
+        .store
+        .write(move |c| store::users::set_totp(c, &name, secret.as_deref(), Utc::now()))
+        .await?;
+    audit::record(&state.js, caller, action, Some(&caller.username), json!({})).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn mfa_verify(
     State(state): State<AppState>,
     caller: Require<Viewer>,
@@ -284,20 +300,7 @@ async fn mfa_verify(
         )
     })?;
     check_code(&pending, &caller.username, &req.code)?;
-    let name = caller.username.clone();
-    state
-        .store
-        .write(move |c| store::users::set_totp(c, &name, Some(&pending), Utc::now()))
-        .await?;
-    audit::record(
-        &state.js,
-        &caller,
-        "account.mfa_enable",
-        Some(&caller.username),
-        json!({}),
-    )
-    .await;
-    Ok(StatusCode::NO_CONTENT)
+    set_mfa(&state, &caller, Some(pending), "account.mfa_enable").await
 }
 
 async fn mfa_disable(
@@ -315,18 +318,5 @@ async fn mfa_disable(
         )
     })?;
     check_code(&secret, &caller.username, &req.code)?;
-    let name = caller.username.clone();
-    state
-        .store
-        .write(move |c| store::users::set_totp(c, &name, None, Utc::now()))
-        .await?;
-    audit::record(
-        &state.js,
-        &caller,
-        "account.mfa_disable",
-        Some(&caller.username),
-        json!({}),
-    )
-    .await;
-    Ok(StatusCode::NO_CONTENT)
+    set_mfa(&state, &caller, None, "account.mfa_disable").await
 }
