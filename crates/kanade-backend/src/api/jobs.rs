@@ -75,10 +75,15 @@ async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
 ) -> ApiResult<Json<Vec<JobSummary>>> {
-    let manifests = catalog::list(&state.js)
-        .await
-        .map_err(|e| ApiError::unavailable("could not list jobs", format!("{e:#}")))?;
-    Ok(Json(manifests.iter().map(JobSummary::from).collect()))
+    // The manifest cache (prewarmed, kept current by a watch on KV `jobs`, updated at once by
+    // this backend's own creates and deletes) answers without a KV read per job.
+    let manifests = state.manifests.all();
+    Ok(Json(
+        manifests
+            .iter()
+            .map(|m| JobSummary::from(m.as_ref()))
+            .collect(),
+    ))
 }
 
 async fn read(
@@ -104,6 +109,7 @@ async fn delete(
     if !deleted {
         return Err(ApiError::not_found(format!("job {id}")));
     }
+    state.manifests.remove(&id);
     // Commands already out (or replayed to machines that were offline) must not run a
     // job that no longer exists.
     desired::set_revoked(&state.js, &id, true)
