@@ -59,6 +59,10 @@ pub struct ServerConfig {
 pub struct NatsConfig {
     #[serde(default = "default_nats_url")]
     pub url: String,
+    /// How long to wait for JetStream to acknowledge one command publish before retrying it
+    /// (same message id, so the stream stores it once).
+    #[serde(default = "default_ack_timeout")]
+    pub ack_timeout: HumanDuration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +70,10 @@ pub struct NatsConfig {
 pub struct DbConfig {
     #[serde(default = "default_sqlite_path")]
     pub sqlite_path: PathBuf,
+    /// Largest size the database may grow to, in MiB (SQLite `max_page_count`); writes past
+    /// it fail as on a full disk. Unset = no cap.
+    #[serde(default)]
+    pub max_size_mib: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -257,6 +265,10 @@ fn default_nats_url() -> String {
     "nats://127.0.0.1:4222".to_owned()
 }
 
+fn default_ack_timeout() -> HumanDuration {
+    HumanDuration::from_secs(5)
+}
+
 fn default_sqlite_path() -> PathBuf {
     data_dir().join("backend.db")
 }
@@ -290,6 +302,7 @@ impl Default for NatsConfig {
     fn default() -> NatsConfig {
         NatsConfig {
             url: default_nats_url(),
+            ack_timeout: default_ack_timeout(),
         }
     }
 }
@@ -298,6 +311,7 @@ impl Default for DbConfig {
     fn default() -> DbConfig {
         DbConfig {
             sqlite_path: default_sqlite_path(),
+            max_size_mib: None,
         }
     }
 }

@@ -81,6 +81,10 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound => ApiError::not_found("record"),
             StoreError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
+            StoreError::Unavailable(msg) => {
+                tracing::error!(error = %msg, "database unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", msg)
+            }
             StoreError::Other(msg) => ApiError::internal("database error", msg),
         }
     }

@@ -2,7 +2,11 @@
 //! an `executions` row, announced by an `exec` audit event and a live event. The exec API and
 //! the scheduler both go through `fire_and_record`. With a rollout, nothing is published here:
 //! the plan goes to KV `exec_rollouts` and the wave driver (`scheduler::waves`) publishes
-//! each wave when it is due.
+//! each wave when it is due. Publishing itself is `publish::publish_command`: a command the
+//! broker may have stored without acknowledging leaves the execution `unconfirmed`, never
+//! deleted.
+
+pub mod publish;
 
 use std::collections::BTreeSet;
 
@@ -18,8 +22,10 @@ use kanade_protocol::wire::{Command, ExecutionRecord};
 
 use crate::auth::Caller;
 use crate::live::LiveHub;
-use crate::store::{self, Store, executions::NewExecution};
+use crate::store::{self, Store, StoreError, executions::NewExecution};
+
 use crate::{audit, catalog};
+pub use publish::{Delivery, publish_command};
 
 /// What a fan-out needs from the running backend.
 #[derive(Clone)]
@@ -29,6 +35,28 @@ pub struct Fanout {
     pub live: LiveHub,
     /// A machine is online while its last heartbeat is younger than this.
     pub online_window: chrono::Duration,
+    /// How long one command publish waits for the broker's acknowledgement.
+    pub ack_timeout: std::time::Duration,
+}
+
+/// Why a fan-out failed. Nothing was published (or everything was refused).
+#[derive(Debug, thiserror::Error)]
+pub enum FireError {
+    /// The read model could not be read or written (full disk, read-only, I/O).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The broker refused or could not be reached before anything was stored.
+    #[error("{0:#}")]
+    Broker(anyhow::Error),
+}
+
+impl From<anyhow::Error> for FireError {
+    fn from(err: anyhow::Error) -> FireError {
+        match err.downcast::<StoreError>() {
+            Ok(store) => FireError::Store(store),
+            Err(other) => FireError::Broker(other),
+        }
+    }
 }
 
 impl Fanout {
@@ -38,6 +66,7 @@ impl Fanout {
             store: state.store.clone(),
             live: state.live.clone(),
             online_window: state.online_window(),
+            ack_timeout: state.config.nats.ack_timeout.0,
         }
     }
 }
@@ -50,17 +79,8 @@ pub async fn fire_and_record(
     req: &ExecRequest,
     actor: &Caller,
     now: DateTime<Utc>,
-) -> anyhow::Result<ExecResponse> {
-    let fired = fire(
-        &fanout.js,
-        &fanout.store,
-        manifest,
-        req,
-        &actor.username,
-        now,
-        fanout.online_window,
-    )
-    .await?;
+) -> Result<ExecResponse, FireError> {
+    let fired = fire(fanout, manifest, req, &actor.username, now).await?;
     let record = ExecutionRecord {
         exec_id: fired.exec_id.clone(),
         job_id: fired.job_id.clone(),
@@ -82,16 +102,16 @@ pub async fn fire_and_record(
 }
 
 /// Publishes `manifest` to `req.target` (or plans its waves). The execution row exists before
-/// any command leaves, so no result can arrive for an unknown execution.
+/// any command leaves, so no result can arrive for an unknown execution. It is deleted only
+/// when the broker refused the command; one it may have stored stays, `unconfirmed`.
 pub async fn fire(
-    js: &jetstream::Context,
-    store: &Store,
+    fanout: &Fanout,
     manifest: &Manifest,
     req: &ExecRequest,
     initiated_by: &str,
     now: DateTime<Utc>,
-    online_window: chrono::Duration,
-) -> anyhow::Result<ExecResponse> {
+) -> Result<ExecResponse, FireError> {
+    let (js, store) = (&fanout.js, &fanout.store);
     let script = manifest
         .script()
         .context("the manifest has no inline script")?
@@ -104,7 +124,7 @@ pub async fn fire(
         None => req.target.clone(),
     };
     let subjects = target.subjects();
-    let target_count = expected_machines(js, store, &target, now, online_window).await?;
+    let target_count = expected_machines(js, store, &target, now, fanout.online_window).await?;
     let exec_id = uuid::Uuid::new_v4().to_string();
     let request_id = uuid::Uuid::new_v4().to_string();
     let row = NewExecution {
@@ -153,7 +173,7 @@ pub async fn fire(
         issued_by: Some(initiated_by.to_owned()),
     };
     let sent = match &req.rollout {
-        None => publish(js, manifest, &command, &subjects).await,
+        None => publish(js, manifest, &command, &subjects, fanout.ack_timeout).await,
         Some(rollout) => {
             let plan = RolloutPlan {
                 exec_id: exec_id.clone(),
@@ -161,18 +181,37 @@ pub async fn fire(
                 initiated_by: initiated_by.to_owned(),
                 started_at: now,
                 rollout: rollout.clone(),
-                command,
+                command: command.clone(),
                 waves_published: 0,
             };
-            plan_waves(js, manifest, &plan).await
+            plan_waves(js, manifest, &plan)
+                .await
+                .map(|()| Delivery::Stored)
         }
     };
-    if let Err(err) = sent {
+    let delivery = match sent {
+        Ok(delivery) => delivery,
+        Err(err) => {
+            let id = exec_id.clone();
+            let _ = store
+                .write(move |conn| store::executions::delete(conn, &id))
+                .await;
+            return Err(FireError::Broker(err));
+        }
+    };
+    if delivery == Delivery::Unconfirmed {
+        tracing::warn!(%exec_id, "the broker did not acknowledge the command in time: it may be stored and run; keeping the execution as unconfirmed and retrying");
         let id = exec_id.clone();
-        let _ = store
-            .write(move |conn| store::executions::delete(conn, &id))
-            .await;
-        return Err(err);
+        store
+            .write(move |conn| store::executions::mark_unconfirmed(conn, &id))
+            .await?;
+        publish::settle_later(
+            js.clone(),
+            store.clone(),
+            command,
+            subjects.clone(),
+            fanout.ack_timeout,
+        );
     }
     Ok(ExecResponse {
         exec_id,
@@ -181,6 +220,7 @@ pub async fn fire(
         request_id,
         target_count,
         subjects,
+        status: delivery.status().to_owned(),
     })
 }
 
@@ -197,26 +237,10 @@ async fn publish(
     manifest: &Manifest,
     command: &Command,
     subjects: &[String],
-) -> anyhow::Result<()> {
+    ack_timeout: std::time::Duration,
+) -> anyhow::Result<Delivery> {
     pin(js, manifest).await?;
-    publish_command(js, command, subjects).await
-}
-
-/// Publishes one command on each subject, waiting for the broker to store each.
-pub async fn publish_command(
-    js: &jetstream::Context,
-    command: &Command,
-    subjects: &[String],
-) -> anyhow::Result<()> {
-    let payload = Bytes::from(serde_json::to_vec(command)?);
-    for subject in subjects {
-        js.publish(subject.clone(), payload.clone())
-            .await
-            .with_context(|| format!("publishing to {subject}"))?
-            .await
-            .with_context(|| format!("broker did not acknowledge {subject}"))?;
-    }
-    Ok(())
+    publish_command(js, command, subjects, ack_timeout).await
 }
 
 async fn plan_waves(

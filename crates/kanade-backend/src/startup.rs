@@ -60,7 +60,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let db_path = config.db.sqlite_path.clone();
-    let store = Store::open(&db_path).await?;
+    let store = Store::open_capped(&db_path, config.db.max_size_mib).await?;
     if tokio::task::spawn_blocking(move || crate::wipe::recover(&db_path)).await?? {
         tracing::warn!("finished an interrupted wipe: accounts restored");
     }
@@ -224,6 +224,7 @@ fn spawn_loops(
             store: store.clone(),
             live: live.clone(),
             online_window: offline_after,
+            ack_timeout: config.nats.ack_timeout.0,
         };
         let settings = crate::scheduler::Settings {
             holder: crate::scheduler::lease::identity(&config.data_dir())

@@ -38,6 +38,10 @@ pub enum StoreError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database cannot be used right now: disk full, read-only, I/O failure, locked.
+    /// The message names the database file and the cause.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Other(String),
 }
@@ -51,8 +55,31 @@ impl From<rusqlite::Error> for StoreError {
             {
                 StoreError::Conflict(msg.unwrap_or_else(|| e.to_string()))
             }
+            rusqlite::Error::SqliteFailure(e, _) if unavailable(e.code) => {
+                StoreError::Unavailable(cause(e.code).to_owned())
+            }
             other => StoreError::Other(other.to_string()),
         }
+    }
+}
+
+/// Errors that say the database file or its disk is unusable, not that the query is wrong.
+fn unavailable(code: rusqlite::ErrorCode) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        code,
+        DiskFull | ReadOnly | SystemIoFailure | CannotOpen | DatabaseBusy | DatabaseLocked
+    )
+}
+
+fn cause(code: rusqlite::ErrorCode) -> &'static str {
+    use rusqlite::ErrorCode::*;
+    match code {
+        DiskFull => "the disk (or the database's size cap) is full (SQLITE_FULL)",
+        ReadOnly => "the file is read-only (SQLITE_READONLY)",
+        SystemIoFailure => "reading or writing the file failed (SQLITE_IOERR)",
+        CannotOpen => "the file cannot be opened (SQLITE_CANTOPEN)",
+        _ => "the file is locked by another process (SQLITE_BUSY)",
     }
 }
 
@@ -74,20 +101,27 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0003_telemetry.sql")),
         M::up(include_str!("../migrations/0004_inventory.sql")),
         M::up(include_str!("../migrations/0005_scheduler.sql")),
+        M::up(include_str!("../migrations/0006_unconfirmed.sql")),
     ])
 }
 
 impl Store {
     /// Opens (creating the folder and file when missing) and migrates the database.
     pub async fn open(path: &Path) -> anyhow::Result<Store> {
+        Store::open_capped(path, None).await
+    }
+
+    /// `open` with the writer unable to grow the file past `max_size_mib` (SQLite
+    /// `max_page_count`, never below the current size): writes past it fail as on a full disk.
+    pub async fn open_capped(path: &Path, max_size_mib: Option<u64>) -> anyhow::Result<Store> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating database folder {}", parent.display()))?;
         }
         let owned = path.to_path_buf();
         tokio::task::spawn_blocking(move || migrate_file(&owned)).await??;
-        let writer = pool(path, 1)?;
-        let readers = pool(path, READERS)?;
+        let writer = pool(path, 1, max_size_mib)?;
+        let readers = pool(path, READERS, None)?;
         let store = Store {
             writer,
             readers,
@@ -116,7 +150,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        run(&self.writer, f).await
+        run(&self.writer, f).await.map_err(|e| self.locate(e))
     }
 
     /// Runs `f` on one of the reader connections.
@@ -125,7 +159,20 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        run(&self.readers, move |conn| f(conn).map_err(StoreError::from)).await
+        run(&self.readers, move |conn| f(conn).map_err(StoreError::from))
+            .await
+            .map_err(|e| self.locate(e))
+    }
+
+    /// Names the database file in an `Unavailable` error.
+    fn locate(&self, err: StoreError) -> StoreError {
+        match err {
+            StoreError::Unavailable(cause) => StoreError::Unavailable(format!(
+                "the database {} cannot be used: {cause}",
+                self.path.display()
+            )),
+            other => other,
+        }
     }
 }
 
@@ -141,17 +188,26 @@ pub fn migrate_file(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn pool(path: &Path, size: usize) -> anyhow::Result<Pool> {
+fn pool(path: &Path, size: usize, max_size_mib: Option<u64>) -> anyhow::Result<Pool> {
     Config::new(path)
         .builder(Runtime::Tokio1)
         .context("configuring database pool")?
         .max_size(size)
-        .post_create(Hook::async_fn(|conn, _| {
+        .post_create(Hook::async_fn(move |conn, _| {
             Box::pin(async move {
-                conn.interact(|c| c.execute_batch(PRAGMAS))
-                    .await
-                    .map_err(|e| HookError::message(e.to_string()))?
-                    .map_err(HookError::Backend)
+                conn.interact(move |c| {
+                    c.execute_batch(PRAGMAS)?;
+                    if let Some(mib) = max_size_mib {
+                        let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+                        let page = u64::try_from(page).unwrap_or(4096).max(1);
+                        let pages = (mib.saturating_mul(1 << 20) / page).max(1);
+                        c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+                    }
+                    Ok(())
+                })
+                .await
+                .map_err(|e| HookError::message(e.to_string()))?
+                .map_err(HookError::Backend)
             })
         }))
         .build()

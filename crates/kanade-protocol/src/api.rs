@@ -170,6 +170,15 @@ pub struct ExecResponse {
     pub request_id: String,
     pub target_count: i64,
     pub subjects: Vec<String>,
+    /// `pending` when the broker stored the command; `unconfirmed` when it did not
+    /// acknowledge it in time: it may be stored and run (results still count), and the
+    /// backend keeps retrying under the same message id.
+    #[serde(default = "pending")]
+    pub status: String,
+}
+
+fn pending() -> String {
+    "pending".to_owned()
 }
 
 /// One row of `GET /api/jobs`.
@@ -217,7 +226,8 @@ pub struct ExecutionSummary {
     pub success_count: i64,
     pub failure_count: i64,
     pub skipped_count: i64,
-    /// `pending` → `running` → `completed` (or `expired`).
+    /// `pending` → `running` → `completed` (or `expired`); `unconfirmed` before `pending`
+    /// while the broker has not acknowledged the command (it may still run).
     pub status: String,
 }
 

@@ -59,8 +59,8 @@ export function Stat({ label, value, tone, to }: { label: string; value: ReactNo
   )
 }
 
-export function Badge({ tone, children }: { tone?: 'ok' | 'bad' | 'warn' | 'info' | 'muted'; children: ReactNode }) {
-  return <span className={`badge ${tone ?? ''}`}>{children}</span>
+export function Badge({ tone, title, children }: { tone?: 'ok' | 'bad' | 'warn' | 'info' | 'muted'; title?: string; children: ReactNode }) {
+  return <span className={`badge ${tone ?? ''}`} title={title}>{children}</span>
 }
 
 export function OnlineBadge({ online }: { online: boolean }) {
@@ -68,8 +68,9 @@ export function OnlineBadge({ online }: { online: boolean }) {
 }
 
 export function StatusBadge({ status }: { status: string }) {
-  const tone = status === 'completed' ? 'ok' : status === 'running' || status === 'pending' ? 'info' : status === 'expired' ? 'warn' : 'muted'
-  return <Badge tone={tone}>{status}</Badge>
+  const tone = status === 'completed' ? 'ok' : status === 'running' || status === 'pending' ? 'info' : status === 'expired' || status === 'unconfirmed' ? 'warn' : 'muted'
+  const title = status === 'unconfirmed' ? 'The broker did not acknowledge the command in time: it may have run; results still count.' : undefined
+  return <Badge tone={tone} title={title}>{status}</Badge>
 }
 
 /** An exit code with its meaning (kanade reserves a few). */

@@ -1,5 +1,6 @@
 //! `POST /api/exec/{job_id}`: fire a registered job at machines, groups or the whole fleet,
-//! at once or in waves (`rollout`).
+//! at once or in waves (`rollout`). 202 with status `pending`, or `unconfirmed` when the
+//! broker did not acknowledge the command (it may run); 503 names the database or the broker.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -33,6 +34,11 @@ async fn fire(
         .ok_or_else(|| ApiError::not_found(format!("job {job_id}")))?;
     let fired = exec::fire_and_record(&exec::Fanout::of(&state), &job.manifest, &req, &caller, now)
         .await
-        .map_err(|e| ApiError::unavailable("could not publish the command", format!("{e:#}")))?;
+        .map_err(|e| match e {
+            exec::FireError::Store(err) => ApiError::from(err),
+            exec::FireError::Broker(err) => {
+                ApiError::unavailable("could not publish the command", format!("{err:#}"))
+            }
+        })?;
     Ok((StatusCode::ACCEPTED, Json(fired)))
 }

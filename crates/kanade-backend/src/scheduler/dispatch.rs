@@ -158,7 +158,7 @@ pub async fn fire(
             if let Some(key) = tick_key {
                 let _ = marks_kv.purge(&key).await;
             }
-            Err(err.context(format!("firing schedule {}", schedule.id)))
+            Err(anyhow::Error::new(err).context(format!("firing schedule {}", schedule.id)))
         }
     }
 }

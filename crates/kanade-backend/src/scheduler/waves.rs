@@ -56,12 +56,21 @@ pub async fn advance(
                 return Ok(None);
             }
         }
-        exec::publish_command(
+        let delivery = exec::publish_command(
             &fanout.js,
             &plan.command,
             &[subject::commands_group(&wave.group)],
+            fanout.ack_timeout,
         )
         .await?;
+        // Not recorded as published: the next pass publishes it again under the same
+        // message id, which the stream drops if the first copy was stored.
+        anyhow::ensure!(
+            delivery == exec::Delivery::Stored,
+            "the broker did not acknowledge wave {} of {} in time; it may be stored, retrying",
+            index + 1,
+            plan.exec_id
+        );
         plan.waves_published += 1;
         *revision = plans
             .update(

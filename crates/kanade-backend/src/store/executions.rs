@@ -52,10 +52,30 @@ pub fn delete(conn: &Connection, exec_id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// A run started: a pending execution becomes running.
+/// The broker did not acknowledge the command: it may be stored and run. Results that
+/// already arrived win (the status moved on).
+pub fn mark_unconfirmed(conn: &Connection, exec_id: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE executions SET status = 'unconfirmed' WHERE exec_id = ?1 AND status = 'pending'",
+        [exec_id],
+    )?;
+    Ok(())
+}
+
+/// A retried publish was acknowledged: an unconfirmed execution becomes pending.
+pub fn confirm(conn: &Connection, exec_id: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE executions SET status = 'pending' WHERE exec_id = ?1 AND status = 'unconfirmed'",
+        [exec_id],
+    )?;
+    Ok(())
+}
+
+/// A run started: a pending (or unconfirmed) execution becomes running.
 pub fn mark_running(tx: &Transaction<'_>, exec_id: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "UPDATE executions SET status = 'running' WHERE exec_id = ?1 AND status = 'pending'",
+        "UPDATE executions SET status = 'running'
+         WHERE exec_id = ?1 AND status IN ('pending', 'unconfirmed')",
     )?
     .execute([exec_id])?;
     Ok(())

@@ -42,14 +42,16 @@ pub fn reap(conn: &mut Connection, now: DateTime<Utc>) -> rusqlite::Result<usize
     Ok(due.len())
 }
 
-/// Executions still pending (no machine started them) after `after` become `expired`.
+/// Executions still pending or unconfirmed (no machine started them) after `after` become
+/// `expired`.
 pub fn expire_pending(
     conn: &Connection,
     now: DateTime<Utc>,
     after: Duration,
 ) -> rusqlite::Result<usize> {
     conn.execute(
-        "UPDATE executions SET status = 'expired' WHERE status = 'pending' AND initiated_at < ?1",
+        "UPDATE executions SET status = 'expired'
+         WHERE status IN ('pending', 'unconfirmed') AND initiated_at < ?1",
         [ts(now - after)],
     )
 }

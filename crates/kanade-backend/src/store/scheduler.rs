@@ -45,11 +45,11 @@ pub fn successes(
     Ok(out)
 }
 
-/// Executions started by `initiated_by` that are still pending or running.
+/// Executions started by `initiated_by` that are still unconfirmed, pending or running.
 pub fn unfinished(conn: &Connection, initiated_by: &str) -> rusqlite::Result<u32> {
     conn.query_row(
         "SELECT COUNT(*) FROM executions
-         WHERE initiated_by = ?1 AND status IN ('pending', 'running')",
+         WHERE initiated_by = ?1 AND status IN ('unconfirmed', 'pending', 'running')",
         [initiated_by],
         |r| r.get(0),
     )
@@ -112,7 +112,7 @@ pub fn rollout_halted(
         "UPDATE executions SET rollout_status = 'halted', rollout_note = ?3,
              target_count = ?2,
              status = CASE
-                 WHEN status IN ('pending', 'running')
+                 WHEN status IN ('unconfirmed', 'pending', 'running')
                      AND success_count + failure_count + skipped_count >= ?2 THEN 'completed'
                  ELSE status END
          WHERE exec_id = ?1",

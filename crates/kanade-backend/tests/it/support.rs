@@ -28,6 +28,11 @@ pub struct TestBackend {
 
 impl TestBackend {
     pub async fn start() -> TestBackend {
+        TestBackend::start_with(|_| {}).await
+    }
+
+    /// `start` with `adjust` applied to the config first.
+    pub async fn start_with(adjust: impl FnOnce(&mut BackendConfig)) -> TestBackend {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let nats = NatsServer::start();
         let dir = tempfile::tempdir().unwrap();
@@ -39,6 +44,7 @@ impl TestBackend {
         config.nats.url = nats.url();
         config.db.sqlite_path = dir.path().join("backend.db");
         config.secrets.bootstrap_admin_password = Some(ADMIN_PASSWORD.to_owned());
+        adjust(&mut config);
         TestBackend::with_config(nats, dir, js, config).await
     }
 

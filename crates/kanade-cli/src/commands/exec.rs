@@ -53,6 +53,9 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
 
     let client = api_client(global)?;
     let response = client.exec(&args.job, &request).await?;
+    if let Some(note) = delivery_note(&response) {
+        io.note(&note);
+    }
     if !args.wait {
         match global.json {
             true => io.json(&response)?,
@@ -227,6 +230,18 @@ pub fn outcome_failed(detail: &ExecutionDetail) -> bool {
         || detail.results.iter().any(render::failed)
 }
 
+/// A warning when the broker did not acknowledge the command: it may have run.
+pub fn delivery_note(response: &ExecResponse) -> Option<String> {
+    (response.status == "unconfirmed").then(|| {
+        format!(
+            "warning: the broker did not acknowledge execution {} in time; it may have run \
+             (status unconfirmed). The backend keeps retrying; results still count: \
+             `kanade results {}`",
+            response.exec_id, response.exec_id
+        )
+    })
+}
+
 pub fn summary_line(execution: &ExecutionSummary) -> String {
     let missing = (execution.target_count.max(0) as u64).saturating_sub(reported(execution));
     format!(
@@ -266,6 +281,26 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn an_unconfirmed_exec_warns_that_it_may_have_run() {
+        let mut response = ExecResponse {
+            exec_id: "e1".into(),
+            job_id: "hello".into(),
+            version: "1".into(),
+            request_id: "r1".into(),
+            target_count: 1,
+            subjects: strings(&["commands.pc.a"]),
+            status: "pending".into(),
+        };
+        assert_eq!(delivery_note(&response), None);
+        response.status = "unconfirmed".into();
+        let note = delivery_note(&response).unwrap();
+        assert!(
+            note.contains("may have run") && note.contains("e1"),
+            "{note}"
+        );
     }
 
     #[test]

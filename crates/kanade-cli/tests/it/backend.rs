@@ -718,6 +718,7 @@ async fn exec(
         request_id: "req".into(),
         target_count: pcs.len() as i64,
         subjects: request.target.subjects(),
+        status: "pending".into(),
     };
     (StatusCode::ACCEPTED, Json(response)).into_response()
 }
