@@ -32,9 +32,6 @@ use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
-/// Largest request body accepted (a manifest with an inline script).
-const BODY_LIMIT: usize = 4 * 1024 * 1024;
-
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
@@ -63,7 +60,10 @@ pub fn router(state: AppState) -> Router {
         .merge(group_contacts::router())
         // Unknown /api/* paths keep the JSON 404; every other GET is the dashboard.
         .fallback(crate::web::fallback)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Ids are checked once routing has named the path parameters.
+        .route_layer(axum::middleware::from_fn(crate::edge::check_ids))
+        .layer(DefaultBodyLimit::max(crate::edge::BODY_LIMIT))
+        .layer(axum::middleware::from_fn(crate::edge::limit_body))
         .layer(TraceLayer::new_for_http())
         .route_layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),

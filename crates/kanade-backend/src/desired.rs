@@ -7,6 +7,7 @@ use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use kanade_protocol::config::{self, ConfigScope};
+use kanade_protocol::ids::MAX_GROUPS_PER_MACHINE;
 use kanade_protocol::names;
 use kanade_protocol::wire::{AgentGroups, FREEZE_KEY, Freeze, SCRIPT_ACTIVE, SCRIPT_REVOKED};
 
@@ -49,7 +50,14 @@ pub fn normalise(mut groups: Vec<String>) -> Vec<String> {
     groups
 }
 
-/// Changes a machine's groups with `edit`; an empty result deletes the entry.
+/// An edit would leave a machine in more than `MAX_GROUPS_PER_MACHINE` groups (nothing was
+/// written).
+#[derive(Debug, thiserror::Error)]
+#[error("a machine may belong to at most {MAX_GROUPS_PER_MACHINE} groups; this would make {0}")]
+pub struct TooManyGroups(pub usize);
+
+/// Changes a machine's groups with `edit`; an empty result deletes the entry, and more than
+/// `MAX_GROUPS_PER_MACHINE` is refused with `TooManyGroups`.
 pub async fn edit_groups(
     js: &jetstream::Context,
     pc_id: &str,
@@ -58,6 +66,9 @@ pub async fn edit_groups(
     let kv = bucket(js, names::KV_AGENT_GROUPS).await?;
     let written = kanade_bus::kv::modify::<AgentGroups, _>(&kv, pc_id, |current| {
         let groups = normalise(edit(current.map(|g| g.groups).unwrap_or_default()));
+        if groups.len() > MAX_GROUPS_PER_MACHINE {
+            return Err(anyhow::Error::new(TooManyGroups(groups.len())));
+        }
         Ok((!groups.is_empty()).then_some(AgentGroups { groups }))
     })
     .await?;

@@ -53,7 +53,18 @@ impl ApiError {
         )
     }
 
+    /// The broker or store could not do it. A message the broker refused for its size is the
+    /// caller's to shrink (413), not an outage: every publish should be checked first
+    /// (`edge::fits_broker`), this catches the ones that were not.
     pub fn unavailable(context: &str, err: impl std::fmt::Display) -> ApiError {
+        let text = err.to_string();
+        if text.contains("max payload size exceeded") || text.contains("Payload size limit of") {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("{context}: the message is larger than the broker accepts ({text})"),
+            );
+        }
         tracing::warn!(error = %err, "{context}");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -116,7 +127,8 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-/// Reads a JSON request body into `T`, naming the path of an unknown or mistyped key.
+/// Reads a JSON request body into `T`, naming the path of an unknown or mistyped key (400),
+/// or of a value past its limit, such as a duration over the maximum (422).
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|err| {
@@ -127,9 +139,13 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
             Some(path) => format!("{path}: {inner}"),
             None => format!("invalid JSON: {inner}"),
         };
+        let (status, code) = match kanade_protocol::duration::is_out_of_range(&message) {
+            true => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            false => (StatusCode::BAD_REQUEST, "invalid_json"),
+        };
         ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_json",
+            status,
+            code,
             message,
             field,
         }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod desired;
+pub mod edge;
 pub mod error;
 pub mod exec;
 pub mod housekeeping;

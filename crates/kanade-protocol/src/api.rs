@@ -663,8 +663,19 @@ pub struct JobStatus {
     pub pinned_version: Option<String>,
 }
 
-/// Group names: the same rules as subject tokens.
+/// Group names: the same rules as subject tokens, and at most
+/// `ids::MAX_GROUPS_PER_MACHINE` of them.
 pub fn check_group_names(groups: &[String]) -> Result<(), ManifestError> {
+    if groups.len() > crate::ids::MAX_GROUPS_PER_MACHINE {
+        return Err(ManifestError::Invalid {
+            field: "groups".to_owned(),
+            message: format!(
+                "a machine may belong to at most {} groups, not {}",
+                crate::ids::MAX_GROUPS_PER_MACHINE,
+                groups.len()
+            ),
+        });
+    }
     for (i, g) in groups.iter().enumerate() {
         if !subject::is_valid_token(g) {
             return Err(ManifestError::Invalid {
@@ -968,14 +979,7 @@ pub fn check_password_policy(password: &str) -> Result<(), ManifestError> {
     Ok(())
 }
 
-/// Account names: 1-64 characters of letters, digits, '.', '-', '_' or '@'.
-pub fn is_valid_username(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'@'))
-}
+pub use crate::ids::is_valid_username;
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@ pub mod api;
 pub mod config;
 pub mod duration;
 pub mod hints;
+pub mod ids;
 pub mod manifest;
 pub mod names;
 pub mod schedule;

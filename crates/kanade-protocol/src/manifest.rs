@@ -281,6 +281,13 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, M
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let message = err.into_inner().to_string();
+        // A well-formed value past its limit breaks a rule (422), it is not a typo.
+        if crate::duration::is_out_of_range(&message) && path != "." {
+            return ManifestError::Invalid {
+                field: path,
+                message,
+            };
+        }
         ManifestError::Field {
             path: if path == "." {
                 "(document)".to_owned()
@@ -542,15 +549,7 @@ fn validate_check(check: &CheckHint) -> Result<(), ManifestError> {
     Ok(())
 }
 
-/// Job and check ids: usable as KV keys and in URLs without escaping.
-pub fn is_valid_id(id: &str) -> bool {
-    let mut bytes = id.bytes();
-    match bytes.next() {
-        Some(first) if first.is_ascii_alphanumeric() => {}
-        _ => return false,
-    }
-    id.len() <= 64 && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
+pub use crate::ids::is_valid_id;
 
 fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]

@@ -89,13 +89,9 @@ pub fn obs(pc_id: &str) -> String {
 
 /// Whether `token` can stand as one subject token (a machine id, group name or request id):
 /// non-empty, at most 128 bytes, only letters, digits, `-` and `_`. Dots, wildcards and
-/// whitespace would change which subscribers a message reaches.
+/// whitespace would change which subscribers a message reaches. See [`crate::ids`].
 pub fn is_valid_token(token: &str) -> bool {
-    !token.is_empty()
-        && token.len() <= 128
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    crate::ids::is_token(token)
 }
 
 #[cfg(test)]

@@ -27,6 +27,12 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 fn unavailable(err: anyhow::Error) -> ApiError {
+    if let Some(too_many) = err.downcast_ref::<desired::TooManyGroups>() {
+        return ApiError::from(kanade_protocol::manifest::ManifestError::Invalid {
+            field: "group".to_owned(),
+            message: too_many.to_string(),
+        });
+    }
     ApiError::unavailable("could not reach the group store", format!("{err:#}"))
 }
 

@@ -47,6 +47,8 @@ async fn create(
             message: format!("table `{table}` belongs to job `{owner}`"),
         }));
     }
+    let stored = serde_json::to_vec(&manifest).map_or(0, |v| v.len());
+    crate::edge::fits_broker(&state.nats, "the job", stored.max(text.len()))?;
     let replaced = catalog::put(&state.js, &manifest, text)
         .await
         .map_err(|e| ApiError::unavailable("could not store the job", format!("{e:#}")))?;

@@ -47,6 +47,8 @@ async fn send(
         expires_at: req.expires_at,
         target: req.target,
     };
+    let size = serde_json::to_vec(&notification).map_or(0, |v| v.len());
+    crate::edge::fits_broker(&state.nats, "the notification", size)?;
     let subjects = notify::publish(&state.js, &notification).await;
     if subjects.is_empty() {
         return Err(ApiError::new(

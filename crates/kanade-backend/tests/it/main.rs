@@ -6,6 +6,7 @@ mod api_jobs;
 mod auth;
 mod compliance;
 mod desired;
+mod edge;
 mod exec_faults;
 mod inventory;
 mod notifications;

@@ -1,0 +1,224 @@
+//! The rules every identifier obeys before it may become a subject token, KV key, object
+//! name or SQL parameter: one definition used by the backend's edge, the CLI and the agent.
+//!
+//! Ids are short ASCII: a 5,000-byte id would exceed the broker's control line and cost the
+//! connection, and `.`, `*`, `>`, whitespace or NUL would change which subscribers a subject
+//! reaches (or be refused by the broker as a key).
+
+use std::fmt;
+
+/// Longest subject token (machine id, group, execution, result, notification id).
+pub const MAX_TOKEN_LEN: usize = 128;
+/// Longest job, schedule or check id, and account name.
+pub const MAX_ID_LEN: usize = 64;
+/// Most groups one machine may belong to: every group is a subscription on each agent.
+pub const MAX_GROUPS_PER_MACHINE: usize = 64;
+
+/// What an identifier names; each kind has one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Job,
+    Schedule,
+    Check,
+    Machine,
+    Group,
+    Execution,
+    Result,
+    Notification,
+    Username,
+    /// An agent release key, `<version>-<platform>`.
+    Release,
+    /// A release version or platform.
+    Version,
+    /// A config scope as typed: `global`, `groups.<g>`, `pcs.<pc_id>`.
+    Scope,
+}
+
+impl IdKind {
+    /// How the kind is called in messages ("job id").
+    pub fn noun(self) -> &'static str {
+        match self {
+            IdKind::Job => "job id",
+            IdKind::Schedule => "schedule id",
+            IdKind::Check => "check name",
+            IdKind::Machine => "machine id",
+            IdKind::Group => "group name",
+            IdKind::Execution => "execution id",
+            IdKind::Result => "result id",
+            IdKind::Notification => "notification id",
+            IdKind::Username => "user name",
+            IdKind::Release => "release key",
+            IdKind::Version => "release version",
+            IdKind::Scope => "config scope",
+        }
+    }
+
+    /// The rule, as told to whoever broke it.
+    pub fn rule(self) -> &'static str {
+        match self {
+            IdKind::Job | IdKind::Schedule | IdKind::Check => {
+                "1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+            }
+            IdKind::Machine
+            | IdKind::Group
+            | IdKind::Execution
+            | IdKind::Result
+            | IdKind::Notification => "1-128 letters, digits, '-' or '_'",
+            IdKind::Username => "1-64 letters, digits, '.', '-', '_' or '@'",
+            IdKind::Release => "1-129 letters, digits, '.', '-' or '_'",
+            IdKind::Version => "1-64 letters, digits, '.', '-' or '_'",
+            IdKind::Scope => "global, groups.<name> or pcs.<machine>",
+        }
+    }
+
+    pub fn is_valid(self, value: &str) -> bool {
+        match self {
+            IdKind::Job | IdKind::Schedule | IdKind::Check => is_valid_id(value),
+            IdKind::Machine
+            | IdKind::Group
+            | IdKind::Execution
+            | IdKind::Result
+            | IdKind::Notification => is_token(value),
+            IdKind::Username => is_valid_username(value),
+            IdKind::Release => chars_within(value, 2 * MAX_ID_LEN + 1, b"._-"),
+            IdKind::Version => chars_within(value, MAX_ID_LEN, b"._-"),
+            IdKind::Scope => is_valid_scope(value),
+        }
+    }
+
+    /// `Ok` when `value` obeys the rule; otherwise an error that shows a bounded excerpt.
+    pub fn check(self, value: &str) -> Result<(), IdError> {
+        match self.is_valid(value) {
+            true => Ok(()),
+            false => Err(IdError {
+                kind: self,
+                excerpt: excerpt(value),
+            }),
+        }
+    }
+}
+
+/// An identifier that broke its kind's rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdError {
+    pub kind: IdKind,
+    /// The value, cut to a readable length and with control characters escaped.
+    pub excerpt: String,
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} is not a valid {}: use {}",
+            self.excerpt,
+            self.kind.noun(),
+            self.kind.rule()
+        )
+    }
+}
+
+impl std::error::Error for IdError {}
+
+/// A subject token: non-empty, at most 128 bytes, only letters, digits, `-` and `_`.
+pub fn is_token(token: &str) -> bool {
+    chars_within(token, MAX_TOKEN_LEN, b"-_")
+}
+
+/// Job, schedule and check ids: usable as KV keys and in URLs without escaping.
+pub fn is_valid_id(id: &str) -> bool {
+    id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && chars_within(id, MAX_ID_LEN, b"-_.")
+}
+
+/// Account names: 1-64 characters of letters, digits, '.', '-', '_' or '@'.
+pub fn is_valid_username(name: &str) -> bool {
+    chars_within(name, MAX_ID_LEN, b".-_@")
+}
+
+fn is_valid_scope(scope: &str) -> bool {
+    if scope == crate::config::GLOBAL_KEY {
+        return true;
+    }
+    match scope.split_once('.') {
+        Some(("groups" | "group" | "pcs" | "pc", name)) => is_token(name),
+        _ => false,
+    }
+}
+
+fn chars_within(value: &str, max: usize, extra: &[u8]) -> bool {
+    !value.is_empty()
+        && value.len() <= max
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+}
+
+/// At most 40 characters of `value`, quoted, with control characters escaped.
+fn excerpt(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(40)
+        .flat_map(char::escape_debug)
+        .collect();
+    if value.chars().count() > 40 {
+        out.push('…');
+    }
+    format!("`{out}`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &[&str] = &["", "a\0b", "ü", "*", ">", "../x", "a.b c", "a\nb"];
+
+    #[test]
+    fn hostile_values_break_every_rule() {
+        let long = "x".repeat(5000);
+        for kind in [
+            IdKind::Job,
+            IdKind::Schedule,
+            IdKind::Check,
+            IdKind::Machine,
+            IdKind::Group,
+            IdKind::Execution,
+            IdKind::Result,
+            IdKind::Notification,
+            IdKind::Username,
+            IdKind::Release,
+            IdKind::Version,
+            IdKind::Scope,
+        ] {
+            for bad in HOSTILE.iter().copied().chain([long.as_str()]) {
+                let err = kind.check(bad).unwrap_err();
+                assert!(err.to_string().len() < 200, "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_ids_pass() {
+        assert!(IdKind::Job.is_valid("inv.hw-2_x"));
+        assert!(!IdKind::Job.is_valid("-lead"));
+        assert!(IdKind::Machine.is_valid("WS-22_a"));
+        assert!(!IdKind::Machine.is_valid("a.b"));
+        assert!(IdKind::Username.is_valid("j.doe@corp"));
+        assert!(IdKind::Release.is_valid("0.3.1-linux-x86_64"));
+        for scope in ["global", "groups.lab", "pc.WS-1"] {
+            assert!(IdKind::Scope.is_valid(scope), "{scope}");
+        }
+        assert!(!IdKind::Scope.is_valid("groups.a.b"));
+    }
+
+    #[test]
+    fn messages_escape_control_characters_and_stay_short() {
+        let err = IdKind::Job.check("a\0b").unwrap_err();
+        assert!(
+            err.to_string().starts_with("`a\\0b` is not a valid job id"),
+            "{err}"
+        );
+        let err = IdKind::Job.check(&"y".repeat(5000)).unwrap_err();
+        assert!(err.excerpt.ends_with("…`"), "{}", err.excerpt);
+    }
+}
