@@ -2,6 +2,9 @@
 //! `Require<Viewer>`, `Require<Operator>`, `Require<Admin>` (and `SignedIn` for the few routes
 //! a caller who must still change the password may use). The caller's role and disabled flag
 //! are re-read from SQLite on every request, so demoting or disabling takes effect at once.
+//! A session token names its session (`jti`) and the immutable account id; the session must
+//! still be recorded in `sessions` (sign-out, password change, role change, disable and delete
+//! remove rows there).
 
 pub mod jwt;
 pub mod password;
@@ -15,8 +18,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Utc};
 use kanade_protocol::api::Role;
 use subtle::ConstantTimeEq;
@@ -35,6 +39,8 @@ pub struct AuthSettings {
     pub keys: jwt::JwtKeys,
     pub session_ttl: Duration,
     pub throttle: throttle::Throttle,
+    /// Bounds concurrent argon2 work (sign-ins, password changes, account creation).
+    pub hashing: password::HashGate,
 }
 
 impl AuthSettings {
@@ -61,6 +67,7 @@ impl AuthSettings {
             keys: jwt::JwtKeys::new(jwt_secret.as_bytes()),
             session_ttl,
             throttle: throttle::Throttle::default(),
+            hashing: password::HashGate::for_this_host(),
         })
     }
 }
@@ -179,12 +186,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             client_addr,
         });
     }
-    let token = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    let token = bearer_token(parts)
         .ok_or_else(|| unauthorized("sign in first (kanade login, or POST /api/auth/login)"))?;
     let is_service = auth
         .static_token
@@ -203,24 +205,93 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
         .keys
         .verify(token)
         .ok_or_else(|| unauthorized("the session is invalid or expired; sign in again"))?;
-    let (username, jti) = (claims.sub.clone(), claims.jti.clone());
+    let (account_id, jti) = (claims.aid.clone(), claims.jti.clone());
     let found = state
         .store
-        .read(move |c| store::users::session_state(c, &username, &jti))
+        .read(move |c| store::users::session_state(c, &account_id, &jti, Utc::now()))
         .await
         .map_err(ApiError::from)?;
     match found {
-        Some((_, true, _)) => Err(unauthorized("this account is disabled")),
-        Some((role, false, must_change_pw)) => Ok(Caller {
-            username: claims.sub.clone(),
-            role,
-            must_change_pw,
+        Some(s) if s.disabled => Err(unauthorized("this account is disabled")),
+        Some(s) => Ok(Caller {
+            username: s.username,
+            role: s.role,
+            must_change_pw: s.must_change_pw,
             session: Some((claims.jti.clone(), claims.expires_at())),
             client_addr,
         }),
         None => Err(unauthorized(
             "the session is no longer valid; sign in again",
         )),
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
+/// (RFC 7235).
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// An error that may tell the client when to try again (`Retry-After`): throttled secret
+/// checks (429) and a full hashing queue (503).
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: ApiError,
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Refusal {
+        Refusal {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<throttle::Refused> for Refusal {
+    fn from(refused: throttle::Refused) -> Refusal {
+        let (code, wait, whom) = match refused {
+            throttle::Refused::Address(wait) => ("too_many_attempts", wait, "from your address"),
+            throttle::Refused::Account(wait) => ("account_locked", wait, "for this account"),
+        };
+        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        Refusal {
+            error: ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                code,
+                format!("too many failed attempts {whom}; try again in {secs} seconds"),
+            ),
+            retry_after: Some(std::time::Duration::from_secs(secs)),
+        }
+    }
+}
+
+impl From<password::Busy> for Refusal {
+    fn from(busy: password::Busy) -> Refusal {
+        Refusal {
+            error: ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many sign-ins are being checked right now; try again in a moment",
+            ),
+            retry_after: Some(busy.retry_after),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = self.error.into_response();
+        if let Some(wait) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 

@@ -102,6 +102,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0004_inventory.sql")),
         M::up(include_str!("../migrations/0005_scheduler.sql")),
         M::up(include_str!("../migrations/0006_unconfirmed.sql")),
+        M::up(include_str!("../migrations/0007_sessions.sql")),
     ])
 }
 

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use rusqlite::Connection;
 
 /// Tables copied across a wipe, byte for byte.
-const KEPT: &[&str] = &["users", "revoked_sessions"];
+const KEPT: &[&str] = &["users", "revoked_sessions", "sessions"];
 
 pub struct WipeReport {
     pub accounts: i64,
@@ -79,6 +79,8 @@ pub fn recover(db: &Path) -> anyhow::Result<bool> {
 }
 
 fn take_snapshot(db: &Path, snapshot: &Path) -> anyhow::Result<i64> {
+    // An older database gets the tables it lacks first, so every kept table exists.
+    crate::store::migrate_file(db)?;
     let conn = Connection::open(db)?;
     let accounts: i64 = conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
     if snapshot.exists() {

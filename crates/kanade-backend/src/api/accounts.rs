@@ -1,4 +1,6 @@
 //! `/api/accounts` (admin only): list, create, change role / disabled / e-mail / password, delete.
+//! A password reset, role change, disabling or deletion ends the account's sessions (except
+//! the calling admin's own).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -10,7 +12,7 @@ use kanade_protocol::api::{self, Account, AccountPatch, NewAccount};
 use serde_json::json;
 
 use crate::audit;
-use crate::auth::{Admin, Require, password};
+use crate::auth::{Admin, Refusal, Require, password};
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
 use crate::store;
@@ -21,11 +23,13 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/accounts/{username}", patch(update).delete(delete))
 }
 
-async fn hash(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|e| ApiError::internal("hashing", e))?
-        .map_err(|e| ApiError::internal("hashing", e))
+async fn hash(state: &AppState, password: String) -> Result<String, Refusal> {
+    Ok(state
+        .auth
+        .hashing
+        .run(move || password::hash(&password))
+        .await?
+        .map_err(|e| ApiError::internal("hashing", e))?)
 }
 
 async fn list(
@@ -42,16 +46,17 @@ async fn create(
     State(state): State<AppState>,
     caller: Require<Admin>,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Account>)> {
+) -> Result<(StatusCode, Json<Account>), Refusal> {
     let req: NewAccount = parse_json(&body)?;
     if !api::is_valid_username(&req.username) {
         return Err(invalid(
             "username",
             "must be 1-64 characters of letters, digits, '.', '-', '_' or '@'",
-        ));
+        )
+        .into());
     }
-    api::check_password_policy(&req.password)?;
-    let hash = hash(req.password.clone()).await?;
+    api::check_password_policy(&req.password).map_err(ApiError::from)?;
+    let hash = hash(&state, req.password.clone()).await?;
     let (name, role, email) = (req.username.clone(), req.role, req.email.clone());
     let user = state
         .store
@@ -69,7 +74,8 @@ async fn create(
             )?;
             store::users::get(c, &name)?.ok_or(store::StoreError::NotFound)
         })
-        .await?;
+        .await
+        .map_err(ApiError::from)?;
     audit::record(
         &state.js,
         &caller,
@@ -86,13 +92,13 @@ async fn update(
     caller: Require<Admin>,
     Path(username): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Account>> {
+) -> Result<Json<Account>, Refusal> {
     let req: AccountPatch = parse_json(&body)?;
     if let Some(p) = &req.password {
-        api::check_password_policy(p)?;
+        api::check_password_policy(p).map_err(ApiError::from)?;
     }
     let password_hash = match req.password.clone() {
-        Some(p) => Some(hash(p).await?),
+        Some(p) => Some(hash(&state, p).await?),
         None => None,
     };
     let patch = store::users::Patch {
@@ -101,10 +107,10 @@ async fn update(
         email: req.email.clone(),
         password_hash,
     };
-    let name = username.clone();
+    let (name, keep) = (username.clone(), caller.session.clone().map(|s| s.0));
     let user = state
         .store
-        .write(move |c| store::users::patch(c, &name, &patch, Utc::now()))
+        .write(move |c| store::users::patch(c, &name, &patch, keep.as_deref(), Utc::now()))
         .await
         .map_err(|e| match e {
             store::StoreError::NotFound => ApiError::not_found(format!("account {username}")),

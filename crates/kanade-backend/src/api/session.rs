@@ -1,5 +1,7 @@
 //! `/api/auth/*`: sign in (with throttling and optional TOTP), who am I, change password,
-//! sign out, and MFA enrolment.
+//! sign out, and MFA enrolment. Every check of a secret (password, TOTP code, current
+//! password) goes through the shared throttle first, and every argon2 hash through the
+//! bounded hashing gate.
 
 use std::time::Instant;
 
@@ -15,8 +17,8 @@ use kanade_protocol::api::{
 use serde_json::json;
 
 use crate::audit;
-use crate::auth::throttle::Verdict;
-use crate::auth::{ClientAddr, Require, SignedIn, Viewer, password, totp};
+use crate::auth::throttle::Ticket;
+use crate::auth::{Caller, ClientAddr, Refusal, Require, SignedIn, Viewer, password, totp};
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
 use crate::store;
@@ -44,52 +46,41 @@ async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
     body: Bytes,
-) -> ApiResult<Json<LoginResponse>> {
+) -> Result<Json<LoginResponse>, Refusal> {
     let req: LoginRequest = parse_json(&body)?;
     let address = address.unwrap_or_default();
-    let throttle = &state.auth.throttle;
-    match throttle.check(&req.username, &address, Instant::now()) {
-        Verdict::Allowed => {}
-        Verdict::AddressLimited => {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                "too many failed sign-ins from your address; wait a minute",
-            ));
-        }
-        Verdict::AccountLocked(left) => {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "account_locked",
-                format!(
-                    "too many failed sign-ins for this account; try again in {} minutes",
-                    left.as_secs().div_ceil(60)
-                ),
-            ));
-        }
-    }
+    // Reserved before any hashing; dropped unsettled (busy, code still needed) it is released.
+    let ticket = state
+        .auth
+        .throttle
+        .begin(&req.username, &address, Instant::now())?;
     let username = req.username.clone();
     let user = state
         .store
         .read(move |c| store::users::get(c, &username))
-        .await?;
+        .await
+        .map_err(ApiError::from)?;
     let pw = req.password.clone();
     let verified = match user.clone() {
-        Some(u) => tokio::task::spawn_blocking(move || {
-            password::verify(&pw, &u.password_hash) && !u.disabled
-        })
-        .await
-        .unwrap_or(false),
+        Some(u) => {
+            state
+                .auth
+                .hashing
+                .run(move || password::verify(&pw, &u.password_hash) && !u.disabled)
+                .await?
+        }
         None => {
-            tokio::task::spawn_blocking(move || password::verify_dummy(&pw))
-                .await
-                .ok();
+            state
+                .auth
+                .hashing
+                .run(move || password::verify_dummy(&pw))
+                .await?;
             false
         }
     };
     let Some(user) = user.filter(|_| verified) else {
-        throttle.record_failure(&req.username, &address, Instant::now());
-        return Err(failed());
+        ticket.failed();
+        return Err(failed().into());
     };
     if let Some(secret) = &user.totp_secret {
         match req.totp.as_deref() {
@@ -98,26 +89,43 @@ async fn login(
                     StatusCode::UNAUTHORIZED,
                     "totp_required",
                     "enter the code from your authenticator app",
-                ));
+                )
+                .into());
             }
             Some(code) if !totp::check(secret, &user.username, code) => {
-                throttle.record_failure(&req.username, &address, Instant::now());
+                ticket.failed();
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_totp",
                     "the authenticator code is wrong or expired",
-                ));
+                )
+                .into());
             }
             Some(_) => {}
         }
     }
-    throttle.record_success(&user.username);
+    ticket.succeeded();
     let now = Utc::now();
     let (token, claims) = state
         .auth
         .keys
-        .issue(&user.username, state.auth.session_ttl, now)
+        .issue(
+            &user.username,
+            &user.account_id,
+            state.auth.session_ttl,
+            now,
+        )
         .map_err(|e| ApiError::internal("could not sign a session", e))?;
+    let (jti, account_id, expires_at) = (
+        claims.jti.clone(),
+        user.account_id.clone(),
+        claims.expires_at(),
+    );
+    state
+        .store
+        .write(move |c| store::users::start_session(c, &jti, &account_id, expires_at, now))
+        .await
+        .map_err(ApiError::from)?;
     tracing::info!(user = %user.username, "signed in");
     Ok(Json(LoginResponse {
         token,
@@ -147,7 +155,7 @@ async fn change_password(
     State(state): State<AppState>,
     SignedIn(caller): SignedIn,
     body: Bytes,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode, Refusal> {
     let req: ChangePasswordRequest = parse_json(&body)?;
     api::check_password_policy(&req.new_password).map_err(|e| {
         let mut err = ApiError::from(e);
@@ -159,13 +167,15 @@ async fn change_password(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
             "the new password must differ from the current one",
-        ));
+        )
+        .into());
     }
     let name = caller.username.clone();
     let user = state
         .store
         .read(move |c| store::users::get(c, &name))
-        .await?
+        .await
+        .map_err(ApiError::from)?
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -173,27 +183,37 @@ async fn change_password(
                 "this identity has no password to change",
             )
         })?;
+    let ticket = begin(&state, &caller)?;
     let (current, stored) = (req.current_password.clone(), user.password_hash.clone());
-    if !tokio::task::spawn_blocking(move || password::verify(&current, &stored))
-        .await
-        .unwrap_or(false)
+    if !state
+        .auth
+        .hashing
+        .run(move || password::verify(&current, &stored))
+        .await?
     {
+        ticket.failed();
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "invalid_credentials",
             "the current password is wrong",
-        ));
+        )
+        .into());
     }
+    ticket.succeeded();
     let new = req.new_password.clone();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&new))
-        .await
-        .map_err(|e| ApiError::internal("hashing", e))?
+    let hash = state
+        .auth
+        .hashing
+        .run(move || password::hash(&new))
+        .await?
         .map_err(|e| ApiError::internal("hashing", e))?;
-    let name = caller.username.clone();
+    // This session stays valid; the account's other sessions end.
+    let (name, keep) = (caller.username.clone(), caller.session.clone().map(|s| s.0));
     state
         .store
-        .write(move |c| store::users::set_password(c, &name, &hash, false, Utc::now()))
-        .await?;
+        .write(move |c| store::users::set_password(c, &name, &hash, keep.as_deref(), Utc::now()))
+        .await
+        .map_err(ApiError::from)?;
     audit::record(
         &state.js,
         &caller,
@@ -257,16 +277,29 @@ async fn own_account(
         .ok_or_else(|| ApiError::not_found("account"))
 }
 
-/// 422 unless `code` is the current code of `secret`.
-fn check_code(secret: &str, username: &str, code: &str) -> ApiResult<()> {
-    if totp::check(secret, username, code) {
+/// Reserves a secret check of the caller's own account in the shared throttle.
+fn begin(state: &AppState, caller: &Caller) -> Result<Ticket, Refusal> {
+    let address = caller.client_addr.clone().unwrap_or_default();
+    Ok(state
+        .auth
+        .throttle
+        .begin(&caller.username, &address, Instant::now())?)
+}
+
+/// 422 unless `code` is the current code of `secret`; throttled like a sign-in.
+fn check_code(state: &AppState, caller: &Caller, secret: &str, code: &str) -> Result<(), Refusal> {
+    let ticket = begin(state, caller)?;
+    if totp::check(secret, &caller.username, code) {
+        ticket.succeeded();
         return Ok(());
     }
+    ticket.failed();
     Err(ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_totp",
         "the code does not match; check the clock of your device",
-    ))
+    )
+    .into())
 }
 
 /// Makes `secret` the caller's active TOTP secret (or turns MFA off with `None`) and audits it.
@@ -289,7 +322,7 @@ async fn mfa_verify(
     State(state): State<AppState>,
     caller: Require<Viewer>,
     body: Bytes,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode, Refusal> {
     let req: MfaCode = parse_json(&body)?;
     let user = own_account(&state, &caller).await?;
     let pending = user.totp_pending.ok_or_else(|| {
@@ -299,15 +332,15 @@ async fn mfa_verify(
             "start with POST /api/auth/mfa/init",
         )
     })?;
-    check_code(&pending, &caller.username, &req.code)?;
-    set_mfa(&state, &caller, Some(pending), "account.mfa_enable").await
+    check_code(&state, &caller, &pending, &req.code)?;
+    Ok(set_mfa(&state, &caller, Some(pending), "account.mfa_enable").await?)
 }
 
 async fn mfa_disable(
     State(state): State<AppState>,
     caller: Require<Viewer>,
     body: Bytes,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode, Refusal> {
     let req: MfaCode = parse_json(&body)?;
     let user = own_account(&state, &caller).await?;
     let secret = user.totp_secret.ok_or_else(|| {
@@ -317,6 +350,6 @@ async fn mfa_disable(
             "MFA is not enabled",
         )
     })?;
-    check_code(&secret, &caller.username, &req.code)?;
-    set_mfa(&state, &caller, None, "account.mfa_disable").await
+    check_code(&state, &caller, &secret, &req.code)?;
+    Ok(set_mfa(&state, &caller, None, "account.mfa_disable").await?)
 }

@@ -1,6 +1,6 @@
-//! Session tokens: HS256, audience `kanade`, an expiry and a unique id (so one session can
-//! be signed out). The role is not in the token: it is re-read from the database on every
-//! request.
+//! Session tokens: HS256, audience `kanade`, an expiry, a unique id (`jti`, recorded in table
+//! `sessions` so one session can be signed out or ended) and the immutable account id (`aid`).
+//! The role is not in the token: it is re-read from the database on every request.
 
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -15,6 +15,9 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The account's immutable id; a token without one matches no session.
+    #[serde(default)]
+    pub aid: String,
 }
 
 impl Claims {
@@ -40,6 +43,7 @@ impl JwtKeys {
     pub fn issue(
         &self,
         username: &str,
+        account_id: &str,
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> anyhow::Result<(String, Claims)> {
@@ -49,6 +53,7 @@ impl JwtKeys {
             iat: now.timestamp(),
             exp: (now + ttl).timestamp(),
             jti: uuid::Uuid::new_v4().to_string(),
+            aid: account_id.to_owned(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok((token, claims))
@@ -73,11 +78,11 @@ mod tests {
     fn tokens_verify_only_with_the_key_and_before_expiry() {
         let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
         let now = Utc::now();
-        let (token, claims) = keys.issue("alice", Duration::hours(12), now).unwrap();
+        let (token, claims) = keys.issue("alice", "a1", Duration::hours(12), now).unwrap();
         let back = keys.verify(&token).unwrap();
         assert_eq!(
-            (back.sub.as_str(), back.jti.as_str()),
-            ("alice", claims.jti.as_str())
+            (back.sub.as_str(), back.jti.as_str(), back.aid.as_str()),
+            ("alice", claims.jti.as_str(), "a1")
         );
         assert!(
             JwtKeys::new(b"another key another key another!")
@@ -85,7 +90,7 @@ mod tests {
                 .is_none()
         );
         let (old, _) = keys
-            .issue("alice", Duration::hours(1), now - Duration::hours(3))
+            .issue("alice", "a1", Duration::hours(1), now - Duration::hours(3))
             .unwrap();
         assert!(keys.verify(&old).is_none(), "expired");
         assert!(keys.verify("garbage").is_none());

@@ -1,6 +1,8 @@
-//! `users` and `revoked_sessions`: accounts, their roles and sign-out records. The rule that
-//! the last enabled admin can be neither removed, demoted nor disabled is enforced here,
-//! inside the writing transaction, so concurrent edits cannot break it.
+//! `users`, `sessions` and `revoked_sessions`: accounts, their roles, the sessions issued to
+//! them (bound to the immutable `account_id`) and sign-out records. The rule that the last
+//! enabled admin can be neither removed, demoted nor disabled is enforced here, inside the
+//! writing transaction, so concurrent edits cannot break it; so is ending an account's other
+//! sessions when its password, role or disabled flag changes or it is deleted.
 
 use chrono::{DateTime, Utc};
 use kanade_protocol::api::{Account, Role};
@@ -21,6 +23,8 @@ pub struct User {
     pub totp_pending: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Random, given at creation, never reused: sessions name the account by it.
+    pub account_id: String,
 }
 
 impl User {
@@ -39,7 +43,7 @@ impl User {
 }
 
 const COLUMNS: &str = "username, password_hash, role, disabled, must_change_pw, email, totp_secret,
-    totp_pending, created_at, updated_at";
+    totp_pending, created_at, updated_at, account_id";
 
 fn user(row: &Row<'_>) -> rusqlite::Result<User> {
     let role: String = row.get(2)?;
@@ -54,6 +58,7 @@ fn user(row: &Row<'_>) -> rusqlite::Result<User> {
         totp_pending: row.get(7)?,
         created_at: parse_ts(row.get(8)?).unwrap_or_default(),
         updated_at: parse_ts(row.get(9)?).unwrap_or_default(),
+        account_id: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
     })
 }
 
@@ -87,9 +92,17 @@ pub struct NewUser<'a> {
 
 pub fn insert(conn: &Connection, u: &NewUser<'_>) -> StoreResult<()> {
     let res = conn.execute(
-        "INSERT INTO users (username, password_hash, role, must_change_pw, email, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        params![u.username, u.password_hash, u.role.as_str(), u.must_change_pw, u.email, ts(u.now)],
+        "INSERT INTO users (username, password_hash, role, must_change_pw, email, created_at,
+             updated_at, account_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, lower(hex(randomblob(16))))",
+        params![
+            u.username,
+            u.password_hash,
+            u.role.as_str(),
+            u.must_change_pw,
+            u.email,
+            ts(u.now)
+        ],
     );
     match res {
         Ok(_) => Ok(()),
@@ -103,42 +116,80 @@ pub fn insert(conn: &Connection, u: &NewUser<'_>) -> StoreResult<()> {
     }
 }
 
-/// What the auth middleware re-reads on every request. `None` when the account is gone or
-/// the session was signed out.
+/// What the auth middleware re-reads on every request about a session.
+pub struct SessionState {
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub must_change_pw: bool,
+}
+
+/// The account behind session `jti` of account `account_id`. `None` when the session was
+/// never issued, has expired, was signed out or ended, or its account is gone.
 pub fn session_state(
     conn: &Connection,
-    username: &str,
+    account_id: &str,
     jti: &str,
-) -> rusqlite::Result<Option<(Role, bool, bool)>> {
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<SessionState>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT role, disabled, must_change_pw FROM users WHERE username = ?1
-           AND NOT EXISTS (SELECT 1 FROM revoked_sessions WHERE jti = ?2)",
+        "SELECT u.username, u.role, u.disabled, u.must_change_pw
+           FROM sessions s JOIN users u ON u.account_id = s.account_id
+          WHERE s.jti = ?1 AND s.account_id = ?2 AND s.expires_at > ?3",
     )?;
-    stmt.query_row(params![username, jti], |row| {
-        let role: String = row.get(0)?;
-        Ok((
-            role.parse().unwrap_or(Role::Viewer),
-            row.get(1)?,
-            row.get(2)?,
-        ))
+    stmt.query_row(params![jti, account_id, ts(now)], |row| {
+        let role: String = row.get(1)?;
+        Ok(SessionState {
+            username: row.get(0)?,
+            role: role.parse().unwrap_or(Role::Viewer),
+            disabled: row.get(2)?,
+            must_change_pw: row.get(3)?,
+        })
     })
     .optional()
 }
 
-pub fn set_password(
+/// Records a session just issued (and drops expired ones).
+pub fn start_session(
     conn: &Connection,
-    username: &str,
-    hash: &str,
-    must_change_pw: bool,
+    jti: &str,
+    account_id: &str,
+    expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let n = conn.execute(
-        "UPDATE users SET password_hash = ?2, must_change_pw = ?3, updated_at = ?4 WHERE username = ?1",
-        params![username, hash, must_change_pw, ts(now)],
+    conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ts(now)])?;
+    conn.execute(
+        "INSERT INTO sessions (jti, account_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![jti, account_id, ts(now), ts(expires_at)],
     )?;
-    if n == 0 {
-        return Err(StoreError::NotFound);
-    }
+    Ok(())
+}
+
+/// Ends every session of the account except `keep` (the caller's own, when it is the one
+/// making the change). Returns how many ended.
+fn end_sessions(conn: &Connection, account_id: &str, keep: Option<&str>) -> StoreResult<usize> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE account_id = ?1 AND jti IS NOT ?2",
+        params![account_id, keep],
+    )?)
+}
+
+/// Sets the account's own new password and ends its other sessions; `keep` stays valid.
+pub fn set_password(
+    conn: &mut Connection,
+    username: &str,
+    hash: &str,
+    keep: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let tx = conn.transaction()?;
+    let current = get(&tx, username)?.ok_or(StoreError::NotFound)?;
+    tx.execute(
+        "UPDATE users SET password_hash = ?2, must_change_pw = 0, updated_at = ?3 WHERE username = ?1",
+        params![username, hash, ts(now)],
+    )?;
+    end_sessions(&tx, &current.account_id, keep)?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -177,11 +228,13 @@ pub struct Patch {
     pub password_hash: Option<String>,
 }
 
-/// Applies a patch, refusing to leave the fleet without an enabled admin.
+/// Applies a patch, refusing to leave the fleet without an enabled admin. A password reset,
+/// a role change or disabling ends the account's sessions (all but `keep`, the caller's).
 pub fn patch(
     conn: &mut Connection,
     username: &str,
     p: &Patch,
+    keep: Option<&str>,
     now: DateTime<Utc>,
 ) -> StoreResult<User> {
     let tx = conn.transaction()?;
@@ -213,6 +266,9 @@ pub fn patch(
         ],
     )?;
     let updated = get(&tx, username)?.ok_or(StoreError::NotFound)?;
+    if p.password_hash.is_some() || updated.role != current.role || updated.disabled {
+        end_sessions(&tx, &current.account_id, keep)?;
+    }
     tx.commit()?;
     Ok(updated)
 }
@@ -227,6 +283,7 @@ pub fn delete(conn: &mut Connection, username: &str) -> StoreResult<()> {
         ));
     }
     tx.execute("DELETE FROM users WHERE username = ?1", [username])?;
+    end_sessions(&tx, &current.account_id, None)?;
     tx.commit()?;
     Ok(())
 }
@@ -253,5 +310,6 @@ pub fn revoke_session(
         "INSERT INTO revoked_sessions (jti, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         params![jti, ts(expires_at)],
     )?;
+    conn.execute("DELETE FROM sessions WHERE jti = ?1", [jti])?;
     Ok(())
 }

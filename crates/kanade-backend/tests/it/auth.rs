@@ -138,6 +138,12 @@ async fn disabling_and_demoting_take_effect_on_the_next_request() {
         .await
         .unwrap();
     assert_eq!(demote.status(), StatusCode::OK);
+    // A role change ends the account's sessions; signed in again, otto is a viewer.
+    assert_eq!(
+        otto.get(b.url("/api/jobs")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let otto = client_with_token(&b.login("otto", "otto-second-password").await);
     assert_eq!(
         otto.post(b.url("/api/jobs"))
             .body(job)
@@ -232,7 +238,7 @@ async fn the_last_enabled_admin_is_protected() {
 }
 
 #[tokio::test]
-async fn five_failures_lock_an_account_and_many_from_one_address_are_limited() {
+async fn five_failures_from_one_address_make_it_wait_and_many_from_one_address_are_limited() {
     let b = TestBackend::start().await;
     let login = |user: &str, pw: &str| {
         b.anon

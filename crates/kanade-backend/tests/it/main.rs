@@ -4,6 +4,7 @@
 mod api_exec;
 mod api_jobs;
 mod auth;
+mod auth_attacks;
 mod compliance;
 mod desired;
 mod edge;

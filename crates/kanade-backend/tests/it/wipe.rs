@@ -98,6 +98,7 @@ async fn wipe_keeps_accounts_and_replay_rebuilds_the_rest() {
             "audit",
             "SELECT actor, action, target, payload, occurred_at, client_addr, stream_seq FROM audit_log ORDER BY stream_seq",
         ),
+        ("sessions", "SELECT * FROM sessions ORDER BY jti"),
     ];
     let before: Vec<Vec<String>> = tables.iter().map(|(_, sql)| dump(&b, sql)).collect();
 
@@ -121,6 +122,8 @@ async fn wipe_keeps_accounts_and_replay_rebuilds_the_rest() {
     for ((name, sql), old) in tables.iter().zip(&before) {
         assert_eq!(&dump(&b, sql), old, "{name} after replay");
     }
+    let me = b.http.get(b.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK, "sessions survive the wipe");
 }
 
 #[test]
