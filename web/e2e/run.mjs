@@ -9,7 +9,7 @@
 // E2E_KEEP=1 keeps the temporary folder. Screenshots go to web/test-results/screenshots/.
 // Every process started here is stopped on exit, whatever happens.
 
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHmac } from 'node:crypto'
 import { once } from 'node:events'
 import fs from 'node:fs'
@@ -186,14 +186,19 @@ async function main() {
   fs.mkdirSync(SHOTS, { recursive: true })
   const [natsPort, monitorPort, httpPort] = [await freePort(), await freePort(), await freePort()]
   const base = `http://127.0.0.1:${httpPort}`
-  const natsUrl = `nats://127.0.0.1:${natsPort}`
+  const natsUrl = `tls://127.0.0.1:${natsPort}`
+  // The broker speaks TLS only, as scripts/up sets it up; backend and agent pin its CA.
+  const tlsDir = path.join(tmp, 'tls')
+  execFileSync(path.join(BIN, 'kanade-backend'), ['tls-init', tlsDir], { stdio: 'ignore' })
+  const caFile = path.join(tlsDir, 'ca.pem')
 
-  start('nats', NATS, ['-a', '127.0.0.1', '-p', String(natsPort), '-m', String(monitorPort), '-js', '-sd', path.join(tmp, 'nats')])
+  start('nats', NATS, ['-a', '127.0.0.1', '-p', String(natsPort), '-m', String(monitorPort), '-js', '-sd', path.join(tmp, 'nats'),
+    '--tls', '--tlscert', path.join(tlsDir, 'server.pem'), '--tlskey', path.join(tlsDir, 'server-key.pem')])
   await waitFor('nats-server', T, async () => (await fetch(`http://127.0.0.1:${monitorPort}/healthz?js-enabled-only=true`)).ok)
 
   fs.writeFileSync(
     path.join(tmp, 'backend.toml'),
-    `[server]\nbind = ${toml(`127.0.0.1:${httpPort}`)}\npublic_url = ${toml(base)}\n\n[nats]\nurl = ${toml(natsUrl)}\n\n[db]\nsqlite_path = ${toml(path.join(tmp, 'backend/kanade.db'))}\n\n[log]\npath = ${toml(path.join(tmp, 'backend-file.log'))}\nlevel = "info"\nkeep_days = 1\n`,
+    `[server]\nbind = ${toml(`127.0.0.1:${httpPort}`)}\npublic_url = ${toml(base)}\n\n[nats]\nurl = ${toml(natsUrl)}\nca_file = ${toml(caFile)}\n\n[db]\nsqlite_path = ${toml(path.join(tmp, 'backend/kanade.db'))}\n\n[log]\npath = ${toml(path.join(tmp, 'backend-file.log'))}\nlevel = "info"\nkeep_days = 1\n`,
   )
   start('backend', path.join(BIN, 'kanade-backend'), ['--config', path.join(tmp, 'backend.toml')], {
     KANADE_BOOTSTRAP_ADMIN_PASSWORD: ADMIN_PASSWORD,
@@ -206,7 +211,7 @@ async function main() {
 
   fs.writeFileSync(
     path.join(tmp, 'agent.toml'),
-    `[agent]\nid = ${toml(AGENT_ID)}\nnats_url = ${toml(natsUrl)}\ndata_dir = ${toml(path.join(tmp, 'agent'))}\n\n[log]\npath = ${toml(path.join(tmp, 'agent-file.log'))}\nlevel = "info"\nkeep_days = 1\n`,
+    `[agent]\nid = ${toml(AGENT_ID)}\nnats_url = ${toml(natsUrl)}\nnats_ca = ${toml(caFile)}\ndata_dir = ${toml(path.join(tmp, 'agent'))}\n\n[log]\npath = ${toml(path.join(tmp, 'agent-file.log'))}\nlevel = "info"\nkeep_days = 1\n`,
   )
   start('agent', path.join(BIN, 'kanade-agent'), ['--config', path.join(tmp, 'agent.toml')], { NO_COLOR: '1' })
 

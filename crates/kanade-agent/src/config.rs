@@ -30,6 +30,9 @@ pub struct AgentSection {
     /// The machine's identity (`pc_id`); the short host name when unset.
     pub id: Option<String>,
     pub nats_url: String,
+    /// The broker's CA certificate, pinned: with it the agent talks TLS only and trusts no
+    /// other certificate authority.
+    pub nats_ca: Option<PathBuf>,
     /// State, outbox and spilled output; `<data dir>/kanade/agent` when unset.
     pub data_dir: Option<PathBuf>,
     /// The heartbeat cadence as long as no KV `agent_config` scope sets `heartbeat_interval`.
@@ -52,6 +55,7 @@ impl Default for AgentSection {
         AgentSection {
             id: None,
             nats_url: DEFAULT_NATS_URL.to_owned(),
+            nats_ca: None,
             data_dir: None,
             heartbeat_interval: HumanDuration::from_secs(30),
         }

@@ -110,11 +110,14 @@ pub async fn serve(
         .await
         .context("recording the agent_started event")?;
 
-    let client = kanade_bus::connect(
+    let client = kanade_bus::connect_with(
         Role::Agent {
             pc_id: pc_id.clone(),
         },
         &config.agent.nats_url,
+        &kanade_bus::Tls {
+            ca_file: config.agent.nats_ca.clone(),
+        },
     )
     .await?;
     let (stop_tx, stop_rx) = watch::channel(false);

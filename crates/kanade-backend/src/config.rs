@@ -63,6 +63,10 @@ pub struct NatsConfig {
     /// (same message id, so the stream stores it once).
     #[serde(default = "default_ack_timeout")]
     pub ack_timeout: HumanDuration,
+    /// The CA certificate the broker's TLS certificate must chain to (pinned: nothing else is
+    /// trusted). Set, the connection is TLS or nothing.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -303,6 +307,7 @@ impl Default for NatsConfig {
         NatsConfig {
             url: default_nats_url(),
             ack_timeout: default_ack_timeout(),
+            ca_file: None,
         }
     }
 }

@@ -44,6 +44,17 @@ enum Command {
         new_version: String,
         installed_exe: PathBuf,
     },
+    /// Make (once) a local CA and a certificate for the broker in DIR: ca.pem goes to every
+    /// client (`[nats] ca_file`, the agent's `nats_ca`, `kanade --nats-ca`), server.pem and
+    /// server-key.pem to nats-server. Existing files are kept; a changed host list re-issues
+    /// the server certificate from the same CA.
+    TlsInit {
+        dir: PathBuf,
+        /// A DNS name or IP address the broker is reached by (repeat it); default
+        /// 127.0.0.1 and localhost.
+        #[arg(long = "host", value_name = "HOST")]
+        hosts: Vec<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -94,6 +105,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "kept {} as last-good; {new_version} must stay up {}s or it is rolled back",
                 installed_exe.display(),
                 kanade_sentinel::HEALTHY_AFTER.as_secs()
+            );
+            Ok(())
+        }
+        Command::TlsInit { dir, mut hosts } => {
+            if hosts.is_empty() {
+                hosts = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+            }
+            let (files, outcome) = kanade_pki::ensure(&dir, &hosts)?;
+            let said = |done: bool, what: &str| {
+                if done {
+                    format!("created {what}")
+                } else {
+                    format!("kept {what}")
+                }
+            };
+            println!(
+                "{}; {} for {}\nCA (give to clients): {}\nserver certificate: {}\nserver key: {}",
+                said(outcome.created_ca, "the CA"),
+                said(outcome.issued_server, "the server certificate"),
+                hosts.join(", "),
+                files.ca_cert.display(),
+                files.server_cert.display(),
+                files.server_key.display()
             );
             Ok(())
         }

@@ -72,7 +72,10 @@ pub async fn serve(
         .context("session_ttl is too large")?;
     let auth = Arc::new(AuthSettings::new(&config.secrets, &data_dir, ttl)?);
 
-    let nats = kanade_bus::connect(kanade_bus::Role::Backend, &config.nats.url).await?;
+    let tls = kanade_bus::Tls {
+        ca_file: config.nats.ca_file.clone(),
+    };
+    let nats = kanade_bus::connect_with(kanade_bus::Role::Backend, &config.nats.url, &tls).await?;
     let js = jetstream::new(nats.clone());
     let report = ensure_resources_when_reachable(&js).await?;
     tracing::info!(

@@ -1,6 +1,7 @@
 //! Connecting to the broker: connection name per role, token from `$KANADE_NATS_TOKEN`,
-//! reconnect forever.
+//! TLS pinned to the CA the caller names, reconnect forever.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -23,10 +24,31 @@ impl Role {
     }
 }
 
+/// How a connection is secured. With `ca_file` set, the connection must be TLS and the
+/// broker's certificate must chain to that CA and to nothing else (the CA is pinned).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Tls {
+    pub fn pinned(ca_file: impl Into<PathBuf>) -> Tls {
+        Tls {
+            ca_file: Some(ca_file.into()),
+        }
+    }
+}
+
+/// Connects in clear text unless `url` asks for TLS (`tls://`, verified against the system's
+/// roots). Use [`connect_with`] to pin a CA.
+pub async fn connect(role: Role, url: &str) -> anyhow::Result<async_nats::Client> {
+    connect_with(role, url, &Tls::default()).await
+}
+
 /// Connects with the kanade defaults. Agents and the backend keep retrying the first
 /// connection in the background (they must start while the broker is down); the CLI fails
 /// fast so an operator sees the problem at once.
-pub async fn connect(role: Role, url: &str) -> anyhow::Result<async_nats::Client> {
+pub async fn connect_with(role: Role, url: &str, tls: &Tls) -> anyhow::Result<async_nats::Client> {
     let name = role.connection_name();
     let mut options = async_nats::ConnectOptions::new()
         .name(&name)
@@ -45,11 +67,29 @@ pub async fn connect(role: Role, url: &str) -> anyhow::Result<async_nats::Client
     {
         options = options.token(token);
     }
+    if let Some(ca) = &tls.ca_file {
+        // async-nats reads the file only when it connects; a missing CA must fail here, with
+        // its name, rather than as an endless reconnect loop.
+        std::fs::File::open(ca)
+            .with_context(|| format!("reading the broker's CA certificate {}", ca.display()))?;
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
     if role != Role::Cli {
         options = options.retry_on_initial_connect();
     }
-    options
-        .connect(url)
-        .await
-        .with_context(|| format!("connecting to NATS at {url} as {name}"))
+    options.connect(url).await.map_err(|err| {
+        let hint = match err.to_string() {
+            e if e.contains("UnknownIssuer") || e.contains("invalid peer certificate") => {
+                match &tls.ca_file {
+                    Some(ca) => format!(
+                        " (the broker's certificate is not issued by the pinned CA {})",
+                        ca.display()
+                    ),
+                    None => " (the broker's certificate is from a CA this machine does not trust: name the broker's ca.pem, e.g. --nats-ca / KANADE_NATS_CA, [nats] ca_file, or the agent's nats_ca)".to_owned(),
+                }
+            }
+            _ => String::new(),
+        };
+        anyhow::Error::new(err).context(format!("connecting to NATS at {url} as {name}{hint}"))
+    })
 }

@@ -8,5 +8,5 @@ pub mod connect;
 pub mod kv;
 pub mod resources;
 
-pub use connect::{Role, connect};
+pub use connect::{Role, Tls, connect, connect_with};
 pub use resources::{ensure_resources, stream_status};

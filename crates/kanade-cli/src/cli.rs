@@ -33,6 +33,9 @@ pub struct Global {
     /// NATS URL for the commands that talk to the broker directly (run, kill, jetstream).
     #[arg(long, global = true, env = "KANADE_NATS_URL", default_value = DEFAULT_NATS_URL)]
     pub nats_url: String,
+    /// The broker's CA certificate to pin (TLS only, no other CA trusted) for those commands.
+    #[arg(long, global = true, env = "KANADE_NATS_CA", value_name = "FILE")]
+    pub nats_ca: Option<PathBuf>,
     /// Machine-readable JSON output instead of tables.
     #[arg(long, global = true)]
     pub json: bool,

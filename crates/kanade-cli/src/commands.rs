@@ -196,5 +196,8 @@ pub fn session_folder(global: &Global) -> anyhow::Result<PathBuf> {
 
 /// A NATS connection for the commands that bypass the backend.
 pub async fn nats(global: &Global) -> anyhow::Result<async_nats::Client> {
-    kanade_bus::connect(kanade_bus::Role::Cli, &global.nats_url).await
+    let tls = kanade_bus::Tls {
+        ca_file: global.nats_ca.clone(),
+    };
+    kanade_bus::connect_with(kanade_bus::Role::Cli, &global.nats_url, &tls).await
 }

@@ -1,6 +1,7 @@
 //! `NatsServer`: the real upstream `nats-server -js` as a child process on a free loopback port
 //! with a temporary store directory, killed and cleaned up on drop. It can be stopped and
-//! started again on the same port and store to simulate a broker outage.
+//! started again on the same port and store to simulate a broker outage. `start_tls` serves
+//! TLS only, with a CA and server certificate made for it (`ca_file` is what clients pin).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -19,6 +20,7 @@ pub struct NatsServer {
     store: tempfile::TempDir,
     child: Option<Child>,
     log: PathBuf,
+    tls: Option<kanade_pki::TlsFiles>,
 }
 
 impl NatsServer {
@@ -28,14 +30,32 @@ impl NatsServer {
         NatsServer::try_start().unwrap_or_else(|err| panic!("{err:#}"))
     }
 
+    /// Starts a fresh JetStream-enabled server that accepts TLS connections only, with a
+    /// certificate for `127.0.0.1` and `localhost` issued by a CA of its own.
+    pub fn start_tls() -> NatsServer {
+        NatsServer::try_start_with(true).unwrap_or_else(|err| panic!("{err:#}"))
+    }
+
     pub fn try_start() -> anyhow::Result<NatsServer> {
+        NatsServer::try_start_with(false)
+    }
+
+    fn try_start_with(tls: bool) -> anyhow::Result<NatsServer> {
         let store = tempfile::Builder::new().prefix("kanade-nats-").tempdir()?;
         let log = store.path().join("nats-server.log");
+        let tls = match tls {
+            true => {
+                let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
+                Some(kanade_pki::ensure(&store.path().join("tls"), &hosts)?.0)
+            }
+            false => None,
+        };
         let mut server = NatsServer {
             port: crate::free_port(),
             store,
             child: None,
             log,
+            tls,
         };
         server.spawn()?;
         Ok(server)
@@ -45,8 +65,15 @@ impl NatsServer {
         self.port
     }
 
+    /// `tls://…` for a TLS server, else `nats://…`.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "tls" } else { "nats" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA certificate clients must pin to reach a TLS server.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|t| t.ca_cert.clone())
     }
 
     pub fn store_dir(&self) -> &Path {
@@ -74,7 +101,8 @@ impl NatsServer {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        command
             .args([
                 "-a",
                 "127.0.0.1",
@@ -83,7 +111,16 @@ impl NatsServer {
                 "-js",
                 "-sd",
             ])
-            .arg(&js_dir)
+            .arg(&js_dir);
+        if let Some(tls) = &self.tls {
+            command
+                .arg("--tls")
+                .arg("--tlscert")
+                .arg(&tls.server_cert)
+                .arg("--tlskey")
+                .arg(&tls.server_key);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

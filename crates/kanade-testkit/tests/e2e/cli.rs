@@ -9,6 +9,8 @@ async fn kanade(system: &System, args: &[&str]) -> (i32, String, String) {
         system.base.clone(),
         "--nats-url".to_owned(),
         system.nats.url(),
+        "--nats-ca".to_owned(),
+        system.nats.ca_file().unwrap().display().to_string(),
     ];
     argv.extend(args.iter().map(|s| (*s).to_owned()));
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -47,9 +49,7 @@ async fn break_glass_run_works_with_the_backend_down() {
             .is_err(),
         "the backend is down"
     );
-    let client = kanade_bus::connect(kanade_bus::Role::Cli, &system.nats.url())
-        .await
-        .unwrap();
+    let client = system.nats_client().await;
     let result = kanade_cli::run::break_glass_run(
         &client,
         "pc-bg",

@@ -1,5 +1,6 @@
 //! A whole kanade system in one test process: nats-server, the backend on a free port, and
-//! any number of in-process agents that can be stopped and started again.
+//! any number of in-process agents that can be stopped and started again. The broker serves
+//! TLS only, and every component pins its CA, as `scripts/up` sets things up.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -52,10 +53,11 @@ impl System {
         adjust: impl FnOnce(&mut kanade_backend::BackendConfig),
     ) -> System {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let nats = NatsServer::start();
+        let nats = NatsServer::start_tls();
         let dir = tempfile::tempdir().unwrap();
         let mut config = kanade_backend::BackendConfig::default();
         config.nats.url = nats.url();
+        config.nats.ca_file = nats.ca_file();
         config.db.sqlite_path = dir.path().join("backend/kanade.db");
         config.secrets.bootstrap_admin_password = Some(ADMIN_PASSWORD.to_owned());
         adjust(&mut config);
@@ -103,6 +105,16 @@ impl System {
         system
     }
 
+    /// A broker connection pinned to the system's CA, as the CLI makes one.
+    pub async fn nats_client(&self) -> async_nats::Client {
+        let tls = kanade_bus::Tls {
+            ca_file: self.nats.ca_file(),
+        };
+        kanade_bus::connect_with(kanade_bus::Role::Cli, &self.nats.url(), &tls)
+            .await
+            .unwrap()
+    }
+
     /// Stops the backend abruptly; agents and the broker keep running.
     pub async fn kill_backend(&mut self) {
         if let Some(backend) = self.backend.take() {
@@ -120,6 +132,7 @@ impl System {
         let mut config = kanade_agent::AgentConfig::default();
         config.agent.id = Some(id.to_owned());
         config.agent.nats_url = self.nats.url();
+        config.agent.nats_ca = self.nats.ca_file();
         config.agent.data_dir = Some(self.agent_dir(id));
         config.agent.heartbeat_interval = kanade_protocol::duration::HumanDuration::from_secs(1);
         let (stop, stopped) = oneshot::channel::<()>();
