@@ -36,6 +36,7 @@ pub mod local;
 pub mod notifications;
 pub mod outbox;
 pub mod perf;
+pub mod private;
 pub mod process;
 pub mod replay;
 pub mod self_update;
@@ -97,7 +98,7 @@ pub async fn serve(
         bail!("[agent] heartbeat_interval must be greater than zero");
     }
     let data_dir = config.data_dir()?;
-    std::fs::create_dir_all(&data_dir)
+    private::prepare(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let outbox = outbox::Outbox::open(&data_dir).context("opening the outbox")?;
     let seen = dedup::SeenRequests::load(data_dir.join("seen_requests.json"));

@@ -70,7 +70,13 @@ impl Outbox {
         let bad_dir = dir.join("bad");
         let spill_dir = data_dir.join("spill");
         for d in [&dir, &bad_dir, &spill_dir] {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, crate::private::DIR_MODE);
+            builder
+                .create(d)
+                .with_context(|| format!("creating {}", d.display()))?;
         }
         let mut last_seq = 0;
         for entry in
@@ -469,13 +475,17 @@ fn acked_path(path: &Path) -> PathBuf {
 }
 
 /// Replaces `path` with `bytes` so that a reader sees either the old or the new content:
-/// write a hidden temp file next to it, fsync, rename, fsync the folder.
+/// write a hidden temp file (0600) next to it, fsync, rename, fsync the folder.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
     let tmp = dir.join(format!(".{name}.tmp"));
     {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, crate::private::FILE_MODE);
+        let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
     }

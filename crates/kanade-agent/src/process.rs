@@ -375,7 +375,11 @@ impl Capture {
     }
 
     async fn start_spill(&mut self, rest: &[u8]) -> std::io::Result<()> {
-        let mut file = tokio::fs::File::create(&self.spill_path).await?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(crate::private::FILE_MODE);
+        let mut file = options.open(&self.spill_path).await?;
         file.write_all(&self.inline).await?;
         file.write_all(rest).await?;
         self.spill = Some(file);

@@ -18,6 +18,7 @@ pub mod mail;
 pub mod manifests;
 pub mod metrics;
 pub mod notify;
+pub mod private;
 pub mod projector;
 pub mod releases;
 pub mod scheduler;

@@ -115,10 +115,6 @@ impl Store {
     /// `open` with the writer unable to grow the file past `max_size_mib` (SQLite
     /// `max_page_count`, never below the current size): writes past it fail as on a full disk.
     pub async fn open_capped(path: &Path, max_size_mib: Option<u64>) -> anyhow::Result<Store> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating database folder {}", parent.display()))?;
-        }
         let owned = path.to_path_buf();
         tokio::task::spawn_blocking(move || migrate_file(&owned)).await??;
         let writer = pool(path, 1, max_size_mib)?;
@@ -177,8 +173,20 @@ impl Store {
     }
 }
 
-/// Opens a connection with the pragmas and brings the schema up to date.
+/// Opens a connection with the pragmas and brings the schema up to date. The folder is
+/// created 0700 and the file 0600 before SQLite touches them (its `-wal` and `-shm` take the
+/// file's mode); looser ones left by an older install are tightened (`private`).
 pub fn migrate_file(path: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::private::ensure_dir(parent)
+            .with_context(|| format!("creating database folder {}", parent.display()))?;
+    }
+    crate::private::ensure_file(path)
+        .with_context(|| format!("creating database {}", path.display()))?;
+    for file in crate::private::database_files(path) {
+        crate::private::tighten_file(&file)
+            .with_context(|| format!("restricting {}", file.display()))?;
+    }
     let mut conn =
         Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
     conn.execute_batch(PRAGMAS)

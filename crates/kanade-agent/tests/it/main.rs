@@ -6,6 +6,7 @@ mod binary;
 mod config;
 mod durability;
 mod events;
+mod file_modes;
 mod gates;
 mod groups;
 mod heartbeat;

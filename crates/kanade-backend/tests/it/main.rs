@@ -9,6 +9,7 @@ mod compliance;
 mod desired;
 mod edge;
 mod exec_faults;
+mod file_modes;
 mod inventory;
 mod notifications;
 mod projection;
