@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use kanade_protocol::api::{
-    self, ChangePasswordRequest, LoginRequest, LoginResponse, Me, MfaCode, MfaInit,
+    self, ChangePasswordRequest, LoginRequest, LoginResponse, Me, MfaCode, MfaInit, Role,
 };
 use serde_json::json;
 
@@ -80,6 +80,7 @@ async fn login(
     };
     let Some(user) = user.filter(|_| verified) else {
         ticket.failed();
+        audit_sign_in(&state, &req.username, &address, Some("invalid_credentials")).await;
         return Err(failed().into());
     };
     if let Some(secret) = &user.totp_secret {
@@ -94,6 +95,7 @@ async fn login(
             }
             Some(code) if !totp::check(secret, &user.username, code) => {
                 ticket.failed();
+                audit_sign_in(&state, &user.username, &address, Some("invalid_totp")).await;
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_totp",
@@ -126,6 +128,7 @@ async fn login(
         .write(move |c| store::users::start_session(c, &jti, &account_id, expires_at, now))
         .await
         .map_err(ApiError::from)?;
+    audit_sign_in(&state, &user.username, &address, None).await;
     tracing::info!(user = %user.username, "signed in");
     Ok(Json(LoginResponse {
         token,
@@ -134,6 +137,24 @@ async fn login(
         role: user.role,
         must_change_pw: user.must_change_pw,
     }))
+}
+
+/// Records a checked sign-in, `failure` naming why it was refused. Throttled and busy refusals
+/// checked nothing and are not recorded (a flood must not fill the trail).
+async fn audit_sign_in(state: &AppState, username: &str, address: &str, failure: Option<&str>) {
+    let name: String = username.chars().take(64).collect();
+    let actor = Caller {
+        username: name.clone(),
+        role: Role::Viewer,
+        must_change_pw: false,
+        session: None,
+        client_addr: Some(address.to_owned()).filter(|a| !a.is_empty()),
+    };
+    let (action, payload) = match failure {
+        None => ("auth.login", json!({})),
+        Some(reason) => ("auth.login_failed", json!({ "reason": reason })),
+    };
+    audit::record(&state.js, &actor, action, Some(&name), payload).await;
 }
 
 async fn me(State(state): State<AppState>, SignedIn(caller): SignedIn) -> ApiResult<Json<Me>> {

@@ -469,6 +469,7 @@ async fn audit_rows_record_actions_without_secrets() {
     );
 
     let wanted = [
+        "auth.login",
         "job.create",
         "exec",
         "job.delete",

@@ -380,3 +380,55 @@ async fn the_bearer_scheme_is_case_insensitive() {
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{value}");
     }
 }
+
+#[tokio::test]
+async fn sign_ins_are_audited_with_the_client_address() {
+    use kanade_protocol::api::{AuditEntry, Page};
+    let b = TestBackend::start().await;
+    let client = client_from("127.0.0.4");
+    let secret = "a-wrong-secret-guess";
+    assert_eq!(
+        login_status(&b, &client, "admin", secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_status(&b, &client, "nobody", secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_status(&b, &client, "admin", ADMIN_PASSWORD).await,
+        StatusCode::OK
+    );
+    crate::support::wait_for("sign-in audit rows", std::time::Duration::from_secs(10), || async {
+        b.query_i64("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'auth.login%' AND client_addr = '127.0.0.4'") == 3
+    })
+    .await;
+    let failed: Page<AuditEntry> = b.get("/api/audit?action=auth.login_failed").await;
+    let mut who: Vec<_> = failed
+        .items
+        .iter()
+        .map(|e| {
+            (
+                e.actor.as_str(),
+                e.target.as_deref(),
+                e.payload["reason"].as_str(),
+            )
+        })
+        .collect();
+    who.sort();
+    assert_eq!(
+        who,
+        [
+            ("admin", Some("admin"), Some("invalid_credentials")),
+            ("nobody", Some("nobody"), Some("invalid_credentials"))
+        ]
+    );
+    let ok: Page<AuditEntry> = b.get("/api/audit?action=auth.login").await;
+    assert!(
+        ok.items
+            .iter()
+            .any(|e| e.actor == "admin" && e.client_addr.as_deref() == Some("127.0.0.4"))
+    );
+    let everything = serde_json::to_string(&(failed.items, ok.items)).unwrap();
+    assert!(!everything.contains(secret) && !everything.contains(ADMIN_PASSWORD));
+}
