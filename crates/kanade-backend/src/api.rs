@@ -18,6 +18,7 @@ mod jobs;
 mod metrics;
 mod notifications;
 mod obs;
+pub mod openapi;
 mod perf;
 mod releases;
 mod results;
@@ -29,11 +30,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use serde::Deserialize;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route with its OpenAPI description. Routes are added only through `routes!` of
+/// handlers carrying `#[utoipa::path]`, so none can be missing from the document.
+fn routes() -> OpenApiRouter<AppState> {
+    openapi::base()
         .merge(health::router())
         .merge(jobs::router())
         .merge(exec::router())
@@ -58,6 +62,12 @@ pub fn router(state: AppState) -> Router {
         .merge(compliance::router())
         .merge(notifications::router())
         .merge(group_contacts::router())
+        .merge(openapi::router())
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router
         // Unknown /api/* paths keep the JSON 404; every other GET is the dashboard.
         .fallback(crate::web::fallback)
         // Ids are checked once routing has named the path parameters.
@@ -73,8 +83,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `?limit=&offset=` of every paged list. Limit defaults to 50 and is capped at 1000.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
     pub limit: Option<u32>,
     pub offset: Option<u64>,

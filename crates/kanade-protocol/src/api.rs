@@ -11,11 +11,13 @@ use crate::subject;
 
 /// Every error response: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
@@ -25,6 +27,7 @@ pub struct ErrorDetail {
 
 /// A page of rows, newest first unless the route says otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: u64,
@@ -33,6 +36,7 @@ pub struct Page<T> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub status: String,
     pub nats: bool,
@@ -40,12 +44,14 @@ pub struct Health {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     pub version: String,
 }
 
 /// Which machines a command goes to. At least one of the three must be set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     #[serde(default)]
@@ -98,6 +104,7 @@ impl Target {
 
 /// `POST /api/exec/{job_id}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExecRequest {
     pub target: Target,
@@ -163,6 +170,7 @@ impl ExecRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecResponse {
     pub exec_id: String,
     pub job_id: String,
@@ -183,6 +191,7 @@ fn pending() -> String {
 
 /// One row of `GET /api/jobs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobSummary {
     pub id: String,
     pub version: String,
@@ -209,6 +218,7 @@ impl From<&Manifest> for JobSummary {
 
 /// `GET /api/jobs/{id}`: the parsed manifest and the text it was written as.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobDetail {
     pub manifest: Manifest,
     #[serde(default)]
@@ -216,6 +226,7 @@ pub struct JobDetail {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecutionSummary {
     pub exec_id: String,
     pub job_id: String,
@@ -232,6 +243,7 @@ pub struct ExecutionSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecutionDetail {
     #[serde(flatten)]
     pub execution: ExecutionSummary,
@@ -240,6 +252,7 @@ pub struct ExecutionDetail {
 
 /// One machine's run, without its output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultSummary {
     pub result_id: String,
     pub request_id: String,
@@ -258,6 +271,7 @@ pub struct ResultSummary {
 
 /// `GET /api/results/{result_id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultDetail {
     #[serde(flatten)]
     pub summary: ResultSummary,
@@ -274,6 +288,7 @@ pub struct ResultDetail {
 
 /// `GET /api/jetstream` and `kanade jetstream status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamStatus {
     pub name: String,
     pub subjects: Vec<String>,
@@ -286,6 +301,7 @@ pub struct StreamStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsumerStatus {
     pub name: String,
     /// Messages not yet delivered to it.
@@ -297,6 +313,7 @@ pub struct ConsumerStatus {
 
 /// What a caller may do. Ordered: each role may do everything the roles below it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads everything.
@@ -332,6 +349,7 @@ impl std::str::FromStr for Role {
 
 /// `POST /api/auth/login`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
@@ -350,6 +368,7 @@ impl std::fmt::Debug for LoginRequest {
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub token: String,
     pub expires_at: DateTime<Utc>,
@@ -368,6 +387,7 @@ impl std::fmt::Debug for LoginResponse {
 
 /// `GET /api/auth/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub username: String,
     pub role: Role,
@@ -379,6 +399,7 @@ pub struct Me {
 
 /// `POST /api/auth/change-password`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
@@ -387,6 +408,7 @@ pub struct ChangePasswordRequest {
 
 /// `POST /api/auth/mfa/init`: the secret to enrol in an authenticator app.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MfaInit {
     pub secret: String,
     pub otpauth_url: String,
@@ -394,6 +416,7 @@ pub struct MfaInit {
 
 /// `POST /api/auth/mfa/verify` and `/mfa/disable`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MfaCode {
     pub code: String,
@@ -401,6 +424,7 @@ pub struct MfaCode {
 
 /// One account as admins see it (never its secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Account {
     pub username: String,
     pub role: Role,
@@ -415,6 +439,7 @@ pub struct Account {
 
 /// `POST /api/accounts`. The new account must change its password at first sign-in.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     pub username: String,
@@ -427,6 +452,7 @@ pub struct NewAccount {
 /// `PATCH /api/accounts/{username}`: only the fields present change. A new `password` resets
 /// it and forces a change at next sign-in.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -441,6 +467,7 @@ pub struct AccountPatch {
 
 /// One row of `GET /api/audit`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub id: i64,
     pub actor: String,
@@ -455,6 +482,7 @@ pub struct AuditEntry {
 
 /// One machine in `GET /api/agents`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentRow {
     pub pc_id: String,
     pub hostname: String,
@@ -476,6 +504,7 @@ pub struct AgentRow {
 
 /// `GET /api/agents/versions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionCount {
     pub agent_version: String,
     pub machines: u64,
@@ -484,6 +513,7 @@ pub struct VersionCount {
 
 /// `POST /api/agents/{pc_id}/ping`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PingResult {
     pub pc_id: String,
     pub answered: bool,
@@ -495,6 +525,7 @@ pub struct PingResult {
 
 /// One averaged step of a machine's performance series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PerfPoint {
     pub at: DateTime<Utc>,
     pub samples: u32,
@@ -510,6 +541,7 @@ pub struct PerfPoint {
 
 /// `GET /api/agents/{pc_id}/perf`: averages per `step_secs`, at most about 1000 points.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PerfSeries {
     pub pc_id: String,
     pub from: DateTime<Utc>,
@@ -521,6 +553,7 @@ pub struct PerfSeries {
 /// `GET /api/perf/fleet`: percentiles over the machines' latest samples, and the fleet's
 /// average and maximum per step over the range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FleetPerf {
     pub machines: u64,
     pub cpu_p50: f64,
@@ -534,6 +567,7 @@ pub struct FleetPerf {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FleetPoint {
     pub at: DateTime<Utc>,
     pub machines: u64,
@@ -545,6 +579,7 @@ pub struct FleetPoint {
 
 /// `GET /api/perf/top`: machines ranked by their latest sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TopEntry {
     pub pc_id: String,
     pub at: DateTime<Utc>,
@@ -553,6 +588,7 @@ pub struct TopEntry {
 
 /// `GET /api/agents/{pc_id}/processes`: one snapshot of the busiest processes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcessSnapshot {
     pub pc_id: String,
     #[serde(default)]
@@ -562,6 +598,7 @@ pub struct ProcessSnapshot {
 
 /// One row of `GET /api/obs_events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ObsEntry {
     pub id: i64,
     pub pc_id: String,
@@ -575,6 +612,7 @@ pub struct ObsEntry {
 
 /// `GET /api/obs_events/kinds`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KindCount {
     pub kind: String,
     pub events: u64,
@@ -583,6 +621,7 @@ pub struct KindCount {
 /// What `GET /api/events/stream` pushes (Server-Sent Events; the SSE event name is the
 /// `type`). Each says what changed, so a page refetches only what it shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveEvent {
     /// An execution was created or its counters/status moved.
@@ -613,6 +652,7 @@ impl LiveEvent {
 
 /// `GET /api/groups`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupSummary {
     pub name: String,
     pub members: u64,
@@ -620,6 +660,7 @@ pub struct GroupSummary {
 
 /// `GET/PUT /api/agents/{pc_id}/groups`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GroupList {
     pub groups: Vec<String>,
@@ -627,6 +668,7 @@ pub struct GroupList {
 
 /// `GET /api/agents/{pc_id}/effective_config`: each value and the scope it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EffectiveConfigView {
     pub pc_id: String,
     pub groups: Vec<String>,
@@ -636,6 +678,7 @@ pub struct EffectiveConfigView {
 
 /// `PUT /api/freeze`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FreezeRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -648,6 +691,7 @@ pub struct FreezeRequest {
 
 /// `GET /api/freeze`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FreezeStatus {
     pub frozen: bool,
     #[serde(default)]
@@ -656,6 +700,7 @@ pub struct FreezeStatus {
 
 /// `GET /api/jobs/{id}/status` and the answer of revoke/unrevoke.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobStatus {
     pub id: String,
     pub revoked: bool,
@@ -689,6 +734,7 @@ pub fn check_group_names(groups: &[String]) -> Result<(), ManifestError> {
 
 /// The latest inventory of one job on one machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InventoryFacts {
     pub pc_id: String,
     pub job_id: String,
@@ -704,6 +750,7 @@ pub struct InventoryFacts {
 
 /// `GET /api/inventory/{job_id}`: one job across machines, with how to show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InventoryJobPage {
     pub job_id: String,
     #[serde(default)]
@@ -718,6 +765,7 @@ pub struct InventoryJobPage {
 
 /// `GET /api/inventory/search`: rows of one explode table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InventorySearch {
     pub table: String,
     /// Column order of the rows.
@@ -744,6 +792,7 @@ pub const SEARCH_OPERATORS: [&str; 9] = [
 
 /// One change between two inventory runs (`GET /api/inventory/history`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InventoryChange {
     pub id: i64,
     pub pc_id: String,
@@ -761,6 +810,7 @@ pub struct InventoryChange {
 
 /// A check's latest status on one machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckRow {
     pub pc_id: String,
     pub check_name: String,
@@ -777,6 +827,7 @@ pub struct CheckRow {
 
 /// `GET /api/compliance`: one check across the fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ComplianceSummary {
     pub check_name: String,
     #[serde(default)]
@@ -791,6 +842,7 @@ pub struct ComplianceSummary {
 
 /// `POST /api/notifications`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NotificationRequest {
     /// Minted when absent; letters, digits, '-' and '_' (at most 64).
@@ -850,6 +902,7 @@ pub fn notification_subjects(target: &Target) -> Vec<String> {
 
 /// Answer of `POST /api/notifications`: the subjects the broker acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationSent {
     pub id: String,
     pub subjects: Vec<String>,
@@ -857,6 +910,7 @@ pub struct NotificationSent {
 
 /// One sent notification (`GET /api/notifications`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationSummary {
     pub id: String,
     pub priority: Priority,
@@ -877,6 +931,7 @@ pub struct NotificationSummary {
 
 /// One person's confirmation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AckRow {
     pub pc_id: String,
     pub user: String,
@@ -886,6 +941,7 @@ pub struct AckRow {
 
 /// `GET /api/notifications/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationDetail {
     #[serde(flatten)]
     pub notification: NotificationSummary,
@@ -894,6 +950,7 @@ pub struct NotificationDetail {
 
 /// `PUT`/`GET /api/groups/{name}/email`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GroupEmails {
     pub emails: Vec<String>,
@@ -955,6 +1012,7 @@ pub fn is_plausible_email(text: &str) -> bool {
 
 /// One published agent binary (`GET /api/agent-releases`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentRelease {
     /// Object key: `<version>-<platform>`.
     pub key: String,

@@ -19,6 +19,7 @@ pub fn pc_key(pc_id: &str) -> String {
 
 /// A partial config: only the fields that are set override lower scopes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConfigScope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,6 +44,7 @@ pub struct ConfigScope {
 
 /// The config an agent runs with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EffectiveConfig {
     pub heartbeat_interval: HumanDuration,
     pub host_perf_interval: HumanDuration,
@@ -84,6 +86,7 @@ impl EffectiveConfig {
 
 /// One resolved value and where it came from (`default`, `global`, `groups.<g>`, `pcs.<id>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sourced {
     pub field: String,
     pub value: serde_json::Value,

@@ -50,6 +50,7 @@ pub struct HintError {
 /// The status of a compliance check on one machine. Anything a script prints that is not one
 /// of the first three reads as `Unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     Ok,

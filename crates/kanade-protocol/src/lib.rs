@@ -13,6 +13,8 @@ pub mod hints;
 pub mod ids;
 pub mod manifest;
 pub mod names;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod schedule;
 pub mod subject;
 pub mod wire;

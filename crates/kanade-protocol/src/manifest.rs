@@ -11,6 +11,7 @@ pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
 /// A registered job (KV `jobs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub id: String,
@@ -32,6 +33,7 @@ pub struct Manifest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Execute {
     pub shell: Shell,
@@ -48,6 +50,7 @@ pub struct Execute {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Shell {
     Sh,
@@ -70,6 +73,7 @@ impl Shell {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunAs {
     System,
@@ -78,6 +82,7 @@ pub enum RunAs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Staleness {
     Cached,
@@ -86,6 +91,7 @@ pub enum Staleness {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EmitHint {
     #[serde(rename = "type")]
@@ -93,12 +99,14 @@ pub struct EmitHint {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EmitKind {
     Events,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InventoryHint {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -112,6 +120,7 @@ pub struct InventoryHint {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DisplayField {
     pub field: String,
@@ -121,10 +130,12 @@ pub struct DisplayField {
     pub kind: Option<String>,
     /// The columns of a `type: table` field.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub columns: Vec<DisplayField>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExplodeSpec {
     /// The array in the inventory object whose items become rows.
@@ -138,6 +149,7 @@ pub struct ExplodeSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExplodeColumn {
     /// The key in each array item, and the column's name.
@@ -149,6 +161,7 @@ pub struct ExplodeColumn {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnType {
     #[default]
@@ -158,6 +171,7 @@ pub enum ColumnType {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CheckHint {
     pub name: String,
@@ -181,6 +195,7 @@ fn default_detail_field() -> String {
 
 /// What a check does when a machine moves into a listed status.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AlertSpec {
     /// Statuses whose arrival alerts (`warn`, `fail`, `unknown`); empty means `[fail]`.
@@ -221,6 +236,7 @@ impl AlertSpec {
 
 /// How urgently a notification asks for attention. Readers tolerate values they do not know.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     Info,

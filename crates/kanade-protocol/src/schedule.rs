@@ -17,6 +17,7 @@ pub const MAX_WAVES: usize = 20;
 
 /// A registered schedule (KV `schedules`, JSON; the text as written is in `schedules_yaml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     pub id: String,
@@ -49,6 +50,7 @@ pub struct Schedule {
 
 /// When a schedule fires: exactly one of these keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum When {
     /// `{at: "HH:MM" | "YYYY-MM-DD HH:MM", days: [...]}`.
@@ -62,6 +64,7 @@ pub enum When {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Calendar {
     pub at: String,
@@ -80,6 +83,7 @@ pub enum Reconcile {
 
 /// Waves: each publishes to `commands.group.<group>` once `delay` has passed since the start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rollout {
     pub waves: Vec<Wave>,
@@ -90,6 +94,7 @@ pub struct Rollout {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Wave {
     pub group: String,
@@ -99,6 +104,7 @@ pub struct Wave {
 
 /// The period outside which the schedule is dormant. Either end may be open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Active {
     /// `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` (in the schedule's zone) or an RFC 3339 instant.
@@ -109,6 +115,7 @@ pub struct Active {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Constraints {
     /// `HH:MM-HH:MM` in the schedule's zone; may wrap midnight (`22:00-04:00`).
@@ -122,12 +129,14 @@ pub struct Constraints {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OnFailure {
     pub retry: Retry,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Retry {
     /// 1 to 10 more attempts on the machines that failed.
@@ -138,6 +147,7 @@ pub struct Retry {
 
 /// One row of `GET /api/schedules`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScheduleSummary {
     pub id: String,
     pub job_id: String,
@@ -152,6 +162,7 @@ pub struct ScheduleSummary {
 
 /// `GET /api/schedules/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScheduleDetail {
     pub schedule: Schedule,
     #[serde(default)]
@@ -162,6 +173,7 @@ pub struct ScheduleDetail {
 
 /// One row of `GET /api/schedules/upcoming`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpcomingFire {
     pub schedule_id: String,
     pub job_id: String,
@@ -170,6 +182,7 @@ pub struct UpcomingFire {
 
 /// Where a rollout stands, on `GET /api/executions/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RolloutProgress {
     /// `running`, `done` or `halted`.
     pub status: String,
@@ -182,6 +195,7 @@ pub struct RolloutProgress {
 /// A wave rollout in progress (KV `exec_rollouts`, key = exec id): the command every wave
 /// publishes and how many waves are out. Whichever backend runs the scheduler drives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RolloutPlan {
     pub exec_id: String,
     pub job_id: String,

@@ -9,6 +9,7 @@ pub use crate::manifest::{EmitHint, Priority, Shell};
 /// A request to run one job on every machine listening on the subject it is published to
 /// (`commands.all`, `commands.group.<g>`, `commands.pc.<pc_id>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Command {
     /// Manifest id of the job (`run:<request_id>` for break-glass `kanade run`).
     pub id: String,
@@ -43,6 +44,7 @@ pub struct Command {
 
 /// How often and how patiently an agent re-runs a failed command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetrySpec {
     /// Extra attempts after the first (1 to 10).
     pub max: u32,
@@ -51,6 +53,7 @@ pub struct RetrySpec {
 
 /// The outcome of one command on one machine, published on `results.<request_id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecResult {
     /// Minted by the agent, unique per (command, machine); the projection key.
     pub result_id: String,
@@ -81,6 +84,7 @@ pub struct ExecResult {
 
 /// Published on `events.started.<exec_id>.<pc_id>` just before a script starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventStarted {
     pub result_id: String,
     pub request_id: String,
@@ -98,6 +102,7 @@ pub struct EventStarted {
 
 /// Liveness beacon, `heartbeat.<pc_id>` (core NATS, lossy by design).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Heartbeat {
     pub pc_id: String,
     pub at: DateTime<Utc>,
@@ -119,6 +124,7 @@ pub struct Heartbeat {
 /// Whole-host performance, `host_perf.<pc_id>` (core NATS) every `host_perf_interval`.
 /// Rates come from the agent's own deltas between two samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostPerf {
     pub pc_id: String,
     pub at: DateTime<Utc>,
@@ -142,6 +148,7 @@ pub struct HostPerf {
 
 /// The busiest processes, `process_perf.<pc_id>`, sent only in investigation mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcessPerf {
     pub pc_id: String,
     pub at: DateTime<Utc>,
@@ -150,6 +157,7 @@ pub struct ProcessPerf {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcessSample {
     pub pid: u32,
     pub name: String,
@@ -164,6 +172,7 @@ pub struct ProcessSample {
 /// One event on a machine's timeline, `obs.<pc_id>` (stream OBS_EVENTS). Idempotent on
 /// `(pc_id, source, event_record_id)`; without a record id every delivery is a new row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ObsEvent {
     pub pc_id: String,
     pub at: DateTime<Utc>,
@@ -177,6 +186,7 @@ pub struct ObsEvent {
 
 /// One operator action, published on `audit.<action>` into stream `AUDIT`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     pub actor: String,
     pub action: String,
@@ -192,6 +202,7 @@ pub struct AuditEvent {
 /// The payload of the `exec` audit event: enough to rebuild the `executions` row when the
 /// read model is replayed from the streams.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecutionRecord {
     pub exec_id: String,
     pub job_id: String,
@@ -212,6 +223,7 @@ pub const FREEZE_KEY: &str = "freeze";
 /// A fleet-wide change freeze: while active the scheduler fires nothing and agents refuse
 /// new commands except those marked emergency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Freeze {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<DateTime<Utc>>,
@@ -235,6 +247,7 @@ impl Freeze {
 /// `notifications.group.<g>` or `notifications.pc.<pc_id>` (stream NOTIFICATIONS). The same
 /// notification (same `id`) is published once per subject of its target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     /// Letters, digits, '-' and '_' (it is a subject token in acks).
     pub id: String,
@@ -260,6 +273,7 @@ pub struct Notification {
 /// A person confirmed a notification, published on
 /// `events.notifications.acked.<pc_id>.<user>.<notification_id>` (stream EVENTS).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationAck {
     pub notification_id: String,
     pub pc_id: String,
@@ -270,6 +284,7 @@ pub struct NotificationAck {
 
 /// Value of `group_contacts[group]`: who is e-mailed about the group's compliance alerts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupContacts {
     #[serde(default)]
     pub emails: Vec<String>,
@@ -281,6 +296,7 @@ pub const SCRIPT_REVOKED: &str = "REVOKED";
 
 /// Value of `agent_groups[pc_id]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentGroups {
     #[serde(default)]
     pub groups: Vec<String>,

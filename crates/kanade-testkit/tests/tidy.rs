@@ -78,6 +78,7 @@ fn crate_boundaries_hold() {
             "kanade-protocol must not depend on {banned}"
         );
     }
+    protocol_schemas_stay_optional();
     for krate in [
         "kanade-agent",
         "kanade-cli",
@@ -123,5 +124,28 @@ fn api_handlers_write_no_sql() {
                 file.display()
             );
         }
+    }
+}
+
+/// kanade-protocol may derive OpenAPI schemas, but only behind its `openapi` feature: utoipa is
+/// an optional dependency there, and only the backend turns the feature on.
+fn protocol_schemas_stay_optional() {
+    let root = kanade_testkit::workspace_root().join("crates");
+    let manifest = std::fs::read_to_string(root.join("kanade-protocol/Cargo.toml")).unwrap();
+    for line in manifest
+        .lines()
+        .filter(|l| l.trim_start().starts_with("utoipa"))
+    {
+        assert!(
+            line.contains("optional = true"),
+            "kanade-protocol must depend on utoipa only optionally (feature `openapi`): {line}"
+        );
+    }
+    for krate in ["kanade-agent", "kanade-cli", "kanade-bus"] {
+        let text = std::fs::read_to_string(root.join(krate).join("Cargo.toml")).unwrap();
+        assert!(
+            !text.contains("openapi") && !text.contains("utoipa"),
+            "{krate} must not build the OpenAPI schemas"
+        );
     }
 }

@@ -2,11 +2,10 @@
 //! A password reset, role change, disabling or deletion ends the account's sessions (except
 //! the calling admin's own).
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
-use axum::{Json, Router};
 use chrono::Utc;
 use kanade_protocol::api::{self, Account, AccountPatch, NewAccount};
 use serde_json::json;
@@ -16,11 +15,13 @@ use crate::auth::{Admin, Refusal, Require, password};
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
 use crate::store;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/accounts", get(list).post(create))
-        .route("/api/accounts/{username}", patch(update).delete(delete))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(update, delete))
 }
 
 async fn hash(state: &AppState, password: String) -> Result<String, Refusal> {
@@ -32,6 +33,13 @@ async fn hash(state: &AppState, password: String) -> Result<String, Refusal> {
         .map_err(|e| ApiError::internal("hashing", e))?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/accounts",
+    responses(
+        (status = 200, body = Vec<Account>, description = "Every account"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Admin>,
@@ -42,6 +50,16 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/accounts",
+    request_body(content = NewAccount, content_type = "application/json"),
+    responses(
+        (status = 201, body = Account, description = "The account was created"),
+        (status = 409, body = kanade_protocol::api::ErrorBody, description = "The user name is taken"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The user name or password breaks a rule"),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Require<Admin>,
@@ -87,6 +105,17 @@ async fn create(
     Ok((StatusCode::CREATED, Json(user.to_account())))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/accounts/{username}",
+    params(("username" = String, Path, description = "The user name")),
+    request_body(content = AccountPatch, content_type = "application/json"),
+    responses(
+        (status = 200, body = Account, description = "The updated account"),
+        (status = 409, body = kanade_protocol::api::ErrorBody, description = "The change would leave no admin"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The password breaks the policy"),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Require<Admin>,
@@ -128,6 +157,15 @@ async fn update(
     Ok(Json(user.to_account()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/accounts/{username}",
+    params(("username" = String, Path, description = "The user name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, body = kanade_protocol::api::ErrorBody, description = "The last admin cannot be deleted"),
+    ),
+)]
 async fn delete(
     State(state): State<AppState>,
     caller: Require<Admin>,

@@ -4,9 +4,8 @@
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use kanade_protocol::api::{AgentRow, Page, PerfSeries, PingResult, ProcessSnapshot, VersionCount};
@@ -20,19 +19,22 @@ use crate::auth::{Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::store;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/agents", get(list))
-        .route("/api/agents/versions", get(versions))
-        .route("/api/agents/{pc_id}", get(read))
-        .route("/api/agents/{pc_id}/ping", post(ping))
-        .route("/api/agents/{pc_id}/perf", get(perf))
-        .route("/api/agents/{pc_id}/processes", get(processes))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(versions))
+        .routes(routes!(read))
+        .routes(routes!(ping))
+        .routes(routes!(perf))
+        .routes(routes!(processes))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Substring of the machine id or host name.
     q: Option<String>,
@@ -47,6 +49,14 @@ struct ListQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents",
+    params(ListQuery),
+    responses(
+        (status = 200, body = Page<AgentRow>, description = "Machines matching the filters"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -136,6 +146,14 @@ async fn members(js: &jetstream::Context, group: &str) -> anyhow::Result<Vec<Str
     Ok(out)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{pc_id}",
+    params(("pc_id" = String, Path, description = "The machine id")),
+    responses(
+        (status = 200, body = AgentRow, description = "The machine"),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -159,6 +177,13 @@ async fn read(
     Ok(Json(row))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/versions",
+    responses(
+        (status = 200, body = Vec<VersionCount>, description = "How many machines run each agent version"),
+    ),
+)]
 async fn versions(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -174,6 +199,14 @@ async fn versions(
 
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
+#[utoipa::path(
+    post,
+    path = "/api/agents/{pc_id}/ping",
+    params(("pc_id" = String, Path, description = "The machine id")),
+    responses(
+        (status = 200, body = PingResult, description = "Whether the agent answered, and how fast"),
+    ),
+)]
 async fn ping(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -207,8 +240,9 @@ async fn ping(
     Ok(Json(result))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PerfRange {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
@@ -228,6 +262,14 @@ pub(crate) fn range(q: &PerfRange) -> ApiResult<(DateTime<Utc>, DateTime<Utc>, i
     Ok((from, to, store::perf::effective_step(from, to, step)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{pc_id}/perf",
+    params(("pc_id" = String, Path, description = "The machine id"), PerfRange),
+    responses(
+        (status = 200, body = PerfSeries, description = "The machine's performance series"),
+    ),
+)]
 async fn perf(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -249,6 +291,14 @@ async fn perf(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{pc_id}/processes",
+    params(("pc_id" = String, Path, description = "The machine id")),
+    responses(
+        (status = 200, body = ProcessSnapshot, description = "The latest process list of the machine"),
+    ),
+)]
 async fn processes(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

@@ -1,8 +1,7 @@
 //! `GET /api/audit`: operator actions, newest first, filterable by actor, action and time.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kanade_protocol::api::{AuditEntry, Page};
 use serde::Deserialize;
@@ -12,13 +11,16 @@ use crate::auth::{Require, Viewer};
 use crate::error::{ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::store;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/audit", get(list))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     actor: Option<String>,
     action: Option<String>,
@@ -28,6 +30,14 @@ struct AuditQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, body = Page<AuditEntry>, description = "Audit entries, newest first"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

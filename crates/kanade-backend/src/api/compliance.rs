@@ -1,9 +1,8 @@
 //! `/api/compliance`: each check across the fleet, one check per machine, and one machine's
 //! checks.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use kanade_protocol::api::{CheckRow, ComplianceSummary, Page};
 use kanade_protocol::hints::CheckStatus;
 use serde::Deserialize;
@@ -13,14 +12,23 @@ use crate::auth::{Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::store;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/compliance", get(summary))
-        .route("/api/compliance/{check}", get(for_check))
-        .route("/api/agents/{pc_id}/checks", get(for_pc))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(summary))
+        .routes(routes!(for_check))
+        .routes(routes!(for_pc))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/compliance",
+    responses(
+        (status = 200, body = Vec<ComplianceSummary>, description = "Per check: how many machines pass, warn or fail"),
+    ),
+)]
 async fn summary(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -28,8 +36,9 @@ async fn summary(
     Ok(Json(state.store.read(|c| store::checks::summary(c)).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct CheckQuery {
     /// ok, warn, fail or unknown.
     status: Option<String>,
@@ -37,6 +46,14 @@ struct CheckQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/compliance/{check}",
+    params(("check" = String, Path, description = "The check (job) id"), CheckQuery),
+    responses(
+        (status = 200, body = Page<CheckRow>, description = "The machines' results of one check"),
+    ),
+)]
 async fn for_check(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -66,6 +83,14 @@ async fn for_check(
     Ok(Json(page))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{pc_id}/checks",
+    params(("pc_id" = String, Path, description = "The machine id")),
+    responses(
+        (status = 200, body = Vec<CheckRow>, description = "The machine's latest result of every check"),
+    ),
+)]
 async fn for_pc(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

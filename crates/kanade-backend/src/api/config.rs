@@ -2,11 +2,10 @@
 //! `groups.<g>` or `pcs.<pc_id>`) and `GET /api/agents/{pc_id}/effective_config` (each value
 //! with the scope it came from).
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use kanade_protocol::api::EffectiveConfigView;
 use kanade_protocol::config::ConfigScope;
 use serde_json::json;
@@ -15,14 +14,13 @@ use crate::auth::{Operator, Require, Viewer};
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
 use crate::{audit, desired};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/config/{scope}",
-            get(read).put(replace).patch(patch).delete(remove),
-        )
-        .route("/api/agents/{pc_id}/effective_config", get(effective))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(read, replace, patch, remove))
+        .routes(routes!(effective))
 }
 
 fn key(scope: &str) -> ApiResult<String> {
@@ -37,6 +35,14 @@ fn unavailable(err: anyhow::Error) -> ApiError {
     ApiError::unavailable("could not reach the config store", format!("{err:#}"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/config/{scope}",
+    params(("scope" = String, Path, description = "`global`, `groups.<group>` or `pcs.<pc_id>`")),
+    responses(
+        (status = 200, body = ConfigScope, description = "The values set at this scope"),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -50,6 +56,16 @@ async fn read(
 }
 
 /// Replaces the whole scope. Unknown fields are refused with their name.
+#[utoipa::path(
+    put,
+    path = "/api/config/{scope}",
+    params(("scope" = String, Path, description = "`global`, `groups.<group>` or `pcs.<pc_id>`")),
+    request_body(content = ConfigScope, content_type = "application/json"),
+    responses(
+        (status = 200, body = ConfigScope, description = "The new values of the scope"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "A value is out of range; `field` names it"),
+    ),
+)]
 async fn replace(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -80,6 +96,16 @@ async fn replace(
 }
 
 /// Sets the fields present; `null` unsets one.
+#[utoipa::path(
+    patch,
+    path = "/api/config/{scope}",
+    params(("scope" = String, Path, description = "`global`, `groups.<group>` or `pcs.<pc_id>`")),
+    request_body(content = ConfigScope, content_type = "application/json", description = "Only the keys given change; `null` clears one"),
+    responses(
+        (status = 200, body = ConfigScope, description = "The new values of the scope"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "A value is out of range; `field` names it"),
+    ),
+)]
 async fn patch(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -112,6 +138,14 @@ async fn patch(
     Ok(Json(written.unwrap_or_default()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/config/{scope}",
+    params(("scope" = String, Path, description = "`global`, `groups.<group>` or `pcs.<pc_id>`")),
+    responses(
+        (status = 204, description = "The scope was cleared"),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -129,6 +163,14 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{pc_id}/effective_config",
+    params(("pc_id" = String, Path, description = "The machine id")),
+    responses(
+        (status = 200, body = EffectiveConfigView, description = "Each value the machine uses with the scope it came from"),
+    ),
+)]
 async fn effective(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

@@ -5,20 +5,27 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth::{Require, Viewer};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/events/stream", get(stream))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stream))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/events/stream",
+    responses(
+        (status = 200, description = "Server-sent events, one per change (`LiveEvent` as JSON in `data`); never ends", content_type = "text/event-stream", body = String),
+    ),
+)]
 async fn stream(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

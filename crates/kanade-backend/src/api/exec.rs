@@ -2,11 +2,10 @@
 //! at once or in waves (`rollout`). 202 with status `pending`, or `unconfirmed` when the
 //! broker did not acknowledge the command (it may run); 503 names the database or the broker.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use chrono::Utc;
 use kanade_protocol::api::{ExecRequest, ExecResponse};
 
@@ -14,11 +13,23 @@ use crate::auth::{Operator, Require};
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
 use crate::{catalog, exec};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/exec/{job_id}", post(fire))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(fire))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/exec/{job_id}",
+    params(("job_id" = String, Path, description = "The job id")),
+    request_body(content = ExecRequest, content_type = "application/json"),
+    responses(
+        (status = 202, body = ExecResponse, description = "The command was published"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The request breaks a rule; `field` names it"),
+    ),
+)]
 async fn fire(
     State(state): State<AppState>,
     caller: Require<Operator>,

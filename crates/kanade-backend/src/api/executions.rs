@@ -1,8 +1,7 @@
 //! `/api/executions`: fan-outs newest first, and one with its per-machine rows.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use kanade_protocol::api::{ExecutionDetail, ExecutionSummary, Page};
 
 use crate::api::Paging;
@@ -10,14 +9,24 @@ use crate::auth::{Operator, Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::store;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/executions", get(list))
-        .route("/api/executions/{exec_id}", get(read))
-        .route("/api/executions/{exec_id}/kill", post(kill))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read))
+        .routes(routes!(kill))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/executions",
+    params(crate::api::Paging),
+    responses(
+        (status = 200, body = Page<ExecutionSummary>, description = "Executions, newest first"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -31,6 +40,14 @@ async fn list(
     Ok(Json(page))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/executions/{exec_id}",
+    params(("exec_id" = String, Path, description = "The execution id")),
+    responses(
+        (status = 200, body = ExecutionDetail, description = "The execution with its counters"),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -54,6 +71,14 @@ async fn read(
 
 /// Publishes `kill.<exec_id>`: every machine running that execution kills the whole process
 /// tree and reports exit -1.
+#[utoipa::path(
+    post,
+    path = "/api/executions/{exec_id}/kill",
+    params(("exec_id" = String, Path, description = "The execution id")),
+    responses(
+        (status = 202, description = "The kill order was published"),
+    ),
+)]
 async fn kill(
     State(state): State<AppState>,
     caller: Require<Operator>,

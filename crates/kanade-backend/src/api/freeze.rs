@@ -1,11 +1,10 @@
 //! The fleet freeze: `GET/PUT/DELETE /api/freeze`. While active the scheduler fires nothing
 //! and agents refuse new commands except emergency ones.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::Utc;
 use kanade_protocol::api::{FreezeRequest, FreezeStatus};
 use kanade_protocol::wire::Freeze;
@@ -15,15 +14,24 @@ use crate::auth::{Operator, Require, Viewer};
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
 use crate::{audit, desired};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/freeze", get(read).put(set).delete(lift))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read, set, lift))
 }
 
 fn unavailable(err: anyhow::Error) -> ApiError {
     ApiError::unavailable("could not reach the fleet config", format!("{err:#}"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/freeze",
+    responses(
+        (status = 200, body = FreezeStatus, description = "Whether the fleet is frozen"),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -35,6 +43,15 @@ async fn read(
     }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/freeze",
+    request_body(content = FreezeRequest, content_type = "application/json", description = "Empty body: frozen from now until lifted"),
+    responses(
+        (status = 200, body = FreezeStatus, description = "The freeze in force"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "`from` is not before `until`"),
+    ),
+)]
 async fn set(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -83,6 +100,13 @@ async fn set(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/freeze",
+    responses(
+        (status = 204, description = "The freeze was lifted"),
+    ),
+)]
 async fn lift(State(state): State<AppState>, caller: Require<Operator>) -> ApiResult<StatusCode> {
     desired::set_freeze(&state.js, None)
         .await

@@ -1,10 +1,9 @@
 //! `/api/groups/{name}/email`: who is e-mailed about a group's compliance alerts, kept in KV
 //! `group_contacts` (read by the alert task when it sends).
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use bytes::Bytes as Payload;
 use kanade_protocol::api::GroupEmails;
 use kanade_protocol::names;
@@ -16,9 +15,11 @@ use crate::auth::{Operator, Require, Viewer};
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
 use crate::{audit, notify};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/groups/{name}/email", get(read).put(replace))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read, replace))
 }
 
 fn check_group(name: &str) -> ApiResult<()> {
@@ -30,6 +31,14 @@ fn check_group(name: &str) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/groups/{name}/email",
+    params(("name" = String, Path, description = "The group name")),
+    responses(
+        (status = 200, body = GroupEmails, description = "Where mail about the group goes"),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -43,6 +52,16 @@ async fn read(
 }
 
 /// Replaces the group's addresses; an empty list removes them.
+#[utoipa::path(
+    put,
+    path = "/api/groups/{name}/email",
+    params(("name" = String, Path, description = "The group name")),
+    request_body(content = GroupEmails, content_type = "application/json"),
+    responses(
+        (status = 200, body = GroupEmails, description = "The new addresses"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "An address breaks a rule"),
+    ),
+)]
 async fn replace(
     State(state): State<AppState>,
     caller: Require<Operator>,

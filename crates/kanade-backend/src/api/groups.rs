@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use kanade_protocol::api::{self, GroupList, GroupSummary};
 use kanade_protocol::subject;
 use serde_json::json;
@@ -15,15 +14,14 @@ use crate::auth::{Operator, Require, Viewer};
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
 use crate::{audit, desired};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/groups", get(list))
-        .route("/api/agents/{pc_id}/groups", get(read).put(replace))
-        .route(
-            "/api/agents/{pc_id}/groups/{group}",
-            put(add).delete(remove),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read, replace))
+        .routes(routes!(add, remove))
 }
 
 fn unavailable(err: anyhow::Error) -> ApiError {
@@ -45,6 +43,13 @@ fn check_pc(pc_id: &str) -> ApiResult<()> {
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/groups",
+    responses(
+        (status = 200, body = Vec<GroupSummary>, description = "Every group with its member count"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -63,6 +68,14 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{pc_id}/groups",
+    params(("pc_id" = String, Path, description = "The machine id")),
+    responses(
+        (status = 200, body = GroupList, description = "The machine's groups"),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -75,6 +88,16 @@ async fn read(
     Ok(Json(GroupList { groups }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/agents/{pc_id}/groups",
+    params(("pc_id" = String, Path, description = "The machine id")),
+    request_body(content = GroupList, content_type = "application/json"),
+    responses(
+        (status = 200, body = GroupList, description = "The machine's new groups"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "Too many groups, or a group name breaks a rule"),
+    ),
+)]
 async fn replace(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -99,6 +122,14 @@ async fn replace(
     Ok(Json(GroupList { groups }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/agents/{pc_id}/groups/{group}",
+    params(("pc_id" = String, Path, description = "The machine id"), ("group" = String, Path, description = "The group name")),
+    responses(
+        (status = 200, body = GroupList, description = "The machine's groups"),
+    ),
+)]
 async fn add(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -124,6 +155,14 @@ async fn add(
     Ok(Json(GroupList { groups }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/agents/{pc_id}/groups/{group}",
+    params(("pc_id" = String, Path, description = "The machine id"), ("group" = String, Path, description = "The group name")),
+    responses(
+        (status = 200, body = GroupList, description = "The machine's groups"),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Require<Operator>,

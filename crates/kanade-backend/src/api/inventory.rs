@@ -1,10 +1,9 @@
 //! `/api/inventory`: one job's facts across machines (with how to show them), one machine's
 //! facts, searching explode tables (`column__op=value`) and the change history.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use kanade_protocol::api::{
     InventoryChange, InventoryFacts, InventoryJobPage, InventorySearch, Page, SEARCH_OPERATORS,
 };
@@ -16,17 +15,20 @@ use crate::auth::{Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::store::{self, explode};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/inventory/search", get(search))
-        .route("/api/inventory/history", get(history))
-        .route("/api/inventory/{job_id}", get(for_job))
-        .route("/api/agents/{pc_id}/inventory", get(for_pc))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(history))
+        .routes(routes!(for_job))
+        .routes(routes!(for_pc))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct JobQuery {
     /// Only machines whose id contains this.
     pc: Option<String>,
@@ -34,6 +36,14 @@ struct JobQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/inventory/{job_id}",
+    params(("job_id" = String, Path, description = "The job id"), JobQuery),
+    responses(
+        (status = 200, body = InventoryJobPage, description = "The facts the job collected per machine"),
+    ),
+)]
 async fn for_job(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -64,6 +74,14 @@ async fn for_job(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{pc_id}/inventory",
+    params(("pc_id" = String, Path, description = "The machine id")),
+    responses(
+        (status = 200, body = Vec<InventoryFacts>, description = "The facts of every inventory job on the machine"),
+    ),
+)]
 async fn for_pc(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -76,8 +94,9 @@ async fn for_pc(
     Ok(Json(facts))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
     pc_id: Option<String>,
     job_id: Option<String>,
@@ -85,6 +104,14 @@ struct HistoryQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/inventory/history",
+    params(HistoryQuery),
+    responses(
+        (status = 200, body = Page<InventoryChange>, description = "Inventory changes, newest first"),
+    ),
+)]
 async fn history(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -105,6 +132,15 @@ async fn history(
 }
 
 /// `?table=<explode table>&<column>__<op>=<value>…&limit=&offset=`. Every condition must hold.
+#[utoipa::path(
+    get,
+    path = "/api/inventory/search",
+    description = "Every other query parameter is a condition `<column>__<op>=<value>` (a bare `<column>=<value>` is `eq`; `in` takes a comma list).",
+    params(("table" = String, Query, description = "The explode table to search"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 50, at most 1000)"), ("offset" = Option<u64>, Query, description = "Rows to skip")),
+    responses(
+        (status = 200, body = InventorySearch, description = "Rows matching every condition"),
+    ),
+)]
 async fn search(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

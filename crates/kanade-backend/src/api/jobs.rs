@@ -1,10 +1,9 @@
 //! `/api/jobs`: register (YAML or JSON body), list, read and delete job manifests.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use kanade_protocol::api::{JobDetail, JobStatus, JobSummary};
 use kanade_protocol::manifest::{Manifest, ManifestError};
 use serde_json::json;
@@ -13,18 +12,30 @@ use crate::auth::{Operator, Require, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::{audit, catalog, desired};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/jobs", get(list).post(create))
-        .route("/api/jobs/{id}", get(read).delete(delete))
-        .route("/api/jobs/{id}/status", get(status))
-        .route("/api/jobs/{id}/revoke", post(revoke))
-        .route("/api/jobs/{id}/unrevoke", post(unrevoke))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, delete))
+        .routes(routes!(status))
+        .routes(routes!(revoke))
+        .routes(routes!(unrevoke))
 }
 
 /// Accepts the manifest as YAML or JSON (JSON is YAML). Nothing is written unless it parses
 /// and validates. Creating an existing id replaces it (200), a new id answers 201.
+#[utoipa::path(
+    post,
+    path = "/api/jobs",
+    request_body(content = Manifest, content_type = "application/json", description = "The job manifest as JSON (YAML is accepted too, with any content type)"),
+    responses(
+        (status = 200, body = JobDetail, description = "An existing job was replaced"),
+        (status = 201, body = JobDetail, description = "The job was registered"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The manifest breaks a rule; `field` names it"),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -73,6 +84,13 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/jobs",
+    responses(
+        (status = 200, body = Vec<JobSummary>, description = "Every registered job"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -88,6 +106,14 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/jobs/{id}",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, body = JobDetail, description = "The job with its manifest"),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -100,6 +126,14 @@ async fn read(
         .ok_or_else(|| ApiError::not_found(format!("job {id}")))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/jobs/{id}",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 204, description = "Deleted, revoked, and its schedules disabled"),
+    ),
+)]
 async fn delete(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -134,6 +168,14 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/jobs/{id}/status",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, body = JobStatus, description = "Whether the job is revoked"),
+    ),
+)]
 async fn status(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -145,6 +187,14 @@ async fn status(
     Ok(Json(status))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/jobs/{id}/revoke",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, body = JobStatus, description = "Agents now refuse the job"),
+    ),
+)]
 async fn revoke(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -153,6 +203,14 @@ async fn revoke(
     set_revoked(state, caller, id, true).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/jobs/{id}/unrevoke",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, body = JobStatus, description = "Agents run the job again"),
+    ),
+)]
 async fn unrevoke(
     State(state): State<AppState>,
     caller: Require<Operator>,

@@ -1,11 +1,9 @@
 //! `GET /metrics`: Prometheus text exposition. Needs a viewer (a scraper uses the static
 //! service token); gauges of liveness and consumer lag are refreshed at scrape time.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use chrono::Utc;
 use kanade_protocol::names;
 
@@ -13,9 +11,11 @@ use crate::auth::{Require, Viewer};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(scrape))
 }
 
 const CONSUMERS: &[(&str, &str)] = &[
@@ -25,6 +25,13 @@ const CONSUMERS: &[(&str, &str)] = &[
     (names::STREAM_OBS_EVENTS, names::CONSUMER_OBS_EVENTS),
 ];
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain; version=0.0.4", body = String),
+    ),
+)]
 async fn scrape(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

@@ -2,11 +2,10 @@
 //! the sent ones with who confirmed them (viewer). Sending publishes on the NOTIFICATIONS
 //! stream; the list is its projection, so it survives a read-model wipe.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::Utc;
 use kanade_protocol::api::{
     NotificationDetail, NotificationRequest, NotificationSent, NotificationSummary, Page,
@@ -19,15 +18,26 @@ use crate::auth::{Operator, Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery, parse_json};
 use crate::state::AppState;
 use crate::{audit, notify, store};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/notifications", get(list).post(send))
-        .route("/api/notifications/{id}", get(read))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, send))
+        .routes(routes!(read))
 }
 
 /// Answers 201 with the subjects the broker acknowledged (some may be missing: partial
 /// delivery is reported, not hidden); 503 when none landed.
+#[utoipa::path(
+    post,
+    path = "/api/notifications",
+    request_body(content = NotificationRequest, content_type = "application/json"),
+    responses(
+        (status = 201, body = NotificationSent, description = "The notification was published"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The request breaks a rule; `field` names it"),
+    ),
+)]
 async fn send(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -75,6 +85,14 @@ async fn send(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/notifications",
+    params(crate::api::Paging),
+    responses(
+        (status = 200, body = Page<NotificationSummary>, description = "Notifications, newest first"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -89,6 +107,14 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/notifications/{id}",
+    params(("id" = String, Path, description = "The notification id")),
+    responses(
+        (status = 200, body = NotificationDetail, description = "The notification with its acknowledgements"),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

@@ -1,9 +1,8 @@
 //! `/api/obs_events`: the machines' timelines (filter by machine, kind, source, time), and
 //! the kinds seen so far.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kanade_protocol::api::{KindCount, ObsEntry, Page};
 use serde::Deserialize;
@@ -13,15 +12,18 @@ use crate::auth::{Require, Viewer};
 use crate::error::{ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::store;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/obs_events", get(list))
-        .route("/api/obs_events/kinds", get(kinds))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(kinds))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ObsQuery {
     pc_id: Option<String>,
     kind: Option<String>,
@@ -32,6 +34,14 @@ struct ObsQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/obs_events",
+    params(ObsQuery),
+    responses(
+        (status = 200, body = Page<ObsEntry>, description = "Observed events, newest first"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -57,6 +67,13 @@ async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/obs_events/kinds",
+    responses(
+        (status = 200, body = Vec<KindCount>, description = "How many events of each kind"),
+    ),
+)]
 async fn kinds(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

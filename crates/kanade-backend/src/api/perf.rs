@@ -1,8 +1,7 @@
 //! `/api/perf/*`: the fleet's CPU and memory now and over time, and machines ranked by a metric.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::Utc;
 use kanade_protocol::api::{FleetPerf, TopEntry};
 use serde::Deserialize;
@@ -12,13 +11,23 @@ use crate::auth::{Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::store::{self, perf::Metric};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/perf/fleet", get(fleet))
-        .route("/api/perf/top", get(top))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(fleet))
+        .routes(routes!(top))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/perf/fleet",
+    params(PerfRange),
+    responses(
+        (status = 200, body = FleetPerf, description = "Fleet-wide performance series"),
+    ),
+)]
 async fn fleet(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -34,13 +43,22 @@ async fn fleet(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct TopQuery {
     metric: Option<String>,
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/perf/top",
+    params(TopQuery),
+    responses(
+        (status = 200, body = Vec<TopEntry>, description = "The machines with the highest value of a metric"),
+    ),
+)]
 async fn top(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

@@ -2,11 +2,10 @@
 //! list (viewer) and delete (admin) agent binaries. Rolling a version out is a config change
 //! (`target_version` in a scope of `/api/config`).
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use kanade_protocol::api::AgentRelease;
 use serde::Deserialize;
 use serde_json::json;
@@ -15,23 +14,21 @@ use crate::auth::{Admin, Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::{audit, releases};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// Largest agent binary accepted.
 const MAX_BINARY: usize = 256 * 1024 * 1024;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/agent-releases",
-            get(list)
-                .post(publish)
-                .layer(DefaultBodyLimit::max(MAX_BINARY)),
-        )
-        .route("/api/agent-releases/{key}", delete(remove))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, publish).layer(DefaultBodyLimit::max(MAX_BINARY)))
+        .routes(routes!(remove))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PublishQuery {
     version: String,
     /// Defaults to the backend's own platform (e.g. `linux-x86_64`).
@@ -45,6 +42,16 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/agent-releases",
+    params(PublishQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The agent binary"),
+    responses(
+        (status = 201, body = AgentRelease, description = "The release was stored"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The version or platform breaks a rule"),
+    ),
+)]
 async fn publish(
     State(state): State<AppState>,
     caller: Require<Admin>,
@@ -80,6 +87,13 @@ async fn publish(
     Ok((StatusCode::CREATED, Json(release)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agent-releases",
+    responses(
+        (status = 200, body = Vec<AgentRelease>, description = "Every stored release"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -90,6 +104,14 @@ async fn list(
     Ok(Json(all))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/agent-releases/{key}",
+    params(("key" = String, Path, description = "The release key")),
+    responses(
+        (status = 204, description = "Deleted"),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Require<Admin>,

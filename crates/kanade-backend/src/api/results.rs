@@ -1,8 +1,7 @@
 //! `/api/results`: per-machine runs (paged, filterable) and one run with its output.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use kanade_protocol::api::{Page, ResultDetail, ResultSummary};
 use serde::Deserialize;
 
@@ -10,15 +9,18 @@ use crate::auth::{Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::state::AppState;
 use crate::store;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/results", get(list))
-        .route("/api/results/{result_id}", get(read))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     exec_id: Option<String>,
     pc_id: Option<String>,
@@ -26,6 +28,14 @@ struct ListQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/results",
+    params(ListQuery),
+    responses(
+        (status = 200, body = Page<ResultSummary>, description = "Results, newest first"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -47,6 +57,14 @@ async fn list(
     Ok(Json(page))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/results/{result_id}",
+    params(("result_id" = String, Path, description = "The result id")),
+    responses(
+        (status = 200, body = ResultDetail, description = "The result with its output"),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

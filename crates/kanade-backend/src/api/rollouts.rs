@@ -1,20 +1,29 @@
 //! `GET /api/executions/{exec_id}/rollout`: where an execution's wave rollout stands
 //! (running, done, or halted by the health gate and why).
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use kanade_protocol::schedule::RolloutProgress;
 
 use crate::auth::{Require, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/executions/{exec_id}/rollout", get(read))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/executions/{exec_id}/rollout",
+    params(("exec_id" = String, Path, description = "The execution id")),
+    responses(
+        (status = 200, body = RolloutProgress, description = "The waves of a rollout and how far it got"),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

@@ -2,11 +2,10 @@
 //! fire time, read with the text as written, delete, enable/disable, and the upcoming fires
 //! across all schedules. The scheduler picks every change up from KV within moments.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
-use axum::{Json, Router};
 use chrono::Utc;
 use kanade_protocol::manifest::ManifestError;
 use kanade_protocol::schedule::{Schedule, ScheduleDetail, ScheduleSummary, UpcomingFire};
@@ -18,14 +17,16 @@ use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::scheduler::policy;
 use crate::state::AppState;
 use crate::{audit, catalog, schedules};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/schedules", get(list).post(create))
-        .route("/api/schedules/upcoming", get(upcoming))
-        .route("/api/schedules/{id}", get(read).delete(delete))
-        .route("/api/schedules/{id}/enable", patch(enable).post(enable))
-        .route("/api/schedules/{id}/disable", patch(disable).post(disable))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(upcoming))
+        .routes(routes!(read, delete))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
 }
 
 fn unavailable(err: anyhow::Error) -> ApiError {
@@ -33,6 +34,16 @@ fn unavailable(err: anyhow::Error) -> ApiError {
 }
 
 /// Nothing is written unless the schedule parses, validates and names a registered job.
+#[utoipa::path(
+    post,
+    path = "/api/schedules",
+    request_body(content = Schedule, content_type = "application/json", description = "The schedule as JSON (YAML is accepted too)"),
+    responses(
+        (status = 200, body = ScheduleDetail, description = "An existing schedule was replaced"),
+        (status = 201, body = ScheduleDetail, description = "The schedule was created"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The schedule breaks a rule; `field` names it"),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -68,6 +79,13 @@ async fn create(
     Ok((status, Json(detail)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/schedules",
+    responses(
+        (status = 200, body = Vec<ScheduleSummary>, description = "Every schedule"),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -76,6 +94,14 @@ async fn list(
     Ok(Json(all.iter().map(|s| s.summary(next_fire(s))).collect()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/schedules/{id}",
+    params(("id" = String, Path, description = "The schedule id")),
+    responses(
+        (status = 200, body = ScheduleDetail, description = "The schedule"),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
@@ -93,6 +119,14 @@ async fn read(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/schedules/{id}",
+    params(("id" = String, Path, description = "The schedule id")),
+    responses(
+        (status = 204, description = "Deleted"),
+    ),
+)]
 async fn delete(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -108,6 +142,14 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    method(patch, post),
+    path = "/api/schedules/{id}/enable",
+    params(("id" = String, Path, description = "The schedule id")),
+    responses(
+        (status = 200, body = ScheduleSummary, description = "The schedule fires again"),
+    ),
+)]
 async fn enable(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -116,6 +158,14 @@ async fn enable(
     switch(state, caller, id, true).await
 }
 
+#[utoipa::path(
+    method(patch, post),
+    path = "/api/schedules/{id}/disable",
+    params(("id" = String, Path, description = "The schedule id")),
+    responses(
+        (status = 200, body = ScheduleSummary, description = "The schedule no longer fires"),
+    ),
+)]
 async fn disable(
     State(state): State<AppState>,
     caller: Require<Operator>,
@@ -149,14 +199,23 @@ async fn switch(
     Ok(Json(schedule.summary(next_fire(&schedule))))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct UpcomingQuery {
     limit: Option<usize>,
 }
 
 /// The next fire times across every enabled clock schedule, soonest first (default 20, at
 /// most 500).
+#[utoipa::path(
+    get,
+    path = "/api/schedules/upcoming",
+    params(UpcomingQuery),
+    responses(
+        (status = 200, body = Vec<UpcomingFire>, description = "The next fire times of the enabled schedules"),
+    ),
+)]
 async fn upcoming(
     State(state): State<AppState>,
     _caller: Require<Viewer>,

@@ -5,11 +5,10 @@
 
 use std::time::Instant;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use kanade_protocol::api::{
     self, ChangePasswordRequest, LoginRequest, LoginResponse, Me, MfaCode, MfaInit, Role,
@@ -22,16 +21,18 @@ use crate::auth::{Caller, ClientAddr, Refusal, Require, SignedIn, Viewer, passwo
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
 use crate::store;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/me", get(me))
-        .route("/api/auth/change-password", post(change_password))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/auth/mfa/init", post(mfa_init))
-        .route("/api/auth/mfa/verify", post(mfa_verify))
-        .route("/api/auth/mfa/disable", post(mfa_disable))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+        .routes(routes!(logout))
+        .routes(routes!(mfa_init))
+        .routes(routes!(mfa_verify))
+        .routes(routes!(mfa_disable))
 }
 
 fn failed() -> ApiError {
@@ -42,6 +43,17 @@ fn failed() -> ApiError {
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    security(()),
+    request_body(content = LoginRequest, content_type = "application/json"),
+    responses(
+        (status = 200, body = LoginResponse, description = "Signed in: the bearer token"),
+        (status = 401, body = kanade_protocol::api::ErrorBody, description = "Wrong user name or password, or the TOTP code is missing or wrong"),
+        (status = 429, body = kanade_protocol::api::ErrorBody, description = "Too many failed sign-ins"),
+    ),
+)]
 async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
@@ -157,6 +169,13 @@ async fn audit_sign_in(state: &AppState, username: &str, address: &str, failure:
     audit::record(&state.js, &actor, action, Some(&name), payload).await;
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/auth/me",
+    responses(
+        (status = 200, body = Me, description = "The signed-in caller"),
+    ),
+)]
 async fn me(State(state): State<AppState>, SignedIn(caller): SignedIn) -> ApiResult<Json<Me>> {
     let name = caller.username.clone();
     let user = state
@@ -172,6 +191,15 @@ async fn me(State(state): State<AppState>, SignedIn(caller): SignedIn) -> ApiRes
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/change-password",
+    request_body(content = ChangePasswordRequest, content_type = "application/json"),
+    responses(
+        (status = 204, description = "The password was changed"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The new password breaks the policy"),
+    ),
+)]
 async fn change_password(
     State(state): State<AppState>,
     SignedIn(caller): SignedIn,
@@ -246,6 +274,13 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    responses(
+        (status = 204, description = "The session was ended"),
+    ),
+)]
 async fn logout(
     State(state): State<AppState>,
     SignedIn(caller): SignedIn,
@@ -267,6 +302,13 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/mfa/init",
+    responses(
+        (status = 200, body = MfaInit, description = "A pending TOTP secret to confirm with /api/auth/mfa/verify"),
+    ),
+)]
 async fn mfa_init(
     State(state): State<AppState>,
     caller: Require<Viewer>,
@@ -339,6 +381,17 @@ async fn set_mfa(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/mfa/verify",
+    request_body(content = MfaCode, content_type = "application/json"),
+    responses(
+        (status = 204, description = "MFA is on"),
+        (status = 404, body = kanade_protocol::api::ErrorBody, description = "The account is gone"),
+        (status = 409, body = kanade_protocol::api::ErrorBody, description = "No enrolment was started"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The code does not match"),
+    ),
+)]
 async fn mfa_verify(
     State(state): State<AppState>,
     caller: Require<Viewer>,
@@ -357,6 +410,17 @@ async fn mfa_verify(
     Ok(set_mfa(&state, &caller, Some(pending), "account.mfa_enable").await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/mfa/disable",
+    request_body(content = MfaCode, content_type = "application/json"),
+    responses(
+        (status = 204, description = "MFA is off"),
+        (status = 404, body = kanade_protocol::api::ErrorBody, description = "The account is gone"),
+        (status = 409, body = kanade_protocol::api::ErrorBody, description = "MFA is not enabled"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The code does not match"),
+    ),
+)]
 async fn mfa_disable(
     State(state): State<AppState>,
     caller: Require<Viewer>,

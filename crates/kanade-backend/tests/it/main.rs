@@ -12,6 +12,7 @@ mod exec_faults;
 mod file_modes;
 mod inventory;
 mod notifications;
+mod openapi;
 mod projection;
 mod scheduler;
 mod sentinel;
