@@ -6,6 +6,7 @@
 
 pub mod connect;
 pub mod kv;
+pub mod natsjwt;
 pub mod resources;
 
 pub use connect::{Role, Tls, connect, connect_with};

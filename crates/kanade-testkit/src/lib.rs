@@ -4,7 +4,7 @@
 
 pub mod nats;
 
-pub use nats::NatsServer;
+pub use nats::{NatsServer, Options as NatsOptions};
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -21,6 +21,17 @@ pub struct NatsServer {
     child: Option<Child>,
     log: PathBuf,
     tls: Option<kanade_pki::TlsFiles>,
+    config: Option<PathBuf>,
+}
+
+/// How `NatsServer::start_with` starts the server.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// TLS only, with a CA of its own (see `ca_file`).
+    pub tls: bool,
+    /// nats-server configuration text (accounts, authorization, …); the listen address,
+    /// JetStream and the store folder are still set by the command line.
+    pub config: Option<String>,
 }
 
 impl NatsServer {
@@ -33,17 +44,33 @@ impl NatsServer {
     /// Starts a fresh JetStream-enabled server that accepts TLS connections only, with a
     /// certificate for `127.0.0.1` and `localhost` issued by a CA of its own.
     pub fn start_tls() -> NatsServer {
-        NatsServer::try_start_with(true).unwrap_or_else(|err| panic!("{err:#}"))
+        NatsServer::start_with(Options {
+            tls: true,
+            ..Options::default()
+        })
+    }
+
+    /// Starts a server with these options (TLS, extra configuration such as accounts).
+    pub fn start_with(options: Options) -> NatsServer {
+        NatsServer::try_start_with(options).unwrap_or_else(|err| panic!("{err:#}"))
     }
 
     pub fn try_start() -> anyhow::Result<NatsServer> {
-        NatsServer::try_start_with(false)
+        NatsServer::try_start_with(Options::default())
     }
 
-    fn try_start_with(tls: bool) -> anyhow::Result<NatsServer> {
+    fn try_start_with(options: Options) -> anyhow::Result<NatsServer> {
         let store = tempfile::Builder::new().prefix("kanade-nats-").tempdir()?;
         let log = store.path().join("nats-server.log");
-        let tls = match tls {
+        let config = match &options.config {
+            Some(text) => {
+                let file = store.path().join("server.conf");
+                std::fs::write(&file, text)?;
+                Some(file)
+            }
+            None => None,
+        };
+        let tls = match options.tls {
             true => {
                 let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
                 Some(kanade_pki::ensure(&store.path().join("tls"), &hosts)?.0)
@@ -56,6 +83,7 @@ impl NatsServer {
             child: None,
             log,
             tls,
+            config,
         };
         server.spawn()?;
         Ok(server)
@@ -112,6 +140,9 @@ impl NatsServer {
                 "-sd",
             ])
             .arg(&js_dir);
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
         if let Some(tls) = &self.tls {
             command
                 .arg("--tls")
