@@ -8,6 +8,8 @@ use kanade_protocol::api::Role;
 use kanade_protocol::duration::HumanDuration;
 use kanade_protocol::manifest::Shell;
 
+mod ids;
+
 pub const DEFAULT_BACKEND_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 
@@ -115,9 +117,11 @@ pub enum InventoryCommand {
     /// One job's inventory: a row per machine, or one machine's facts with --pc.
     Show {
         /// Job id.
+        #[arg(value_parser = ids::JOB)]
         job: String,
         /// Only this machine, shown field by field.
         #[arg(long)]
+        #[arg(value_parser = ids::MACHINE)]
         pc: Option<String>,
         /// At most this many machines.
         #[arg(long)]
@@ -139,6 +143,7 @@ pub enum InventoryCommand {
 #[derive(Debug, Args)]
 pub struct ComplianceArgs {
     /// A check name: show its status on every machine.
+    #[arg(value_parser = ids::CHECK)]
     pub check: Option<String>,
     /// With a check: only machines in this status (ok, warn, fail, unknown).
     #[arg(long, requires = "check")]
@@ -155,17 +160,27 @@ pub enum JobCommand {
     /// List registered jobs.
     List,
     /// Show a job's manifest as it was written.
-    Get { id: String },
+    Get {
+        #[arg(value_parser = ids::JOB)]
+        id: String,
+    },
     /// Delete a job.
-    Delete { id: String },
+    Delete {
+        #[arg(value_parser = ids::JOB)]
+        id: String,
+    },
     /// Whether agents refuse the job (revoked) and which version is pinned.
-    Status { id: String },
+    Status {
+        #[arg(value_parser = ids::JOB)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["pcs", "groups", "all", "wave"])))]
 pub struct ExecArgs {
     /// Job id.
+    #[arg(value_parser = ids::JOB)]
     pub job: String,
     /// Machines, comma separated.
     #[arg(long, value_delimiter = ',', num_args = 1..)]
@@ -208,13 +223,25 @@ pub enum ScheduleCommand {
     /// Every schedule with its next fire time.
     List,
     /// Show a schedule as it was written.
-    Get { id: String },
+    Get {
+        #[arg(value_parser = ids::SCHEDULE)]
+        id: String,
+    },
     /// Delete a schedule.
-    Delete { id: String },
+    Delete {
+        #[arg(value_parser = ids::SCHEDULE)]
+        id: String,
+    },
     /// Switch a schedule on.
-    Enable { id: String },
+    Enable {
+        #[arg(value_parser = ids::SCHEDULE)]
+        id: String,
+    },
     /// Switch a schedule off (it stays registered).
-    Disable { id: String },
+    Disable {
+        #[arg(value_parser = ids::SCHEDULE)]
+        id: String,
+    },
     /// The next fire times across all schedules.
     Upcoming {
         /// How many.
@@ -225,20 +252,24 @@ pub enum ScheduleCommand {
 
 #[derive(Debug, Args)]
 pub struct ResultsArgs {
+    #[arg(value_parser = ids::EXECUTION)]
     pub exec_id: String,
     /// Print the output of this machine's result instead of the table.
     #[arg(long)]
+    #[arg(value_parser = ids::MACHINE)]
     pub pc: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ResultArgs {
+    #[arg(value_parser = ids::RESULT)]
     pub result_id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The machine (its agent id).
+    #[arg(value_parser = ids::MACHINE)]
     pub pc: String,
     #[arg(long, value_enum, default_value_t = ShellArg::Sh)]
     pub shell: ShellArg,
@@ -253,6 +284,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct KillArgs {
     /// The execution id (`kanade exec` prints it; `kanade run` records it in the audit log).
+    #[arg(value_parser = ids::EXECUTION)]
     pub exec_id: String,
 }
 
@@ -260,6 +292,7 @@ pub struct KillArgs {
 pub struct LoginArgs {
     /// Account name; asked for when not given and stdin is a terminal.
     #[arg(long)]
+    #[arg(value_parser = ids::USERNAME)]
     pub username: Option<String>,
     /// Read the password from the first line of stdin (for automation) instead of asking.
     #[arg(long)]
@@ -277,6 +310,7 @@ pub enum AccountCommand {
     /// Create an account; it must change its password at first sign-in.
     Create {
         /// Account name: 1-64 letters, digits, '.', '-', '_' or '@'.
+        #[arg(value_parser = ids::USERNAME)]
         username: String,
         #[arg(long, value_enum)]
         role: RoleArg,
@@ -291,6 +325,7 @@ pub enum AccountCommand {
         .args(["role", "disable", "enable", "email", "reset_password"])))]
     Set {
         /// Account name.
+        #[arg(value_parser = ids::USERNAME)]
         username: String,
         #[arg(long, value_enum)]
         role: Option<RoleArg>,
@@ -314,6 +349,7 @@ pub enum AccountCommand {
     /// Delete an account.
     Delete {
         /// Account name.
+        #[arg(value_parser = ids::USERNAME)]
         username: String,
     },
     /// Change your own password: the current one, then the new one twice.
@@ -394,6 +430,7 @@ pub struct AgentsArgs {
     pub offline: bool,
     /// Only members of this group.
     #[arg(long)]
+    #[arg(value_parser = ids::GROUP)]
     pub group: Option<String>,
     /// Only this OS family (windows, linux, macos).
     #[arg(long)]
@@ -432,6 +469,7 @@ pub enum AgentCommand {
     /// A machine's facts, groups, and its effective config with where each value comes from.
     Show {
         /// The machine (its agent id).
+        #[arg(value_parser = ids::MACHINE)]
         pc: String,
     },
     /// Agent versions across the fleet: machines and how many are online.
@@ -470,9 +508,11 @@ pub struct RolloutArgs {
     pub global: bool,
     /// The machines of this group (scope `groups.<G>`).
     #[arg(long, value_name = "G")]
+    #[arg(value_parser = ids::GROUP)]
     pub group: Option<String>,
     /// One machine (scope `pcs.<P>`).
     #[arg(long, value_name = "P")]
+    #[arg(value_parser = ids::MACHINE)]
     pub pc: Option<String>,
     /// Each machine waits a random time up to this before updating (e.g. 10m); without it
     /// the scope's jitter stays as it is.
@@ -497,6 +537,7 @@ impl RolloutArgs {
 #[derive(Debug, Args)]
 pub struct PingArgs {
     /// The machine (its agent id).
+    #[arg(value_parser = ids::MACHINE)]
     pub pc: String,
 }
 
@@ -507,11 +548,13 @@ pub enum GroupCommand {
     /// A machine's groups, one per line.
     Get {
         /// The machine (its agent id).
+        #[arg(value_parser = ids::MACHINE)]
         pc: String,
     },
     /// Replace a machine's groups.
     Set {
         /// The machine (its agent id).
+        #[arg(value_parser = ids::MACHINE)]
         pc: String,
         /// The groups, comma separated (g1,g2); "" for none.
         groups: String,
@@ -519,13 +562,17 @@ pub enum GroupCommand {
     /// Put a machine in a group.
     Add {
         /// The machine (its agent id).
+        #[arg(value_parser = ids::MACHINE)]
         pc: String,
+        #[arg(value_parser = ids::GROUP)]
         group: String,
     },
     /// Take a machine out of a group.
     Remove {
         /// The machine (its agent id).
+        #[arg(value_parser = ids::MACHINE)]
         pc: String,
+        #[arg(value_parser = ids::GROUP)]
         group: String,
     },
 }
@@ -557,6 +604,7 @@ pub enum ConfigCommand {
     /// What a machine runs with: every field, its value and the scope it comes from.
     Effective {
         /// The machine (its agent id).
+        #[arg(value_parser = ids::MACHINE)]
         pc: String,
     },
 }
@@ -587,6 +635,7 @@ pub enum FreezeCommand {
 #[derive(Debug, Args)]
 pub struct JobIdArgs {
     /// Job id.
+    #[arg(value_parser = ids::JOB)]
     pub job: String,
 }
 
@@ -594,6 +643,7 @@ pub struct JobIdArgs {
 pub struct TimelineArgs {
     /// Only this machine.
     #[arg(long)]
+    #[arg(value_parser = ids::MACHINE)]
     pub pc: Option<String>,
     /// Only this kind of event (agent_started, boot, self_update, self_update_refused, ...).
     #[arg(long)]
@@ -624,6 +674,7 @@ pub struct PerfArgs {
     pub command: Option<PerfCommand>,
     /// The machine (its agent id).
     #[arg(required = true)]
+    #[arg(value_parser = ids::MACHINE)]
     pub pc: Option<String>,
     #[command(flatten)]
     pub range: PerfRangeArgs,

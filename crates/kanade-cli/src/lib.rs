@@ -175,6 +175,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn malformed_ids_are_refused_before_anything_is_sent() {
+        let long = "x".repeat(5000);
+        let cases: [(&[&str], &str, &str); 6] = [
+            (&["job", "get", "a*b"], "<ID>", "not a valid job id"),
+            (
+                &["schedule", "enable", "../x"],
+                "<ID>",
+                "not a valid schedule id",
+            ),
+            (&["results", "a.>"], "<EXEC_ID>", "not a valid execution id"),
+            (&["kill", &long], "<EXEC_ID>", "not a valid execution id"),
+            (
+                &["group", "add", "pc1", "a b"],
+                "<GROUP>",
+                "not a valid group name",
+            ),
+            (
+                &["agent", "show", "pc\u{0}1"],
+                "<PC>",
+                "not a valid machine id",
+            ),
+        ];
+        for (args, arg, message) in cases {
+            let (code, _, err) = run(args).await;
+            assert_eq!(code, EXIT_BAD_INPUT, "{args:?}: {err}");
+            assert!(err.starts_with("error: `"), "{args:?}: {err}");
+            assert!(
+                err.contains(arg) && err.contains(message),
+                "{args:?}: {err}"
+            );
+            assert!(
+                err.len() < 1000,
+                "{args:?}: the message echoes the whole value"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn an_unreadable_manifest_is_bad_input() {
         let (code, _, err) = run(&["job", "create", "/nonexistent/job.yaml"]).await;
         assert_eq!(code, EXIT_BAD_INPUT);

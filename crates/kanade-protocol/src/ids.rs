@@ -59,11 +59,10 @@ impl IdKind {
             IdKind::Job | IdKind::Schedule | IdKind::Check => {
                 "1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
             }
-            IdKind::Machine
-            | IdKind::Group
-            | IdKind::Execution
-            | IdKind::Result
-            | IdKind::Notification => "1-128 letters, digits, '-' or '_'",
+            IdKind::Machine | IdKind::Group | IdKind::Execution | IdKind::Notification => {
+                "1-128 letters, digits, '-' or '_'"
+            }
+            IdKind::Result => "1-128 letters, digits, '.', '-' or '_'",
             IdKind::Username => "1-64 letters, digits, '.', '-', '_' or '@'",
             IdKind::Release => "1-129 letters, digits, '.', '-' or '_'",
             IdKind::Version => "1-64 letters, digits, '.', '-' or '_'",
@@ -74,11 +73,12 @@ impl IdKind {
     pub fn is_valid(self, value: &str) -> bool {
         match self {
             IdKind::Job | IdKind::Schedule | IdKind::Check => is_valid_id(value),
-            IdKind::Machine
-            | IdKind::Group
-            | IdKind::Execution
-            | IdKind::Result
-            | IdKind::Notification => is_token(value),
+            IdKind::Machine | IdKind::Group | IdKind::Execution | IdKind::Notification => {
+                is_token(value)
+            }
+            // Never a subject token (results go out on `results.<request_id>`), only a row
+            // and object key.
+            IdKind::Result => chars_within(value, MAX_TOKEN_LEN, b".-_"),
             IdKind::Username => is_valid_username(value),
             IdKind::Release => chars_within(value, 2 * MAX_ID_LEN + 1, b"._-"),
             IdKind::Version => chars_within(value, MAX_ID_LEN, b"._-"),

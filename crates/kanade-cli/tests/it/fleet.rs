@@ -977,7 +977,7 @@ async fn agent_rollout_patches_the_scope_and_clear_unsets_it() {
     for (args, want) in [
         (
             vec!["agent", "rollout", "1.2.0", "--group", "a.b"],
-            "error: --group: `a.b` is not a valid name",
+            "error: `a.b` is not a valid group name",
         ),
         (
             vec!["agent", "rollout", "1 2", "--global"],
