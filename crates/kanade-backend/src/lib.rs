@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod boot;
 pub mod catalog;
 pub mod config;
 pub mod desired;

@@ -1,7 +1,9 @@
 //! The boot sequence of `serve`, top to bottom: database (finishing an interrupted wipe),
 //! accounts, broker, JetStream resources, consumer reset after a wipe, projectors under
-//! supervision, then HTTP until shutdown. Every task started here lives in one `JoinSet`, so
-//! when `serve` returns (or its future is dropped) they all stop.
+//! supervision, then the API until shutdown. HTTP listens from right after the database:
+//! until the rest is up, `/health` answers `starting` or `degraded` with the reason (`boot`).
+//! Every task started here lives in one `JoinSet`, so when `serve` returns (or its future is
+//! dropped) they all stop.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::auth::{self, AuthSettings};
+use crate::boot::Boot;
 use crate::config::BackendConfig;
 use crate::live::LiveHub;
 use crate::manifests::ManifestCache;
@@ -72,12 +75,55 @@ pub async fn serve(
         .context("session_ttl is too large")?;
     let auth = Arc::new(AuthSettings::new(&config.secrets, &data_dir, ttl)?);
 
+    // HTTP from here on: `/health` says "starting" (or why not) until the API is ready.
+    let boot = Boot::default();
+    let addr = listener.local_addr()?;
+    let http = axum::serve(
+        listener,
+        boot.router()
+            .into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .into_future();
+    tokio::pin!(http);
+    tracing::info!(%addr, "HTTP listening; /health answers while the rest starts");
+    let started = tokio::select! {
+        ended = &mut http => {
+            ended.context("HTTP server failed")?;
+            tracing::info!("backend stopped before it was ready");
+            return Ok(());
+        }
+        started = start(config, store, auth, &boot) => started?,
+    };
+    boot.ready(started.app);
+    tracing::info!(%addr, "HTTP API ready");
+    http.await.context("HTTP server failed")?;
+    let mut tasks = started.tasks;
+    tasks.shutdown().await;
+    tracing::info!("backend stopped");
+    Ok(())
+}
+
+/// What a finished start hands to `serve`: the API and the tasks behind it.
+struct Started {
+    app: axum::Router,
+    tasks: JoinSet<()>,
+}
+
+/// Everything that needs the broker, up to the API router.
+async fn start(
+    config: BackendConfig,
+    store: Store,
+    auth: Arc<AuthSettings>,
+    boot: &Boot,
+) -> anyhow::Result<Started> {
     let tls = kanade_bus::Tls {
         ca_file: config.nats.ca_file.clone(),
     };
     let nats = kanade_bus::connect_with(kanade_bus::Role::Backend, &config.nats.url, &tls).await?;
+    boot.connected(&nats);
     let js = jetstream::new(nats.clone());
-    let report = ensure_resources_when_reachable(&js).await?;
+    let report = ensure_resources_when_reachable(&js, boot).await?;
     tracing::info!(
         streams = report.streams.len(),
         buckets = report.buckets.len(),
@@ -130,31 +176,37 @@ pub async fn serve(
         manifests,
         totals: Arc::default(),
     };
-    let app = crate::api::router(state);
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "HTTP API listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("HTTP server failed")?;
-    tasks.shutdown().await;
-    tracing::info!("backend stopped");
-    Ok(())
+    Ok(Started {
+        app: crate::api::router(state),
+        tasks,
+    })
 }
 
-/// The broker may come up after the backend: keep trying, loudly, instead of exiting.
+/// The broker may come up after the backend, or have too little storage: keep trying,
+/// loudly, instead of exiting. Too little storage is an ERROR naming what to change, and
+/// `/health` shows it (`degraded`) until the broker has room.
 async fn ensure_resources_when_reachable(
     js: &jetstream::Context,
+    boot: &Boot,
 ) -> anyhow::Result<kanade_bus::resources::SetupReport> {
     let mut delay = std::time::Duration::from_millis(200);
     loop {
         match kanade_bus::ensure_resources(js).await {
-            Ok(report) => return Ok(report),
+            Ok(report) => {
+                boot.degraded(None);
+                return Ok(report);
+            }
             Err(err) => {
-                tracing::warn!(error = format!("{err:#}"), "JetStream not ready; retrying");
+                match err.downcast_ref::<kanade_bus::resources::InsufficientStorage>() {
+                    Some(short) => {
+                        tracing::error!(problem = %short, "JetStream cannot hold kanade's streams; retrying");
+                        boot.degraded(Some(short.to_string()));
+                    }
+                    None => {
+                        tracing::warn!(error = format!("{err:#}"), "JetStream not ready; retrying");
+                        boot.degraded(Some(format!("JetStream not ready: {err:#}")));
+                    }
+                }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(10));
             }

@@ -15,12 +15,85 @@ pub struct SetupReport {
     pub object_stores: Vec<String>,
 }
 
+/// JetStream refused to reserve a resource's storage: the broker's file store has less room
+/// left than kanade's streams and object stores reserve (`max_bytes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsufficientStorage {
+    /// The stream or object store that did not fit.
+    pub resource: String,
+    /// The bytes it reserves.
+    pub wants: i64,
+    /// The bytes every kanade stream and object store reserve together.
+    pub total: i64,
+    /// The bytes the account had reserved already.
+    pub reserved: u64,
+}
+
+impl std::fmt::Display for InsufficientStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const MIB: i64 = 1 << 20;
+        write!(
+            f,
+            "JetStream has too little file storage left: {} wants {} MiB ({} MiB already reserved; \
+             kanade reserves {} MiB in all). Free disk space on the broker or raise its \
+             jetstream max_file_store to at least {} MiB",
+            self.resource,
+            self.wants / MIB,
+            self.reserved / MIB as u64,
+            self.total / MIB,
+            self.total / MIB
+        )
+    }
+}
+
+impl std::error::Error for InsufficientStorage {}
+
+/// Every byte kanade's streams and object stores reserve.
+pub fn reserved_bytes() -> i64 {
+    names::STREAMS.iter().map(|s| s.max_bytes).sum::<i64>()
+        + names::OBJECT_STORES
+            .iter()
+            .map(|s| s.max_bytes)
+            .sum::<i64>()
+}
+
+/// JetStream's answer when a reservation does not fit (10047, or 10023 for memory).
+fn is_storage_refusal(text: &str) -> bool {
+    text.contains("error code 10047")
+        || text.contains("error code 10023")
+        || text.contains("insufficient storage resources")
+}
+
+async fn refusal(
+    js: &jetstream::Context,
+    err: anyhow::Error,
+    resource: String,
+    wants: i64,
+) -> anyhow::Error {
+    if !is_storage_refusal(&format!("{err:#}")) {
+        return err;
+    }
+    let reserved = js
+        .query_account()
+        .await
+        .map(|a| a.reserved_storage)
+        .unwrap_or(0);
+    anyhow::Error::new(InsufficientStorage {
+        resource,
+        wants,
+        total: reserved_bytes(),
+        reserved,
+    })
+}
+
 pub async fn ensure_resources(js: &jetstream::Context) -> anyhow::Result<SetupReport> {
     let mut report = SetupReport::default();
     for spec in names::STREAMS {
-        js.create_or_update_stream(stream_config(spec))
-            .await
-            .with_context(|| format!("creating or updating stream {}", spec.name))?;
+        if let Err(err) = js.create_or_update_stream(stream_config(spec)).await {
+            let err = anyhow::Error::new(err)
+                .context(format!("creating or updating stream {}", spec.name));
+            return Err(refusal(js, err, format!("stream {}", spec.name), spec.max_bytes).await);
+        }
         report.streams.push(spec.name.to_owned());
     }
     for spec in names::KV_BUCKETS {
@@ -30,9 +103,11 @@ pub async fn ensure_resources(js: &jetstream::Context) -> anyhow::Result<SetupRe
         report.buckets.push(spec.name.to_owned());
     }
     for spec in names::OBJECT_STORES {
-        ensure_object_store(js, spec)
-            .await
-            .with_context(|| format!("creating or updating object store {}", spec.name))?;
+        if let Err(err) = ensure_object_store(js, spec).await {
+            let err = err.context(format!("creating or updating object store {}", spec.name));
+            let name = format!("object store {}", spec.name);
+            return Err(refusal(js, err, name, spec.max_bytes).await);
+        }
         report.object_stores.push(spec.name.to_owned());
     }
     Ok(report)

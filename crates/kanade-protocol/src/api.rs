@@ -38,9 +38,13 @@ pub struct Page<T> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
+    /// `ok`; `starting` (or `degraded`, with `reason`) until the backend serves its API.
     pub status: String,
     pub nats: bool,
     pub db: bool,
+    /// Why the backend is not ready, and what to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,6 +22,9 @@ pub struct NatsServer {
     log: PathBuf,
     tls: Option<kanade_pki::TlsFiles>,
     config: Option<PathBuf>,
+    /// JetStream's `max_file_store` in bytes; the server's default (75% of the free disk)
+    /// when None.
+    max_file_store: Option<u64>,
 }
 
 /// How `NatsServer::start_with` starts the server.
@@ -84,9 +87,24 @@ impl NatsServer {
             log,
             tls,
             config,
+            max_file_store: None,
         };
         server.spawn()?;
         Ok(server)
+    }
+
+    /// Starts a server whose JetStream may keep at most `bytes` of file storage, to show
+    /// what the system does when the broker has too little room.
+    pub fn start_with_file_store(bytes: u64) -> NatsServer {
+        let mut server = NatsServer::start();
+        server.set_file_store(Some(bytes));
+        server
+    }
+
+    /// Restarts the server (same port and store) with another `max_file_store`.
+    pub fn set_file_store(&mut self, bytes: Option<u64>) {
+        self.max_file_store = bytes;
+        self.restart();
     }
 
     pub fn port(&self) -> u16 {
@@ -140,8 +158,17 @@ impl NatsServer {
                 "-sd",
             ])
             .arg(&js_dir);
-        if let Some(config) = &self.config {
-            command.arg("-c").arg(config);
+        let mut conf = match &self.config {
+            Some(path) => std::fs::read_to_string(path)?,
+            None => String::new(),
+        };
+        if let Some(bytes) = self.max_file_store {
+            conf.push_str(&format!("\njetstream {{\n  max_file_store: {bytes}\n}}\n"));
+        }
+        if !conf.is_empty() {
+            let effective = self.store.path().join("effective.conf");
+            std::fs::write(&effective, conf)?;
+            command.arg("-c").arg(&effective);
         }
         if let Some(tls) = &self.tls {
             command

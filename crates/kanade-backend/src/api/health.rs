@@ -44,6 +44,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
             status: text.to_owned(),
             nats,
             db,
+            reason: None,
         }),
     )
 }

@@ -16,6 +16,7 @@ mod openapi;
 mod projection;
 mod scheduler;
 mod sentinel;
+mod startup;
 mod support;
 mod telemetry;
 mod web;

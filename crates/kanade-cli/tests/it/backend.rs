@@ -636,6 +636,7 @@ async fn health() -> Json<Health> {
         status: "ok".into(),
         nats: true,
         db: true,
+        reason: None,
     })
 }
 
