@@ -44,7 +44,9 @@ async fn backend(server: &NatsServer, key: &KeyPair) -> async_nats::Client {
 
 /// Answers every request: an nkey that signed the nonce gets `heartbeat.<pc>` to publish and
 /// `commands.pc.<pc>` + its own inbox to subscribe; anything else is refused.
-fn answer_callouts(client: async_nats::Client, issuer: KeyPair) -> tokio::task::JoinHandle<()> {
+fn answer_callouts(client: async_nats::Client, issuer: KeyPair) -> Seen {
+    let seen = Seen::default();
+    let record = seen.clone();
     tokio::spawn(async move {
         let mut requests = client
             .subscribe(natsjwt::AUTH_CALLOUT_SUBJECT)
@@ -52,6 +54,7 @@ fn answer_callouts(client: async_nats::Client, issuer: KeyPair) -> tokio::task::
             .unwrap();
         while let Some(msg) = requests.next().await {
             let request = AuthRequest::decode(&msg.payload).unwrap();
+            record.lock().unwrap().push(request.clone());
             let pc = request
                 .name
                 .strip_prefix("kanade-agent/")
@@ -76,8 +79,12 @@ fn answer_callouts(client: async_nats::Client, issuer: KeyPair) -> tokio::task::
                 .await
                 .unwrap();
         }
-    })
+    });
+    seen
 }
+
+/// Every request the callout was asked.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<AuthRequest>>>;
 
 type Events = tokio::sync::mpsc::UnboundedReceiver<String>;
 
@@ -205,7 +212,7 @@ async fn a_client_that_proves_no_key_is_refused() {
     let (issuer, backend_key) = (KeyPair::new_account(), KeyPair::new_user());
     let server = server(&issuer, &backend_key);
     let backend = backend(&server, &backend_key).await;
-    let _callout = answer_callouts(backend.clone(), issuer);
+    let seen = answer_callouts(backend.clone(), issuer);
 
     let err = async_nats::ConnectOptions::new()
         .name("kanade-agent/pc1")
