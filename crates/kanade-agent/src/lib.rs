@@ -32,6 +32,7 @@ pub mod dedup;
 pub mod desktop;
 pub mod emit;
 pub mod heartbeat;
+pub mod identity;
 pub mod local;
 pub mod notifications;
 pub mod outbox;
@@ -98,8 +99,10 @@ pub async fn serve(
         bail!("[agent] heartbeat_interval must be greater than zero");
     }
     let data_dir = config.data_dir()?;
+    identity::refuse_exposed_seed(&data_dir)?;
     private::prepare(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let machine_key = identity::load_or_create(&data_dir)?;
     let outbox = outbox::Outbox::open(&data_dir).context("opening the outbox")?;
     let seen = dedup::SeenRequests::load(data_dir.join("seen_requests.json"));
     tracing::info!(pc_id, nats_url = config.agent.nats_url, data_dir = %data_dir.display(),
@@ -116,8 +119,13 @@ pub async fn serve(
             pc_id: pc_id.clone(),
         },
         &config.agent.nats_url,
-        &kanade_bus::Tls {
+        &kanade_bus::Access {
             ca_file: config.agent.nats_ca.clone(),
+            nkey_seed: Some(
+                machine_key
+                    .seed()
+                    .map_err(|err| anyhow::anyhow!("encoding the machine key: {err}"))?,
+            ),
         },
     )
     .await?;

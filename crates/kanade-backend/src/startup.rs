@@ -117,8 +117,9 @@ async fn start(
     auth: Arc<AuthSettings>,
     boot: &Boot,
 ) -> anyhow::Result<Started> {
-    let tls = kanade_bus::Tls {
+    let tls = kanade_bus::Access {
         ca_file: config.nats.ca_file.clone(),
+        ..Default::default()
     };
     let nats = kanade_bus::connect_with(kanade_bus::Role::Backend, &config.nats.url, &tls).await?;
     boot.connected(&nats);

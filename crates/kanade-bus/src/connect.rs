@@ -25,30 +25,47 @@ impl Role {
 }
 
 /// How a connection is secured. With `ca_file` set, the connection must be TLS and the
-/// broker's certificate must chain to that CA and to nothing else (the CA is pinned).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tls {
+/// broker's certificate must chain to that CA and to nothing else (the CA is pinned). With
+/// `nkey_seed`, the connection signs the server's nonce with that key (a machine's own
+/// identity, see `docs/dev/zero-trust.md`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Access {
     pub ca_file: Option<PathBuf>,
+    pub nkey_seed: Option<String>,
 }
 
-impl Tls {
-    pub fn pinned(ca_file: impl Into<PathBuf>) -> Tls {
-        Tls {
+impl Access {
+    pub fn pinned(ca_file: impl Into<PathBuf>) -> Access {
+        Access {
             ca_file: Some(ca_file.into()),
+            nkey_seed: None,
         }
+    }
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("ca_file", &self.ca_file)
+            .field("nkey_seed", &self.nkey_seed.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }
 
 /// Connects in clear text unless `url` asks for TLS (`tls://`, verified against the system's
 /// roots). Use [`connect_with`] to pin a CA.
 pub async fn connect(role: Role, url: &str) -> anyhow::Result<async_nats::Client> {
-    connect_with(role, url, &Tls::default()).await
+    connect_with(role, url, &Access::default()).await
 }
 
 /// Connects with the kanade defaults. Agents and the backend keep retrying the first
 /// connection in the background (they must start while the broker is down); the CLI fails
 /// fast so an operator sees the problem at once.
-pub async fn connect_with(role: Role, url: &str, tls: &Tls) -> anyhow::Result<async_nats::Client> {
+pub async fn connect_with(
+    role: Role,
+    url: &str,
+    tls: &Access,
+) -> anyhow::Result<async_nats::Client> {
     let name = role.connection_name();
     let mut options = async_nats::ConnectOptions::new()
         .name(&name)
@@ -66,6 +83,9 @@ pub async fn connect_with(role: Role, url: &str, tls: &Tls) -> anyhow::Result<as
         .filter(|t| !t.is_empty())
     {
         options = options.token(token);
+    }
+    if let Some(seed) = &tls.nkey_seed {
+        options = options.nkey(seed.clone());
     }
     if let Some(ca) = &tls.ca_file {
         // async-nats reads the file only when it connects; a missing CA must fail here, with

@@ -9,5 +9,5 @@ pub mod kv;
 pub mod natsjwt;
 pub mod resources;
 
-pub use connect::{Role, Tls, connect, connect_with};
+pub use connect::{Access, Role, connect, connect_with};
 pub use resources::{ensure_resources, stream_status};

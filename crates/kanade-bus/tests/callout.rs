@@ -232,6 +232,17 @@ async fn a_client_that_proves_no_key_is_refused() {
         err.to_string().to_lowercase().contains("authorization"),
         "{err}"
     );
+    // The callout saw what each client presented.
+    let seen = seen.lock().unwrap();
+    let first = seen.iter().find(|r| r.name == "kanade-agent/pc1").unwrap();
+    assert_eq!(
+        (first.client_nkey.as_deref(), first.nonce_verified),
+        (None, false)
+    );
+    assert!(
+        seen.iter().any(|r| r.token.as_deref() == Some("guess")),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kanade_bus::{Role, Tls, connect, connect_with, ensure_resources};
+use kanade_bus::{Access, Role, connect, connect_with, ensure_resources};
 use kanade_testkit::NatsServer;
 
 #[tokio::test]
@@ -13,7 +13,7 @@ async fn a_client_pinning_the_brokers_ca_gets_in_and_nothing_else_does() {
     let ca = server.ca_file().expect("a TLS server has a CA");
     assert!(server.url().starts_with("tls://"), "{}", server.url());
 
-    let client = connect_with(Role::Cli, &server.url(), &Tls::pinned(&ca))
+    let client = connect_with(Role::Cli, &server.url(), &Access::pinned(&ca))
         .await
         .unwrap();
     assert!(client.server_info().tls_required, "the broker demands TLS");
@@ -32,7 +32,7 @@ async fn a_client_pinning_the_brokers_ca_gets_in_and_nothing_else_does() {
 
     // Pinning also works with a nats:// URL: the client upgrades and still verifies.
     let plain_scheme = server.url().replacen("tls://", "nats://", 1);
-    connect_with(Role::Cli, &plain_scheme, &Tls::pinned(&ca))
+    connect_with(Role::Cli, &plain_scheme, &Access::pinned(&ca))
         .await
         .unwrap();
 }
@@ -47,7 +47,7 @@ async fn clear_text_and_a_foreign_ca_are_refused() {
     // Another CA, e.g. the one of a broker an attacker runs: its certificate is not ours.
     let other = NatsServer::start_tls();
     let foreign = other.ca_file().unwrap();
-    let err = connect_with(Role::Cli, &server.url(), &Tls::pinned(&foreign))
+    let err = connect_with(Role::Cli, &server.url(), &Access::pinned(&foreign))
         .await
         .unwrap_err();
     assert!(format!("{err:#}").contains("connecting to NATS"), "{err:#}");
@@ -71,7 +71,7 @@ async fn a_missing_ca_file_is_named() {
             pc_id: "pc1".into(),
         },
         &server.url(),
-        &Tls::pinned(&missing),
+        &Access::pinned(&missing),
     )
     .await
     .unwrap_err();

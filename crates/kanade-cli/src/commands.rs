@@ -196,8 +196,9 @@ pub fn session_folder(global: &Global) -> anyhow::Result<PathBuf> {
 
 /// A NATS connection for the commands that bypass the backend.
 pub async fn nats(global: &Global) -> anyhow::Result<async_nats::Client> {
-    let tls = kanade_bus::Tls {
+    let tls = kanade_bus::Access {
         ca_file: global.nats_ca.clone(),
+        ..Default::default()
     };
     kanade_bus::connect_with(kanade_bus::Role::Cli, &global.nats_url, &tls).await
 }

@@ -55,3 +55,36 @@ async fn data_folder_and_files_are_private_and_loose_ones_are_tightened() {
     assert_private_below(&data, &mut files);
     assert!(files >= 1, "seen_requests.json at least");
 }
+
+#[tokio::test]
+async fn the_machine_key_is_made_once_and_an_exposed_one_stops_the_agent() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("agent");
+    let pc = pc_id("identity");
+    let agent = Agent::start(&broker, &pc, &data).await;
+    let seed = data.join(kanade_agent::identity::SEED_FILE);
+    assert_eq!(mode(&seed), 0o600);
+    let first = std::fs::read_to_string(&seed).unwrap();
+    assert!(first.starts_with("SU"), "an nkey user seed");
+    agent.stop().await;
+
+    // Restarted, it keeps its key.
+    let agent = Agent::start(&broker, &pc, &data).await;
+    assert_eq!(std::fs::read_to_string(&seed).unwrap(), first);
+    agent.stop().await;
+
+    // Readable by others: the agent refuses to start and leaves the file as it found it.
+    std::fs::set_permissions(&seed, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = crate::support::agent_config(&broker.url(), &pc, &data);
+    let err = kanade_agent::run(config, std::future::pending())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("mode 644") && err.contains("machine.seed"),
+        "{err}"
+    );
+    assert_eq!(mode(&seed), 0o644);
+    assert_eq!(std::fs::read_to_string(&seed).unwrap(), first);
+}

@@ -107,8 +107,9 @@ impl System {
 
     /// A broker connection pinned to the system's CA, as the CLI makes one.
     pub async fn nats_client(&self) -> async_nats::Client {
-        let tls = kanade_bus::Tls {
+        let tls = kanade_bus::Access {
             ca_file: self.nats.ca_file(),
+            ..Default::default()
         };
         kanade_bus::connect_with(kanade_bus::Role::Cli, &self.nats.url(), &tls)
             .await
