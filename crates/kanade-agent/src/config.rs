@@ -42,7 +42,8 @@ pub struct AgentSection {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSection {
-    /// Folder for daily-rotated log files (`kanade-agent.<date>.log`); stdout only when unset.
+    /// Folder (relative: inside the data folder) for daily-rotated log files
+    /// (`kanade-agent.<date>.log`); stdout only when unset. See `logging`.
     pub path: Option<PathBuf>,
     /// A `tracing` filter such as `info` or `kanade_agent=debug`; `$RUST_LOG` overrides it.
     pub level: String,

@@ -34,6 +34,7 @@ pub mod emit;
 pub mod heartbeat;
 pub mod identity;
 pub mod local;
+pub mod logging;
 pub mod notifications;
 pub mod outbox;
 pub mod perf;

@@ -10,7 +10,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kanade_agent::self_update::{self, Installed};
 use kanade_agent::{AgentConfig, Stopped, local};
-use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// The kanade agent: runs jobs from the broker and reports results and heartbeats.
@@ -81,7 +80,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// stdout always; a daily-rotated file without colour codes when `[log] path` is set and
-/// `keep_days` > 0. `$RUST_LOG` overrides `[log] level`.
+/// `keep_days` > 0 (`logging`: the same rule as the backend's). `$RUST_LOG` overrides
+/// `[log] level`.
 fn init_tracing(
     config: &AgentConfig,
 ) -> anyhow::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
@@ -91,17 +91,12 @@ fn init_tracing(
         _ => EnvFilter::try_new(&config.log.level)
             .with_context(|| format!("[log] level {:?} is not valid", config.log.level))?,
     };
-    let (file, guard) = match &config.log.path {
-        Some(dir) if config.log.keep_days > 0 => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating log folder {}", dir.display()))?;
-            let appender = RollingFileAppender::builder()
-                .rotation(Rotation::DAILY)
-                .filename_prefix("kanade-agent")
-                .filename_suffix("log")
-                .max_log_files(config.log.keep_days as usize)
-                .build(dir)
-                .with_context(|| format!("opening a log file in {}", dir.display()))?;
+    let appender = match config.log.path {
+        Some(_) => kanade_agent::logging::file_appender(&config.log, &config.data_dir()?)?,
+        None => None,
+    };
+    let (file, guard) = match appender {
+        Some(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
@@ -109,7 +104,7 @@ fn init_tracing(
                 .boxed();
             (Some(layer), Some(guard))
         }
-        _ => (None, None),
+        None => (None, None),
     };
     tracing_subscriber::registry()
         .with(filter)

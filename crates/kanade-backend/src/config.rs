@@ -83,7 +83,8 @@ pub struct DbConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    /// Log file; rotated daily. None = stdout only.
+    /// Log folder (relative: inside the database's folder) of daily files
+    /// `kanade-backend.<date>.log`; None = stdout only. See `telemetry`.
     #[serde(default)]
     pub path: Option<PathBuf>,
     #[serde(default = "default_level")]

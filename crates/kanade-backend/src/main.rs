@@ -148,7 +148,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let config = BackendConfig::load(cli.config.as_deref())?;
-            let _guard = kanade_backend::telemetry::init(&config.log, "backend")?;
+            let _guard =
+                kanade_backend::telemetry::init(&config.log, &config.data_dir(), "backend")?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&config.server.bind)
