@@ -5,6 +5,8 @@
 KANADE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NATS_VERSION="2.15.1"
 NATS_DIR="$KANADE_ROOT/.tools/nats"
+SCHEMATHESIS_VERSION="4.32.5"
+SCHEMATHESIS_DIR="$KANADE_ROOT/.tools/schemathesis"
 
 # A step header, so long outputs are easy to scan.
 step() {
@@ -125,4 +127,23 @@ build_web() {
         info "npm run build"
         npm run --silent build || exit 1
     )
+}
+
+# schemathesis $SCHEMATHESIS_VERSION (PyPI) in .tools/schemathesis, for scripts/api-fuzz. Defines
+# a `schemathesis` shell function that runs it from there; the system Python is left alone.
+ensure_schemathesis() {
+    if ! [ -f "$SCHEMATHESIS_DIR/schemathesis-$SCHEMATHESIS_VERSION.dist-info/METADATA" ]; then
+        info "installing schemathesis $SCHEMATHESIS_VERSION into ${SCHEMATHESIS_DIR#"$KANADE_ROOT"/}"
+        python3 -m pip --version >/dev/null 2>&1 || ensure_apt python3-pip
+        rm -rf "$SCHEMATHESIS_DIR"
+        PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+            python3 -m pip install --quiet --no-cache-dir --target "$SCHEMATHESIS_DIR" \
+            "schemathesis==$SCHEMATHESIS_VERSION" ||
+            die "could not install schemathesis==$SCHEMATHESIS_VERSION"
+    fi
+    schemathesis() {
+        PYTHONPATH="$SCHEMATHESIS_DIR${PYTHONPATH:+:$PYTHONPATH}" python3 -c \
+            'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "schemathesis"; sys.exit(schemathesis())' "$@"
+    }
+    info "schemathesis $SCHEMATHESIS_VERSION at ${SCHEMATHESIS_DIR#"$KANADE_ROOT"/}"
 }

@@ -198,6 +198,7 @@ async fn me(State(state): State<AppState>, SignedIn(caller): SignedIn) -> ApiRes
     responses(
         (status = 204, description = "The password was changed"),
         (status = 422, body = kanade_protocol::api::ErrorBody, description = "The new password breaks the policy"),
+        (status = 429, body = kanade_protocol::api::ErrorBody, description = "Too many failed secret checks for this account or address; wait and retry"),
     ),
 )]
 async fn change_password(
@@ -390,6 +391,7 @@ async fn set_mfa(
         (status = 404, body = kanade_protocol::api::ErrorBody, description = "The account is gone"),
         (status = 409, body = kanade_protocol::api::ErrorBody, description = "No enrolment was started"),
         (status = 422, body = kanade_protocol::api::ErrorBody, description = "The code does not match"),
+        (status = 429, body = kanade_protocol::api::ErrorBody, description = "Too many failed secret checks for this account or address; wait and retry"),
     ),
 )]
 async fn mfa_verify(
@@ -419,6 +421,7 @@ async fn mfa_verify(
         (status = 404, body = kanade_protocol::api::ErrorBody, description = "The account is gone"),
         (status = 409, body = kanade_protocol::api::ErrorBody, description = "MFA is not enabled"),
         (status = 422, body = kanade_protocol::api::ErrorBody, description = "The code does not match"),
+        (status = 429, body = kanade_protocol::api::ErrorBody, description = "Too many failed secret checks for this account or address; wait and retry"),
     ),
 )]
 async fn mfa_disable(
