@@ -48,8 +48,10 @@ pub const ACCOUNT: Policy = Policy {
 pub const ADDRESS_ATTEMPTS: usize = 30;
 pub const ADDRESS_WINDOW: Duration = Duration::from_secs(60);
 
-/// Entries kept before forgotten scopes are swept out.
+/// Entries kept before forgotten scopes are swept out, and how often at most (a sweep walks
+/// every entry, so it must not run on every attempt while the maps stay large).
 const SWEEP_AT: usize = 100_000;
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// Longer user names are throttled by their first this many bytes.
 const KEY_LEN: usize = 128;
 
@@ -121,6 +123,7 @@ struct State {
     addresses: HashMap<String, VecDeque<Instant>>,
     pairs: HashMap<(String, String), Backoff>,
     accounts: HashMap<String, Backoff>,
+    last_sweep: Option<Instant>,
 }
 
 impl State {
@@ -152,10 +155,13 @@ impl State {
             .entry(account.to_owned())
             .or_default()
             .count(&ACCOUNT, now);
-        if self.pairs.len() > SWEEP_AT
+        let large = self.pairs.len() > SWEEP_AT
             || self.accounts.len() > SWEEP_AT
-            || self.addresses.len() > SWEEP_AT
-        {
+            || self.addresses.len() > SWEEP_AT;
+        let due = self
+            .last_sweep
+            .is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_EVERY);
+        if large && due {
             self.sweep(now);
         }
         Ok(())
@@ -185,6 +191,7 @@ impl State {
     }
 
     fn sweep(&mut self, now: Instant) {
+        self.last_sweep = Some(now);
         self.addresses.retain(|_, w| {
             w.back()
                 .is_some_and(|t| now.saturating_duration_since(*t) < ADDRESS_WINDOW)
@@ -362,6 +369,25 @@ mod tests {
         assert!(t.begin("bob", "x", start).is_err(), "no sixth in flight");
         drop(pending);
         assert!(t.begin("bob", "x", start).is_ok(), "unjudged ones released");
+    }
+
+    #[test]
+    fn a_sweep_drops_only_forgotten_scopes_and_waits_before_the_next() {
+        let start = Instant::now();
+        let mut state = State::default();
+        state.begin("old", "1.1.1.1", start).unwrap();
+        let later = start + PAIR.forget_after;
+        state.begin("new", "2.2.2.2", later).unwrap();
+        state.sweep(later);
+        assert_eq!(state.pairs.len(), 1);
+        assert_eq!(state.accounts.len(), 1);
+        assert_eq!(state.addresses.len(), 1);
+        assert!(
+            state
+                .pairs
+                .contains_key(&("new".to_owned(), "2.2.2.2".to_owned()))
+        );
+        assert_eq!(state.last_sweep, Some(later));
     }
 
     #[test]
