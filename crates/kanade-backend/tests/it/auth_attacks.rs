@@ -17,6 +17,7 @@ use crate::support::{ADMIN_PASSWORD, TestBackend, client_with_token};
 fn client_from(ip: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .local_address(ip.parse::<IpAddr>().unwrap())
+        .timeout(std::time::Duration::from_secs(120))
         .build()
         .unwrap()
 }
