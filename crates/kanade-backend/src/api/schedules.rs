@@ -61,6 +61,8 @@ async fn create(
             message: format!("no job `{}` is registered", schedule.job_id),
         }));
     }
+    let stored = serde_json::to_vec(&schedule).map_or(0, |v| v.len());
+    crate::edge::fits_broker(&state.nats, "the schedule", stored.max(text.len()))?;
     let replaced = schedules::put(&state.js, &schedule, text)
         .await
         .map_err(unavailable)?;

@@ -293,8 +293,40 @@ async fn large_bodies_answer_413_in_the_api_shape_and_write_nothing() {
         "{}",
         err.error.message
     );
-    let resp = b.http.get(b.url("/api/jobs/huge")).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = b
+        .http
+        .post(b.url("/api/jobs"))
+        .body(HELLO)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let big_schedule = serde_json::json!({"id": "wordy", "job_id": "hello",
+        "description": "x".repeat(2 * MIB), "when": {"cron": "0 * * * * *"},
+        "target": {"pcs": ["pc1"]}});
+    let (status, err) = refused(&b, Method::POST, "/api/schedules", big_schedule.to_string()).await;
+    assert_eq!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        err.error.message
+    );
+    assert!(
+        err.error.message.contains("max_payload"),
+        "{}",
+        err.error.message
+    );
+    for gone in ["/api/jobs/huge", "/api/schedules/wordy"] {
+        let resp = b.http.get(b.url(gone)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{gone}");
+    }
+    let resp = b
+        .http
+        .delete(b.url("/api/jobs/hello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     broker_still_works(&b).await;
 }
 
