@@ -51,7 +51,8 @@ fn failed() -> ApiError {
     responses(
         (status = 200, body = LoginResponse, description = "Signed in: the bearer token"),
         (status = 401, body = kanade_protocol::api::ErrorBody, description = "Wrong user name or password, or the TOTP code is missing or wrong"),
-        (status = 429, body = kanade_protocol::api::ErrorBody, description = "Too many failed sign-ins"),
+        (status = 429, body = kanade_protocol::api::ErrorBody, description = "Too many failed sign-ins; `Retry-After` says when to try again"),
+        (status = 503, body = kanade_protocol::api::ErrorBody, description = "Too many password checks at once (code `busy`); retry after `Retry-After`"),
     ),
 )]
 async fn login(
@@ -199,6 +200,7 @@ async fn me(State(state): State<AppState>, SignedIn(caller): SignedIn) -> ApiRes
         (status = 204, description = "The password was changed"),
         (status = 422, body = kanade_protocol::api::ErrorBody, description = "The new password breaks the policy"),
         (status = 429, body = kanade_protocol::api::ErrorBody, description = "Too many failed secret checks for this account or address; wait and retry"),
+        (status = 503, body = kanade_protocol::api::ErrorBody, description = "Too many password checks at once (code `busy`); retry after `Retry-After`"),
     ),
 )]
 async fn change_password(
