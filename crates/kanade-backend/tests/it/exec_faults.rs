@@ -220,3 +220,37 @@ async fn exec_on_a_full_database_names_the_database_not_the_broker() {
         "the refused exec published nothing"
     );
 }
+
+#[tokio::test]
+async fn housekeeping_expires_an_unconfirmed_execution_nobody_reported_on() {
+    let b =
+        TestBackend::start_with(|c| c.nats.ack_timeout = HumanDuration(Duration::from_millis(300)))
+            .await;
+    register(&b).await;
+    exec_acks(&b, false).await;
+    let fired: ExecResponse = b
+        .http
+        .post(b.url("/api/exec/hello"))
+        .json(&serde_json::json!({"target": {"pcs": ["pc-a"]}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fired.status, "unconfirmed");
+
+    let store = kanade_backend::store::Store::open(&b.db_path())
+        .await
+        .unwrap();
+    let mut config = kanade_backend::BackendConfig::default();
+    config.telemetry.pending_expiry = HumanDuration(Duration::ZERO);
+    let retention = kanade_backend::housekeeping::retention(&config.retention);
+    kanade_backend::housekeeping::once(&store, &config.telemetry, &retention)
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&b, &fired.exec_id).await.execution.status,
+        "expired"
+    );
+}
