@@ -113,10 +113,6 @@ async fn every_route_refuses_hostile_ids_with_400_or_404_and_the_broker_survives
     let mut failures = Vec::new();
     for (method, template) in ROUTES {
         for id in hostile() {
-            // An empty query value means "no filter"; an empty path segment matches no route.
-            if id.is_empty() && template.contains('?') {
-                continue;
-            }
             let path = template.replace("{}", &encode(&id));
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let mut req = b.http.request(method.clone(), b.url(&path));
@@ -126,7 +122,8 @@ async fn every_route_refuses_hostile_ids_with_400_or_404_and_the_broker_survives
             let resp = req.send().await.unwrap();
             let status = resp.status();
             let shown: String = id.chars().take(12).collect();
-            let ok = match id.is_empty() {
+            // An empty path segment matches no route; an empty query value is malformed.
+            let ok = match id.is_empty() && !template.contains('?') {
                 true => matches!(status.as_u16(), 400 | 404 | 405),
                 false => status == StatusCode::BAD_REQUEST,
             };
@@ -161,9 +158,19 @@ async fn well_formed_absent_ids_answer_404() {
         "/api/executions/no-such-exec",
         "/api/results/no-such-result",
         "/api/notifications/no-such-notification",
+        "/api/executions/no-such-exec/rollout",
+        "/api/agents/no-such-pc",
+        "/api/inventory/no-such-job",
     ] {
         let resp = b.http.get(b.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    for path in [
+        "/api/accounts/no-such-user",
+        "/api/schedules/no-such-schedule",
+    ] {
+        let resp = b.http.delete(b.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "DELETE {path}");
     }
 }
 
