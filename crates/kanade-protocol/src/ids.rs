@@ -57,7 +57,7 @@ impl IdKind {
     pub fn rule(self) -> &'static str {
         match self {
             IdKind::Job | IdKind::Schedule | IdKind::Check => {
-                "1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+                "1-64 letters, digits, '-', '_' or '.', starting with a letter or digit, not ending with '.'"
             }
             IdKind::Machine | IdKind::Group | IdKind::Execution | IdKind::Notification => {
                 "1-128 letters, digits, '-' or '_'"
@@ -125,9 +125,11 @@ pub fn is_token(token: &str) -> bool {
     chars_within(token, MAX_TOKEN_LEN, b"-_")
 }
 
-/// Job, schedule and check ids: usable as KV keys and in URLs without escaping.
+/// Job, schedule and check ids: usable as KV keys and in URLs without escaping. A KV key may
+/// not end with `.` (the broker refuses it, which surfaced as a 503).
 pub fn is_valid_id(id: &str) -> bool {
     id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && !id.ends_with('.')
         && chars_within(id, MAX_ID_LEN, b"-_.")
 }
 
@@ -201,6 +203,10 @@ mod tests {
     fn ordinary_ids_pass() {
         assert!(IdKind::Job.is_valid("inv.hw-2_x"));
         assert!(!IdKind::Job.is_valid("-lead"));
+        assert!(
+            !IdKind::Schedule.is_valid("f."),
+            "KV refuses a key ending with '.'"
+        );
         assert!(IdKind::Machine.is_valid("WS-22_a"));
         assert!(!IdKind::Machine.is_valid("a.b"));
         assert!(IdKind::Username.is_valid("j.doe@corp"));

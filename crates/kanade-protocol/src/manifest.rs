@@ -328,7 +328,7 @@ impl Manifest {
         if !is_valid_id(&self.id) {
             return Err(ManifestError::invalid(
                 "id",
-                "must be 1-64 characters of letters, digits, '-', '_' or '.', starting with a letter or digit",
+                "must be 1-64 characters of letters, digits, '-', '_' or '.', starting with a letter or digit, not ending with '.'",
             ));
         }
         if self.version.trim().is_empty() || self.version.len() > 64 {

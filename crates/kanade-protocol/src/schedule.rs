@@ -217,7 +217,7 @@ impl Schedule {
 
     /// Rules that types alone cannot express. Returns the first broken rule.
     pub fn validate(&self) -> Result<(), ManifestError> {
-        const ID_RULE: &str = "must be 1-64 characters of letters, digits, '-', '_' or '.', starting with a letter or digit";
+        const ID_RULE: &str = "must be 1-64 characters of letters, digits, '-', '_' or '.', starting with a letter or digit, not ending with '.'";
         if !is_valid_id(&self.id) {
             return Err(invalid("id", ID_RULE));
         }

@@ -163,3 +163,26 @@ fn no_route_is_registered_outside_the_document() {
         }
     }
 }
+
+/// Found by scripts/api-fuzz: a job or schedule id ending with `.` passed the edge and the
+/// broker refused it as a KV key (503). It is bad input: 400 naming the parameter.
+#[tokio::test]
+async fn an_id_ending_with_a_dot_is_bad_input_not_a_broker_fault() {
+    let backend = TestBackend::start().await;
+    for (method, path) in [
+        (Method::POST, "/api/schedules/f./disable"),
+        (Method::GET, "/api/schedules/f."),
+        (Method::GET, "/api/jobs/hello."),
+        (Method::POST, "/api/jobs/hello./revoke"),
+    ] {
+        let resp = backend
+            .http
+            .request(method.clone(), backend.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{method} {path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["field"], "id", "{method} {path}: {body}");
+    }
+}
