@@ -52,6 +52,12 @@ pub struct ServerConfig {
     /// own. Leave unset with a single backend.
     #[serde(default)]
     pub replica: Option<String>,
+    /// PEM certificate chain and private key: set both and the API and dashboard are served
+    /// over HTTPS only.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -299,6 +305,8 @@ impl Default for ServerConfig {
             bind: default_bind(),
             public_url: None,
             replica: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

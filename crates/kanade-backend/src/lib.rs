@@ -14,6 +14,7 @@ pub mod edge;
 pub mod error;
 pub mod exec;
 pub mod housekeeping;
+pub mod https;
 pub mod live;
 pub mod mail;
 pub mod manifests;

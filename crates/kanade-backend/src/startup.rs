@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use async_nats::jetstream;
+use axum::serve::ListenerExt;
 use kanade_protocol::names;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -78,17 +79,41 @@ pub async fn serve(
     // HTTP from here on: `/health` says "starting" (or why not) until the API is ready.
     let boot = Boot::default();
     let addr = listener.local_addr()?;
-    let http = axum::serve(
-        listener,
-        boot.router()
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .into_future();
-    tokio::pin!(http);
-    tracing::info!(%addr, "HTTP listening; /health answers while the rest starts");
+    let https = match (&config.server.tls_cert, &config.server.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::https::server_config(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!(
+            "[server] tls_cert and tls_key go together: set both for HTTPS, or neither"
+        ),
+    };
+    let app = boot
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let mut http: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match https
+    {
+        Some(tls) => {
+            // `tap_io` gives the TLS listener axum's ConnectInfo<SocketAddr>.
+            let listener = crate::https::TlsListener::new(listener, tls)?.tap_io(|_| {});
+            Box::pin(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .into_future(),
+            )
+        }
+        None => Box::pin(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .into_future(),
+        ),
+    };
+    let scheme = if config.server.tls_cert.is_some() {
+        "HTTPS"
+    } else {
+        "HTTP"
+    };
+    tracing::info!(%addr, scheme, "listening; /health answers while the rest starts");
     let started = tokio::select! {
-        ended = &mut http => {
+        ended = http.as_mut() => {
             ended.context("HTTP server failed")?;
             tracing::info!("backend stopped before it was ready");
             return Ok(());

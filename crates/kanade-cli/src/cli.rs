@@ -32,6 +32,9 @@ pub struct Global {
     /// Backend base URL.
     #[arg(long, global = true, env = "KANADE_BACKEND_URL", default_value = DEFAULT_BACKEND_URL)]
     pub backend_url: String,
+    /// The CA certificate to trust (and nothing else) for an https:// backend with a private CA.
+    #[arg(long, global = true, env = "KANADE_BACKEND_CA", value_name = "FILE")]
+    pub backend_ca: Option<PathBuf>,
     /// NATS URL for the commands that talk to the broker directly (run, kill, jetstream).
     #[arg(long, global = true, env = "KANADE_NATS_URL", default_value = DEFAULT_NATS_URL)]
     pub nats_url: String,

@@ -138,6 +138,13 @@ pub struct AuditQuery {
     pub offset: Option<u64>,
 }
 
+fn http_client(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    builder
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("kanade-cli/", env!("CARGO_PKG_VERSION")))
+}
+
 impl ApiClient {
     /// A client for `base_url` (e.g. `http://127.0.0.1:8080`, optionally with a path prefix)
     /// sending `token` as a bearer token when given.
@@ -153,10 +160,7 @@ impl ApiClient {
         // reqwest is built without a default crypto provider; ring is the one we ship. A second
         // install (another client in the same process) fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .user_agent(concat!("kanade-cli/", env!("CARGO_PKG_VERSION")))
+        let http = http_client(reqwest::Client::builder())
             .build()
             .map_err(|err| bad(&format!("cannot build an HTTP client: {err}")))?;
         Ok(ApiClient {
@@ -164,6 +168,34 @@ impl ApiClient {
             token: token.filter(|t| !t.is_empty()),
             http,
         })
+    }
+
+    /// Trusts only the CA in `ca_file` for an `https://` backend (a private CA such as the one
+    /// `kanade-backend tls-init` makes); `None` keeps the system's roots.
+    pub fn pinning(mut self, ca_file: Option<&std::path::Path>) -> Result<ApiClient, ClientError> {
+        let Some(path) = ca_file else {
+            return Ok(self);
+        };
+        let bad = |message: String| ClientError::BaseUrl {
+            url: self.base_url.to_string(),
+            message,
+        };
+        let pem = std::fs::read(path).map_err(|err| {
+            bad(format!(
+                "cannot read the backend CA {}: {err}",
+                path.display()
+            ))
+        })?;
+        let ca = reqwest::Certificate::from_pem(&pem).map_err(|err| {
+            bad(format!(
+                "{} is not a PEM certificate: {err}",
+                path.display()
+            ))
+        })?;
+        self.http = http_client(reqwest::Client::builder().tls_certs_only([ca]))
+            .build()
+            .map_err(|err| bad(format!("cannot build an HTTP client: {err}")))?;
+        Ok(self)
     }
 
     /// Like `new`, with the token taken from `$KANADE_AUTH_TOKEN`.

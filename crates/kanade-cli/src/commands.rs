@@ -173,10 +173,10 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
 pub fn api_client(global: &Global) -> anyhow::Result<ApiClient> {
     let folder = session_folder(global).ok();
     let credentials = session::credentials(folder.as_deref(), &global.backend_url);
-    Ok(ApiClient::new(
-        &global.backend_url,
-        credentials.map(|c| c.token),
-    )?)
+    Ok(
+        ApiClient::new(&global.backend_url, credentials.map(|c| c.token))?
+            .pinning(global.backend_ca.as_deref())?,
+    )
 }
 
 /// A machine id as agents use it (a subject token): exit 2 naming it otherwise.

@@ -10,6 +10,7 @@ mod desired;
 mod edge;
 mod exec_faults;
 mod file_modes;
+mod https;
 mod inventory;
 mod notifications;
 mod openapi;

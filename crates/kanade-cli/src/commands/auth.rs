@@ -30,7 +30,8 @@ pub async fn login(args: LoginArgs, global: &Global, io: &mut Io<'_>) -> anyhow:
     }
     // Before the password is typed: a folder that cannot be found fails early.
     let folder = session_folder(global)?;
-    let anonymous = ApiClient::new(&global.backend_url, None)?;
+    let anonymous =
+        ApiClient::new(&global.backend_url, None)?.pinning(global.backend_ca.as_deref())?;
     let password = io
         .secret(&format!("Password for {username}:"), args.password_stdin)
         .await?;
@@ -99,7 +100,8 @@ pub async fn login(args: LoginArgs, global: &Global, io: &mut Io<'_>) -> anyhow:
     }
     io.note("this account must change its password before anything else");
     let new_password = io.new_password("New password:", false).await?;
-    let signed_in = ApiClient::new(&global.backend_url, Some(response.token))?;
+    let signed_in = ApiClient::new(&global.backend_url, Some(response.token))?
+        .pinning(global.backend_ca.as_deref())?;
     signed_in
         .change_password(&ChangePasswordRequest {
             current_password: request.password,
@@ -129,7 +131,8 @@ pub async fn logout(global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
     };
     // An expired session is worthless to anyone: no need to reach the backend for it.
     if !stored.expired(Utc::now()) {
-        let client = ApiClient::new(&stored.backend_url, Some(stored.token.clone()))?;
+        let client = ApiClient::new(&stored.backend_url, Some(stored.token.clone()))?
+            .pinning(global.backend_ca.as_deref())?;
         match client.logout().await {
             Ok(()) => {}
             // Already revoked or expired at the backend.
@@ -157,7 +160,8 @@ pub async fn whoami(global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
     let client = ApiClient::new(
         &global.backend_url,
         credentials.as_ref().map(|c| c.token.clone()),
-    )?;
+    )?
+    .pinning(global.backend_ca.as_deref())?;
     let me = client.me().await?;
     if global.json {
         io.json(&me)?;

@@ -3,6 +3,7 @@
 
 mod cli;
 mod fleet;
+mod https;
 mod inventory;
 mod liveness;
 mod support;
