@@ -192,13 +192,17 @@ async function main() {
   execFileSync(path.join(BIN, 'kanade-backend'), ['tls-init', tlsDir], { stdio: 'ignore' })
   const caFile = path.join(tlsDir, 'ca.pem')
 
-  start('nats', NATS, ['-a', '127.0.0.1', '-p', String(natsPort), '-m', String(monitorPort), '-js', '-sd', path.join(tmp, 'nats'),
+  // A fixed file-store limit: the default (75% of the free disk) can be smaller than what
+  // kanade's streams reserve on a full disk, and this test is not about disk space.
+  const natsConf = path.join(tmp, 'nats.conf')
+  fs.writeFileSync(natsConf, 'jetstream {\n  max_file_store: 64GB\n}\n')
+  start('nats', NATS, ['-c', natsConf, '-a', '127.0.0.1', '-p', String(natsPort), '-m', String(monitorPort), '-js', '-sd', path.join(tmp, 'nats'),
     '--tls', '--tlscert', path.join(tlsDir, 'server.pem'), '--tlskey', path.join(tlsDir, 'server-key.pem')])
   await waitFor('nats-server', T, async () => (await fetch(`http://127.0.0.1:${monitorPort}/healthz?js-enabled-only=true`)).ok)
 
   fs.writeFileSync(
     path.join(tmp, 'backend.toml'),
-    `[server]\nbind = ${toml(`127.0.0.1:${httpPort}`)}\npublic_url = ${toml(base)}\n\n[nats]\nurl = ${toml(natsUrl)}\nca_file = ${toml(caFile)}\n\n[db]\nsqlite_path = ${toml(path.join(tmp, 'backend/kanade.db'))}\n\n[log]\npath = ${toml(path.join(tmp, 'backend-file.log'))}\nlevel = "info"\nkeep_days = 1\n`,
+    `[server]\nbind = ${toml(`127.0.0.1:${httpPort}`)}\npublic_url = ${toml(base)}\n\n[nats]\nurl = ${toml(natsUrl)}\nca_file = ${toml(caFile)}\n\n[db]\nsqlite_path = ${toml(path.join(tmp, 'backend/kanade.db'))}\n\n[log]\npath = ${toml(path.join(tmp, 'logs'))}\nlevel = "info"\nkeep_days = 1\n`,
   )
   start('backend', path.join(BIN, 'kanade-backend'), ['--config', path.join(tmp, 'backend.toml')], {
     KANADE_BOOTSTRAP_ADMIN_PASSWORD: ADMIN_PASSWORD,
@@ -211,7 +215,7 @@ async function main() {
 
   fs.writeFileSync(
     path.join(tmp, 'agent.toml'),
-    `[agent]\nid = ${toml(AGENT_ID)}\nnats_url = ${toml(natsUrl)}\nnats_ca = ${toml(caFile)}\ndata_dir = ${toml(path.join(tmp, 'agent'))}\n\n[log]\npath = ${toml(path.join(tmp, 'agent-file.log'))}\nlevel = "info"\nkeep_days = 1\n`,
+    `[agent]\nid = ${toml(AGENT_ID)}\nnats_url = ${toml(natsUrl)}\nnats_ca = ${toml(caFile)}\ndata_dir = ${toml(path.join(tmp, 'agent'))}\n\n[log]\npath = ${toml(path.join(tmp, 'logs'))}\nlevel = "info"\nkeep_days = 1\n`,
   )
   start('agent', path.join(BIN, 'kanade-agent'), ['--config', path.join(tmp, 'agent.toml')], { NO_COLOR: '1' })
 
