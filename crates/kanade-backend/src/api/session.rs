@@ -155,7 +155,11 @@ async fn login(
 /// Records a checked sign-in, `failure` naming why it was refused. Throttled and busy refusals
 /// checked nothing and are not recorded (a flood must not fill the trail).
 async fn audit_sign_in(state: &AppState, username: &str, address: &str, failure: Option<&str>) {
-    let name: String = username.chars().take(64).collect();
+    let mut name: String = username.chars().take(64).collect();
+    if name.trim().is_empty() {
+        // The audit trail needs an actor; a sign-in without a user name is still recorded.
+        name = "(no user name)".to_owned();
+    }
     let actor = Caller {
         username: name.clone(),
         role: Role::Viewer,

@@ -397,11 +397,15 @@ async fn sign_ins_are_audited_with_the_client_address() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
+        login_status(&b, &client, "", secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
         login_status(&b, &client, "admin", ADMIN_PASSWORD).await,
         StatusCode::OK
     );
     crate::support::wait_for("sign-in audit rows", std::time::Duration::from_secs(10), || async {
-        b.query_i64("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'auth.login%' AND client_addr = '127.0.0.4'") == 3
+        b.query_i64("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'auth.login%' AND client_addr = '127.0.0.4'") == 4
     })
     .await;
     let failed: Page<AuditEntry> = b.get("/api/audit?action=auth.login_failed").await;
@@ -420,6 +424,11 @@ async fn sign_ins_are_audited_with_the_client_address() {
     assert_eq!(
         who,
         [
+            (
+                "(no user name)",
+                Some("(no user name)"),
+                Some("invalid_credentials")
+            ),
             ("admin", Some("admin"), Some("invalid_credentials")),
             ("nobody", Some("nobody"), Some("invalid_credentials"))
         ]
