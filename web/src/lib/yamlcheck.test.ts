@@ -64,6 +64,8 @@ describe('server errors', () => {
 
 describe('checkSchedule', () => {
   it('accepts a schedule and needs exactly one kind of when', () => {
+    expect(checkSchedule('id: nightly.\njob_id: hello\nwhen:\n  cron: "0 3 * * *"\n')[0]).toMatchObject({ field: 'id' })
+    expect(checkSchedule('id: nightly\njob_id: hello.\nwhen:\n  cron: "0 3 * * *"\n')[0]).toMatchObject({ field: 'job_id' })
     expect(checkSchedule('id: nightly\njob_id: hello\nwhen:\n  cron: "0 3 * * *"\ntarget:\n  all: true\n')).toEqual([])
     const both = checkSchedule('id: s\njob_id: j\nwhen:\n  cron: "* * * * *"\n  per_pc: once\n')
     expect(both[0]).toMatchObject({ field: 'when', line: 3 })

@@ -17,7 +17,8 @@ export interface Problem {
 export const SHELLS = ['sh', 'bash', 'pwsh', 'powershell', 'cmd']
 const TOP_KEYS = ['id', 'version', 'description', 'execute', 'staleness', 'inventory', 'check', 'emit', 'tags']
 const EXECUTE_KEYS = ['shell', 'script', 'script_file', 'timeout', 'run_as', 'cwd']
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
+// The server's rule (kanade-protocol ids::is_valid_id): a KV key may not end with '.'.
+const ID_RE = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_-])?$/
 
 /** "inventory.explode[0].table" → ["inventory", "explode", 0, "table"]. */
 export function splitPath(field: string): (string | number)[] {
@@ -86,7 +87,7 @@ export function checkManifest(text: string): Problem[] {
     if (!TOP_KEYS.includes(key)) problems.push(at(text, key, `unknown field \`${key}\`, expected one of ${TOP_KEYS.join(', ')}`))
   }
   if (typeof m.id !== 'string' || !ID_RE.test(m.id)) {
-    problems.push(at(text, 'id', m.id === undefined ? 'missing field `id`' : 'id: 1-64 letters, digits, "-", "_" or ".", starting with a letter or digit'))
+    problems.push(at(text, 'id', m.id === undefined ? 'missing field `id`' : 'id: 1-64 letters, digits, "-", "_" or ".", starting with a letter or digit, not ending with "."'))
   }
   if (m.version === undefined || m.version === null || String(m.version).trim() === '') {
     problems.push(at(text, 'version', 'missing field `version`'))
@@ -141,7 +142,7 @@ export function checkSchedule(text: string): Problem[] {
     if (!SCHEDULE_KEYS.includes(key)) out.push(at(text, key, `unknown field \`${key}\`, expected one of ${SCHEDULE_KEYS.join(', ')}`))
   }
   for (const key of ['id', 'job_id']) {
-    if (typeof m[key] !== 'string' || !ID_RE.test(m[key] as string)) out.push(at(text, key, m[key] === undefined ? `missing field \`${key}\`` : `${key}: letters, digits, "-", "_" or "."`))
+    if (typeof m[key] !== 'string' || !ID_RE.test(m[key] as string)) out.push(at(text, key, m[key] === undefined ? `missing field \`${key}\`` : `${key}: letters, digits, "-", "_" or ".", not ending with "."`))
   }
   const when = m.when
   if (when === undefined) out.push({ message: 'missing field `when` (calendar, cron, per_pc or per_target)', field: 'when', source: 'yaml' })
