@@ -7,6 +7,7 @@
 //! deleted.
 
 pub mod publish;
+pub mod targets;
 
 use std::collections::BTreeSet;
 
@@ -221,6 +222,7 @@ pub async fn fire(
         target_count,
         subjects,
         status: delivery.status().to_owned(),
+        machines: Vec::new(),
     })
 }
 

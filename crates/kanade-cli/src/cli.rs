@@ -211,9 +211,16 @@ pub struct ExecArgs {
     /// Wait for the results, showing progress, then print a summary.
     #[arg(long)]
     pub wait: bool,
-    /// How long `--wait` waits.
+    /// How long `--wait` waits at most.
     #[arg(long, default_value = "10m", requires = "wait")]
     pub wait_timeout: HumanDuration,
+    /// With --wait on named machines or groups: once every online machine answered, wait this
+    /// much longer for the offline ones, then stop and list who never answered.
+    #[arg(long, default_value = "5s", requires = "wait")]
+    pub grace: HumanDuration,
+    /// Send even to machines never seen and groups without members (refused otherwise).
+    #[arg(long)]
+    pub allow_unknown: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -124,6 +124,10 @@ pub struct ExecRequest {
     /// Re-run on the machines where it fails (`max` 1-10 more attempts, `backoff` between).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<crate::schedule::Retry>,
+    /// Send even to machines that never sent a heartbeat and to groups without members
+    /// (otherwise 422 names them). Machines known but offline are always accepted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unknown: bool,
 }
 
 impl ExecRequest {
@@ -187,6 +191,19 @@ pub struct ExecResponse {
     /// backend keeps retrying under the same message id.
     #[serde(default = "pending")]
     pub status: String,
+    /// The machines the named pcs and groups resolve to, each online or not (empty for
+    /// `all`, which targets whoever is connected).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machines: Vec<TargetMachine>,
+}
+
+/// One machine an execution was sent to, as the backend knew it when it was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TargetMachine {
+    pub pc_id: String,
+    /// False for a machine known but silent, or never seen (`allow_unknown`).
+    pub online: bool,
 }
 
 fn pending() -> String {

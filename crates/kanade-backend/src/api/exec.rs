@@ -1,5 +1,7 @@
 //! `POST /api/exec/{job_id}`: fire a registered job at machines, groups or the whole fleet,
-//! at once or in waves (`rollout`). 202 with status `pending`, or `unconfirmed` when the
+//! at once or in waves (`rollout`). Named machines and groups are resolved first: unknown
+//! machines and empty groups are 422 (unless `allow_unknown`), and the answer lists each
+//! targeted machine, online or not. 202 with status `pending`, or `unconfirmed` when the
 //! broker did not acknowledge the command (it may run); 503 names the database or the broker.
 
 use axum::Json;
@@ -27,7 +29,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     request_body(content = ExecRequest, content_type = "application/json"),
     responses(
         (status = 202, body = ExecResponse, description = "The command was published"),
-        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The request breaks a rule; `field` names it"),
+        (status = 404, body = kanade_protocol::api::ErrorBody, description = "No such job"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The request breaks a rule, or names machines never seen (`target.pcs`) or groups without members (`target.groups`, `rollout.waves`) without `allow_unknown`; `field` names it"),
     ),
 )]
 async fn fire(
@@ -43,7 +46,17 @@ async fn fire(
         .await
         .map_err(|e| ApiError::unavailable("could not read the job", format!("{e:#}")))?
         .ok_or_else(|| ApiError::not_found(format!("job {job_id}")))?;
-    let fired = exec::fire_and_record(&exec::Fanout::of(&state), &job.manifest, &req, &caller, now)
+    let fanout = exec::Fanout::of(&state);
+    let machines = exec::targets::resolve(&fanout, &req, now)
+        .await
+        .map_err(|e| match e {
+            exec::targets::ResolveError::Invalid(err) => ApiError::from(err),
+            exec::targets::ResolveError::Store(err) => ApiError::from(err),
+            exec::targets::ResolveError::Unavailable(err) => {
+                ApiError::unavailable("could not read the group members", format!("{err:#}"))
+            }
+        })?;
+    let mut fired = exec::fire_and_record(&fanout, &job.manifest, &req, &caller, now)
         .await
         .map_err(|e| match e {
             exec::FireError::Store(err) => ApiError::from(err),
@@ -51,5 +64,6 @@ async fn fire(
                 ApiError::unavailable("could not publish the command", format!("{err:#}"))
             }
         })?;
+    fired.machines = machines;
     Ok((StatusCode::ACCEPTED, Json(fired)))
 }

@@ -139,6 +139,8 @@ pub async fn fire(
         deadline_at,
         rollout,
         retry: schedule.on_failure.as_ref().map(|f| f.retry.clone()),
+        // A schedule fires at whoever its target names when the tick comes.
+        allow_unknown: true,
     };
     let actor = system_caller(&actor(&schedule.id));
     match exec::fire_and_record(fanout, manifest, &req, &actor, now).await {

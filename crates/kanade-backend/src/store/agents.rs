@@ -60,6 +60,28 @@ pub fn count_online(
     )
 }
 
+/// Which of `pcs` ever sent a heartbeat, each with whether it is online now.
+pub fn known(
+    conn: &Connection,
+    pcs: &[String],
+    now: DateTime<Utc>,
+    window: Duration,
+) -> rusqlite::Result<Vec<(String, bool)>> {
+    let cutoff = ts(now - window);
+    let mut stmt =
+        conn.prepare_cached("SELECT last_heartbeat >= ?2 FROM agents WHERE pc_id = ?1")?;
+    let mut found = Vec::new();
+    for pc in pcs {
+        if let Some(online) = stmt
+            .query_row(params![pc, cutoff], |r| r.get::<_, bool>(0))
+            .optional()?
+        {
+            found.push((pc.clone(), online));
+        }
+    }
+    Ok(found)
+}
+
 /// Columns the fleet table may be sorted by.
 pub const SORTABLE: &[&str] = &[
     "pc_id",

@@ -23,8 +23,7 @@ async fn register(b: &TestBackend) {
 async fn exec_pins_publishes_and_records() {
     let b = TestBackend::start().await;
     register(&b).await;
-    let body =
-        serde_json::json!({"target": {"pcs": ["pc-a", "pc-b"], "groups": ["lab"]}, "jitter": "5s"});
+    let body = serde_json::json!({"target": {"pcs": ["pc-a", "pc-b"], "groups": ["lab"]}, "jitter": "5s", "allow_unknown": true});
     let resp = b
         .http
         .post(b.url("/api/exec/hello"))
@@ -85,7 +84,7 @@ async fn group_members_are_counted() {
     ] {
         groups.put(pc, g.into()).await.unwrap();
     }
-    let body = serde_json::json!({"target": {"groups": ["lab"], "pcs": ["pc2", "pc9"]}});
+    let body = serde_json::json!({"target": {"groups": ["lab"], "pcs": ["pc2", "pc9"]}, "allow_unknown": true});
     let fired: ExecResponse = b
         .http
         .post(b.url("/api/exec/hello"))
@@ -170,8 +169,7 @@ async fn bad_exec_requests_change_nothing() {
 async fn exec_can_ask_machines_to_retry_failures() {
     let b = TestBackend::start().await;
     register(&b).await;
-    let body =
-        serde_json::json!({"target": {"pcs": ["pc-r"]}, "retry": {"max": 2, "backoff": "30s"}});
+    let body = serde_json::json!({"target": {"pcs": ["pc-r"]}, "retry": {"max": 2, "backoff": "30s"}, "allow_unknown": true});
     let resp = b
         .http
         .post(b.url("/api/exec/hello"))

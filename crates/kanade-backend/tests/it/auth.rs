@@ -427,7 +427,7 @@ async fn audit_rows_record_actions_without_secrets() {
     let fired = b
         .http
         .post(b.url("/api/exec/j"))
-        .json(&json!({"target": {"pcs": ["pc1"]}}))
+        .json(&json!({"target": {"pcs": ["pc1"]}, "allow_unknown": true}))
         .send()
         .await
         .unwrap();

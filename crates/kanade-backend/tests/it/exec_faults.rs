@@ -79,7 +79,7 @@ async fn exec_whose_ack_times_out_is_kept_unconfirmed_and_its_results_count() {
     register(&b).await;
     exec_acks(&b, false).await;
 
-    let body = serde_json::json!({"target": {"pcs": ["pc-a", "pc-b"]}});
+    let body = serde_json::json!({"target": {"pcs": ["pc-a", "pc-b"]}, "allow_unknown": true});
     let resp = b
         .http
         .post(b.url("/api/exec/hello"))
@@ -162,7 +162,7 @@ async fn unconfirmed_execution_becomes_pending_once_the_broker_acknowledges() {
     let resp = b
         .http
         .post(b.url("/api/exec/hello"))
-        .json(&serde_json::json!({"target": {"pcs": ["pc-a"]}}))
+        .json(&serde_json::json!({"target": {"pcs": ["pc-a"]}, "allow_unknown": true}))
         .send()
         .await
         .unwrap();
@@ -190,7 +190,9 @@ async fn exec_on_a_full_database_names_the_database_not_the_broker() {
         let resp = b
             .http
             .post(b.url("/api/exec/hello"))
-            .json(&serde_json::json!({"target": {"pcs": [format!("pc-{i}")]}}))
+            .json(
+                &serde_json::json!({"target": {"pcs": [format!("pc-{i}")]}, "allow_unknown": true}),
+            )
             .send()
             .await
             .unwrap();
@@ -231,7 +233,7 @@ async fn housekeeping_expires_an_unconfirmed_execution_nobody_reported_on() {
     let fired: ExecResponse = b
         .http
         .post(b.url("/api/exec/hello"))
-        .json(&serde_json::json!({"target": {"pcs": ["pc-a"]}}))
+        .json(&serde_json::json!({"target": {"pcs": ["pc-a"]}, "allow_unknown": true}))
         .send()
         .await
         .unwrap()

@@ -9,6 +9,7 @@ mod compliance;
 mod desired;
 mod edge;
 mod exec_faults;
+mod exec_targets;
 mod file_modes;
 mod https;
 mod inventory;

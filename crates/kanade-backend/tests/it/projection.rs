@@ -22,7 +22,7 @@ async fn fire(b: &TestBackend, target: serde_json::Value) -> ExecResponse {
     let resp = b
         .http
         .post(b.url("/api/exec/hello"))
-        .json(&serde_json::json!({"target": target}))
+        .json(&serde_json::json!({"target": target, "allow_unknown": true}))
         .send()
         .await
         .unwrap();

@@ -528,7 +528,7 @@ async fn waves_go_out_group_by_group_after_their_delay() {
     let started = Instant::now();
     let fired = exec_waves(
         &b,
-        serde_json::json!({"target": {}, "rollout": {"waves": [{"group": "A"}, {"group": "B", "delay": "2s"}]}}),
+        serde_json::json!({"target": {}, "allow_unknown": true, "rollout": {"waves": [{"group": "A"}, {"group": "B", "delay": "2s"}]}}),
     )
     .await;
     assert_eq!(fired.subjects, ["commands.group.A", "commands.group.B"]);
@@ -581,7 +581,7 @@ async fn the_health_gate_halts_the_next_wave_when_too_many_failed() {
     let mut wave_b = subscribe(&nats, "commands.group.B").await;
     let fired = exec_waves(
         &b,
-        serde_json::json!({"target": {}, "rollout": {"waves": [{"group": "A"}, {"group": "B", "delay": "3s"}], "halt_on_failure_pct": 50}}),
+        serde_json::json!({"target": {}, "allow_unknown": true, "rollout": {"waves": [{"group": "A"}, {"group": "B", "delay": "3s"}], "halt_on_failure_pct": 50}}),
     )
     .await;
     assert_eq!(fired.target_count, 3);

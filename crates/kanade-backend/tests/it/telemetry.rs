@@ -436,7 +436,7 @@ async fn silent_runs_are_reaped_and_a_late_result_replaces_them() {
     let fired: ExecResponse = b
         .http
         .post(b.url("/api/exec/hello"))
-        .json(&json!({"target": {"pcs": ["pc1"]}}))
+        .json(&json!({"target": {"pcs": ["pc1"]}, "allow_unknown": true}))
         .send()
         .await
         .unwrap()
@@ -688,7 +688,7 @@ async fn live_updates_stream_committed_changes() {
     let fired: ExecResponse = b
         .http
         .post(b.url("/api/exec/hello"))
-        .json(&json!({"target": {"pcs": ["pc1"]}}))
+        .json(&json!({"target": {"pcs": ["pc1"]}, "allow_unknown": true}))
         .send()
         .await
         .unwrap()

@@ -46,7 +46,7 @@ async fn wipe_keeps_accounts_and_replay_rebuilds_the_rest() {
         let resp = b
             .http
             .post(b.url("/api/exec/hello"))
-            .json(&json!({"target": {"pcs": ["pc1", "pc2"]}}))
+            .json(&json!({"target": {"pcs": ["pc1", "pc2"]}, "allow_unknown": true}))
             .send()
             .await
             .unwrap();

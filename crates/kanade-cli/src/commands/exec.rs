@@ -1,13 +1,18 @@
-//! `kanade exec <job> (--pcs | --groups | --all)`: start an execution, and with `--wait` poll it
-//! with a live progress bar until every machine reported, then print one row per machine.
-//! Exits 1 when any machine failed, was skipped or never reported, or the wait timed out.
+//! `kanade exec <job> (--pcs | --groups | --all)`: start an execution, say which machines it
+//! targets (online or not), and with `--wait` poll it with a live progress bar until every
+//! machine reported, or every online one did plus `--grace`, then print one row per machine
+//! and name those that never answered. Exits 1 when any machine failed, was skipped or never
+//! reported, or the wait timed out.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kanade_protocol::api::{ExecRequest, ExecResponse, ExecutionDetail, ExecutionSummary, Target};
+use kanade_protocol::api::{
+    ExecRequest, ExecResponse, ExecutionDetail, ExecutionSummary, Target, TargetMachine,
+};
 use kanade_protocol::duration::HumanDuration;
 use kanade_protocol::schedule::{Rollout, Wave};
 use kanade_protocol::{manifest, subject};
@@ -46,6 +51,7 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         deadline_at,
         rollout,
         retry: None,
+        allow_unknown: args.allow_unknown,
     };
     request
         .validate(now)
@@ -55,6 +61,9 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
     let response = client.exec(&args.job, &request).await?;
     if let Some(note) = delivery_note(&response) {
         io.note(&note);
+    }
+    if !global.json && !response.machines.is_empty() {
+        io.note(&targets_line(&response.machines));
     }
     if !args.wait {
         match global.json {
@@ -70,15 +79,23 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         ))?;
     }
     let bar = progress_bar(global.json, response.target_count);
-    let waited = wait(&client, &response, args.wait_timeout.0, &bar).await;
+    let waited = wait(&client, &response, args.wait_timeout.0, args.grace.0, &bar).await;
     bar.finish_and_clear();
     let (detail, timed_out) = waited?;
+    let silent = never_answered(&response.machines, &detail);
     if global.json {
         io.json(&detail)?;
     } else {
         let table = results::summary_table(&client, &detail.results, &request.target.pcs).await;
         io.print(&table)?;
         io.print(&format!("{}\n", summary_line(&detail.execution)))?;
+    }
+    if !silent.is_empty() {
+        io.note(&format!(
+            "never answered: {}; their results still count when they come back: `kanade results {}`",
+            names_with_state(&silent),
+            response.exec_id
+        ));
     }
     let failed = outcome_failed(&detail) || timed_out;
     if timed_out {
@@ -159,15 +176,71 @@ pub fn parse_deadline(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, S
         .ok_or_else(|| format!("--deadline: `{text}` is too far in the future"))
 }
 
-/// Polls until the execution finished or `timeout` passed; the bool says it timed out.
+/// `targets 3 machine(s): a (online), b (offline), ...` (the first 20 named).
+pub fn targets_line(machines: &[TargetMachine]) -> String {
+    let offline = machines.iter().filter(|m| !m.online).count();
+    format!(
+        "targets {} machine(s), {} online, {} offline: {}",
+        machines.len(),
+        machines.len() - offline,
+        offline,
+        names_with_state(machines)
+    )
+}
+
+fn names_with_state(machines: &[TargetMachine]) -> String {
+    const SHOWN: usize = 20;
+    let mut text = machines
+        .iter()
+        .take(SHOWN)
+        .map(|m| {
+            format!(
+                "{} ({})",
+                m.pc_id,
+                if m.online { "online" } else { "offline" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if machines.len() > SHOWN {
+        text.push_str(&format!(" and {} more", machines.len() - SHOWN));
+    }
+    text
+}
+
+/// The targeted machines without a finished (or skipped) result in `detail`.
+pub fn never_answered(machines: &[TargetMachine], detail: &ExecutionDetail) -> Vec<TargetMachine> {
+    let answered: BTreeSet<&str> = detail
+        .results
+        .iter()
+        .filter(|r| r.exit_code.is_some() || r.skipped)
+        .map(|r| r.pc_id.as_str())
+        .collect();
+    machines
+        .iter()
+        .filter(|m| !answered.contains(m.pc_id.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// True once every machine the backend saw online when the command left has a result.
+/// Never true for `all` (no machine list): that waits for the whole count.
+pub fn online_all_answered(machines: &[TargetMachine], detail: &ExecutionDetail) -> bool {
+    !machines.is_empty() && never_answered(machines, detail).iter().all(|m| !m.online)
+}
+
+/// Polls until the execution finished, or every online target answered and `grace` passed
+/// since, or `timeout` passed; the bool says it timed out.
 async fn wait(
     client: &ApiClient,
     response: &ExecResponse,
     timeout: Duration,
+    grace: Duration,
     bar: &ProgressBar,
 ) -> anyhow::Result<(ExecutionDetail, bool)> {
     let started = tokio::time::Instant::now();
     let mut last = None;
+    let mut online_done_at: Option<tokio::time::Instant> = None;
     loop {
         match client.get_execution(&response.exec_id).await {
             Ok(detail) => {
@@ -180,6 +253,12 @@ async fn wait(
                 ));
                 if finished(execution) {
                     return Ok((detail, false));
+                }
+                if online_all_answered(&response.machines, &detail) {
+                    let since = *online_done_at.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= grace {
+                        return Ok((detail, false));
+                    }
                 }
                 last = Some(detail);
             }
@@ -293,6 +372,7 @@ mod tests {
             target_count: 1,
             subjects: strings(&["commands.pc.a"]),
             status: "pending".into(),
+            machines: vec![],
         };
         assert_eq!(delivery_note(&response), None);
         response.status = "unconfirmed".into();

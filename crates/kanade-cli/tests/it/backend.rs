@@ -720,6 +720,7 @@ async fn exec(
         target_count: pcs.len() as i64,
         subjects: request.target.subjects(),
         status: "pending".into(),
+        machines: vec![],
     };
     (StatusCode::ACCEPTED, Json(response)).into_response()
 }

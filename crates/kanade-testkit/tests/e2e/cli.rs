@@ -1,6 +1,10 @@
 //! The `kanade` command line against the real system.
 
-use crate::support::System;
+use std::time::Duration;
+
+use kanade_protocol::duration::HumanDuration;
+
+use crate::support::{System, wait_for};
 
 async fn kanade(system: &System, args: &[&str]) -> (i32, String, String) {
     let mut argv = vec![
@@ -123,4 +127,68 @@ async fn sign_in_then_operate_with_the_stored_session() {
         1,
         "signed out"
     );
+}
+
+#[tokio::test]
+async fn exec_refuses_unknown_targets_and_stops_waiting_for_offline_machines() {
+    let mut system = System::start_with(&["pc-up", "pc-gone"], |c| {
+        c.secrets.auth_disable = true;
+        c.telemetry.offline_after = HumanDuration::from_secs(3);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("hello.yaml");
+    std::fs::write(
+        &job,
+        "id: hello\nversion: 1\nexecute:\n  shell: sh\n  script: echo hello\n  timeout: 10s\n",
+    )
+    .unwrap();
+    let (code, out, err) = kanade(&system, &["job", "create", job.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, out, err) = kanade(&system, &["exec", "hello", "--pcs", "pc-up,pc-ghost"]).await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("`pc-ghost`") && !err.contains("`pc-up`"),
+        "{err}"
+    );
+    let (code, _, err) = kanade(&system, &["exec", "hello", "--groups", "nobody"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`nobody`"), "{err}");
+
+    // pc-gone is known but silent: accepted, announced offline, and not waited for long.
+    system.stop_agent("pc-gone").await;
+    wait_for("pc-gone offline", Duration::from_secs(30), || async {
+        let (_, out, _) = kanade(&system, &["--json", "agents", "--offline"]).await;
+        out.contains("pc-gone")
+    })
+    .await;
+    let (code, out, err) = kanade(
+        &system,
+        &[
+            "exec",
+            "hello",
+            "--pcs",
+            "pc-up,pc-gone",
+            "--wait",
+            "--grace",
+            "1s",
+            "--wait-timeout",
+            "2m",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "pc-gone never answered: {out}{err}");
+    assert!(
+        err.contains(
+            "targets 2 machine(s), 1 online, 1 offline: pc-gone (offline), pc-up (online)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("never answered: pc-gone (offline)"), "{err}");
+    assert!(
+        !err.contains("gave up waiting"),
+        "ended by the grace: {err}"
+    );
+    assert!(out.contains("hello"), "pc-up's output is shown: {out}");
 }
