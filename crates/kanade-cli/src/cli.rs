@@ -286,7 +286,8 @@ pub struct RunArgs {
     /// The script's timeout; the CLI waits a little longer for the result.
     #[arg(long, default_value = "60s")]
     pub timeout: HumanDuration,
-    /// The script, after `--`; words are joined with spaces.
+    /// The script, after `--`: one word is the script itself (`-- 'echo a; exit 3'`); several
+    /// are a command and its arguments, quoted for the shell (`-- sh -c 'echo hi; exit 7'`).
     #[arg(last = true, required = true, num_args = 1..)]
     pub script: Vec<String>,
 }

@@ -4,6 +4,7 @@
 //! warned and the run is still reported.
 
 use chrono::Utc;
+use kanade_protocol::manifest::Shell;
 use kanade_protocol::subject;
 
 use crate::BadInput;
@@ -20,14 +21,9 @@ pub async fn run(args: RunArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Res
             args.pc
         )));
     }
-    let script = args.script.join(" ");
-    let command = adhoc_command(
-        &args.pc,
-        args.shell.into(),
-        &script,
-        args.timeout.0,
-        Utc::now(),
-    )?;
+    let shell: Shell = args.shell.into();
+    let script = script_of(&args.script, shell);
+    let command = adhoc_command(&args.pc, shell, &script, args.timeout.0, Utc::now())?;
     let client = nats(global).await?;
     let pending = start(&client, &args.pc, &command).await?;
     let os_user = audit::os_user();
@@ -51,10 +47,73 @@ pub async fn run(args: RunArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Res
     Ok(code)
 }
 
+/// The words after `--` as one script line. One word is the script itself
+/// (`-- 'echo a; exit 3'`); several are a command and its arguments, each quoted for `shell`
+/// when it needs it, so `-- sh -c 'echo hi; exit 7'` reaches the machine intact.
+pub fn script_of(words: &[String], shell: Shell) -> String {
+    if let [only] = words {
+        return only.clone();
+    }
+    words
+        .iter()
+        .map(|word| quote(word, shell))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn quote(word: &str, shell: Shell) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c));
+    if plain {
+        return word.to_owned();
+    }
+    match shell {
+        Shell::Sh | Shell::Bash => format!("'{}'", word.replace('\'', r"'\''")),
+        Shell::Pwsh | Shell::Powershell => format!("'{}'", word.replace('\'', "''")),
+        Shell::Cmd => format!("\"{}\"", word.replace('"', "\"\"")),
+    }
+}
+
 /// Who a break-glass action is recorded as: the stored session's user, else `cli:<os_user>`.
 pub fn local_actor(global: &Global, os_user: &str) -> String {
     let stored = session_folder(global)
         .ok()
         .and_then(|folder| session::load(&folder).ok().flatten());
     audit::actor(stored.as_ref(), os_user, Utc::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn arguments_are_quoted_for_the_shell_and_one_word_is_the_script() {
+        assert_eq!(
+            script_of(&words(&["sh", "-c", "echo hi; exit 7"]), Shell::Sh),
+            "sh -c 'echo hi; exit 7'"
+        );
+        assert_eq!(
+            script_of(&words(&["echo", "it's", ""]), Shell::Bash),
+            r"echo 'it'\''s' ''"
+        );
+        assert_eq!(
+            script_of(&words(&["Write-Output", "it's here"]), Shell::Pwsh),
+            "Write-Output 'it''s here'"
+        );
+        assert_eq!(
+            script_of(&words(&["echo", "a b"]), Shell::Cmd),
+            "echo \"a b\""
+        );
+        assert_eq!(
+            script_of(&words(&["echo hi; exit 3"]), Shell::Sh),
+            "echo hi; exit 3"
+        );
+        assert_eq!(script_of(&words(&["uname", "-a"]), Shell::Sh), "uname -a");
+    }
 }

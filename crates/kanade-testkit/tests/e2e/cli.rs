@@ -192,3 +192,20 @@ async fn exec_refuses_unknown_targets_and_stops_waiting_for_offline_machines() {
     );
     assert!(out.contains("hello"), "pc-up's output is shown: {out}");
 }
+
+#[tokio::test]
+async fn run_keeps_each_argument_intact_and_exits_with_the_scripts_code() {
+    let system = System::start_without_auth(&["pc-run"]).await;
+    let (code, out, err) = kanade(
+        &system,
+        &["run", "pc-run", "--", "sh", "-c", "echo hi; exit 7"],
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (7, "hi\n"), "{err}");
+    let (code, out, err) = kanade(
+        &system,
+        &["run", "pc-run", "--", "printf", "%s|", "a b", "it's"],
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "a b|it's|"), "{err}");
+}
