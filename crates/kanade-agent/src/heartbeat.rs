@@ -2,7 +2,8 @@
 //! the agent takes commands and then every live `heartbeat_interval` (a new interval applies
 //! at once, counted from the last heartbeat), and a fresh one as the reply to
 //! `agents.<pc_id>.ping`. It carries the host name, OS, agent version, the agent's own
-//! CPU and memory use, and the versions the boot sentinel quarantined on this machine.
+//! CPU, memory and cumulative disk use, who is logged on (`logon`), the command formats it
+//! speaks, and the versions the boot sentinel quarantined on this machine.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +12,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use kanade_protocol::config::EffectiveConfig;
 use kanade_protocol::subject;
-use kanade_protocol::wire::Heartbeat;
+use kanade_protocol::wire::{Heartbeat, PROTOCOL_LEGACY};
 use kanade_sentinel::BootSentinel;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 use tokio::sync::watch;
@@ -56,6 +57,7 @@ impl Probe {
     pub fn sample(&mut self) -> Heartbeat {
         let mut cpu = None;
         let mut rss = None;
+        let mut disk = None;
         if let (Some(system), Some(pid)) = (self.system.as_mut(), self.pid) {
             system.refresh_processes_specifics(
                 ProcessesToUpdate::Some(&[pid]),
@@ -63,13 +65,17 @@ impl Probe {
                 ProcessRefreshKind::nothing()
                     .with_cpu()
                     .with_memory()
+                    .with_disk_usage()
                     .without_tasks(),
             );
             if let Some(process) = system.process(pid) {
                 cpu = Some(process.cpu_usage());
                 rss = Some(process.memory());
+                let usage = process.disk_usage();
+                disk = Some((usage.total_read_bytes, usage.total_written_bytes));
             }
         }
+        let logon = crate::logon::current();
         Heartbeat {
             pc_id: self.pc_id.clone(),
             at: Utc::now(),
@@ -79,6 +85,11 @@ impl Probe {
             os_version: self.os_version.clone(),
             agent_cpu_pct: cpu,
             agent_rss_bytes: rss,
+            agent_disk_read_bytes: disk.map(|d| d.0),
+            agent_disk_written_bytes: disk.map(|d| d.1),
+            last_logon_display_name: logon.as_ref().and_then(|l| l.display_name.clone()),
+            last_logon_user: logon.map(|l| l.user),
+            command_protocols: Some(vec![PROTOCOL_LEGACY.to_owned()]),
             quarantined_versions: self
                 .sentinel
                 .as_ref()

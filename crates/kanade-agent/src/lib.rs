@@ -35,6 +35,7 @@ pub mod heartbeat;
 pub mod identity;
 pub mod local;
 pub mod logging;
+pub mod logon;
 pub mod notifications;
 pub mod outbox;
 pub mod perf;

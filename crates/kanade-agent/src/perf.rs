@@ -69,7 +69,7 @@ pub async fn host(
 }
 
 /// One `HostPerf` from two readings `elapsed` apart; without a previous reading the CPU %
-/// and the rates are 0.
+/// and the rates are unknown (omitted, as the original's first tick).
 pub fn host_perf(
     pc_id: &str,
     at: DateTime<Utc>,
@@ -79,30 +79,27 @@ pub fn host_perf(
 ) -> HostPerf {
     let secs = elapsed.as_secs_f64();
     let rate = |new: u64, old: Option<u64>| match old {
-        Some(old) if secs > 0.0 => new.saturating_sub(old) as f64 / secs,
-        _ => 0.0,
+        Some(old) if secs > 0.0 => Some(new.saturating_sub(old) as f64 / secs),
+        _ => None,
     };
-    let cpu_pct = match previous {
-        Some(prev) => {
-            let total = current.cpu_total_ticks.saturating_sub(prev.cpu_total_ticks);
-            let idle = current.cpu_idle_ticks.saturating_sub(prev.cpu_idle_ticks);
-            if total == 0 {
-                0.0
-            } else {
-                (100.0 * total.saturating_sub(idle) as f64 / total as f64) as f32
-            }
+    let cpu_pct = previous.map(|prev| {
+        let total = current.cpu_total_ticks.saturating_sub(prev.cpu_total_ticks);
+        let idle = current.cpu_idle_ticks.saturating_sub(prev.cpu_idle_ticks);
+        if total == 0 {
+            0.0
+        } else {
+            (100.0 * total.saturating_sub(idle) as f64 / total as f64) as f32
         }
-        None => 0.0,
-    };
+    });
     HostPerf {
         pc_id: pc_id.to_owned(),
         at,
         cpu_pct,
-        cpu_count: current.cpu_count,
-        mem_used_bytes: current.mem_used_bytes,
-        mem_total_bytes: current.mem_total_bytes,
-        swap_used_bytes: current.swap_used_bytes,
-        swap_total_bytes: current.swap_total_bytes,
+        cpu_count: Some(current.cpu_count),
+        mem_used_bytes: Some(current.mem_used_bytes),
+        mem_total_bytes: Some(current.mem_total_bytes),
+        swap_used_bytes: Some(current.swap_used_bytes),
+        swap_total_bytes: Some(current.swap_total_bytes),
         disk_read_bytes_per_sec: rate(current.disk_read_bytes, previous.map(|p| p.disk_read_bytes)),
         disk_written_bytes_per_sec: rate(
             current.disk_written_bytes,
@@ -324,15 +321,16 @@ mod tests {
         };
         let now = Utc::now();
         let perf = host_perf("pc", now, Some(&before), &after, Duration::from_secs(2));
-        assert_eq!(perf.cpu_pct, 25.0);
-        assert_eq!(perf.cpu_count, 2);
-        assert_eq!(perf.disk_read_bytes_per_sec, 2000.0);
-        assert_eq!(perf.disk_written_bytes_per_sec, 1000.0);
-        assert_eq!(perf.net_rx_bytes_per_sec, 0.0);
-        assert_eq!(perf.net_tx_bytes_per_sec, 200.0);
+        assert_eq!(perf.cpu_pct, Some(25.0));
+        assert_eq!(perf.cpu_count, Some(2));
+        assert_eq!(perf.disk_read_bytes_per_sec, Some(2000.0));
+        assert_eq!(perf.disk_written_bytes_per_sec, Some(1000.0));
+        assert_eq!(perf.net_rx_bytes_per_sec, Some(0.0));
+        assert_eq!(perf.net_tx_bytes_per_sec, Some(200.0));
+        // The first tick has nothing to diff against: no CPU % and no rates, as the original.
         let first = host_perf("pc", now, None, &after, Duration::ZERO);
-        assert_eq!((first.cpu_pct, first.disk_read_bytes_per_sec), (0.0, 0.0));
-        assert_eq!(first.mem_used_bytes, 40);
+        assert_eq!((first.cpu_pct, first.disk_read_bytes_per_sec), (None, None));
+        assert_eq!(first.mem_used_bytes, Some(40));
     }
 
     fn process(pid: u32, start: u64, cpu: u64, rss: u64) -> ProcessCounters {

@@ -502,7 +502,7 @@ pub struct AuditEntry {
 }
 
 /// One machine in `GET /api/agents`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentRow {
     pub pc_id: String,
@@ -519,6 +519,19 @@ pub struct AgentRow {
     pub agent_rss_bytes: Option<u64>,
     #[serde(default)]
     pub quarantined_versions: Vec<String>,
+    /// The agent process's cumulative disk reads / writes, from its last heartbeat.
+    #[serde(default)]
+    pub agent_disk_read_bytes: Option<u64>,
+    #[serde(default)]
+    pub agent_disk_written_bytes: Option<u64>,
+    /// The last logged-on user the agent reported (kept while it reports none).
+    #[serde(default)]
+    pub last_logon_user: Option<String>,
+    #[serde(default)]
+    pub last_logon_display_name: Option<String>,
+    /// Command formats the agent says it understands; `None` from agents that do not say.
+    #[serde(default)]
+    pub command_protocols: Option<Vec<String>>,
     #[serde(default)]
     pub groups: Vec<String>,
 }

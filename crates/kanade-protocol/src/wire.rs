@@ -55,7 +55,9 @@ pub struct RetrySpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecResult {
-    /// Minted by the agent, unique per (command, machine); the projection key.
+    /// Minted by the agent, unique per (command, machine); the projection key. Older agents
+    /// send none: readers then use `legacy_result_id(request_id, pc_id)`.
+    #[serde(default)]
     pub result_id: String,
     pub request_id: String,
     pub exec_id: String,
@@ -86,7 +88,11 @@ pub struct ExecResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventStarted {
+    /// Empty from older agents; readers then use `legacy_result_id(request_id, pc_id)`.
+    #[serde(default)]
     pub result_id: String,
+    /// Empty in the original's oldest shape; the backend then takes the execution's.
+    #[serde(default)]
     pub request_id: String,
     pub exec_id: String,
     pub pc_id: String,
@@ -101,7 +107,7 @@ pub struct EventStarted {
 }
 
 /// Liveness beacon, `heartbeat.<pc_id>` (core NATS, lossy by design).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Heartbeat {
     pub pc_id: String,
@@ -117,8 +123,34 @@ pub struct Heartbeat {
     pub agent_cpu_pct: Option<f32>,
     #[serde(default)]
     pub agent_rss_bytes: Option<u64>,
+    /// The agent process's own cumulative disk reads and writes, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_disk_read_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_disk_written_bytes: Option<u64>,
+    /// The account of the machine's active local session, when the agent knows it. `None`
+    /// means "not known now": the backend keeps the last one it saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_logon_user: Option<String>,
+    /// That account's full name; travels together with `last_logon_user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_logon_display_name: Option<String>,
+    /// Command formats the agent understands (`legacy` = a plain `Command` JSON body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_protocols: Option<Vec<String>>,
     #[serde(default)]
     pub quarantined_versions: Vec<String>,
+}
+
+/// Command format names reported in `Heartbeat::command_protocols`.
+pub const PROTOCOL_LEGACY: &str = "legacy";
+
+/// The result id of a run whose agent minted none (older agents): UUIDv5 in the OID
+/// namespace of `kanade-issue-19/legacy-result-id:{request_id}:{pc_id}`, as the original
+/// derives it, so the started event and the result of one run meet on the same row.
+pub fn legacy_result_id(request_id: &str, pc_id: &str) -> String {
+    let name = format!("kanade-issue-19/legacy-result-id:{request_id}:{pc_id}");
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
 }
 
 /// Whole-host performance, `host_perf.<pc_id>` (core NATS) every `host_perf_interval`.
@@ -128,22 +160,28 @@ pub struct Heartbeat {
 pub struct HostPerf {
     pub pc_id: String,
     pub at: DateTime<Utc>,
-    pub cpu_pct: f32,
-    pub cpu_count: u32,
-    pub mem_used_bytes: u64,
-    pub mem_total_bytes: u64,
+    /// Every number may be missing: the first sample has no rates (nothing to diff against
+    /// yet) and some platforms lack some counters. Missing is stored as unknown, not zero.
     #[serde(default)]
-    pub swap_used_bytes: u64,
+    pub cpu_pct: Option<f32>,
     #[serde(default)]
-    pub swap_total_bytes: u64,
+    pub cpu_count: Option<u32>,
     #[serde(default)]
-    pub disk_read_bytes_per_sec: f64,
+    pub mem_used_bytes: Option<u64>,
     #[serde(default)]
-    pub disk_written_bytes_per_sec: f64,
+    pub mem_total_bytes: Option<u64>,
     #[serde(default)]
-    pub net_rx_bytes_per_sec: f64,
+    pub swap_used_bytes: Option<u64>,
     #[serde(default)]
-    pub net_tx_bytes_per_sec: f64,
+    pub swap_total_bytes: Option<u64>,
+    #[serde(default)]
+    pub disk_read_bytes_per_sec: Option<f64>,
+    #[serde(default)]
+    pub disk_written_bytes_per_sec: Option<f64>,
+    #[serde(default)]
+    pub net_rx_bytes_per_sec: Option<f64>,
+    #[serde(default)]
+    pub net_tx_bytes_per_sec: Option<f64>,
 }
 
 /// The busiest processes, `process_perf.<pc_id>`, sent only in investigation mode.

@@ -839,6 +839,7 @@ impl Shard {
             agent_cpu_pct: Some(m.cpu_base + fastrand::f32() * 0.05),
             agent_rss_bytes: Some(m.rss_base + fastrand::u64(0..(256 << 10))),
             quarantined_versions: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -861,16 +862,16 @@ impl Shard {
         let perf = HostPerf {
             pc_id: m.id.to_string(),
             at: Utc::now(),
-            cpu_pct: fastrand::f32() * 40.0,
-            cpu_count: 4,
-            mem_used_bytes: (2 << 30) + fastrand::u64(0..(4 << 30)),
-            mem_total_bytes: total,
-            swap_used_bytes: 0,
-            swap_total_bytes: 2 << 30,
-            disk_read_bytes_per_sec: fastrand::f64() * 2e6,
-            disk_written_bytes_per_sec: fastrand::f64() * 1e6,
-            net_rx_bytes_per_sec: fastrand::f64() * 5e5,
-            net_tx_bytes_per_sec: fastrand::f64() * 2e5,
+            cpu_pct: Some(fastrand::f32() * 40.0),
+            cpu_count: Some(4),
+            mem_used_bytes: Some((2 << 30) + fastrand::u64(0..(4 << 30))),
+            mem_total_bytes: Some(total),
+            swap_used_bytes: Some(0),
+            swap_total_bytes: Some(2 << 30),
+            disk_read_bytes_per_sec: Some(fastrand::f64() * 2e6),
+            disk_written_bytes_per_sec: Some(fastrand::f64() * 1e6),
+            net_rx_bytes_per_sec: Some(fastrand::f64() * 5e5),
+            net_tx_bytes_per_sec: Some(fastrand::f64() * 2e5),
         };
         if let Ok(json) = serde_json::to_vec(&perf)
             && self

@@ -57,6 +57,11 @@ export interface AgentRow {
   agent_cpu_pct?: number | null
   agent_rss_bytes?: number | null
   quarantined_versions: string[]
+  agent_disk_read_bytes?: number | null
+  agent_disk_written_bytes?: number | null
+  last_logon_user?: string | null
+  last_logon_display_name?: string | null
+  command_protocols?: string[] | null
   groups: string[]
 }
 

@@ -428,6 +428,9 @@ export function AgentDetailPage() {
                 ['First seen', formatDateTime(a.first_seen)],
                 ['Agent CPU', formatPct(a.agent_cpu_pct)],
                 ['Agent memory', formatBytes(a.agent_rss_bytes)],
+                ['Agent disk read / written', `${formatBytes(a.agent_disk_read_bytes)} / ${formatBytes(a.agent_disk_written_bytes)}`],
+                ['Last logged-on user', a.last_logon_user ? (a.last_logon_display_name ? `${a.last_logon_user} (${a.last_logon_display_name})` : a.last_logon_user) : 'unknown'],
+                ['Command protocols', a.command_protocols?.length ? a.command_protocols.join(', ') : 'not reported'],
                 ['Quarantined versions', a.quarantined_versions.length ? a.quarantined_versions.join(', ') : 'none'],
               ]}
             />

@@ -40,6 +40,10 @@ async fn heartbeats_flow_and_pings_are_answered() {
     assert!(!beat.hostname.is_empty());
     assert!(beat.agent_rss_bytes.is_some_and(|rss| rss > 0), "{beat:?}");
     assert!(beat.agent_cpu_pct.is_some());
+    // The agent's own cumulative disk I/O and the command format it speaks (reference §3.4).
+    assert!(beat.agent_disk_read_bytes.is_some(), "{beat:?}");
+    assert!(beat.agent_disk_written_bytes.is_some(), "{beat:?}");
+    assert_eq!(beat.command_protocols, Some(vec!["legacy".to_owned()]));
     assert!(received[0].at < received[2].at);
 
     let reply = broker

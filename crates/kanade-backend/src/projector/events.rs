@@ -3,7 +3,7 @@
 use kanade_protocol::api::LiveEvent;
 use kanade_protocol::names;
 use kanade_protocol::subject;
-use kanade_protocol::wire::EventStarted;
+use kanade_protocol::wire::{EventStarted, legacy_result_id};
 use rusqlite::Transaction;
 
 use crate::projector::{Durable, Meta, Projection};
@@ -21,9 +21,14 @@ impl Projection for Started {
     };
 
     fn decode(_subject: &str, payload: &[u8]) -> Result<EventStarted, String> {
-        let ev: EventStarted = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
-        if ev.result_id.is_empty() || ev.exec_id.is_empty() || ev.pc_id.is_empty() {
-            return Err("result_id, exec_id and pc_id must not be empty".to_owned());
+        let mut ev: EventStarted = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+        if ev.exec_id.is_empty() || ev.pc_id.is_empty() {
+            return Err("exec_id and pc_id must not be empty".to_owned());
+        }
+        // Older agents mint no result id; without a request id either, `apply` takes the
+        // execution's and derives it there.
+        if ev.result_id.is_empty() && !ev.request_id.is_empty() {
+            ev.result_id = legacy_result_id(&ev.request_id, &ev.pc_id);
         }
         Ok(ev)
     }

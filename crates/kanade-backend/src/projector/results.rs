@@ -6,7 +6,7 @@ use chrono::Utc;
 use kanade_protocol::api::LiveEvent;
 use kanade_protocol::names;
 use kanade_protocol::subject;
-use kanade_protocol::wire::ExecResult;
+use kanade_protocol::wire::{ExecResult, legacy_result_id};
 use rusqlite::Transaction;
 
 use crate::alerts::{Alert, AlertQueue};
@@ -34,9 +34,16 @@ impl Projection for Results {
     };
 
     fn decode(_subject: &str, payload: &[u8]) -> Result<ExecResult, String> {
-        let result: ExecResult = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
-        if result.result_id.is_empty() || result.exec_id.is_empty() || result.pc_id.is_empty() {
-            return Err("result_id, exec_id and pc_id must not be empty".to_owned());
+        let mut result: ExecResult = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+        if result.exec_id.is_empty() || result.pc_id.is_empty() {
+            return Err("exec_id and pc_id must not be empty".to_owned());
+        }
+        // Older agents mint no result id: derive it as the original does.
+        if result.result_id.is_empty() {
+            if result.request_id.is_empty() {
+                return Err("a result without result_id needs a request_id".to_owned());
+            }
+            result.result_id = legacy_result_id(&result.request_id, &result.pc_id);
         }
         Ok(result)
     }

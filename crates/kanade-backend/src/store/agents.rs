@@ -8,7 +8,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use crate::store::{count_at, parse_ts, ts};
 
 /// Upserts the newest heartbeat of each machine. Host name and OS keep their old value when a
-/// beat leaves them empty.
+/// beat leaves them empty; the logged-on user (and its display name, together) and the command
+/// protocols keep theirs when a beat does not say.
 pub fn upsert_heartbeats(
     tx: &Transaction<'_>,
     beats: &[Heartbeat],
@@ -16,8 +17,10 @@ pub fn upsert_heartbeats(
 ) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO agents (pc_id, hostname, os_family, os_version, agent_version, first_seen,
-             last_heartbeat, agent_cpu_pct, agent_rss_bytes, quarantined_versions, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10)
+             last_heartbeat, agent_cpu_pct, agent_rss_bytes, quarantined_versions, updated_at,
+             agent_disk_read_bytes, agent_disk_written_bytes, last_logon_user,
+             last_logon_display_name, command_protocols)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (pc_id) DO UPDATE SET
              hostname = CASE WHEN excluded.hostname = '' THEN agents.hostname ELSE excluded.hostname END,
              os_family = CASE WHEN excluded.os_family = '' THEN agents.os_family ELSE excluded.os_family END,
@@ -27,7 +30,13 @@ pub fn upsert_heartbeats(
              agent_cpu_pct = excluded.agent_cpu_pct,
              agent_rss_bytes = excluded.agent_rss_bytes,
              quarantined_versions = excluded.quarantined_versions,
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at,
+             agent_disk_read_bytes = excluded.agent_disk_read_bytes,
+             agent_disk_written_bytes = excluded.agent_disk_written_bytes,
+             last_logon_display_name = CASE WHEN excluded.last_logon_user IS NULL
+                 THEN agents.last_logon_display_name ELSE excluded.last_logon_display_name END,
+             last_logon_user = COALESCE(excluded.last_logon_user, agents.last_logon_user),
+             command_protocols = COALESCE(excluded.command_protocols, agents.command_protocols)",
     )?;
     for hb in beats {
         stmt.execute(params![
@@ -38,13 +47,27 @@ pub fn upsert_heartbeats(
             hb.agent_version,
             ts(hb.at),
             hb.agent_cpu_pct,
-            hb.agent_rss_bytes
-                .map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+            hb.agent_rss_bytes.map(big),
             serde_json::to_string(&hb.quarantined_versions).unwrap_or_else(|_| "[]".to_owned()),
             ts(now),
+            hb.agent_disk_read_bytes.map(big),
+            hb.agent_disk_written_bytes.map(big),
+            hb.last_logon_user,
+            hb.last_logon_display_name,
+            hb.command_protocols
+                .as_ref()
+                .map(|p| serde_json::to_string(p).unwrap_or_else(|_| "[]".to_owned())),
         ])?;
     }
     Ok(())
+}
+
+fn big(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn unsigned(v: Option<i64>) -> Option<u64> {
+    v.and_then(|v| u64::try_from(v).ok())
 }
 
 /// Machines whose last heartbeat is within `window` of `now`.
@@ -126,13 +149,21 @@ fn row(r: &rusqlite::Row<'_>, cutoff: &str) -> rusqlite::Result<AgentRow> {
             .get::<_, Option<i64>>(8)?
             .and_then(|v| u64::try_from(v).ok()),
         quarantined_versions: serde_json::from_str(&quarantined).unwrap_or_default(),
+        agent_disk_read_bytes: unsigned(r.get(10)?),
+        agent_disk_written_bytes: unsigned(r.get(11)?),
+        last_logon_user: r.get(12)?,
+        last_logon_display_name: r.get(13)?,
+        command_protocols: r
+            .get::<_, Option<String>>(14)?
+            .and_then(|p| serde_json::from_str(&p).ok()),
         groups: Vec::new(),
     })
 }
 
 const COLUMNS: &str =
     "pc_id, hostname, os_family, os_version, agent_version, first_seen, last_heartbeat,
-    agent_cpu_pct, agent_rss_bytes, quarantined_versions";
+    agent_cpu_pct, agent_rss_bytes, quarantined_versions, agent_disk_read_bytes,
+    agent_disk_written_bytes, last_logon_user, last_logon_display_name, command_protocols";
 
 pub fn list(
     conn: &Connection,

@@ -29,12 +29,12 @@ pub fn insert_host(tx: &Transaction<'_>, samples: &[HostPerf]) -> rusqlite::Resu
         stmt.execute(params![
             s.pc_id,
             ts(s.at),
-            f64::from(s.cpu_pct),
+            s.cpu_pct.map(f64::from),
             s.cpu_count,
-            big(s.mem_used_bytes),
-            big(s.mem_total_bytes),
-            big(s.swap_used_bytes),
-            big(s.swap_total_bytes),
+            s.mem_used_bytes.map(big),
+            s.mem_total_bytes.map(big),
+            s.swap_used_bytes.map(big),
+            s.swap_total_bytes.map(big),
             s.disk_read_bytes_per_sec,
             s.disk_written_bytes_per_sec,
             s.net_rx_bytes_per_sec,
@@ -75,7 +75,9 @@ pub fn effective_step(from: DateTime<Utc>, to: DateTime<Utc>, requested: Option<
     requested.unwrap_or(60).max(minimum).max(1)
 }
 
-/// Averages of one machine's samples per `step` seconds in `[from, to)`.
+/// Averages of one machine's samples per `step` seconds in `[from, to)`. A number missing
+/// from a sample (stored NULL) is left out of its average; a step where no sample has it
+/// shows 0.
 pub fn series(
     conn: &Connection,
     pc_id: &str,
@@ -85,9 +87,10 @@ pub fn series(
 ) -> rusqlite::Result<Vec<PerfPoint>> {
     let mut stmt = conn.prepare_cached(
         "SELECT (CAST(strftime('%s', at) AS INTEGER) / ?4) * ?4 AS bucket, COUNT(*),
-             AVG(cpu_pct), AVG(mem_used_bytes), AVG(mem_total_bytes), AVG(swap_used_bytes),
-             AVG(disk_read_bytes_per_sec), AVG(disk_written_bytes_per_sec),
-             AVG(net_rx_bytes_per_sec), AVG(net_tx_bytes_per_sec)
+             COALESCE(AVG(cpu_pct), 0), COALESCE(AVG(mem_used_bytes), 0),
+             COALESCE(AVG(mem_total_bytes), 0), COALESCE(AVG(swap_used_bytes), 0),
+             COALESCE(AVG(disk_read_bytes_per_sec), 0), COALESCE(AVG(disk_written_bytes_per_sec), 0),
+             COALESCE(AVG(net_rx_bytes_per_sec), 0), COALESCE(AVG(net_tx_bytes_per_sec), 0)
          FROM host_perf_samples WHERE pc_id = ?1 AND at >= ?2 AND at < ?3
          GROUP BY bucket ORDER BY bucket",
     )?;
@@ -115,10 +118,10 @@ type Latest = (String, DateTime<Utc>, f64, f64, f64, f64);
 
 fn latest(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<Latest>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT h.pc_id, h.at, h.cpu_pct,
-             CASE WHEN h.mem_total_bytes > 0 THEN 100.0 * h.mem_used_bytes / h.mem_total_bytes ELSE 0 END,
-             h.disk_read_bytes_per_sec + h.disk_written_bytes_per_sec,
-             h.net_rx_bytes_per_sec + h.net_tx_bytes_per_sec
+        "SELECT h.pc_id, h.at, COALESCE(h.cpu_pct, 0),
+             COALESCE(CASE WHEN h.mem_total_bytes > 0 THEN 100.0 * h.mem_used_bytes / h.mem_total_bytes END, 0),
+             COALESCE(h.disk_read_bytes_per_sec, 0) + COALESCE(h.disk_written_bytes_per_sec, 0),
+             COALESCE(h.net_rx_bytes_per_sec, 0) + COALESCE(h.net_tx_bytes_per_sec, 0)
          FROM host_perf_samples h
          JOIN (SELECT pc_id, MAX(at) AS at FROM host_perf_samples WHERE at >= ?1 GROUP BY pc_id) l
            ON h.pc_id = l.pc_id AND h.at = l.at",
@@ -159,9 +162,9 @@ pub fn fleet(
     mem.sort_by(f64::total_cmp);
     let mut stmt = conn.prepare_cached(
         "SELECT (CAST(strftime('%s', at) AS INTEGER) / ?3) * ?3 AS bucket, COUNT(DISTINCT pc_id),
-             AVG(cpu_pct), MAX(cpu_pct),
-             AVG(CASE WHEN mem_total_bytes > 0 THEN 100.0 * mem_used_bytes / mem_total_bytes ELSE 0 END),
-             MAX(CASE WHEN mem_total_bytes > 0 THEN 100.0 * mem_used_bytes / mem_total_bytes ELSE 0 END)
+             COALESCE(AVG(cpu_pct), 0), COALESCE(MAX(cpu_pct), 0),
+             COALESCE(AVG(CASE WHEN mem_total_bytes > 0 THEN 100.0 * mem_used_bytes / mem_total_bytes END), 0),
+             COALESCE(MAX(CASE WHEN mem_total_bytes > 0 THEN 100.0 * mem_used_bytes / mem_total_bytes END), 0)
          FROM host_perf_samples WHERE at >= ?1 AND at < ?2 GROUP BY bucket ORDER BY bucket",
     )?;
     let series = stmt

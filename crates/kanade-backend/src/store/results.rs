@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use kanade_protocol::api::{Page, ResultDetail, ResultSummary};
-use kanade_protocol::wire::{EventStarted, ExecResult};
+use kanade_protocol::wire::{EventStarted, ExecResult, legacy_result_id};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use crate::store::executions::{self, Outcome};
@@ -26,6 +26,30 @@ pub fn apply_started(
     ev: &EventStarted,
     recorded_at: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
+    // The original's oldest started event names neither the request nor the result: take the
+    // execution's request id and derive the result id the agent's result will also get.
+    let filled;
+    let ev = if ev.request_id.is_empty() || ev.result_id.is_empty() {
+        let mut owned = ev.clone();
+        if owned.request_id.is_empty() {
+            owned.request_id = tx
+                .prepare_cached("SELECT request_id FROM executions WHERE exec_id = ?1")?
+                .query_row([&owned.exec_id], |r| r.get(0))
+                .optional()?
+                .unwrap_or_default();
+        }
+        if owned.result_id.is_empty() {
+            if owned.request_id.is_empty() {
+                tracing::debug!(exec_id = %owned.exec_id, "started event of an unknown execution without ids: ignored");
+                return Ok(());
+            }
+            owned.result_id = legacy_result_id(&owned.request_id, &owned.pc_id);
+        }
+        filled = owned;
+        &filled
+    } else {
+        ev
+    };
     let expires_at = ev.timeout_secs.map(|t| {
         ev.started_at + Duration::seconds(i64::try_from(t).unwrap_or(i64::MAX / 2)) + REAP_GRACE
     });

@@ -38,6 +38,7 @@ async fn beat(b: &TestBackend, pc: &str, ago: chrono::Duration) {
         agent_cpu_pct: None,
         agent_rss_bytes: None,
         quarantined_versions: vec![],
+        ..Default::default()
     };
     let nats = async_nats::connect(b.nats.url()).await.unwrap();
     nats.publish(

@@ -23,3 +23,4 @@ mod support;
 mod telemetry;
 mod web;
 mod wipe;
+mod wire_compat;

@@ -196,6 +196,7 @@ async fn heartbeats_make_machines_count_for_all() {
             agent_cpu_pct: Some(0.5),
             agent_rss_bytes: Some(10 << 20),
             quarantined_versions: vec![],
+            ..Default::default()
         };
         let nats = async_nats::connect(b.nats.url()).await.unwrap();
         nats.publish(

@@ -45,6 +45,7 @@ fn beat(pc: &str, version: &str) -> Heartbeat {
         agent_cpu_pct: Some(0.1),
         agent_rss_bytes: Some(9 << 20),
         quarantined_versions: vec![],
+        ..Default::default()
     }
 }
 
@@ -222,16 +223,16 @@ fn sample(pc: &str, at: DateTime<Utc>, cpu: f32) -> HostPerf {
     HostPerf {
         pc_id: pc.into(),
         at,
-        cpu_pct: cpu,
-        cpu_count: 4,
-        mem_used_bytes: 2_000,
-        mem_total_bytes: 8_000,
-        swap_used_bytes: 0,
-        swap_total_bytes: 0,
-        disk_read_bytes_per_sec: 100.0,
-        disk_written_bytes_per_sec: 50.0,
-        net_rx_bytes_per_sec: 10.0,
-        net_tx_bytes_per_sec: 5.0,
+        cpu_pct: Some(cpu),
+        cpu_count: Some(4),
+        mem_used_bytes: Some(2_000),
+        mem_total_bytes: Some(8_000),
+        swap_used_bytes: Some(0),
+        swap_total_bytes: Some(0),
+        disk_read_bytes_per_sec: Some(100.0),
+        disk_written_bytes_per_sec: Some(50.0),
+        net_rx_bytes_per_sec: Some(10.0),
+        net_tx_bytes_per_sec: Some(5.0),
     }
 }
 

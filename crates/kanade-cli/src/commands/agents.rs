@@ -221,6 +221,7 @@ mod tests {
             agent_rss_bytes: rss,
             quarantined_versions: Vec::new(),
             groups: Vec::new(),
+            ..Default::default()
         }
     }
 

@@ -909,6 +909,7 @@ impl FleetState {
             agent_rss_bytes: online.then_some(24 * 1024 * 1024),
             quarantined_versions: Vec::new(),
             groups: Vec::new(),
+            ..Default::default()
         };
         let mut agents = BTreeMap::new();
         for row in [
@@ -1266,6 +1267,7 @@ async fn fleet_ping(
             agent_cpu_pct: a.agent_cpu_pct,
             agent_rss_bytes: a.agent_rss_bytes,
             quarantined_versions: Vec::new(),
+            ..Default::default()
         });
     Json(PingResult {
         pc_id: pc,
