@@ -19,7 +19,7 @@ use kanade_protocol::manifest::EmitKind;
 use kanade_protocol::names::{self, exit_code};
 use kanade_protocol::subject::{self, is_valid_token};
 use kanade_protocol::wire::{
-    Command, EmitHint, EventStarted, ExecResult, FREEZE_KEY, Freeze, SCRIPT_REVOKED,
+    Command, EmitHint, EventStarted, ExecResult, FREEZE_KEY, Freeze, RunAs, SCRIPT_REVOKED,
 };
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -309,7 +309,7 @@ pub struct Refusal {
     pub reason: String,
 }
 
-/// The gates in their order: version pin, revoke, deadline. `pinned` and `status` are the
+/// The gates in their order: version pin, run_as, revoke, deadline. `pinned` and `status` are the
 /// values of `script_current[cmd.id]` and `script_status[cmd.id]` (`None` when missing).
 pub fn check_gates(
     cmd: &Command,
@@ -325,6 +325,20 @@ pub fn check_gates(
             reason: format!(
                 "kanade: job {} is pinned to version {pinned}, this command carries version {}",
                 cmd.id, cmd.version
+            ),
+        });
+    }
+    if let Some(run_as) = cmd.run_as
+        && run_as != RunAs::System
+    {
+        let name = serde_json::to_value(run_as)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        return Some(Refusal {
+            exit_code: exit_code::RUN_AS_UNSUPPORTED,
+            reason: format!(
+                "kanade: run_as {name} is not supported by this agent — not running (it would run as the agent's own account)"
             ),
         });
     }
@@ -800,6 +814,7 @@ mod tests {
             retry: None,
             deadline_at: None,
             cwd: None,
+            run_as: None,
             emit: None,
             emergency: false,
             issued_at: Utc::now(),

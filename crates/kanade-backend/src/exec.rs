@@ -168,6 +168,7 @@ pub async fn fire(
             }),
         deadline_at: req.deadline_at,
         cwd: manifest.execute.cwd.clone(),
+        run_as: manifest.execute.run_as,
         emit: manifest.emit.clone(),
         emergency: false,
         issued_at: now,

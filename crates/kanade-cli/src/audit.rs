@@ -130,6 +130,7 @@ mod tests {
             retry: None,
             deadline_at: None,
             cwd: None,
+            run_as: None,
             emit: None,
             emergency: true,
             issued_at: "2026-01-01T12:00:00Z".parse().unwrap(),

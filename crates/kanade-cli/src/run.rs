@@ -75,6 +75,7 @@ pub fn adhoc_command(
         retry: None,
         deadline_at: Some(now + start_window),
         cwd: None,
+        run_as: None,
         emit: None,
         emergency: true,
         issued_at: now,

@@ -253,6 +253,9 @@ pub fn output_object_key(result_id: &str, stream: &str) -> String {
 /// refusal (122, 124–127) comes with `skipped: true`; 123 is left free because the original
 /// system used it for a refused command signature.
 pub mod exit_code {
+    /// The command asks for a `run_as` account this agent does not implement (`user`,
+    /// `system_gui`): not run rather than run as the agent's own account.
+    pub const RUN_AS_UNSUPPORTED: i32 = 121;
     /// The fleet freeze (`fleet_config[freeze]`) is active and the command is not marked
     /// emergency.
     pub const FROZEN: i32 = 122;

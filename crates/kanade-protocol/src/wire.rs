@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::manifest::{EmitHint, Priority, Shell};
+pub use crate::manifest::{EmitHint, Priority, RunAs, Shell};
 
 /// A request to run one job on every machine listening on the subject it is published to
 /// (`commands.all`, `commands.group.<g>`, `commands.pc.<pc_id>`).
@@ -26,8 +26,14 @@ pub struct Command {
     /// The run must start before this instant, or it is skipped (exit 125).
     #[serde(default)]
     pub deadline_at: Option<DateTime<Utc>>,
+    /// Working directory of the script; default the agent's.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Whose account runs the script (the original's `system` | `user` | `system_gui`; absent =
+    /// `system`, the agent's own). Agents refuse one they do not implement with a skipped
+    /// result (exit 121) rather than run it as someone else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<RunAs>,
     #[serde(default)]
     pub emit: Option<EmitHint>,
     /// Emergency commands still run while the fleet is frozen.

@@ -169,3 +169,35 @@ async fn a_frozen_fleet_runs_only_emergency_commands() {
     );
     agent.stop().await;
 }
+
+#[tokio::test]
+async fn a_run_as_the_agent_does_not_implement_is_skipped_never_run_as_itself() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("runas");
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+    let marker = dir.path().join("ran");
+    for run_as in ["user", "system_gui"] {
+        // The original's Command shape with run_as, as its backend would publish it.
+        let mut cmd = command(&format!("touch '{}'", marker.display()));
+        cmd.run_as = Some(serde_json::from_value(serde_json::json!(run_as)).unwrap());
+        let result = skipped(&broker, &pc, &cmd).await;
+        assert_eq!(result.exit_code, exit_code::RUN_AS_UNSUPPORTED);
+        assert!(
+            result
+                .stderr
+                .contains(&format!("run_as {run_as} is not supported")),
+            "{}",
+            result.stderr
+        );
+    }
+    assert!(!marker.exists(), "the script ran");
+    // run_as system is the agent's own account: it runs.
+    let mut system = command("echo as system");
+    system.run_as = Some(kanade_protocol::wire::RunAs::System);
+    broker.send(&subject::commands_pc(&pc), &system).await;
+    let result = broker.wait_result(&system.request_id).await;
+    assert!(!result.skipped, "{result:#?}");
+    assert_eq!(result.stdout, "as system\n");
+    agent.stop().await;
+}

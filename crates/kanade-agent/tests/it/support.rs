@@ -314,6 +314,7 @@ pub fn command(script: &str) -> Command {
         retry: None,
         deadline_at: None,
         cwd: None,
+        run_as: None,
         emit: None,
         emergency: false,
         issued_at: chrono::Utc::now(),

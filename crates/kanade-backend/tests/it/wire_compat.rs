@@ -262,3 +262,53 @@ async fn results_and_started_events_without_result_id_meet_on_the_derived_id() {
     assert_eq!(ids, want, "one row per machine, keyed by the derived id");
     assert_eq!(e.execution.status, "completed");
 }
+
+#[tokio::test]
+async fn run_as_and_cwd_travel_in_the_command() {
+    let b = TestBackend::start().await;
+    publish_core(
+        &b,
+        subject::heartbeat("pc1"),
+        json!({"pc_id": "pc1", "at": Utc::now(), "agent_version": "0.31.0"}),
+    )
+    .await;
+    wait_for("the machine", WAIT, || async {
+        b.query_i64("SELECT COUNT(*) FROM agents") == 1
+    })
+    .await;
+    let job = "id: as-user\nversion: 1\nexecute:\n  shell: sh\n  script: id -un\n  timeout: 30s\n  run_as: user\n  cwd: /tmp\n";
+    let created = b
+        .http
+        .post(b.url("/api/jobs"))
+        .body(job)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        created.status().is_success(),
+        "{}",
+        created.text().await.unwrap()
+    );
+    let nats = async_nats::connect(b.nats.url()).await.unwrap();
+    let mut commands = nats.subscribe(subject::commands_pc("pc1")).await.unwrap();
+    nats.flush().await.unwrap();
+    let fired = b
+        .http
+        .post(b.url("/api/exec/as-user"))
+        .json(&json!({"target": {"pcs": ["pc1"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        fired.status().is_success(),
+        "{}",
+        fired.text().await.unwrap()
+    );
+    let msg = tokio::time::timeout(WAIT, futures::StreamExt::next(&mut commands))
+        .await
+        .expect("a command")
+        .unwrap();
+    let raw: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+    assert_eq!(raw["run_as"], "user", "{raw}");
+    assert_eq!(raw["cwd"], "/tmp", "{raw}");
+}
