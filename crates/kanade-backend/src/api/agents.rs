@@ -262,12 +262,23 @@ pub(crate) fn range(q: &PerfRange) -> ApiResult<(DateTime<Utc>, DateTime<Utc>, i
     Ok((from, to, store::perf::effective_step(from, to, step)))
 }
 
+/// True when `pc_id` ever sent a heartbeat (it has a row in `agents`).
+pub(crate) async fn seen(state: &AppState, pc_id: &str) -> ApiResult<bool> {
+    let (id, now, window) = (pc_id.to_owned(), chrono::Utc::now(), state.online_window());
+    Ok(state
+        .store
+        .read(move |c| store::agents::get(c, &id, now, window))
+        .await?
+        .is_some())
+}
+
 #[utoipa::path(
     get,
     path = "/api/agents/{pc_id}/perf",
     params(("pc_id" = String, Path, description = "The machine id"), PerfRange),
     responses(
         (status = 200, body = PerfSeries, description = "The machine's performance series"),
+        (status = 404, body = kanade_protocol::api::ErrorBody, description = "A machine never seen, with no samples"),
     ),
 )]
 async fn perf(
@@ -282,6 +293,18 @@ async fn perf(
         .store
         .read(move |c| store::perf::series(c, &id, from, to, step))
         .await?;
+    let id = pc_id.clone();
+    if points.is_empty()
+        && !seen(&state, &pc_id).await?
+        && !state
+            .store
+            .read(move |c| store::perf::has_samples(c, &id))
+            .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "machine {pc_id} (it never sent a heartbeat)"
+        )));
+    }
     Ok(Json(PerfSeries {
         pc_id,
         from,

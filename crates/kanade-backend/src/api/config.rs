@@ -169,6 +169,7 @@ async fn remove(
     params(("pc_id" = String, Path, description = "The machine id")),
     responses(
         (status = 200, body = EffectiveConfigView, description = "Each value the machine uses with the scope it came from"),
+        (status = 404, body = kanade_protocol::api::ErrorBody, description = "A machine never seen, with no groups or config of its own"),
     ),
 )]
 async fn effective(
@@ -181,9 +182,15 @@ async fn effective(
             "`{pc_id}` is not a valid machine id"
         )));
     }
-    Ok(Json(
-        desired::effective(&state.js, &pc_id)
-            .await
-            .map_err(unavailable)?,
-    ))
+    let view = desired::effective(&state.js, &pc_id)
+        .await
+        .map_err(unavailable)?;
+    let own_scope = format!("pcs.{pc_id}");
+    let configured = !view.groups.is_empty() || view.sources.iter().any(|s| s.scope == own_scope);
+    if !configured && !crate::api::agents::seen(&state, &pc_id).await? {
+        return Err(ApiError::not_found(format!(
+            "machine {pc_id} (it never sent a heartbeat and has no groups or config of its own)"
+        )));
+    }
+    Ok(Json(view))
 }

@@ -193,6 +193,7 @@ async fn status(
     params(("id" = String, Path, description = "The job id")),
     responses(
         (status = 200, body = JobStatus, description = "Agents now refuse the job"),
+        (status = 404, body = kanade_protocol::api::ErrorBody, description = "No such job"),
     ),
 )]
 async fn revoke(
@@ -234,6 +235,15 @@ async fn set_revoked(
     let unavailable = |e: anyhow::Error| {
         ApiError::unavailable("could not write the job status", format!("{e:#}"))
     };
+    // Unrevoking stays possible for a job deleted while revoked.
+    if revoked
+        && catalog::get(&state.js, &id)
+            .await
+            .map_err(unavailable)?
+            .is_none()
+    {
+        return Err(ApiError::not_found(format!("job {id}")));
+    }
     desired::set_revoked(&state.js, &id, revoked)
         .await
         .map_err(unavailable)?;

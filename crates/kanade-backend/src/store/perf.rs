@@ -259,6 +259,15 @@ pub fn processes(
     Ok((parse_ts(Some(at)), list))
 }
 
+/// True when `pc_id` has any host performance sample, however old.
+pub fn has_samples(conn: &Connection, pc_id: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM host_perf_samples WHERE pc_id = ?1)",
+        [pc_id],
+        |r| r.get(0),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,9 @@ pub async fn list(args: ResultsArgs, global: &Global, io: &mut Io<'_>) -> anyhow
             offset: None,
         };
         let page = client.list_results(&query).await?;
+        if page.items.is_empty() {
+            exists(&client, &args.exec_id).await?;
+        }
         let summary = page
             .items
             .first()
@@ -33,6 +36,9 @@ pub async fn list(args: ResultsArgs, global: &Global, io: &mut Io<'_>) -> anyhow
         return print_result(&detail, global, io);
     }
     let mut items = all_results(&client, &args.exec_id).await?;
+    if items.is_empty() {
+        exists(&client, &args.exec_id).await?;
+    }
     if global.json {
         io.json(&items)?;
         return Ok(EXIT_OK);
@@ -44,6 +50,15 @@ pub async fn list(args: ResultsArgs, global: &Global, io: &mut Io<'_>) -> anyhow
     items.sort_by(|a, b| a.pc_id.cmp(&b.pc_id));
     io.print(&summary_table(&client, &items, &[]).await)?;
     Ok(EXIT_OK)
+}
+
+/// No results can mean none yet, or no such execution: a 404 says the latter (exit 1).
+async fn exists(client: &ApiClient, exec_id: &str) -> anyhow::Result<()> {
+    client
+        .get_execution(exec_id)
+        .await
+        .map(|_| ())
+        .with_context(|| format!("no execution {exec_id}"))
 }
 
 pub async fn show(args: ResultArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {

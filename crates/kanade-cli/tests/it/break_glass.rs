@@ -216,8 +216,7 @@ async fn kanade_run_records_an_audit_event_without_the_script() {
         "--timeout",
         "7s",
         "--",
-        "echo first;",
-        "\nexport PASS=hunter2-secret",
+        "echo first;\nexport PASS=hunter2-secret",
     ])
     .await;
     assert_eq!(ok.code, 0, "{ok:?}");

@@ -209,3 +209,28 @@ async fn run_keeps_each_argument_intact_and_exits_with_the_scripts_code() {
     .await;
     assert_eq!((code, out.as_str()), (0, "a b|it's|"), "{err}");
 }
+
+#[tokio::test]
+async fn commands_on_ids_that_do_not_exist_say_so_and_exit_1() {
+    let system = System::start_without_auth(&["pc-real"]).await;
+    let cases: [(&[&str], &str); 5] = [
+        (&["revoke", "no-such-job"], "job no-such-job not found"),
+        (&["results", "no-such-exec"], "no execution no-such-exec"),
+        (
+            &["results", "no-such-exec", "--pc", "pc-real"],
+            "no execution no-such-exec",
+        ),
+        (&["config", "effective", "pc-ghost"], "machine pc-ghost"),
+        (&["perf", "pc-ghost"], "machine pc-ghost"),
+    ];
+    for (args, want) in cases {
+        let (code, out, err) = kanade(&system, args).await;
+        assert_eq!(code, 1, "{args:?}: {out}{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let (code, out, err) = kanade(&system, &["config", "effective", "pc-real"]).await;
+    assert_eq!(
+        code, 0,
+        "a machine that heartbeats has a config: {out}{err}"
+    );
+}
