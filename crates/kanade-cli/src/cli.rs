@@ -56,6 +56,10 @@ pub enum Command {
     Job(JobCommand),
     /// Run a registered job on machines, a group or the whole fleet.
     Exec(ExecArgs),
+    /// Executions, newest first.
+    Executions(ExecutionsArgs),
+    /// One execution: its counters, then one row per machine.
+    Execution(ExecutionArgs),
     /// Per-machine results of an execution.
     Results(ResultsArgs),
     /// Output of one result.
@@ -258,6 +262,31 @@ pub enum ScheduleCommand {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutionsArgs {
+    /// Only this job's executions.
+    #[arg(long, value_parser = ids::JOB)]
+    pub job: Option<String>,
+    /// Only executions in this status.
+    #[arg(long, value_parser = ["pending", "running", "completed", "expired", "unconfirmed"])]
+    pub status: Option<String>,
+    /// Started since: RFC 3339 (2026-01-31T18:00:00Z) or a duration meaning that long ago (24h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many (the backend caps it).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Skip this many of the newest first.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutionArgs {
+    #[arg(value_parser = ids::EXECUTION)]
+    pub exec_id: String,
 }
 
 #[derive(Debug, Args)]

@@ -127,6 +127,16 @@ pub struct ResultQuery {
     pub offset: Option<u64>,
 }
 
+/// Filters of `GET /api/executions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionQuery {
+    pub job_id: Option<String>,
+    pub status: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
 /// Filters of `GET /api/audit`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
@@ -265,14 +275,21 @@ impl ApiClient {
     /// `GET /api/executions?limit=&offset=`.
     pub async fn list_executions(
         &self,
-        limit: u32,
-        offset: u64,
+        query: &ExecutionQuery,
     ) -> Result<Page<ExecutionSummary>, ClientError> {
-        let query = [
-            ("limit", Some(limit.to_string())),
-            ("offset", Some(offset.to_string())),
+        let pairs = [
+            ("job_id", query.job_id.clone()),
+            ("status", query.status.clone()),
+            (
+                "since",
+                query
+                    .since
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            ),
+            ("limit", Some(query.limit.to_string())),
+            ("offset", Some(query.offset.to_string())),
         ];
-        let request = self.request_with_query(Method::GET, &["api", "executions"], &query);
+        let request = self.request_with_query(Method::GET, &["api", "executions"], &pairs);
         self.send(request).await
     }
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod compliance;
 pub mod config;
 pub mod exec;
+pub mod executions;
 pub mod freeze;
 pub mod group;
 pub mod inventory;
@@ -141,6 +142,8 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
     match cli.command {
         Command::Job(command) => job::run(command, &global, io).await,
         Command::Exec(args) => exec::run(args, &global, io).await,
+        Command::Executions(args) => executions::list(args, &global, io).await,
+        Command::Execution(args) => executions::show(args, &global, io).await,
         Command::Results(args) => results::list(args, &global, io).await,
         Command::Result(args) => results::show(args, &global, io).await,
         Command::Run(args) => run::run(args, &global, io).await,

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
 use kanade_protocol::api::{ExecutionDetail, ExecutionSummary, Page};
 
 use crate::api::Paging;
@@ -19,10 +20,25 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(kill))
 }
 
+/// `GET /api/executions` filters; all optional.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExecutionQuery {
+    /// Only this job's executions.
+    pub job_id: Option<String>,
+    /// Only executions in this status (pending, running, completed, expired, unconfirmed).
+    pub status: Option<String>,
+    /// Started at or after this RFC 3339 instant.
+    pub since: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
+}
+
 #[utoipa::path(
     get,
     path = "/api/executions",
-    params(crate::api::Paging),
+    params(ExecutionQuery),
     responses(
         (status = 200, body = Page<ExecutionSummary>, description = "Executions, newest first"),
     ),
@@ -30,12 +46,21 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 async fn list(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
-    AppQuery(paging): AppQuery<Paging>,
+    AppQuery(q): AppQuery<ExecutionQuery>,
 ) -> ApiResult<Json<Page<ExecutionSummary>>> {
+    let paging = Paging {
+        limit: q.limit,
+        offset: q.offset,
+    };
     let (limit, offset) = (paging.limit(), paging.offset());
+    let filter = store::executions::ListFilter {
+        job_id: q.job_id,
+        status: q.status,
+        since: q.since,
+    };
     let page = state
         .store
-        .read(move |c| store::executions::list(c, limit, offset))
+        .read(move |c| store::executions::list(c, &filter, limit, offset))
         .await?;
     Ok(Json(page))
 }

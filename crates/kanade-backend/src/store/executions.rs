@@ -201,19 +201,43 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<ExecutionSummary> {
     })
 }
 
+/// Filters of the executions list; unset ones match everything.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    pub job_id: Option<String>,
+    pub status: Option<String>,
+    /// Started at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Executions matching `filter`, newest first.
 pub fn list(
     conn: &Connection,
+    filter: &ListFilter,
     limit: u32,
     offset: u64,
 ) -> rusqlite::Result<Page<ExecutionSummary>> {
-    let total: i64 = conn.query_row("SELECT COUNT(*) FROM executions", [], |r| r.get(0))?;
+    let since = filter.since.map(ts);
+    let wanted = "(?1 IS NULL OR job_id = ?1) AND (?2 IS NULL OR status = ?2)
+         AND (?3 IS NULL OR initiated_at >= ?3)";
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM executions WHERE {wanted}"),
+        params![filter.job_id, filter.status, since],
+        |r| r.get(0),
+    )?;
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM executions ORDER BY initiated_at DESC, exec_id DESC
-         LIMIT ?1 OFFSET ?2"
+        "SELECT {COLUMNS} FROM executions WHERE {wanted}
+         ORDER BY initiated_at DESC, exec_id DESC LIMIT ?4 OFFSET ?5"
     ))?;
     let items = stmt
         .query_map(
-            params![limit, i64::try_from(offset).unwrap_or(i64::MAX)],
+            params![
+                filter.job_id,
+                filter.status,
+                since,
+                limit,
+                i64::try_from(offset).unwrap_or(i64::MAX)
+            ],
             summary,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;

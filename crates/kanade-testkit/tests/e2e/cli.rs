@@ -234,3 +234,60 @@ async fn commands_on_ids_that_do_not_exist_say_so_and_exit_1() {
         "a machine that heartbeats has a config: {out}{err}"
     );
 }
+
+#[tokio::test]
+async fn executions_list_newest_first_with_filters_and_execution_shows_one() {
+    let system = System::start_without_auth(&["pc-list"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (id, script) in [("hello", "echo hello"), ("other", "exit 3")] {
+        let job = dir.path().join(format!("{id}.yaml"));
+        std::fs::write(
+            &job,
+            format!(
+                "id: {id}\nversion: 1\nexecute:\n  shell: sh\n  script: {script}\n  timeout: 10s\n"
+            ),
+        )
+        .unwrap();
+        let (code, out, err) = kanade(&system, &["job", "create", job.to_str().unwrap()]).await;
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let mut ids = Vec::new();
+    for job in ["hello", "other", "hello"] {
+        let (code, out, err) = kanade(&system, &["exec", job, "--pcs", "pc-list", "--wait"]).await;
+        assert!(code == 0 || job == "other", "{out}{err}");
+        ids.push(out.lines().next().unwrap().to_owned());
+    }
+    let first_col = |out: &str| -> Vec<String> {
+        out.lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect()
+    };
+    let (code, out, err) = kanade(&system, &["executions"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        first_col(&out),
+        [ids[2].as_str(), &ids[1], &ids[0]],
+        "newest first: {out}"
+    );
+    let (_, out, _) = kanade(&system, &["executions", "--job", "hello", "--since", "1h"]).await;
+    assert_eq!(first_col(&out), [ids[2].as_str(), &ids[0]], "{out}");
+    let (_, out, _) = kanade(
+        &system,
+        &["executions", "--job", "other", "--status", "completed"],
+    )
+    .await;
+    assert_eq!(first_col(&out), [ids[1].as_str()], "{out}");
+    let (_, out, _) = kanade(&system, &["executions", "--status", "expired"]).await;
+    assert_eq!(out, "no executions match\n");
+    let (code, _, err) = kanade(&system, &["executions", "--since", "yesterday"]).await;
+    assert_eq!(code, 2, "{err}");
+
+    let (code, out, err) = kanade(&system, &["execution", &ids[1]]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("other v1: 0 ok, 1 failed"), "{out}");
+    assert!(out.contains("pc-list"), "{out}");
+    let (code, _, err) = kanade(&system, &["execution", "no-such-exec"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not found"), "{err}");
+}
