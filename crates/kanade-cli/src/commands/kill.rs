@@ -1,6 +1,10 @@
 //! `kanade kill <exec_id>`: break-glass over NATS. Publishes an empty message on
 //! `kill.<exec_id>` (core NATS: every agent running that execution kills its process tree),
-//! flushes it to the broker, then records an audit event `kill`.
+//! flushes it to the broker, then records an audit event `kill`. When the backend answers
+//! that the execution does not exist, nothing is sent (exit 1); when it cannot be asked (down,
+//! not signed in), the kill goes out anyway: break-glass must not depend on it.
+
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -8,7 +12,7 @@ use kanade_protocol::subject;
 
 use crate::cli::{Global, KillArgs};
 use crate::commands::run::local_actor;
-use crate::commands::{Io, nats};
+use crate::commands::{Io, api_client, nats};
 use crate::{BadInput, EXIT_OK, audit};
 
 pub async fn run(args: KillArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
@@ -17,6 +21,9 @@ pub async fn run(args: KillArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         return Err(BadInput::err(format!(
             "`{exec_id}` is not a valid execution id (letters, digits, '-' and '_' only)"
         )));
+    }
+    if known_missing(global, &exec_id).await {
+        anyhow::bail!("execution {exec_id} not found: no kill was sent");
     }
     let client = nats(global).await?;
     let kill_subject = subject::kill(&exec_id);
@@ -46,4 +53,15 @@ pub async fn run(args: KillArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         io.print(&format!("kill sent to every machine running {exec_id}\n"))?;
     }
     Ok(EXIT_OK)
+}
+
+/// True only when the backend answered 404 for `exec_id` within a few seconds.
+async fn known_missing(global: &Global, exec_id: &str) -> bool {
+    let Ok(client) = api_client(global) else {
+        return false;
+    };
+    match tokio::time::timeout(Duration::from_secs(3), client.get_execution(exec_id)).await {
+        Ok(Err(err)) => err.status() == Some(reqwest::StatusCode::NOT_FOUND),
+        _ => false,
+    }
 }

@@ -290,4 +290,13 @@ async fn executions_list_newest_first_with_filters_and_execution_shows_one() {
     let (code, _, err) = kanade(&system, &["execution", "no-such-exec"]).await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not found"), "{err}");
+
+    let (code, _, err) = kanade(&system, &["kill", "no-such-exec"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("execution no-such-exec not found: no kill was sent"),
+        "{err}"
+    );
+    let (code, out, err) = kanade(&system, &["kill", &ids[0]]).await;
+    assert_eq!(code, 0, "{out}{err}");
 }
