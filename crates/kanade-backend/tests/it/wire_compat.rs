@@ -196,7 +196,7 @@ async fn results_and_started_events_without_result_id_meet_on_the_derived_id() {
     let fired: ExecResponse = b
         .http
         .post(b.url("/api/exec/hello"))
-        .json(&json!({"target": {"pcs": ["pc1", "pc2"]}}))
+        .json(&json!({"target": {"pcs": ["pc1", "pc2"]}, "allow_unknown": true}))
         .send()
         .await
         .unwrap()
@@ -295,7 +295,7 @@ async fn run_as_and_cwd_travel_in_the_command() {
     let fired = b
         .http
         .post(b.url("/api/exec/as-user"))
-        .json(&json!({"target": {"pcs": ["pc1"]}}))
+        .json(&json!({"target": {"pcs": ["pc1"]}, "allow_unknown": true}))
         .send()
         .await
         .unwrap();
