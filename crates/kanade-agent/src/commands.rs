@@ -1,8 +1,9 @@
 //! Commands in, results out: subscribe to this machine's command subjects (group subjects
 //! follow live membership changes), catch up through the replay consumer at start, after every
-//! reconnect and after a group change, run each `request_id` once, check the gates (version
-//! pin, revoke, deadline, then the fleet freeze, which `emergency` commands pass), apply jitter, wait for a slot under `max_local_concurrent`, run the
-//! script and hand the started event, the emitted timeline events and the result to the
+//! reconnect and after a group change, check the signature (`verify`), run each `request_id`
+//! once, check the gates (version pin, revoke, deadline, then the fleet freeze, which
+//! `emergency` commands pass), apply jitter, wait for a slot under `max_local_concurrent`, run
+//! the script and hand the started event, the emitted timeline events and the result to the
 //! outbox, in that order.
 
 use std::collections::BTreeMap;
@@ -21,15 +22,17 @@ use kanade_protocol::subject::{self, is_valid_token};
 use kanade_protocol::wire::{
     Command, EmitHint, EventStarted, ExecResult, FREEZE_KEY, Freeze, RunAs, SCRIPT_REVOKED,
 };
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config_supervisor::Live;
 use crate::dedup::SeenRequests;
+use crate::keyring::Keyring;
 use crate::outbox::{Entry, Outbox};
 use crate::process::{self, Stop};
 use crate::slots::Slots;
 use crate::subscriptions::Subscriptions;
+use crate::verify::{self, Admission, Refused};
 use crate::{emit, replay};
 
 /// How often the loop looks for a reconnect (after which it catches up).
@@ -51,8 +54,10 @@ pub struct Env {
     pub stop: watch::Receiver<bool>,
     /// Set to true once the command subscriptions are in place.
     pub ready: watch::Sender<bool>,
-    /// Live config (concurrency limit) and group membership.
+    /// Live config (concurrency limit, signature mode) and group membership.
     pub live: Live,
+    /// The command signing keys this agent trusts.
+    pub keyring: Keyring,
 }
 
 /// Receives and dispatches commands until the agent stops, then waits (bounded) for running
@@ -70,6 +75,7 @@ pub async fn run(env: Env, seen: SeenRequests) {
     let mut config = env.live.config.clone();
     let mut groups = env.live.groups.clone();
     let slots = Slots::new(config.borrow_and_update().max_local_concurrent as usize);
+    let (recheck_tx, mut rechecks) = mpsc::channel(256);
     let mut intake = Intake {
         job_env: JobEnv {
             env: env.clone(),
@@ -79,6 +85,8 @@ pub async fn run(env: Env, seen: SeenRequests) {
             slots: slots.clone(),
         },
         seen,
+        refused: Refused::default(),
+        recheck: recheck_tx,
         jobs: JoinSet::new(),
     };
     let mut catch_up_due = true;
@@ -124,7 +132,13 @@ pub async fn run(env: Env, seen: SeenRequests) {
         }
         let mut membership_changed = false;
         tokio::select! {
-            Some(message) = subs.streams.next() => intake.accept(&message.payload, "live"),
+            Some(message) = subs.streams.next() => {
+                intake.accept(&message.subject, &message.payload, "live", false);
+            }
+            Some(again) = rechecks.recv() => {
+                let Recheck { subject, payload, via } = again;
+                intake.accept(&subject, &payload, via, true);
+            }
             Some(done) = intake.jobs.join_next() => log_job_end(done),
             Ok(()) = groups.changed() => {
                 let wanted = groups.borrow_and_update().clone().unwrap_or_default();
@@ -243,21 +257,30 @@ async fn catch_up(
                     "not replaying a group command from before joining"
                 );
             }
-            _ => intake.accept(payload, "replay"),
+            _ => intake.accept(subject, payload, "replay", false),
         }
     })
     .await
 }
 
-/// Decodes, deduplicates and dispatches commands.
+/// A command to decide on again once its signing key was read from KV.
+struct Recheck {
+    subject: String,
+    payload: Vec<u8>,
+    via: &'static str,
+}
+
+/// Decodes, verifies, deduplicates and dispatches commands.
 struct Intake {
     job_env: JobEnv,
     seen: SeenRequests,
+    refused: Refused,
+    recheck: mpsc::Sender<Recheck>,
     jobs: JoinSet<()>,
 }
 
 impl Intake {
-    fn accept(&mut self, payload: &[u8], via: &'static str) {
+    fn accept(&mut self, subject: &str, payload: &[u8], via: &'static str, rechecked: bool) {
         let cmd: Command = match serde_json::from_slice(payload) {
             Ok(cmd) => cmd,
             Err(err) => {
@@ -274,11 +297,39 @@ impl Intake {
             );
             return;
         }
+        let env = &self.job_env.env;
+        let mode = env.live.config.borrow().command_signatures;
+        match verify::admit(&cmd, subject, &env.keyring, mode, rechecked, Utc::now()) {
+            Admission::Run => {}
+            Admission::Recheck(key_id) => {
+                let (keyring, recheck) = (env.keyring.clone(), self.recheck.clone());
+                let again = Recheck {
+                    subject: subject.to_owned(),
+                    payload: payload.to_vec(),
+                    via,
+                };
+                self.jobs.spawn(async move {
+                    keyring.fetch(&key_id).await;
+                    let _ = recheck.send(again).await;
+                });
+                return;
+            }
+            Admission::Refuse(refusal) => {
+                // Not recorded as seen: a forged command must not push real ones out of the set.
+                if self.refused.first(&cmd.request_id) {
+                    let env = env.clone();
+                    let result_id = uuid::Uuid::new_v4().to_string();
+                    self.jobs
+                        .spawn(async move { skip(&env, &cmd, result_id, refusal).await });
+                }
+                return;
+            }
+        }
         if !self.seen.first_sighting(&cmd.request_id, Utc::now()) {
             tracing::debug!(
                 via,
                 request_id = cmd.request_id,
-                "already handled this request"
+                "replayed: already handled this request; not running it again"
             );
             return;
         }
@@ -819,6 +870,7 @@ mod tests {
             emergency: false,
             issued_at: Utc::now(),
             issued_by: None,
+            signature: None,
         }
     }
 

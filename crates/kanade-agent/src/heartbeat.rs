@@ -3,14 +3,15 @@
 //! at once, counted from the last heartbeat), and a fresh one as the reply to
 //! `agents.<pc_id>.ping`. It carries the host name, OS, agent version, the agent's own
 //! CPU, memory and cumulative disk use, who is logged on (`logon`), the command formats it
-//! speaks, and the versions the boot sentinel quarantined on this machine.
+//! speaks, the versions the boot sentinel quarantined on this machine, the command signing keys
+//! it trusts and whether it enforces signatures.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
-use kanade_protocol::config::EffectiveConfig;
+use kanade_protocol::config::{EffectiveConfig, SignatureMode};
 use kanade_protocol::subject;
 use kanade_protocol::wire::{Heartbeat, PROTOCOL_LEGACY};
 use kanade_sentinel::BootSentinel;
@@ -18,8 +19,15 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 use tokio::sync::watch;
 
 use crate::config_supervisor::next_tick;
+use crate::keyring::Keyring;
 
 const READY_WAIT: Duration = Duration::from_secs(10);
+
+/// What a heartbeat reports about command signatures.
+pub struct Signing {
+    pub keyring: Keyring,
+    pub config: watch::Receiver<EffectiveConfig>,
+}
 
 /// Builds heartbeats. Measuring CPU needs the previous sample, so one probe lives as long as
 /// the agent; it refreshes only the agent's own process.
@@ -32,10 +40,16 @@ pub struct Probe {
     os_version: String,
     system: Option<System>,
     pid: Option<Pid>,
+    signing: Signing,
 }
 
 impl Probe {
-    pub fn new(pc_id: &str, version: &str, sentinel: Option<BootSentinel>) -> Probe {
+    pub fn new(
+        pc_id: &str,
+        version: &str,
+        sentinel: Option<BootSentinel>,
+        signing: Signing,
+    ) -> Probe {
         let hostname = System::host_name().unwrap_or_default();
         let os_version = match (System::name(), System::os_version()) {
             (Ok(name), Ok(version)) => format!("{name} {version}"),
@@ -51,6 +65,7 @@ impl Probe {
             os_version,
             system: System::new().ok(),
             pid: sysinfo::get_current_pid().ok(),
+            signing,
         }
     }
 
@@ -95,6 +110,10 @@ impl Probe {
                 .as_ref()
                 .map(BootSentinel::quarantined)
                 .unwrap_or_default(),
+            command_keys: Some(self.signing.keyring.ids()),
+            enforcing: Some(
+                self.signing.config.borrow().command_signatures == SignatureMode::Enforce,
+            ),
         }
     }
 }

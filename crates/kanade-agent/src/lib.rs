@@ -33,6 +33,7 @@ pub mod desktop;
 pub mod emit;
 pub mod heartbeat;
 pub mod identity;
+pub mod keyring;
 pub mod local;
 pub mod logging;
 pub mod logon;
@@ -46,6 +47,7 @@ pub mod self_update;
 pub mod slots;
 pub mod subscriptions;
 pub mod sys;
+pub mod verify;
 
 pub use config::AgentConfig;
 
@@ -134,15 +136,23 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = watch::channel(false);
     let sentinel = installed.as_ref().map(|i| i.sentinel.clone());
-    let probe = Arc::new(Mutex::new(heartbeat::Probe::new(
-        &pc_id, &version, sentinel,
-    )));
     let (publish, live) = config_supervisor::channels(heartbeat_interval);
+    let keyring = keyring::Keyring::default();
+    let probe = Arc::new(Mutex::new(heartbeat::Probe::new(
+        &pc_id,
+        &version,
+        sentinel,
+        heartbeat::Signing {
+            keyring: keyring.clone(),
+            config: live.config.clone(),
+        },
+    )));
     let inbox = Arc::new(notifications::Inbox::load(&data_dir));
     let socket = local::socket_path(&data_dir);
 
     let mut subsystems = JoinSet::new();
     subsystems.spawn(outbox::drain(outbox.clone(), client.clone()));
+    subsystems.spawn(keyring::follow(client.clone(), keyring.clone()));
     subsystems.spawn(config_supervisor::run(
         client.clone(),
         pc_id.clone(),
@@ -225,6 +235,7 @@ pub async fn serve(
         stop: stop_rx,
         ready: ready_tx,
         live,
+        keyring,
     };
     intake.spawn(commands::run(env, seen));
 

@@ -15,6 +15,7 @@ mod health;
 mod inventory;
 mod jetstream;
 mod jobs;
+mod keys;
 mod metrics;
 mod notifications;
 mod obs;
@@ -62,6 +63,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(compliance::router())
         .merge(notifications::router())
         .merge(group_contacts::router())
+        .merge(keys::router())
         .merge(openapi::router())
 }
 

@@ -38,6 +38,8 @@ pub struct Fanout {
     pub online_window: chrono::Duration,
     /// How long one command publish waits for the broker's acknowledgement.
     pub ack_timeout: std::time::Duration,
+    /// Signs each command as it is published.
+    pub signer: std::sync::Arc<crate::signer::Signer>,
 }
 
 /// Why a fan-out failed. Nothing was published (or everything was refused).
@@ -68,6 +70,7 @@ impl Fanout {
             live: state.live.clone(),
             online_window: state.online_window(),
             ack_timeout: state.config.nats.ack_timeout.0,
+            signer: state.signer.clone(),
         }
     }
 }
@@ -173,9 +176,20 @@ pub async fn fire(
         emergency: false,
         issued_at: now,
         issued_by: Some(initiated_by.to_owned()),
+        signature: None,
     };
     let sent = match &req.rollout {
-        None => publish(js, manifest, &command, &subjects, fanout.ack_timeout).await,
+        None => {
+            publish(
+                js,
+                &fanout.signer,
+                manifest,
+                &command,
+                &subjects,
+                fanout.ack_timeout,
+            )
+            .await
+        }
         Some(rollout) => {
             let plan = RolloutPlan {
                 exec_id: exec_id.clone(),
@@ -209,6 +223,7 @@ pub async fn fire(
             .await?;
         publish::settle_later(
             js.clone(),
+            fanout.signer.clone(),
             store.clone(),
             command,
             subjects.clone(),
@@ -237,13 +252,14 @@ async fn pin(js: &jetstream::Context, manifest: &Manifest) -> anyhow::Result<()>
 
 async fn publish(
     js: &jetstream::Context,
+    signer: &crate::signer::Signer,
     manifest: &Manifest,
     command: &Command,
     subjects: &[String],
     ack_timeout: std::time::Duration,
 ) -> anyhow::Result<Delivery> {
     pin(js, manifest).await?;
-    publish_command(js, command, subjects, ack_timeout).await
+    publish_command(js, signer, command, subjects, ack_timeout).await
 }
 
 async fn plan_waves(

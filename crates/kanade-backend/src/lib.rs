@@ -25,6 +25,7 @@ pub mod projector;
 pub mod releases;
 pub mod scheduler;
 pub mod schedules;
+pub mod signer;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -75,6 +75,7 @@ pub async fn serve(
     let ttl = chrono::Duration::from_std(config.auth.session_ttl.0)
         .context("session_ttl is too large")?;
     let auth = Arc::new(AuthSettings::new(&config.secrets, &data_dir, ttl)?);
+    let signer = Arc::new(crate::signer::Signer::load_or_create(&data_dir)?);
 
     // HTTP from here on: `/health` says "starting" (or why not) until the API is ready.
     let boot = Boot::default();
@@ -118,7 +119,7 @@ pub async fn serve(
             tracing::info!("backend stopped before it was ready");
             return Ok(());
         }
-        started = start(config, store, auth, &boot) => started?,
+        started = start(config, store, auth, signer, &boot) => started?,
     };
     boot.ready(started.app);
     tracing::info!(%addr, "HTTP API ready");
@@ -140,6 +141,7 @@ async fn start(
     config: BackendConfig,
     store: Store,
     auth: Arc<AuthSettings>,
+    signer: Arc<crate::signer::Signer>,
     boot: &Boot,
 ) -> anyhow::Result<Started> {
     let tls = kanade_bus::Access {
@@ -156,6 +158,7 @@ async fn start(
         object_stores = report.object_stores.len(),
         "JetStream resources ready"
     );
+    signer.publish_current(&js).await?;
     if let Some(name) = config.server.replica.as_deref() {
         anyhow::ensure!(
             kanade_protocol::subject::is_valid_token(name),
@@ -189,7 +192,7 @@ async fn start(
     });
     spawn_hint_tasks(&mut tasks, &wiring, &manifests, results);
     tasks.spawn(crate::alerts::run(alert_rx, js.clone(), mailer));
-    spawn_loops(&mut tasks, &js, &store, &config, &live);
+    spawn_loops(&mut tasks, &js, &store, &config, &live, &signer);
 
     let state = AppState {
         store,
@@ -201,6 +204,7 @@ async fn start(
         live,
         manifests,
         totals: Arc::default(),
+        signer,
     };
     Ok(Started {
         app: crate::api::router(state),
@@ -279,6 +283,7 @@ fn spawn_loops(
     store: &Store,
     config: &BackendConfig,
     live: &LiveHub,
+    signer: &Arc<crate::signer::Signer>,
 ) {
     let (j, s, l) = (js.clone(), store.clone(), live.clone());
     let offline_after = chrono::Duration::from_std(config.telemetry.offline_after.0)
@@ -306,6 +311,7 @@ fn spawn_loops(
             live: live.clone(),
             online_window: offline_after,
             ack_timeout: config.nats.ack_timeout.0,
+            signer: signer.clone(),
         };
         let settings = crate::scheduler::Settings {
             holder: crate::scheduler::lease::identity(&config.data_dir())

@@ -25,6 +25,8 @@ pub struct AppState {
     pub manifests: ManifestCache,
     /// Recent totals of the fleet table, so paging does not count 50,000 rows each time.
     pub totals: Arc<crate::totals::Totals>,
+    /// Signs every command the backend publishes.
+    pub signer: Arc<crate::signer::Signer>,
 }
 
 impl axum::extract::FromRef<AppState> for Metrics {

@@ -103,6 +103,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0005_scheduler.sql")),
         M::up(include_str!("../migrations/0006_unconfirmed.sql")),
         M::up(include_str!("../migrations/0007_sessions.sql")),
+        M::up(include_str!("../migrations/0008_command_signing.sql")),
         M::up(include_str!("../migrations/0009_wire_compat.sql")),
     ])
 }

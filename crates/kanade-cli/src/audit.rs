@@ -135,6 +135,7 @@ mod tests {
             emergency: true,
             issued_at: "2026-01-01T12:00:00Z".parse().unwrap(),
             issued_by: Some("kanade-cli".into()),
+            signature: None,
         }
     }
 

@@ -109,6 +109,9 @@ pub enum Command {
     /// The fleet freeze: nothing scheduled fires and agents refuse non-emergency commands.
     #[command(subcommand)]
     Freeze(FreezeCommand),
+    /// The keys agents accept command signatures from: list, rotate, retire, break-glass.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Revoke a job: agents refuse it, including commands replayed after an outage.
     Revoke(JobIdArgs),
     /// Let agents run a revoked job again.
@@ -315,6 +318,10 @@ pub struct RunArgs {
     /// The script's timeout; the CLI waits a little longer for the result.
     #[arg(long, default_value = "60s")]
     pub timeout: HumanDuration,
+    /// Sign with this break-glass seed (`kanade keys break-glass`) instead of asking the
+    /// backend to sign.
+    #[arg(long, env = "KANADE_SIGNING_KEY", value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
     /// The script, after `--`: one word is the script itself (`-- 'echo a; exit 3'`); several
     /// are a command and its arguments, quoted for the shell (`-- sh -c 'echo hi; exit 7'`).
     #[arg(last = true, required = true, num_args = 1..)]
@@ -670,6 +677,26 @@ pub enum FreezeCommand {
     Off,
     /// Whether the fleet is frozen, since when, until when, by whom and why.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Every trusted key, and which one the backend signs with.
+    List,
+    /// Sign with a new key from now on; the old one stays trusted until retired (admin).
+    Rotate,
+    /// Stop trusting a key: agents refuse its signatures (admin).
+    Retire {
+        /// The key id (`kanade keys list`).
+        key_id: String,
+    },
+    /// Make a break-glass key here, keep its seed in --out (0600) and have agents trust it, so
+    /// `kanade run --signing-key` works while the backend is down (admin).
+    BreakGlass {
+        /// Where to write the seed; must not exist yet.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 
 mod fleet;
 mod hints;
+mod keys;
 
 pub use fleet::{AgentQuery, ObsQuery, PerfRange};
 

@@ -14,6 +14,7 @@ pub mod group;
 pub mod inventory;
 pub mod jetstream;
 pub mod job;
+pub mod keys;
 pub mod kill;
 pub mod mfa;
 pub mod perf;
@@ -164,6 +165,7 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Group(command) => group::run(command, &global, io).await,
         Command::Config(command) => config::run(command, &global, io).await,
         Command::Freeze(command) => freeze::run(command, &global, io).await,
+        Command::Keys(command) => keys::run(command, &global, io).await,
         Command::Revoke(args) => job::revoke(&args.job, true, &global, io).await,
         Command::Unrevoke(args) => job::revoke(&args.job, false, &global, io).await,
         Command::Timeline(args) => timeline::run(args, &global, io).await,

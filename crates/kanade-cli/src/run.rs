@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use kanade_protocol::duration::HumanDuration;
 use kanade_protocol::manifest::Shell;
+use kanade_protocol::signing::SigningKey;
 use kanade_protocol::subject;
 use kanade_protocol::wire::{Command, ExecResult};
 
@@ -30,16 +31,22 @@ const MIN_START_WINDOW: Duration = Duration::from_secs(60);
 /// Extra time on top of the script timeout for the agent to report.
 const MAX_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs `script` on `pc_id` and returns its result. The script gets `timeout`; the result is
-/// awaited a little longer (up to 5 s more) for the agent to report.
+/// Runs `script` on `pc_id` and returns its result, signed with `key` when given (a break-glass
+/// key; unsigned otherwise). The script gets `timeout`; the result is awaited a little longer
+/// (up to 5 s more) for the agent to report.
 pub async fn break_glass_run(
     nats: &async_nats::Client,
     pc_id: &str,
     shell: Shell,
     script: &str,
     timeout: Duration,
+    key: Option<&SigningKey>,
 ) -> anyhow::Result<ExecResult> {
-    let command = adhoc_command(pc_id, shell, script, timeout, Utc::now())?;
+    let now = Utc::now();
+    let mut command = adhoc_command(pc_id, shell, script, timeout, now)?;
+    if let Some(key) = key {
+        command = key.signed(&command, &subject::commands_pc(pc_id), now);
+    }
     start(nats, pc_id, &command).await?.result().await
 }
 
@@ -80,6 +87,7 @@ pub fn adhoc_command(
         emergency: true,
         issued_at: now,
         issued_by: Some(ISSUED_BY.to_owned()),
+        signature: None,
     })
 }
 

@@ -501,6 +501,44 @@ pub struct AuditEntry {
     pub client_addr: Option<String>,
 }
 
+/// One key of `GET /api/command-keys`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandKeyRow {
+    #[serde(flatten)]
+    pub key: crate::signing::CommandKey,
+    /// The key this backend signs with.
+    pub current: bool,
+}
+
+/// `POST /api/command-keys`: trust a public key made elsewhere (`kanade keys break-glass`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddCommandKeyRequest {
+    /// The nkeys-encoded ed25519 public key (`U…`).
+    pub public_key: String,
+}
+
+/// `POST /api/commands/sign`: the break-glass CLI asks the backend to sign a command it is
+/// about to publish itself.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignCommandRequest {
+    pub command: crate::wire::Command,
+    /// The subject it will be published to (`commands.all`, `commands.group.<g>`,
+    /// `commands.pc.<pc_id>`).
+    pub target: String,
+}
+
+/// The answer: the same command with its signature.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignCommandResponse {
+    pub command: crate::wire::Command,
+}
+
 /// One machine in `GET /api/agents`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -532,6 +570,12 @@ pub struct AgentRow {
     /// Command formats the agent says it understands; `None` from agents that do not say.
     #[serde(default)]
     pub command_protocols: Option<Vec<String>>,
+    /// Command signing keys the agent trusts; `None` when it never reported any.
+    #[serde(default)]
+    pub command_keys: Option<Vec<String>>,
+    /// Whether the agent refuses commands that fail signature checks; `None` when unknown.
+    #[serde(default)]
+    pub enforcing: Option<bool>,
     #[serde(default)]
     pub groups: Vec<String>,
 }

@@ -40,6 +40,19 @@ pub struct ConfigScope {
     pub target_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_version_jitter: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_signatures: Option<SignatureMode>,
+}
+
+/// What an agent does with a command whose signature does not verify: `report` logs it and
+/// runs it (while a fleet upgrades), `enforce` refuses it with exit 123.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureMode {
+    Report,
+    #[default]
+    Enforce,
 }
 
 /// The config an agent runs with.
@@ -55,6 +68,8 @@ pub struct EffectiveConfig {
     pub max_local_concurrent: u32,
     pub target_version: Option<String>,
     pub target_version_jitter: HumanDuration,
+    #[serde(default)]
+    pub command_signatures: SignatureMode,
 }
 
 impl Default for EffectiveConfig {
@@ -69,6 +84,7 @@ impl Default for EffectiveConfig {
             max_local_concurrent: 4,
             target_version: None,
             target_version_jitter: HumanDuration::from_secs(0),
+            command_signatures: SignatureMode::Enforce,
         }
     }
 }
@@ -159,6 +175,10 @@ pub fn resolve(
             effective.target_version_jitter = v;
             set("target_version_jitter");
         }
+        if let Some(v) = scope.command_signatures {
+            effective.command_signatures = v;
+            set("command_signatures");
+        }
     }
     let values = serde_json::to_value(&effective).unwrap_or_default();
     let sourced = sources
@@ -183,6 +203,7 @@ pub const FIELDS: &[&str] = &[
     "max_local_concurrent",
     "target_version",
     "target_version_jitter",
+    "command_signatures",
 ];
 
 #[cfg(test)]

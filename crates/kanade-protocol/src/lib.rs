@@ -16,6 +16,7 @@ pub mod names;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod schedule;
+pub mod signing;
 pub mod subject;
 pub mod wire;
 

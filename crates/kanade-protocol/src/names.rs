@@ -23,6 +23,7 @@ pub const KV_SCHEDULER_DISPATCH: &str = "scheduler_dispatch";
 pub const KV_SCHEDULER_LEASE: &str = "scheduler_lease";
 pub const KV_EXEC_ROLLOUTS: &str = "exec_rollouts";
 pub const KV_GROUP_CONTACTS: &str = "group_contacts";
+pub const KV_COMMAND_KEYS: &str = "command_keys";
 
 pub const OBJ_AGENT_RELEASES: &str = "agent_releases";
 pub const OBJ_RESULT_OUTPUT: &str = "result_output";
@@ -173,6 +174,11 @@ pub const KV_BUCKETS: &[BucketSpec] = &[
         history: 5,
         description: "group -> e-mail addresses for compliance alerts",
     },
+    BucketSpec {
+        name: KV_COMMAND_KEYS,
+        history: 1,
+        description: "key id -> public key agents accept command signatures from",
+    },
 ];
 
 /// How long entries of a KV bucket live; zero (the default) keeps them until replaced.
@@ -250,8 +256,7 @@ pub fn output_object_key(result_id: &str, stream: &str) -> String {
 }
 
 /// Reserved exit codes of results the agent did not produce by running a script. Every
-/// refusal (122, 124–127) comes with `skipped: true`; 123 is left free because the original
-/// system used it for a refused command signature.
+/// refusal (122–127) comes with `skipped: true`.
 pub mod exit_code {
     /// The command asks for a `run_as` account this agent does not implement (`user`,
     /// `system_gui`): not run rather than run as the agent's own account.
@@ -259,6 +264,9 @@ pub mod exit_code {
     /// The fleet freeze (`fleet_config[freeze]`) is active and the command is not marked
     /// emergency.
     pub const FROZEN: i32 = 122;
+    /// The command's signature is missing, made by an unknown key, does not match, names
+    /// another subject, or is too old (mode `enforce`).
+    pub const SIGNATURE_REFUSED: i32 = 123;
     /// `script_current` pins another version than the command carries.
     pub const VERSION_MISMATCH: i32 = 124;
     /// The command's `deadline_at` passed before it could start.
@@ -301,10 +309,11 @@ mod tests {
     }
 
     #[test]
-    fn reserved_exit_codes_are_distinct_and_leave_123_free() {
+    fn reserved_exit_codes_are_distinct() {
         use exit_code::*;
         let codes = [
             FROZEN,
+            SIGNATURE_REFUSED,
             VERSION_MISMATCH,
             DEADLINE_PASSED,
             REVOKED,
@@ -313,10 +322,9 @@ mod tests {
         ];
         let unique: std::collections::HashSet<i32> = codes.into_iter().collect();
         assert_eq!(unique.len(), codes.len());
-        assert!(
-            !unique.contains(&123),
-            "123 means a refused signature in the original"
+        assert_eq!(
+            (FROZEN, SIGNATURE_REFUSED, VERSION_MISMATCH, STALE),
+            (122, 123, 124, 127)
         );
-        assert_eq!((FROZEN, VERSION_MISMATCH, STALE), (122, 124, 127));
     }
 }

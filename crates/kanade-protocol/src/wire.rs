@@ -46,6 +46,10 @@ pub struct Command {
     /// waiting `backoff_secs` between attempts; the result reports the last attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetrySpec>,
+    /// Who signed it, for which subject, when, and the ed25519 signature over the canonical
+    /// bytes (`signing::canonical_bytes`). Absent on unsigned commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::signing::CommandSignature>,
 }
 
 /// How often and how patiently an agent re-runs a failed command.
@@ -84,7 +88,8 @@ pub struct ExecResult {
     pub stderr_object: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
-    /// True when the agent refused to run (the exit code says why: 122 frozen, 124–127; see
+    /// True when the agent refused to run (the exit code says why: 122 frozen, 123 signature,
+    /// 124–127; see
     /// `names::exit_code`).
     #[serde(default)]
     pub skipped: bool,
@@ -146,6 +151,14 @@ pub struct Heartbeat {
     pub command_protocols: Option<Vec<String>>,
     #[serde(default)]
     pub quarantined_versions: Vec<String>,
+    /// Ids of the command signing keys this agent trusts (`command_keys`); `None` from agents
+    /// that predate signatures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_keys: Option<Vec<String>>,
+    /// True when the agent refuses commands whose signature does not verify (mode `enforce`);
+    /// false in mode `report`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcing: Option<bool>,
 }
 
 /// Command format names reported in `Heartbeat::command_protocols`.

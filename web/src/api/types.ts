@@ -62,6 +62,10 @@ export interface AgentRow {
   last_logon_user?: string | null
   last_logon_display_name?: string | null
   command_protocols?: string[] | null
+  /** Command signing keys the agent trusts; null when it never reported any. */
+  command_keys?: string[] | null
+  /** Whether it refuses commands that fail signature checks; null when unknown. */
+  enforcing?: boolean | null
   groups: string[]
 }
 

@@ -432,6 +432,8 @@ export function AgentDetailPage() {
                 ['Last logged-on user', a.last_logon_user ? (a.last_logon_display_name ? `${a.last_logon_user} (${a.last_logon_display_name})` : a.last_logon_user) : 'unknown'],
                 ['Command protocols', a.command_protocols?.length ? a.command_protocols.join(', ') : 'not reported'],
                 ['Quarantined versions', a.quarantined_versions.length ? a.quarantined_versions.join(', ') : 'none'],
+                ['Command signatures', a.enforcing == null ? '-' : a.enforcing ? 'enforced' : 'reported only'],
+                ['Signing keys', a.command_keys?.length ? a.command_keys.join(', ') : '-'],
               ]}
             />
           </Card>

@@ -17,4 +17,5 @@ mod output;
 mod perf;
 mod run;
 mod self_update;
+mod signatures;
 mod support;

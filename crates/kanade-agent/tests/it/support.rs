@@ -11,6 +11,7 @@ use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt;
 use kanade_agent::AgentConfig;
 use kanade_protocol::duration::HumanDuration;
+use kanade_protocol::signing::SigningKey;
 use kanade_protocol::wire::{Command, EventStarted, ExecResult, Heartbeat, ObsEvent, Shell};
 use kanade_protocol::{names, subject};
 use kanade_testkit::NatsServer;
@@ -35,6 +36,8 @@ pub struct Broker {
     pub server: NatsServer,
     pub client: async_nats::Client,
     pub js: jetstream::Context,
+    /// Plays the backend's signing key: in `command_keys`, and `send` signs with it.
+    pub key: SigningKey,
 }
 
 impl Broker {
@@ -48,15 +51,40 @@ impl Broker {
         kanade_bus::ensure_resources(&js)
             .await
             .expect("create JetStream resources");
-        Broker { server, client, js }
+        let broker = Broker {
+            server,
+            client,
+            js,
+            key: SigningKey::generate(),
+        };
+        broker.trust(&broker.key).await;
+        broker
+    }
+
+    /// Puts `key` into `command_keys`.
+    pub async fn trust(&self, key: &SigningKey) {
+        let entry = key.command_key(Some("test".into()), chrono::Utc::now());
+        self.kv_put(
+            names::KV_COMMAND_KEYS,
+            key.key_id(),
+            &serde_json::to_string(&entry).unwrap(),
+        )
+        .await;
     }
 
     pub fn url(&self) -> String {
         self.server.url()
     }
 
-    /// Publishes through JetStream so the command is in EXEC when this returns.
+    /// Signs `cmd` for `subject` and publishes it through JetStream, so the command is in
+    /// EXEC when this returns.
     pub async fn send(&self, subject: &str, cmd: &Command) {
+        let signed = self.key.signed(cmd, subject, chrono::Utc::now());
+        self.send_unsigned(subject, &signed).await;
+    }
+
+    /// Publishes `cmd` as it is (signed or not).
+    pub async fn send_unsigned(&self, subject: &str, cmd: &Command) {
         let payload = serde_json::to_vec(cmd).unwrap();
         self.send_raw(subject, payload).await;
     }
@@ -319,6 +347,7 @@ pub fn command(script: &str) -> Command {
         emergency: false,
         issued_at: chrono::Utc::now(),
         issued_by: Some("test".into()),
+        signature: None,
     }
 }
 

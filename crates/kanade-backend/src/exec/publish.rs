@@ -1,14 +1,18 @@
 //! Publishing a command to JetStream honestly: every subject's copy carries a message id
 //! derived from the execution and subject, so a retry is stored once (the stream's duplicate
 //! window), and an acknowledgement that never comes means "may be stored", not "not sent".
+//! This is the one place the backend's commands are signed: each subject's copy for its
+//! subject, as it goes out (so a wave is signed when it is published, not when planned).
 
 use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use bytes::Bytes;
+use chrono::Utc;
 use kanade_protocol::wire::Command;
 
+use crate::signer::Signer;
 use crate::store::{self, Store};
 
 /// Attempts per subject before a publish counts as unconfirmed.
@@ -49,12 +53,14 @@ pub fn message_id(command: &Command, subject: &str) -> String {
 /// answer is `Unconfirmed` (a later retry covers every subject; duplicates are dropped).
 pub async fn publish_command(
     js: &jetstream::Context,
+    signer: &Signer,
     command: &Command,
     subjects: &[String],
     ack_timeout: Duration,
 ) -> anyhow::Result<Delivery> {
-    let payload = Bytes::from(serde_json::to_vec(command)?);
     for subject in subjects {
+        let signed = signer.sign(command, subject, Utc::now());
+        let payload = Bytes::from(serde_json::to_vec(&signed)?);
         let id = message_id(command, subject);
         if publish_one(js, subject, &id, &payload, ack_timeout).await? == Delivery::Unconfirmed {
             return Ok(Delivery::Unconfirmed);
@@ -112,6 +118,7 @@ fn may_be_stored(kind: PublishErrorKind) -> bool {
 /// ever reports.
 pub fn settle_later(
     js: jetstream::Context,
+    signer: std::sync::Arc<Signer>,
     store: Store,
     command: Command,
     subjects: Vec<String>,
@@ -121,7 +128,7 @@ pub fn settle_later(
         let until = tokio::time::Instant::now() + SETTLE_FOR;
         while tokio::time::Instant::now() < until {
             tokio::time::sleep(SETTLE_EVERY).await;
-            match publish_command(&js, &command, &subjects, ack_timeout).await {
+            match publish_command(&js, &signer, &command, &subjects, ack_timeout).await {
                 Ok(Delivery::Stored) => {
                     let id = command.exec_id.clone();
                     match store

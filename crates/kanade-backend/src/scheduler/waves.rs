@@ -58,6 +58,7 @@ pub async fn advance(
         }
         let delivery = exec::publish_command(
             &fanout.js,
+            &fanout.signer,
             &plan.command,
             &[subject::commands_group(&wave.group)],
             fanout.ack_timeout,

@@ -19,8 +19,8 @@ pub fn upsert_heartbeats(
         "INSERT INTO agents (pc_id, hostname, os_family, os_version, agent_version, first_seen,
              last_heartbeat, agent_cpu_pct, agent_rss_bytes, quarantined_versions, updated_at,
              agent_disk_read_bytes, agent_disk_written_bytes, last_logon_user,
-             last_logon_display_name, command_protocols)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             last_logon_display_name, command_protocols, command_keys, enforcing)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (pc_id) DO UPDATE SET
              hostname = CASE WHEN excluded.hostname = '' THEN agents.hostname ELSE excluded.hostname END,
              os_family = CASE WHEN excluded.os_family = '' THEN agents.os_family ELSE excluded.os_family END,
@@ -36,7 +36,9 @@ pub fn upsert_heartbeats(
              last_logon_display_name = CASE WHEN excluded.last_logon_user IS NULL
                  THEN agents.last_logon_display_name ELSE excluded.last_logon_display_name END,
              last_logon_user = COALESCE(excluded.last_logon_user, agents.last_logon_user),
-             command_protocols = COALESCE(excluded.command_protocols, agents.command_protocols)",
+             command_protocols = COALESCE(excluded.command_protocols, agents.command_protocols),
+             command_keys = excluded.command_keys,
+             enforcing = excluded.enforcing",
     )?;
     for hb in beats {
         stmt.execute(params![
@@ -57,6 +59,10 @@ pub fn upsert_heartbeats(
             hb.command_protocols
                 .as_ref()
                 .map(|p| serde_json::to_string(p).unwrap_or_else(|_| "[]".to_owned())),
+            hb.command_keys
+                .as_ref()
+                .map(|keys| serde_json::to_string(keys).unwrap_or_else(|_| "[]".to_owned())),
+            hb.enforcing,
         ])?;
     }
     Ok(())
@@ -156,6 +162,10 @@ fn row(r: &rusqlite::Row<'_>, cutoff: &str) -> rusqlite::Result<AgentRow> {
         command_protocols: r
             .get::<_, Option<String>>(14)?
             .and_then(|p| serde_json::from_str(&p).ok()),
+        command_keys: r
+            .get::<_, Option<String>>(15)?
+            .and_then(|keys| serde_json::from_str(&keys).ok()),
+        enforcing: r.get(16)?,
         groups: Vec::new(),
     })
 }
@@ -163,7 +173,8 @@ fn row(r: &rusqlite::Row<'_>, cutoff: &str) -> rusqlite::Result<AgentRow> {
 const COLUMNS: &str =
     "pc_id, hostname, os_family, os_version, agent_version, first_seen, last_heartbeat,
     agent_cpu_pct, agent_rss_bytes, quarantined_versions, agent_disk_read_bytes,
-    agent_disk_written_bytes, last_logon_user, last_logon_display_name, command_protocols";
+    agent_disk_written_bytes, last_logon_user, last_logon_display_name, command_protocols,
+    command_keys, enforcing";
 
 pub fn list(
     conn: &Connection,

@@ -63,6 +63,11 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/auth/mfa/init", "viewer"),
     ("POST", "/api/auth/mfa/verify", "viewer"),
     ("POST", "/api/auth/mfa/disable", "viewer"),
+    ("GET", "/api/command-keys", "viewer"),
+    ("POST", "/api/command-keys", "admin"),
+    ("POST", "/api/command-keys/rotate", "admin"),
+    ("DELETE", "/api/command-keys/x", "admin"),
+    ("POST", "/api/commands/sign", "operator"),
 ];
 
 async fn status(client: &reqwest::Client, b: &TestBackend, method: &str, path: &str) -> StatusCode {

@@ -13,6 +13,7 @@ mod exec_targets;
 mod file_modes;
 mod https;
 mod inventory;
+mod keys;
 mod notifications;
 mod openapi;
 mod projection;

@@ -166,6 +166,20 @@ pub fn agent_view(agent: &AgentRow, effective: &EffectiveConfigView, now: DateTi
                 .unwrap_or_else(|| "-".to_owned()),
         ),
         ("groups", or_dash(render::cell(&agent.groups.join(", ")))),
+        (
+            "signatures",
+            match agent.enforcing {
+                Some(true) => "enforced".to_owned(),
+                Some(false) => "reported only".to_owned(),
+                None => "-".to_owned(),
+            },
+        ),
+        (
+            "command keys",
+            or_dash(render::cell(
+                &agent.command_keys.clone().unwrap_or_default().join(", "),
+            )),
+        ),
     ];
     if !agent.quarantined_versions.is_empty() {
         pairs.push((
@@ -220,6 +234,8 @@ mod tests {
             agent_cpu_pct: cpu,
             agent_rss_bytes: rss,
             quarantined_versions: Vec::new(),
+            command_keys: None,
+            enforcing: None,
             groups: Vec::new(),
             ..Default::default()
         }

@@ -28,6 +28,8 @@ pub enum FieldType {
     Time,
     /// An agent version as published: letters, digits, '.', '-' and '_'.
     Version,
+    /// `report` or `enforce`.
+    SignatureMode,
 }
 
 impl FieldType {
@@ -38,6 +40,7 @@ impl FieldType {
             FieldType::Count => "a whole number",
             FieldType::Time => "an RFC 3339 time (2026-01-31T18:00:00Z)",
             FieldType::Version => "a version (letters, digits, '.', '-' and '_')",
+            FieldType::SignatureMode => "report or enforce",
         }
     }
 }
@@ -53,6 +56,7 @@ pub const FIELD_TYPES: &[(&str, FieldType)] = &[
     ("max_local_concurrent", FieldType::Count),
     ("target_version", FieldType::Version),
     ("target_version_jitter", FieldType::Duration),
+    ("command_signatures", FieldType::SignatureMode),
 ];
 
 pub async fn run(command: ConfigCommand, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
@@ -156,6 +160,10 @@ pub fn typed_value(key: &str, text: &str) -> anyhow::Result<Value> {
             }
             Value::String(text.to_owned())
         }
+        FieldType::SignatureMode => match text.trim() {
+            mode @ ("report" | "enforce") => Value::String(mode.to_owned()),
+            _ => return Err(wrong()),
+        },
     };
     Ok(value)
 }

@@ -1,7 +1,9 @@
-//! `kanade run <pc> -- <script>`: break-glass over NATS, no backend needed. Prints the script's
-//! stdout and stderr and exits with its exit code. Once the broker has the command, an audit
-//! event `run` goes to stream `AUDIT` (see `crate::audit`); when that fails the operator is
-//! warned and the run is still reported.
+//! `kanade run <pc> -- <script>`: break-glass over NATS. Prints the script's stdout and stderr
+//! and exits with its exit code. The command is signed with `--signing-key` (a break-glass
+//! seed; no backend needed) or else by the backend (`POST /api/commands/sign`, operator); when
+//! neither works it goes out unsigned with a warning, and agents enforcing signatures refuse it
+//! (exit 123). Once the broker has the command, an audit event `run` goes to stream `AUDIT`
+//! (see `crate::audit`); when that fails the operator is warned and the run is still reported.
 
 use chrono::Utc;
 use kanade_protocol::manifest::Shell;
@@ -9,7 +11,7 @@ use kanade_protocol::subject;
 
 use crate::BadInput;
 use crate::cli::{Global, RunArgs};
-use crate::commands::{Io, nats, session_folder};
+use crate::commands::{Io, api_client, nats, session_folder};
 use crate::run::{adhoc_command, process_exit_code, start};
 use crate::{audit, session};
 
@@ -21,9 +23,28 @@ pub async fn run(args: RunArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Res
             args.pc
         )));
     }
+    let key = args
+        .signing_key
+        .as_deref()
+        .map(crate::commands::keys::read_seed)
+        .transpose()?;
     let shell: Shell = args.shell.into();
     let script = script_of(&args.script, shell);
     let command = adhoc_command(&args.pc, shell, &script, args.timeout.0, Utc::now())?;
+    let target = subject::commands_pc(&args.pc);
+    let command = match key {
+        Some(key) => key.signed(&command, &target, Utc::now()),
+        None => match backend_signed(global, &command, &target).await {
+            Ok(signed) => signed,
+            Err(err) => {
+                io.note(&format!(
+                    "warning: sending the command unsigned (no --signing-key, and the backend \
+                     did not sign it: {err:#}); agents that enforce signatures refuse it"
+                ));
+                command
+            }
+        },
+    };
     let client = nats(global).await?;
     let pending = start(&client, &args.pc, &command).await?;
     let os_user = audit::os_user();
@@ -74,6 +95,14 @@ fn quote(word: &str, shell: Shell) -> String {
         Shell::Pwsh | Shell::Powershell => format!("'{}'", word.replace('\'', "''")),
         Shell::Cmd => format!("\"{}\"", word.replace('"', "\"\"")),
     }
+}
+
+async fn backend_signed(
+    global: &Global,
+    command: &kanade_protocol::wire::Command,
+    target: &str,
+) -> anyhow::Result<kanade_protocol::wire::Command> {
+    Ok(api_client(global)?.sign_command(command, target).await?)
 }
 
 /// Who a break-glass action is recorded as: the stored session's user, else `cli:<os_user>`.

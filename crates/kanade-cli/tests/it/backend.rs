@@ -908,6 +908,8 @@ impl FleetState {
             agent_cpu_pct: online.then_some(0.4),
             agent_rss_bytes: online.then_some(24 * 1024 * 1024),
             quarantined_versions: Vec::new(),
+            command_keys: None,
+            enforcing: None,
             groups: Vec::new(),
             ..Default::default()
         };

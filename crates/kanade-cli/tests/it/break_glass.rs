@@ -9,6 +9,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use kanade_bus::{Role, connect, ensure_resources};
 use kanade_protocol::manifest::Shell;
+use kanade_protocol::signing::{self, SigningKey};
 use kanade_protocol::wire::{AuditEvent, Command, ExecResult};
 use kanade_protocol::{names, subject};
 use kanade_testkit::NatsServer;
@@ -67,8 +68,9 @@ fn answer(command: &Command) -> ExecResult {
 }
 
 #[tokio::test]
-async fn returns_the_result_and_leaves_the_command_in_exec() {
+async fn returns_the_result_and_leaves_the_signed_command_in_exec() {
     let (_server, client) = broker_with_responder("pc-1").await;
+    let key = SigningKey::generate();
 
     let result = kanade_cli::run::break_glass_run(
         &client,
@@ -76,6 +78,7 @@ async fn returns_the_result_and_leaves_the_command_in_exec() {
         Shell::Bash,
         "uname -a",
         Duration::from_secs(10),
+        Some(&key),
     )
     .await
     .unwrap();
@@ -101,6 +104,11 @@ async fn returns_the_result_and_leaves_the_command_in_exec() {
     assert_eq!(command.issued_by.as_deref(), Some("kanade-cli"));
     assert_eq!(command.timeout_secs, 10);
     assert!(command.deadline_at.unwrap() > command.issued_at);
+    let keys = std::collections::BTreeMap::from([(key.key_id().to_owned(), key.public_key())]);
+    let now = Utc::now();
+    let max_age = signing::DEFAULT_MAX_AGE;
+    assert!(signing::verify(&command, "commands.pc.pc-1", &keys, now, max_age).is_ok());
+    assert!(signing::verify(&command, "commands.all", &keys, now, max_age).is_err());
 }
 
 #[tokio::test]
@@ -118,6 +126,7 @@ async fn times_out_cleanly_without_a_responder() {
         Shell::Sh,
         "true",
         Duration::from_secs(1),
+        None,
     )
     .await
     .unwrap_err();
@@ -142,6 +151,7 @@ async fn without_streams_it_says_to_run_setup() {
         Shell::Sh,
         "true",
         Duration::from_secs(1),
+        None,
     )
     .await
     .unwrap_err();
@@ -152,25 +162,107 @@ async fn without_streams_it_says_to_run_setup() {
     );
 }
 
+/// A break-glass seed file (0600) as `kanade keys break-glass` writes it.
+fn seed_file(dir: &std::path::Path) -> (String, SigningKey) {
+    let key = SigningKey::generate();
+    let path = dir.join("break-glass.seed");
+    std::fs::write(&path, format!("{}\n", key.seed())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (path.to_str().unwrap().to_owned(), key)
+}
+
 #[tokio::test]
 async fn kanade_run_exits_with_the_script_exit_code() {
     let (server, _client) = broker_with_responder("pc-1").await;
     let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, _key) = seed_file(dir.path());
 
-    let ok = kanade(&["--nats-url", &url, "run", "pc-1", "--", "echo", "hi"]).await;
+    let ok = kanade(&[
+        "--nats-url",
+        &url,
+        "run",
+        "pc-1",
+        "--signing-key",
+        &seed,
+        "--",
+        "echo",
+        "hi",
+    ])
+    .await;
     assert_eq!(
         (ok.code, ok.stdout.as_str(), ok.stderr.as_str()),
         (0, "ran echo hi with sh\n", "")
     );
 
-    let failed = kanade(&["--nats-url", &url, "run", "pc-1", "--", "fail"]).await;
+    // Without a key and without a backend to sign, it goes out unsigned, with a warning.
+    let unsigned = kanade(&[
+        "--nats-url",
+        &url,
+        "--backend-url",
+        "http://127.0.0.1:1",
+        "run",
+        "pc-1",
+        "--",
+        "echo",
+        "hi",
+    ])
+    .await;
+    assert_eq!(unsigned.code, 0, "{unsigned:?}");
+    assert!(
+        unsigned
+            .stderr
+            .contains("warning: sending the command unsigned"),
+        "{unsigned:?}"
+    );
+
+    // A seed file others may read is bad input, and nothing is sent.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&seed, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let exposed = kanade(&[
+        "--nats-url",
+        &url,
+        "run",
+        "pc-1",
+        "--signing-key",
+        &seed,
+        "--",
+        "true",
+    ])
+    .await;
+    assert_eq!(exposed.code, 2, "{exposed:?}");
+    assert!(exposed.stderr.contains("chmod 600"), "{exposed:?}");
+    std::fs::set_permissions(&seed, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let failed = kanade(&[
+        "--nats-url",
+        &url,
+        "run",
+        "pc-1",
+        "--signing-key",
+        &seed,
+        "--",
+        "fail",
+    ])
+    .await;
     assert_eq!(
         (failed.code, failed.stderr.as_str()),
         (3, "oops\n"),
         "{failed:?}"
     );
 
-    let skipped = kanade(&["--nats-url", &url, "run", "pc-1", "--", "skip"]).await;
+    let skipped = kanade(&[
+        "--nats-url",
+        &url,
+        "run",
+        "pc-1",
+        "--signing-key",
+        &seed,
+        "--",
+        "skip",
+    ])
+    .await;
     assert_eq!(skipped.code, 1, "{skipped:?}");
     assert!(
         skipped
@@ -203,6 +295,7 @@ async fn kanade_run_records_an_audit_event_without_the_script() {
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().to_str().unwrap();
+    let (seed, key) = seed_file(dir.path());
 
     let ok = kanade(&[
         "--nats-url",
@@ -211,6 +304,8 @@ async fn kanade_run_records_an_audit_event_without_the_script() {
         folder,
         "run",
         "pc-1",
+        "--signing-key",
+        &seed,
         "--shell",
         "bash",
         "--timeout",
@@ -247,6 +342,7 @@ async fn kanade_run_records_an_audit_event_without_the_script() {
     assert_eq!(p["script_first_line"], "echo first;");
     assert_eq!(p["os_user"], os_user.as_str());
     assert_eq!(event.occurred_at, command.issued_at);
+    assert_eq!(command.signature.unwrap().key_id, key.key_id());
     let text = serde_json::to_string(&event).unwrap();
     assert!(!text.contains("hunter2-secret"), "{text}");
 
@@ -268,6 +364,8 @@ async fn kanade_run_records_an_audit_event_without_the_script() {
         folder,
         "run",
         "pc-1",
+        "--signing-key",
+        &seed,
         "--",
         "true",
     ])

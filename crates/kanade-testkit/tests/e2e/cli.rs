@@ -46,6 +46,9 @@ async fn create_exec_wait_and_results_from_the_cli() {
 #[tokio::test]
 async fn break_glass_run_works_with_the_backend_down() {
     let mut system = System::start(&["pc-bg"]).await;
+    // `kanade keys break-glass`: agents trust a key whose seed the operator keeps.
+    let key = kanade_protocol::signing::SigningKey::generate();
+    system.api.add_command_key(&key.public_key()).await.unwrap();
     system.kill_backend().await;
     assert!(
         reqwest::get(format!("{}/health", system.base))
@@ -60,6 +63,7 @@ async fn break_glass_run_works_with_the_backend_down() {
         kanade_protocol::manifest::Shell::Sh,
         "echo break glass; exit 3",
         std::time::Duration::from_secs(20),
+        Some(&key),
     )
     .await
     .unwrap();

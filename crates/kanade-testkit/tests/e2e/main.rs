@@ -6,4 +6,5 @@ mod fleet;
 mod https;
 mod inventory;
 mod liveness;
+mod signing;
 mod support;
