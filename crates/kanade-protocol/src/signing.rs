@@ -102,7 +102,7 @@ pub fn canonical_bytes(
     key_id: &str,
     signed_at: DateTime<Utc>,
 ) -> Vec<u8> {
-    let fields: [(&str, String); 18] = [
+    let fields: [(&str, String); 19] = [
         ("id", cmd.id.clone()),
         ("version", cmd.version.clone()),
         ("request_id", cmd.request_id.clone()),
@@ -116,6 +116,7 @@ pub fn canonical_bytes(
             cmd.deadline_at.as_ref().map(ts).unwrap_or_default(),
         ),
         ("cwd", json(&cmd.cwd)),
+        ("run_as", json(&cmd.run_as)),
         ("emit", json(&cmd.emit)),
         ("emergency", cmd.emergency.to_string()),
         ("issued_at", ts(&cmd.issued_at)),
@@ -317,6 +318,7 @@ mod tests {
             jitter_secs: None,
             deadline_at: None,
             cwd: None,
+            run_as: None,
             emit: None,
             emergency: false,
             issued_at: Utc::now(),
@@ -355,6 +357,12 @@ mod tests {
         assert_eq!(check(&cmd(), "commands.pc.a"), Err(Rejection::Unsigned));
         let mut changed = signed.clone();
         changed.script.push_str("; rm -rf /");
+        assert_eq!(
+            check(&changed, "commands.pc.a"),
+            Err(Rejection::BadSignature)
+        );
+        let mut changed = signed.clone();
+        changed.run_as = Some(crate::manifest::RunAs::User);
         assert_eq!(
             check(&changed, "commands.pc.a"),
             Err(Rejection::BadSignature)

@@ -73,6 +73,7 @@ fn sample() -> Command {
         jitter_secs: None,
         deadline_at: None,
         cwd: None,
+        run_as: None,
         emit: None,
         emergency: true,
         issued_at: Utc::now(),

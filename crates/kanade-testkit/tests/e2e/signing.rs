@@ -28,6 +28,7 @@ fn adhoc(script: &str) -> Command {
         jitter_secs: None,
         deadline_at: None,
         cwd: None,
+        run_as: None,
         emit: None,
         emergency: false,
         issued_at: Utc::now(),
