@@ -5,27 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 
 use crate::config::LogSection;
 
-/// The folder `[log] path` names: as is when absolute, else inside `data_dir`.
+/// The folder `[log] path` names (the rule is `kanade_protocol::logs::folder`).
 pub fn log_folder(path: &Path, data_dir: &Path) -> anyhow::Result<PathBuf> {
-    let folder = match path.is_absolute() {
-        true => path.to_path_buf(),
-        false => data_dir.join(path),
-    };
-    let named_a_file = folder.extension().is_some_and(|e| e == "log");
-    if named_a_file && !folder.is_dir() {
-        bail!(
-            "[log] path {} looks like a file; it names a folder (files in it are \
-             kanade-agent.<date>.log): use {}",
-            path.display(),
-            folder.parent().unwrap_or(Path::new(".")).display()
-        );
-    }
-    Ok(folder)
+    kanade_protocol::logs::folder(path, data_dir, "agent").map_err(anyhow::Error::msg)
 }
 
 /// The daily file appender in the `[log] path` folder, or None when no file is wanted.
@@ -41,7 +28,7 @@ pub fn file_appender(
         .with_context(|| format!("creating log folder {}", dir.display()))?;
     let appender = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
-        .filename_prefix("kanade-agent")
+        .filename_prefix(kanade_protocol::logs::file_prefix("agent"))
         .filename_suffix("log")
         .max_log_files(log.keep_days as usize)
         .build(&dir)

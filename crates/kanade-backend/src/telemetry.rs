@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::EnvFilter;
@@ -49,22 +49,9 @@ pub fn init(
     Ok(guard)
 }
 
-/// The folder `[log] path` names: as is when absolute, else inside `data_dir`.
+/// The folder `[log] path` names (the rule is `kanade_protocol::logs::folder`).
 pub fn log_folder(path: &Path, data_dir: &Path) -> anyhow::Result<PathBuf> {
-    let folder = match path.is_absolute() {
-        true => path.to_path_buf(),
-        false => data_dir.join(path),
-    };
-    let named_a_file = folder.extension().is_some_and(|e| e == "log");
-    if named_a_file && !folder.is_dir() {
-        bail!(
-            "[log] path {} looks like a file; it names a folder (files in it are \
-             kanade-<component>.<date>.log): use {}",
-            path.display(),
-            folder.parent().unwrap_or(Path::new(".")).display()
-        );
-    }
-    Ok(folder)
+    kanade_protocol::logs::folder(path, data_dir, "backend").map_err(anyhow::Error::msg)
 }
 
 /// The daily file appender for `component` (`backend`, `agent`) in the `[log] path` folder,
@@ -82,7 +69,7 @@ pub fn file_appender(
         .with_context(|| format!("creating log folder {}", dir.display()))?;
     let appender = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
-        .filename_prefix(format!("kanade-{component}"))
+        .filename_prefix(kanade_protocol::logs::file_prefix(component))
         .filename_suffix("log")
         .max_log_files(config.keep_days)
         .build(&dir)

@@ -11,6 +11,7 @@ pub mod config;
 pub mod duration;
 pub mod hints;
 pub mod ids;
+pub mod logs;
 pub mod manifest;
 pub mod names;
 #[cfg(feature = "openapi")]
