@@ -353,12 +353,7 @@ struct JobEnv {
     slots: Arc<Slots>,
 }
 
-/// Why a command is not run: the reserved exit code and the text for stderr.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub exit_code: i32,
-    pub reason: String,
-}
+pub use crate::verify::Refusal;
 
 /// The gates in their order: version pin, run_as, revoke, deadline. `pinned` and `status` are the
 /// values of `script_current[cmd.id]` and `script_status[cmd.id]` (`None` when missing).

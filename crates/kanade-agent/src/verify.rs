@@ -12,8 +12,15 @@ use kanade_protocol::names::exit_code;
 use kanade_protocol::signing::{self, Rejection};
 use kanade_protocol::wire::Command;
 
-use crate::commands::Refusal;
 use crate::keyring::Keyring;
+
+/// Why a command is not run, by this gate or the ones after it (`commands::check_gates`): the
+/// reserved exit code and the text for stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub exit_code: i32,
+    pub reason: String,
+}
 
 /// Refused request ids remembered, so a refused command delivered twice reports once.
 const REFUSED_MEMORY: usize = 1024;
