@@ -9,6 +9,7 @@
 pub mod api;
 pub mod config;
 pub mod duration;
+pub mod enrollment;
 pub mod hints;
 pub mod ids;
 pub mod logs;

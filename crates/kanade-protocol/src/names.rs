@@ -24,6 +24,8 @@ pub const KV_SCHEDULER_LEASE: &str = "scheduler_lease";
 pub const KV_EXEC_ROLLOUTS: &str = "exec_rollouts";
 pub const KV_GROUP_CONTACTS: &str = "group_contacts";
 pub const KV_COMMAND_KEYS: &str = "command_keys";
+pub const KV_AGENT_IDENTITIES: &str = "agent_identities";
+pub const KV_ENROLLMENT_TOKENS: &str = "enrollment_tokens";
 
 pub const OBJ_AGENT_RELEASES: &str = "agent_releases";
 pub const OBJ_RESULT_OUTPUT: &str = "result_output";
@@ -178,6 +180,16 @@ pub const KV_BUCKETS: &[BucketSpec] = &[
         name: KV_COMMAND_KEYS,
         history: 1,
         description: "key id -> public key agents accept command signatures from",
+    },
+    BucketSpec {
+        name: KV_AGENT_IDENTITIES,
+        history: 5,
+        description: "pc id -> machine identity (public nkey, pending/approved/rejected/revoked)",
+    },
+    BucketSpec {
+        name: KV_ENROLLMENT_TOKENS,
+        history: 1,
+        description: "token id -> enrollment token (secret's SHA-256, group, expiry, uses left)",
     },
 ];
 
