@@ -137,7 +137,9 @@ pub fn parse_token(text: &str) -> Result<(&str, &str), TokenRefusal> {
         .ok_or(TokenRefusal::Malformed)?;
     let (id, secret) = rest.split_once('-').ok_or(TokenRefusal::Malformed)?;
     let hex = |s: &str, len: usize| {
-        s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     };
     if !hex(id, TOKEN_ID_LEN) || !hex(secret, TOKEN_SECRET_LEN) {
         return Err(TokenRefusal::Malformed);
