@@ -35,6 +35,10 @@ pub struct AgentSection {
     pub nats_ca: Option<PathBuf>,
     /// State, outbox and spilled output; `<data dir>/kanade/agent` when unset.
     pub data_dir: Option<PathBuf>,
+    /// An enrollment token (`kanade enroll token create`): presented at every connect until
+    /// the machine is approved, so it joins without waiting for an admin. Overridden by
+    /// `$KANADE_ENROLLMENT_TOKEN`; never logged.
+    pub enrollment_token: Option<Secret>,
     /// The heartbeat cadence as long as no KV `agent_config` scope sets `heartbeat_interval`.
     pub heartbeat_interval: HumanDuration,
 }
@@ -58,6 +62,7 @@ impl Default for AgentSection {
             nats_url: DEFAULT_NATS_URL.to_owned(),
             nats_ca: None,
             data_dir: None,
+            enrollment_token: None,
             heartbeat_interval: HumanDuration::from_secs(30),
         }
     }
@@ -72,6 +77,19 @@ impl Default for LogSection {
         }
     }
 }
+
+/// A string that `Debug` never shows.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+pub const ENROLLMENT_TOKEN_ENV: &str = "KANADE_ENROLLMENT_TOKEN";
 
 /// Where the configuration comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +143,16 @@ impl AgentConfig {
             );
         }
         Ok(id)
+    }
+
+    /// The enrollment token to present: `$KANADE_ENROLLMENT_TOKEN`, else `[agent]
+    /// enrollment_token`.
+    pub fn enrollment_token(&self) -> Option<String> {
+        std::env::var(ENROLLMENT_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| self.agent.enrollment_token.as_ref().map(|t| t.0.clone()))
+            .map(|t| t.trim().to_owned())
     }
 
     pub fn data_dir(&self) -> anyhow::Result<PathBuf> {

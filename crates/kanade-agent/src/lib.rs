@@ -130,6 +130,7 @@ pub async fn serve(
                     .seed()
                     .map_err(|err| anyhow::anyhow!("encoding the machine key: {err}"))?,
             ),
+            token: config.enrollment_token(),
         },
     )
     .await?;

@@ -73,6 +73,20 @@ pub struct NatsConfig {
     /// trusted). Set, the connection is TLS or nothing.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Who the broker lets in. `none`: whatever nats-server's own config allows (one shared
+    /// token at most). `callout`: nats-server asks this backend about every client (configure
+    /// it with `kanade-backend broker-config`); each machine gets its own subjects only.
+    #[serde(default)]
+    pub auth: BrokerAuth,
+}
+
+/// How clients are authorized on the broker; see `NatsConfig::auth`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokerAuth {
+    #[default]
+    None,
+    Callout,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -317,6 +331,7 @@ impl Default for NatsConfig {
             url: default_nats_url(),
             ack_timeout: default_ack_timeout(),
             ca_file: None,
+            auth: BrokerAuth::None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! (later) the scheduler. `serve` is the testable entry point; `main.rs` only parses the
 //! command line, loads config, initialises logging and calls it.
 
+pub mod access;
 pub mod alerts;
 pub mod api;
 pub mod audit;

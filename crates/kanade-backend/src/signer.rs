@@ -206,7 +206,7 @@ fn write_seed(path: &Path, seed: &str) -> anyhow::Result<()> {
 }
 
 #[cfg(unix)]
-fn check_private(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn check_private(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
         .with_context(|| format!("reading {}", path.display()))?
@@ -214,8 +214,7 @@ fn check_private(path: &Path) -> anyhow::Result<()> {
         .mode();
     anyhow::ensure!(
         mode & 0o077 == 0,
-        "{} holds the command signing seed but is readable by others (mode {:o}); \
-         run `chmod 600` on it",
+        "{} holds a secret key but is readable by others (mode {:o}); run `chmod 600` on it",
         path.display(),
         mode & 0o777
     );
@@ -223,7 +222,7 @@ fn check_private(path: &Path) -> anyhow::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn check_private(_path: &Path) -> anyhow::Result<()> {
+pub(crate) fn check_private(_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 

@@ -144,11 +144,31 @@ async fn start(
     signer: Arc<crate::signer::Signer>,
     boot: &Boot,
 ) -> anyhow::Result<Started> {
-    let tls = kanade_bus::Access {
-        ca_file: config.nats.ca_file.clone(),
-        ..Default::default()
+    let callout = config.nats.auth == crate::config::BrokerAuth::Callout;
+    let keys = match callout {
+        true => Some(crate::access::keys::BrokerKeys::load_or_create(
+            &config.data_dir(),
+        )?),
+        false => None,
     };
-    let nats = kanade_bus::connect_with(kanade_bus::Role::Backend, &config.nats.url, &tls).await?;
+    let access_as = |key: Option<&nkeys::KeyPair>| -> anyhow::Result<kanade_bus::Access> {
+        Ok(kanade_bus::Access {
+            ca_file: config.nats.ca_file.clone(),
+            nkey_seed: key
+                .map(|k| {
+                    k.seed()
+                        .map_err(|err| anyhow::anyhow!("encoding an nkey: {err}"))
+                })
+                .transpose()?,
+            token: None,
+        })
+    };
+    let nats = kanade_bus::connect_with(
+        kanade_bus::Role::Backend,
+        &config.nats.url,
+        &access_as(keys.as_ref().map(|k| &k.backend))?,
+    )
+    .await?;
     boot.connected(&nats);
     let js = jetstream::new(nats.clone());
     let report = ensure_resources_when_reachable(&js, boot).await?;
@@ -159,6 +179,23 @@ async fn start(
         "JetStream resources ready"
     );
     signer.publish_current(&js).await?;
+    let registry = crate::access::Registry::open(&js).await?;
+    let kicker = match &keys {
+        Some(keys) => {
+            let sys = kanade_bus::connect_with(
+                kanade_bus::Role::BackendSystem,
+                &config.nats.url,
+                &access_as(Some(&keys.system))?,
+            )
+            .await?;
+            Some(crate::access::kick::Kicker::new(sys))
+        }
+        None => None,
+    };
+    let access = Arc::new(crate::access::BrokerAccess {
+        registry: registry.clone(),
+        kicker,
+    });
     if let Some(name) = config.server.replica.as_deref() {
         anyhow::ensure!(
             kanade_protocol::subject::is_valid_token(name),
@@ -193,6 +230,19 @@ async fn start(
     spawn_hint_tasks(&mut tasks, &wiring, &manifests, results);
     tasks.spawn(crate::alerts::run(alert_rx, js.clone(), mailer));
     spawn_loops(&mut tasks, &js, &store, &config, &live, &signer);
+    if let Some(keys) = keys {
+        let callout = crate::access::callout::Callout {
+            nats: nats.clone(),
+            js: js.clone(),
+            registry,
+            issuer: Arc::new(keys.issuer),
+            auth: auth.clone(),
+            store: store.clone(),
+        };
+        tasks.spawn(supervise("auth callout", move || {
+            crate::access::callout::run(callout.clone())
+        }));
+    }
 
     let state = AppState {
         store,
@@ -205,6 +255,7 @@ async fn start(
         manifests,
         totals: Arc::default(),
         signer,
+        access,
     };
     Ok(Started {
         app: crate::api::router(state),

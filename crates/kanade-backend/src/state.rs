@@ -27,6 +27,8 @@ pub struct AppState {
     pub totals: Arc<crate::totals::Totals>,
     /// Signs every command the backend publishes.
     pub signer: Arc<crate::signer::Signer>,
+    /// Machine identities and enrollment tokens, and the kick of live connections.
+    pub access: Arc<crate::access::BrokerAccess>,
 }
 
 impl axum::extract::FromRef<AppState> for Metrics {

@@ -9,8 +9,13 @@ use anyhow::Context;
 /// Who is connecting; decides the connection name the broker shows (`/connz`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
-    Agent { pc_id: String },
+    Agent {
+        pc_id: String,
+    },
     Backend,
+    /// The backend's second connection, as the broker's system user (lists and kicks
+    /// connections).
+    BackendSystem,
     Cli,
 }
 
@@ -19,6 +24,7 @@ impl Role {
         match self {
             Role::Agent { pc_id } => format!("kanade-agent/{pc_id}"),
             Role::Backend => "kanade-backend".to_owned(),
+            Role::BackendSystem => "kanade-backend/system".to_owned(),
             Role::Cli => "kanade-cli".to_owned(),
         }
     }
@@ -32,13 +38,16 @@ impl Role {
 pub struct Access {
     pub ca_file: Option<PathBuf>,
     pub nkey_seed: Option<String>,
+    /// Sent as the connect token instead of `$KANADE_NATS_TOKEN`: a machine's enrollment
+    /// token, or an operator's API session token (the auth callout reads either).
+    pub token: Option<String>,
 }
 
 impl Access {
     pub fn pinned(ca_file: impl Into<PathBuf>) -> Access {
         Access {
             ca_file: Some(ca_file.into()),
-            nkey_seed: None,
+            ..Default::default()
         }
     }
 }
@@ -48,6 +57,7 @@ impl std::fmt::Debug for Access {
         f.debug_struct("Access")
             .field("ca_file", &self.ca_file)
             .field("nkey_seed", &self.nkey_seed.as_ref().map(|_| "<redacted>"))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -78,11 +88,17 @@ pub async fn connect_with(
                 other => tracing::debug!(event = %other, "NATS event"),
             }
         });
-    if let Some(token) = std::env::var("KANADE_NATS_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-    {
+    let token = tls.token.clone().filter(|t| !t.is_empty()).or_else(|| {
+        std::env::var("KANADE_NATS_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+    });
+    if let Some(token) = token {
         options = options.token(token);
+    }
+    if let Role::Agent { pc_id } = &role {
+        // Replies to a machine come to its own inbox prefix, which its grant names.
+        options = options.custom_inbox_prefix(kanade_protocol::grants::agent_inbox_prefix(pc_id));
     }
     if let Some(seed) = &tls.nkey_seed {
         options = options.nkey(seed.clone());

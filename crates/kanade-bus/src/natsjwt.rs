@@ -197,6 +197,9 @@ fn verify_nonce(nkey: &str, sig: &str, nonce: &str) -> bool {
 pub struct Permissions {
     pub publish: Vec<String>,
     pub subscribe: Vec<String>,
+    /// May answer the requests it receives (one reply each, within a minute) without a
+    /// publish grant on the requester's inbox.
+    pub responses: bool,
 }
 
 /// A connection the callout lets in: placed in `account`, named `name`, limited to
@@ -218,7 +221,7 @@ pub fn respond(
     let nats = match answer {
         Ok(grant) => {
             let allow = |list: &Vec<String>| serde_json::json!({ "allow": list });
-            let user = serde_json::json!({
+            let mut user = serde_json::json!({
                 "aud": grant.account,
                 "sub": request.user_nkey,
                 "name": grant.name,
@@ -233,6 +236,9 @@ pub fn respond(
                     "version": 2,
                 },
             });
+            if grant.permissions.responses {
+                user["nats"]["resp"] = serde_json::json!({ "max": 1, "ttl": 60_000_000_000i64 });
+            }
             serde_json::json!({
                 "jwt": encode(user, issuer)?,
                 "type": "authorization_response",

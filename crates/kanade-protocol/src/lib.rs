@@ -10,6 +10,7 @@ pub mod api;
 pub mod config;
 pub mod duration;
 pub mod enrollment;
+pub mod grants;
 pub mod hints;
 pub mod ids;
 pub mod logs;

@@ -59,8 +59,16 @@ pub fn commands_pc(pc_id: &str) -> String {
     format!("commands.pc.{pc_id}")
 }
 
+/// The original's result subject (older agents): names no machine, so a broker that checks
+/// who publishes cannot tie it to one. Read, never written by our agents.
 pub fn results(request_id: &str) -> String {
     format!("results.{request_id}")
+}
+
+/// Where machine `pc_id` publishes its result of `request_id`: the machine is in the subject,
+/// so the broker's per-machine grant (`results.<pc_id>.>`) decides who may publish it.
+pub fn results_of(pc_id: &str, request_id: &str) -> String {
+    format!("results.{pc_id}.{request_id}")
 }
 
 pub fn events_started(exec_id: &str, pc_id: &str) -> String {

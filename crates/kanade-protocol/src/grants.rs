@@ -1,0 +1,231 @@
+//! What each identity may do on the broker, as the subject lists the backend's auth callout
+//! grants (nats-server enforces them). One definition, so the agent's use of the broker and
+//! the grant that permits it cannot drift apart: an agent may publish only its own reports and
+//! subscribe only to its own commands; it reads a fixed set of KV buckets and never writes KV.
+//!
+//! Subjects of the JetStream API used here: `$JS.API.STREAM.INFO.<stream>` (opening a bucket
+//! or stream), `$JS.API.DIRECT.GET.<stream>.<subject>` (the newest message on one subject:
+//! KV reads and command catch-up), `$JS.API.CONSUMER.CREATE.<stream>` (the ordered consumers
+//! behind KV watches and object reads), and a durable consumer's own INFO/CREATE/MSG.NEXT and
+//! `$JS.ACK.<stream>.<consumer>.>` for notifications.
+
+use crate::{names, subject};
+
+/// Subjects one connection may publish and subscribe to; `responses` lets it answer requests
+/// it received (the ping responder) without a publish grant on the requester's inbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Permissions {
+    pub publish: Vec<String>,
+    pub subscribe: Vec<String>,
+    pub responses: bool,
+}
+
+/// The inbox prefix an agent uses, so its replies can be granted to it alone.
+pub fn agent_inbox_prefix(pc_id: &str) -> String {
+    format!("_INBOX_{pc_id}")
+}
+
+/// Buckets an agent reads every key of: job pins and revocations (any job may be sent to
+/// it), the fleet freeze and the command signing keys (all public by nature).
+const READ_WHOLE_BUCKETS: &[&str] = &[
+    names::KV_SCRIPT_CURRENT,
+    names::KV_SCRIPT_STATUS,
+    names::KV_FLEET_CONFIG,
+    names::KV_COMMAND_KEYS,
+];
+
+/// Buckets an agent watches (an ordered consumer each). The watch's filter is in the request
+/// body, which nats-server cannot check, so an agent could watch other keys of these buckets:
+/// they hold no secrets (layered config and group membership), see the README's security model.
+const WATCHED_BUCKETS: &[&str] = &[
+    names::KV_AGENT_CONFIG,
+    names::KV_AGENT_GROUPS,
+    names::KV_COMMAND_KEYS,
+];
+
+/// The grant of machine `pc_id` in `groups`.
+pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
+    let inbox = agent_inbox_prefix(pc_id);
+    let mut subscribe = vec![
+        subject::COMMANDS_ALL.to_owned(),
+        subject::commands_pc(pc_id),
+        "kill.*".to_owned(),
+        subject::ping(pc_id),
+        subject::NOTIFICATIONS_ALL.to_owned(),
+        subject::notifications_pc(pc_id),
+        format!("{inbox}.>"),
+    ];
+    for group in groups {
+        subscribe.push(subject::commands_group(group));
+        subscribe.push(subject::notifications_group(group));
+    }
+
+    let mut publish = vec![
+        subject::heartbeat(pc_id),
+        subject::host_perf(pc_id),
+        subject::process_perf(pc_id),
+        subject::obs(pc_id),
+        format!("results.{pc_id}.>"),
+        format!("events.started.*.{pc_id}"),
+        format!("events.notifications.acked.{pc_id}.>"),
+        // Flow-control answers of the ordered consumers behind KV watches.
+        "$JS.FC.>".to_owned(),
+    ];
+    let info = |stream: &str| format!("$JS.API.STREAM.INFO.{stream}");
+    let kv = |bucket: &str| format!("KV_{bucket}");
+    for bucket in READ_WHOLE_BUCKETS {
+        publish.push(info(&kv(bucket)));
+        publish.push(format!("$JS.API.DIRECT.GET.{}.>", kv(bucket)));
+    }
+    for bucket in WATCHED_BUCKETS {
+        publish.push(info(&kv(bucket)));
+        publish.push(format!("$JS.API.CONSUMER.CREATE.{}", kv(bucket)));
+    }
+    // Its own group membership and config scopes, key by key.
+    let direct_key =
+        |bucket: &str, key: &str| format!("$JS.API.DIRECT.GET.{}.$KV.{bucket}.{key}", kv(bucket));
+    publish.push(direct_key(names::KV_AGENT_GROUPS, pc_id));
+    publish.push(direct_key(
+        names::KV_AGENT_CONFIG,
+        crate::config::GLOBAL_KEY,
+    ));
+    publish.push(direct_key(names::KV_AGENT_CONFIG, &format!("pcs.{pc_id}")));
+    for group in groups {
+        publish.push(direct_key(
+            names::KV_AGENT_CONFIG,
+            &format!("groups.{group}"),
+        ));
+    }
+
+    // Catch-up: the newest command on each of its subjects (EXEC keeps one per subject).
+    publish.push(info(names::STREAM_EXEC));
+    let newest = |subject: &str| format!("$JS.API.DIRECT.GET.{}.{subject}", names::STREAM_EXEC);
+    publish.push(newest(subject::COMMANDS_ALL));
+    publish.push(newest(&subject::commands_pc(pc_id)));
+    for group in groups {
+        publish.push(newest(&subject::commands_group(group)));
+    }
+
+    // Notifications: its own durable consumer.
+    let consumer = names::agent_notifications_consumer(pc_id);
+    let stream = names::STREAM_NOTIFICATIONS;
+    publish.push(info(stream));
+    for api in ["CONSUMER.CREATE", "CONSUMER.INFO", "CONSUMER.MSG.NEXT"] {
+        publish.push(format!("$JS.API.{api}.{stream}.{consumer}"));
+    }
+    publish.push(format!("$JS.ACK.{stream}.{consumer}.>"));
+
+    // Object stores: agent releases to read, spilled output to write.
+    let releases = format!("OBJ_{}", names::OBJ_AGENT_RELEASES);
+    publish.push(info(&releases));
+    publish.push(format!("$JS.API.DIRECT.GET.{releases}.>"));
+    publish.push(format!("$JS.API.CONSUMER.CREATE.{releases}"));
+    let output = format!("OBJ_{}", names::OBJ_RESULT_OUTPUT);
+    publish.push(info(&output));
+    publish.push(format!(
+        "$JS.API.DIRECT.GET.{output}.$O.{}.M.>",
+        names::OBJ_RESULT_OUTPUT
+    ));
+    publish.push(format!("$O.{}.C.>", names::OBJ_RESULT_OUTPUT));
+    publish.push(format!("$O.{}.M.>", names::OBJ_RESULT_OUTPUT));
+
+    Permissions {
+        publish,
+        subscribe,
+        responses: true,
+    }
+}
+
+/// The grant of an operator's break-glass CLI (`kanade run|kill`): send commands and kills,
+/// read results, record its audit events; nothing of KV, no management.
+pub fn operator() -> Permissions {
+    Permissions {
+        publish: vec![
+            "commands.>".to_owned(),
+            "kill.*".to_owned(),
+            "audit.run".to_owned(),
+            "audit.kill".to_owned(),
+            format!("$JS.API.STREAM.INFO.{}", names::STREAM_EXEC),
+        ],
+        subscribe: vec![subject::RESULTS_FILTER.to_owned(), "_INBOX.>".to_owned()],
+        responses: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allows(patterns: &[String], subject: &str) -> bool {
+        patterns.iter().any(|p| matches(p, subject))
+    }
+
+    /// NATS subject matching: `*` one token, `>` the rest.
+    fn matches(pattern: &str, subject: &str) -> bool {
+        let (mut p, mut s) = (pattern.split('.'), subject.split('.'));
+        loop {
+            match (p.next(), s.next()) {
+                (Some(">"), Some(_)) => return true,
+                (Some("*"), Some(_)) => {}
+                (Some(a), Some(b)) if a == b => {}
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+
+    #[test]
+    fn an_agent_reaches_its_own_subjects_only() {
+        let grant = agent("pc1", &["lab".to_owned()]);
+        for own in [
+            "heartbeat.pc1",
+            "results.pc1.r1",
+            "events.started.e1.pc1",
+            "obs.pc1",
+            "$JS.API.DIRECT.GET.EXEC.commands.pc.pc1",
+            "$JS.API.DIRECT.GET.EXEC.commands.group.lab",
+            "$JS.API.DIRECT.GET.KV_agent_groups.$KV.agent_groups.pc1",
+        ] {
+            assert!(allows(&grant.publish, own), "{own}");
+        }
+        for foreign in [
+            "heartbeat.pc2",
+            "results.pc2.r1",
+            "results.r1",
+            "events.started.e1.pc2",
+            "commands.all",
+            "commands.pc.pc2",
+            "kill.e1",
+            "$KV.script_status.job",
+            "$JS.API.STREAM.PURGE.KV_jobs",
+            "$JS.API.STREAM.DELETE.EXEC",
+            "$JS.API.DIRECT.GET.EXEC.commands.pc.pc2",
+            "$JS.API.DIRECT.GET.EXEC.commands.group.other",
+            "$JS.API.DIRECT.GET.EXEC",
+            "$JS.API.CONSUMER.CREATE.EXEC",
+            "$JS.API.CONSUMER.CREATE.EXEC.agent_replay_pc2",
+            "$JS.API.CONSUMER.MSG.NEXT.NOTIFICATIONS.agent_notify_pc2",
+            "$JS.API.DIRECT.GET.KV_agent_groups.$KV.agent_groups.pc2",
+            "$JS.API.DIRECT.GET.KV_jobs.$KV.jobs.x",
+            "audit.run",
+        ] {
+            assert!(!allows(&grant.publish, foreign), "{foreign}");
+        }
+        for own in [
+            "commands.all",
+            "commands.pc.pc1",
+            "commands.group.lab",
+            "kill.e1",
+        ] {
+            assert!(allows(&grant.subscribe, own), "{own}");
+        }
+        for foreign in [
+            "commands.pc.pc2",
+            "commands.group.other",
+            "commands.>",
+            "results.>",
+        ] {
+            assert!(!allows(&grant.subscribe, foreign), "{foreign}");
+        }
+    }
+}
