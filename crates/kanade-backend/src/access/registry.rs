@@ -182,7 +182,7 @@ impl Registry {
     /// Every token, newest first.
     pub async fn tokens(&self) -> anyhow::Result<Vec<EnrollmentToken>> {
         let mut out: Vec<EnrollmentToken> = list(&self.tokens, "enrollment_tokens").await?;
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|t| std::cmp::Reverse(t.created_at));
         Ok(out)
     }
 
