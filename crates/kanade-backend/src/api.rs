@@ -16,6 +16,7 @@ mod inventory;
 mod jetstream;
 mod jobs;
 mod keys;
+mod machines;
 mod metrics;
 mod notifications;
 mod obs;
@@ -64,6 +65,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(notifications::router())
         .merge(group_contacts::router())
         .merge(keys::router())
+        .merge(machines::router())
         .merge(openapi::router())
 }
 

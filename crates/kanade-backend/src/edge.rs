@@ -30,6 +30,7 @@ fn path_kind(route: &str, name: &str) -> IdKind {
         "key" => IdKind::Release,
         "check" => IdKind::Check,
         "scope" => IdKind::Scope,
+        "token_id" => IdKind::EnrollmentToken,
         "id" if route.starts_with("/api/jobs/") => IdKind::Job,
         "id" if route.starts_with("/api/schedules/") => IdKind::Schedule,
         "id" if route.starts_with("/api/notifications/") => IdKind::Notification,

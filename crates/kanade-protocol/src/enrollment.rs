@@ -11,6 +11,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::duration::HumanDuration;
+use crate::ids::{IdKind, is_lower_hex};
+use crate::manifest::ManifestError;
+
 /// Where a machine stands with the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "snake_case")]
@@ -136,12 +140,7 @@ pub fn parse_token(text: &str) -> Result<(&str, &str), TokenRefusal> {
         .strip_prefix(TOKEN_PREFIX)
         .ok_or(TokenRefusal::Malformed)?;
     let (id, secret) = rest.split_once('-').ok_or(TokenRefusal::Malformed)?;
-    let hex = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    };
-    if !hex(id, TOKEN_ID_LEN) || !hex(secret, TOKEN_SECRET_LEN) {
+    if !is_lower_hex(id, TOKEN_ID_LEN) || !is_lower_hex(secret, TOKEN_SECRET_LEN) {
         return Err(TokenRefusal::Malformed);
     }
     Ok((id, secret))
@@ -157,6 +156,120 @@ pub fn secret_sha256(secret: &str) -> String {
 
 fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /api/enrollment/tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// The group every machine enrolled with it joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// How long the token enrolls machines (`24h`, `7d`).
+    pub expires: HumanDuration,
+    /// How many machines it may enroll.
+    pub uses: u32,
+}
+
+/// Most machines one token may enroll.
+pub const MAX_TOKEN_USES: u32 = 100_000;
+
+impl CreateTokenRequest {
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let invalid = |field: &str, message: String| ManifestError::Invalid {
+            field: field.to_owned(),
+            message,
+        };
+        if let Some(group) = &self.group {
+            IdKind::Group
+                .check(group)
+                .map_err(|e| invalid("group", e.to_string()))?;
+        }
+        if self.expires.as_secs() == 0 {
+            return Err(invalid("expires", "must be at least 1s".to_owned()));
+        }
+        if !(1..=MAX_TOKEN_USES).contains(&self.uses) {
+            return Err(invalid(
+                "uses",
+                format!("must be between 1 and {MAX_TOKEN_USES}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An enrollment token as the API shows it: never the secret, nor its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenRow {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub uses_left: u32,
+    pub uses_total: u32,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&EnrollmentToken> for TokenRow {
+    fn from(t: &EnrollmentToken) -> TokenRow {
+        TokenRow {
+            id: t.id.clone(),
+            group: t.group.clone(),
+            expires_at: t.expires_at,
+            uses_left: t.uses_left,
+            uses_total: t.uses_total,
+            created_by: t.created_by.clone(),
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// `POST /api/enrollment/tokens` answers the token and its text, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedToken {
+    pub token: TokenRow,
+    /// `kanade-enroll-<id>-<secret>`: give it to agents as `enrollment_token`.
+    pub text: String,
+}
+
+/// `POST /api/machines/identities/{pc_id}/approve|reject|revoke` (the body is optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// Why, kept on the record and in the audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Longest reason kept with a decision.
+pub const MAX_REASON_LEN: usize = 500;
+
+impl DecisionRequest {
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        match &self.reason {
+            Some(r) if r.chars().count() > MAX_REASON_LEN => Err(ManifestError::Invalid {
+                field: "reason".to_owned(),
+                message: format!("at most {MAX_REASON_LEN} characters"),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The machine's record after a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DecisionResponse {
+    #[serde(flatten)]
+    pub identity: MachineIdentity,
+    /// Broker connections closed at once (revoke only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections_closed: Option<u64>,
 }
 
 #[cfg(test)]
@@ -199,6 +312,39 @@ mod tests {
         ] {
             assert_eq!(parse_token(bad), Err(TokenRefusal::Malformed), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn token_requests_name_the_broken_field() {
+        let req = |json: &str| serde_json::from_str::<CreateTokenRequest>(json);
+        assert!(
+            req(r#"{"expires":"24h","uses":50}"#)
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
+        assert!(req(r#"{"expires":"24h","uses":50,"secret":"x"}"#).is_err());
+        for (json, field) in [
+            (r#"{"expires":"24h","uses":0}"#, "uses"),
+            (r#"{"expires":"24h","uses":100001}"#, "uses"),
+            (r#"{"expires":"0s","uses":1}"#, "expires"),
+            (r#"{"group":"a.b","expires":"1h","uses":1}"#, "group"),
+        ] {
+            let err = req(json).unwrap().validate().unwrap_err();
+            assert_eq!(err.field(), Some(field), "{json}");
+        }
+    }
+
+    #[test]
+    fn a_decision_flattens_the_record() {
+        let identity: MachineIdentity = serde_json::from_str(r#"{"pc_id":"pc1","nkey":"UABC","status":"revoked","first_seen":"2026-01-01T00:00:00Z","last_seen":"2026-01-01T00:00:00Z"}"#).unwrap();
+        let out = serde_json::to_value(DecisionResponse {
+            identity,
+            connections_closed: Some(1),
+        })
+        .unwrap();
+        assert_eq!(out["status"], "revoked");
+        assert_eq!(out["connections_closed"], 1);
     }
 
     #[test]

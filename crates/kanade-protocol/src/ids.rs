@@ -32,6 +32,8 @@ pub enum IdKind {
     Version,
     /// A config scope as typed: `global`, `groups.<g>`, `pcs.<pc_id>`.
     Scope,
+    /// An enrollment token's id (the public half of `kanade-enroll-<id>-<secret>`).
+    EnrollmentToken,
 }
 
 impl IdKind {
@@ -50,6 +52,7 @@ impl IdKind {
             IdKind::Release => "release key",
             IdKind::Version => "release version",
             IdKind::Scope => "config scope",
+            IdKind::EnrollmentToken => "enrollment token id",
         }
     }
 
@@ -67,6 +70,7 @@ impl IdKind {
             IdKind::Release => "1-129 letters, digits, '.', '-' or '_'",
             IdKind::Version => "1-64 letters, digits, '.', '-' or '_'",
             IdKind::Scope => "global, groups.<name> or pcs.<machine>",
+            IdKind::EnrollmentToken => "16 lower-case hex digits",
         }
     }
 
@@ -83,6 +87,7 @@ impl IdKind {
             IdKind::Release => chars_within(value, 2 * MAX_ID_LEN + 1, b"._-"),
             IdKind::Version => chars_within(value, MAX_ID_LEN, b"._-"),
             IdKind::Scope => is_valid_scope(value),
+            IdKind::EnrollmentToken => is_lower_hex(value, crate::enrollment::TOKEN_ID_LEN),
         }
     }
 
@@ -148,6 +153,14 @@ fn is_valid_scope(scope: &str) -> bool {
     }
 }
 
+/// Exactly `len` lower-case hex digits.
+pub fn is_lower_hex(value: &str, len: usize) -> bool {
+    value.len() == len
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 fn chars_within(value: &str, max: usize, extra: &[u8]) -> bool {
     !value.is_empty()
         && value.len() <= max
@@ -191,6 +204,7 @@ mod tests {
             IdKind::Release,
             IdKind::Version,
             IdKind::Scope,
+            IdKind::EnrollmentToken,
         ] {
             for bad in HOSTILE.iter().copied().chain([long.as_str()]) {
                 let err = kind.check(bad).unwrap_err();
@@ -215,6 +229,15 @@ mod tests {
             assert!(IdKind::Scope.is_valid(scope), "{scope}");
         }
         assert!(!IdKind::Scope.is_valid("groups.a.b"));
+        assert!(IdKind::EnrollmentToken.is_valid("0123456789abcdef"));
+        for bad in [
+            "0123456789ABCDEF",
+            "0123456789abcde",
+            "0123456789abcdefa",
+            "0123456789abcdeg",
+        ] {
+            assert!(!IdKind::EnrollmentToken.is_valid(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -68,6 +68,13 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/command-keys/rotate", "admin"),
     ("DELETE", "/api/command-keys/x", "admin"),
     ("POST", "/api/commands/sign", "operator"),
+    ("GET", "/api/enrollment/tokens", "admin"),
+    ("POST", "/api/enrollment/tokens", "admin"),
+    ("DELETE", "/api/enrollment/tokens/0123456789abcdef", "admin"),
+    ("GET", "/api/machines/identities", "operator"),
+    ("POST", "/api/machines/identities/x/approve", "admin"),
+    ("POST", "/api/machines/identities/x/reject", "admin"),
+    ("POST", "/api/machines/identities/x/revoke", "admin"),
 ];
 
 async fn status(client: &reqwest::Client, b: &TestBackend, method: &str, path: &str) -> StatusCode {

@@ -8,6 +8,7 @@ mod auth_attacks;
 mod compliance;
 mod desired;
 mod edge;
+mod enrollment;
 mod exec_faults;
 mod exec_targets;
 mod file_modes;
