@@ -58,6 +58,8 @@ pub struct Env {
     pub live: Live,
     /// The command signing keys this agent trusts.
     pub keyring: Keyring,
+    /// Where the catch-up marks are kept.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Receives and dispatches commands until the agent stops, then waits (bounded) for running
@@ -89,6 +91,7 @@ pub async fn run(env: Env, seen: SeenRequests) {
         recheck: recheck_tx,
         jobs: JoinSet::new(),
     };
+    let mut marks = replay::Marks::load(env.data_dir.join("catch_up.json"));
     let mut catch_up_due = true;
     let mut catch_up_backoff = Duration::ZERO;
     let mut catch_up_at = tokio::time::Instant::now();
@@ -107,7 +110,7 @@ pub async fn run(env: Env, seen: SeenRequests) {
         {
             let subjects = subs.subjects();
             let caught_up = tokio::select! {
-                res = catch_up(&js, &env.pc_id, &subjects, &subs.joined, &mut intake) => res,
+                res = catch_up(&js, &subjects, &subs.joined, &mut marks, &mut intake) => res,
                 _ = stopping(&mut stop) => break,
             };
             match caught_up {
@@ -242,23 +245,13 @@ async fn setup(env: &Env, js: &jetstream::Context) -> anyhow::Result<Setup> {
 
 async fn catch_up(
     js: &jetstream::Context,
-    pc_id: &str,
     subjects: &[String],
     joined: &BTreeMap<String, u64>,
+    marks: &mut replay::Marks,
     intake: &mut Intake,
 ) -> anyhow::Result<usize> {
-    let consumer = replay::ensure_consumer(js, pc_id, subjects).await?;
-    replay::drain(&consumer, |subject, sequence, payload| {
-        match joined.get(subject) {
-            Some(floor) if sequence <= *floor => {
-                tracing::debug!(
-                    subject,
-                    sequence,
-                    "not replaying a group command from before joining"
-                );
-            }
-            _ => intake.accept(subject, payload, "replay", false),
-        }
+    replay::catch_up(js, subjects, joined, marks, |subject, _, payload| {
+        intake.accept(subject, payload, "replay", false)
     })
     .await
 }

@@ -237,6 +237,7 @@ pub async fn serve(
         ready: ready_tx,
         live,
         keyring,
+        data_dir: data_dir.clone(),
     };
     intake.spawn(commands::run(env, seen));
 

@@ -328,7 +328,7 @@ async fn publish(outbox: &Outbox, js: &jetstream::Context, entry: &Entry) -> Res
     }
     let (subject, msg_id, payload) = match entry {
         Entry::Result(result) => (
-            subject::results(&result.request_id),
+            subject::results_of(&result.pc_id, &result.request_id),
             result.result_id.clone(),
             serde_json::to_vec(result),
         ),

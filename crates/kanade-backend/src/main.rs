@@ -44,6 +44,14 @@ enum Command {
         new_version: String,
         installed_exe: PathBuf,
     },
+    /// Print the nats-server configuration for zero-trust broker access (`[nats] auth =
+    /// "callout"`): accounts, the system user and the auth callout. Makes the issuer, backend
+    /// and system keys beside the database on first use (0600) and keeps them afterwards.
+    BrokerConfig {
+        /// Write it to this file (0600) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Make (once) a local CA and a certificate for the broker in DIR: ca.pem goes to every
     /// client (`[nats] ca_file`, the agent's `nats_ca`, `kanade --nats-ca`), server.pem and
     /// server-key.pem to nats-server. Existing files are kept; a changed host list re-issues
@@ -129,6 +137,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 files.server_cert.display(),
                 files.server_key.display()
             );
+            Ok(())
+        }
+        Command::BrokerConfig { out } => {
+            let config = BackendConfig::load(cli.config.as_deref())?;
+            let keys =
+                kanade_backend::access::keys::BrokerKeys::load_or_create(&config.data_dir())?;
+            let text = keys.broker_config();
+            match out {
+                Some(path) => {
+                    kanade_backend::auth::secrets::write_private(&path, text.trim_end())?;
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{text}"),
+            }
             Ok(())
         }
         Command::ResolveDbPath => {

@@ -93,7 +93,8 @@ pub fn adhoc_command(
 
 /// A command the broker has acknowledged, whose result has not arrived yet.
 pub struct PendingRun {
-    results: async_nats::Subscriber,
+    /// Our agents answer on `results.<pc>.<request>`, the original's on `results.<request>`.
+    results: futures::stream::SelectAll<async_nats::Subscriber>,
     pc_id: String,
     request_id: String,
     wait: Duration,
@@ -107,10 +108,17 @@ pub async fn start(
     command: &Command,
 ) -> anyhow::Result<PendingRun> {
     let request_id = command.request_id.clone();
-    let results = nats
-        .subscribe(subject::results(&request_id))
-        .await
-        .context("subscribing to the result subject")?;
+    let mut results = futures::stream::SelectAll::new();
+    for subject in [
+        subject::results_of(pc_id, &request_id),
+        subject::results(&request_id),
+    ] {
+        results.push(
+            nats.subscribe(subject)
+                .await
+                .context("subscribing to the result subject")?,
+        );
+    }
     nats.flush()
         .await
         .context("flushing the result subscription to NATS")?;
@@ -159,7 +167,9 @@ impl PendingRun {
             };
             // Anything else on the subject (a stray or malformed message) is not our answer.
             match serde_json::from_slice::<ExecResult>(&message.payload) {
-                Ok(result) if result.request_id == self.request_id => return Ok(result),
+                Ok(result) if result.request_id == self.request_id && &result.pc_id == pc_id => {
+                    return Ok(result);
+                }
                 _ => continue,
             }
         }

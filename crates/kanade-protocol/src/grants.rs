@@ -80,6 +80,10 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
     for bucket in WATCHED_BUCKETS {
         publish.push(info(&kv(bucket)));
         publish.push(format!("$JS.API.CONSUMER.CREATE.{}", kv(bucket)));
+        // Re-made after a gap or reconnect with a name and the filter in the subject.
+        publish.push(format!("$JS.API.CONSUMER.CREATE.{}.>", kv(bucket)));
+        // A watch deletes its ordered consumer when it is re-made (after a reconnect).
+        publish.push(format!("$JS.API.CONSUMER.DELETE.{}.*", kv(bucket)));
     }
     // Its own group membership and config scopes, key by key.
     let direct_key =
@@ -120,6 +124,8 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
     publish.push(info(&releases));
     publish.push(format!("$JS.API.DIRECT.GET.{releases}.>"));
     publish.push(format!("$JS.API.CONSUMER.CREATE.{releases}"));
+    publish.push(format!("$JS.API.CONSUMER.CREATE.{releases}.>"));
+    publish.push(format!("$JS.API.CONSUMER.DELETE.{releases}.*"));
     let output = format!("OBJ_{}", names::OBJ_RESULT_OUTPUT);
     publish.push(info(&output));
     publish.push(format!(

@@ -95,6 +95,31 @@ pub fn obs(pc_id: &str) -> String {
     format!("obs.{pc_id}")
 }
 
+/// The machine a report's subject names: `results.<pc>.<request>`,
+/// `events.started.<exec>.<pc>`, `heartbeat.<pc>`, `obs.<pc>`, `host_perf.<pc>`,
+/// `process_perf.<pc>`. `None` for subjects that name none (the original's `results.<request>`).
+pub fn machine_of(subject: &str) -> Option<&str> {
+    let tokens: Vec<&str> = subject.split('.').collect();
+    match tokens.as_slice() {
+        ["results", pc, _] => Some(pc),
+        ["events", "started", _, pc] => Some(pc),
+        ["heartbeat" | "obs" | "host_perf" | "process_perf", pc] => Some(pc),
+        _ => None,
+    }
+}
+
+/// A report is taken only when the machine it is about is the one its subject names: the
+/// broker lets each machine publish on its own subjects only, so this is what stops one
+/// machine from reporting as another.
+pub fn check_sender(subject: &str, pc_id: &str) -> Result<(), String> {
+    match machine_of(subject) {
+        Some(named) if named != pc_id => Err(format!(
+            "a report about machine {pc_id} arrived on {subject}, which belongs to {named}; dropped"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Whether `token` can stand as one subject token (a machine id, group name or request id):
 /// non-empty, at most 128 bytes, only letters, digits, `-` and `_`. Dots, wildcards and
 /// whitespace would change which subscribers a message reaches. See [`crate::ids`].
@@ -114,6 +139,20 @@ mod tests {
         for bad in ["", "a.b", "*", ">", "a b", "pc\n", &"x".repeat(129)] {
             assert!(!is_valid_token(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_report_must_come_from_the_machine_it_names() {
+        assert_eq!(machine_of(&results_of("pc1", "r1")), Some("pc1"));
+        assert_eq!(machine_of(&results("r1")), None);
+        assert_eq!(machine_of(&events_started("e1", "pc1")), Some("pc1"));
+        assert_eq!(machine_of(&heartbeat("pc1")), Some("pc1"));
+        assert_eq!(machine_of(&host_perf("pc1")), Some("pc1"));
+        assert!(check_sender(&results_of("pc1", "r1"), "pc1").is_ok());
+        assert!(check_sender(&results_of("pc1", "r1"), "pc2").is_err());
+        assert!(check_sender(&results("r1"), "pc2").is_ok());
+        assert!(check_sender(&obs("pc1"), "pc2").is_err());
+        assert!(check_sender(&events_started("e1", "pc1"), "pc2").is_err());
     }
 
     #[test]

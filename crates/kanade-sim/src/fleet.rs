@@ -467,7 +467,7 @@ impl RunCtx {
         inc(&self.stats.results);
         match serde_json::to_vec(result) {
             Ok(json) => self.send(
-                subject::results(&result.request_id),
+                subject::results_of(&result.pc_id, &result.request_id),
                 result.result_id.clone(),
                 json,
             ),

@@ -181,7 +181,7 @@ impl Broker {
         read_stream(
             &self.js,
             names::STREAM_RESULTS,
-            &subject::results(request_id),
+            &subject::results_of("*", request_id),
         )
         .await
     }

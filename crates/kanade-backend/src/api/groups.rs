@@ -111,6 +111,8 @@ async fn replace(
     let groups = desired::edit_groups(&state.js, &pc_id, |_| wanted.clone())
         .await
         .map_err(unavailable)?;
+    // The machine's broker grant names its group subjects: it reconnects to get the new ones.
+    state.access.kick(&pc_id).await;
     audit::record(
         &state.js,
         &caller,
@@ -144,6 +146,8 @@ async fn add(
     })
     .await
     .map_err(unavailable)?;
+    // The machine's broker grant names its group subjects: it reconnects to get the new ones.
+    state.access.kick(&pc_id).await;
     audit::record(
         &state.js,
         &caller,
@@ -175,6 +179,8 @@ async fn remove(
     })
     .await
     .map_err(unavailable)?;
+    // The machine's broker grant names its group subjects: it reconnects to get the new ones.
+    state.access.kick(&pc_id).await;
     audit::record(
         &state.js,
         &caller,

@@ -20,11 +20,12 @@ impl Projection for Started {
         filter: subject::EVENTS_STARTED_FILTER,
     };
 
-    fn decode(_subject: &str, payload: &[u8]) -> Result<EventStarted, String> {
+    fn decode(subject: &str, payload: &[u8]) -> Result<EventStarted, String> {
         let mut ev: EventStarted = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
         if ev.exec_id.is_empty() || ev.pc_id.is_empty() {
             return Err("exec_id and pc_id must not be empty".to_owned());
         }
+        kanade_protocol::subject::check_sender(subject, &ev.pc_id)?;
         // Older agents mint no result id; without a request id either, `apply` takes the
         // execution's and derives it there.
         if ev.result_id.is_empty() && !ev.request_id.is_empty() {

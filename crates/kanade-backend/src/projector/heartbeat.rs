@@ -31,14 +31,14 @@ pub async fn run(
             return Ok(());
         };
         let mut newest: HashMap<String, Heartbeat> = HashMap::new();
-        keep_newest(&mut newest, &first.payload);
+        keep_newest(&mut newest, &first.subject, &first.payload);
         let window = tokio::time::sleep(WINDOW);
         tokio::pin!(window);
         while newest.len() < MAX_MACHINES {
             tokio::select! {
                 _ = &mut window => break,
                 msg = sub.next() => match msg {
-                    Some(msg) => keep_newest(&mut newest, &msg.payload),
+                    Some(msg) => keep_newest(&mut newest, &msg.subject, &msg.payload),
                     None => break,
                 },
             }
@@ -63,7 +63,7 @@ pub async fn run(
     }
 }
 
-fn keep_newest(newest: &mut HashMap<String, Heartbeat>, payload: &[u8]) {
+fn keep_newest(newest: &mut HashMap<String, Heartbeat>, subject: &str, payload: &[u8]) {
     let hb: Heartbeat = match serde_json::from_slice(payload) {
         Ok(hb) => hb,
         Err(err) => {
@@ -72,6 +72,10 @@ fn keep_newest(newest: &mut HashMap<String, Heartbeat>, payload: &[u8]) {
         }
     };
     if !subject::is_valid_token(&hb.pc_id) {
+        return;
+    }
+    if let Err(why) = subject::check_sender(subject, &hb.pc_id) {
+        tracing::debug!(why, "ignoring a heartbeat");
         return;
     }
     match newest.get(&hb.pc_id) {

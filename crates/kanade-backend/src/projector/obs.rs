@@ -20,11 +20,12 @@ impl Projection for Timeline {
         filter: subject::OBS_FILTER,
     };
 
-    fn decode(_subject: &str, payload: &[u8]) -> Result<ObsEvent, String> {
+    fn decode(subject: &str, payload: &[u8]) -> Result<ObsEvent, String> {
         let ev: ObsEvent = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
         if ev.pc_id.is_empty() || ev.kind.is_empty() || ev.source.is_empty() {
             return Err("pc_id, kind and source must not be empty".to_owned());
         }
+        kanade_protocol::subject::check_sender(subject, &ev.pc_id)?;
         Ok(ev)
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::StreamExt;
 use kanade_protocol::subject;
+use kanade_protocol::wire::{HostPerf, ProcessPerf};
 use serde::de::DeserializeOwned;
 
 use crate::metrics::Metrics;
@@ -80,7 +81,7 @@ async fn collect<T, F>(
     write: impl Fn(Vec<T>) -> F,
 ) -> anyhow::Result<()>
 where
-    T: DeserializeOwned + Send + 'static,
+    T: DeserializeOwned + About + Send + 'static,
     F: std::future::Future<Output = store::StoreResult<()>>,
 {
     let mut sub = client
@@ -92,14 +93,14 @@ where
             return Ok(());
         };
         let mut batch: Vec<T> = Vec::new();
-        push(&mut batch, &first.payload, name, &metrics);
+        push(&mut batch, &first.subject, &first.payload, name, &metrics);
         let window = tokio::time::sleep(WINDOW);
         tokio::pin!(window);
         while batch.len() < MAX_BATCH {
             tokio::select! {
                 _ = &mut window => break,
                 msg = sub.next() => match msg {
-                    Some(msg) => push(&mut batch, &msg.payload, name, &metrics),
+                    Some(msg) => push(&mut batch, &msg.subject, &msg.payload, name, &metrics),
                     None => break,
                 },
             }
@@ -118,9 +119,38 @@ where
     }
 }
 
-fn push<T: DeserializeOwned>(batch: &mut Vec<T>, payload: &[u8], name: &str, metrics: &Metrics) {
-    match serde_json::from_slice(payload) {
-        Ok(sample) => batch.push(sample),
+/// A perf message names its machine.
+trait About {
+    fn pc_id(&self) -> &str;
+}
+
+impl About for HostPerf {
+    fn pc_id(&self) -> &str {
+        &self.pc_id
+    }
+}
+
+impl About for ProcessPerf {
+    fn pc_id(&self) -> &str {
+        &self.pc_id
+    }
+}
+
+fn push<T: DeserializeOwned + About>(
+    batch: &mut Vec<T>,
+    subject: &str,
+    payload: &[u8],
+    name: &str,
+    metrics: &Metrics,
+) {
+    match serde_json::from_slice::<T>(payload) {
+        Ok(sample) => match subject::check_sender(subject, sample.pc_id()) {
+            Ok(()) => batch.push(sample),
+            Err(why) => {
+                metrics.error(name);
+                tracing::debug!(why, "ignoring a {name} message");
+            }
+        },
         Err(err) => {
             metrics.error(name);
             tracing::debug!(%err, "ignoring a {name} message that does not decode");

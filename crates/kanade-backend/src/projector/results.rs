@@ -33,11 +33,12 @@ impl Projection for Results {
         filter: subject::RESULTS_FILTER,
     };
 
-    fn decode(_subject: &str, payload: &[u8]) -> Result<ExecResult, String> {
+    fn decode(subject: &str, payload: &[u8]) -> Result<ExecResult, String> {
         let mut result: ExecResult = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
         if result.exec_id.is_empty() || result.pc_id.is_empty() {
             return Err("exec_id and pc_id must not be empty".to_owned());
         }
+        subject::check_sender(subject, &result.pc_id)?;
         // Older agents mint no result id: derive it as the original does.
         if result.result_id.is_empty() {
             if result.request_id.is_empty() {

@@ -267,3 +267,46 @@ async fn each_named_replica_builds_a_complete_read_model() {
     );
     second.abort();
 }
+
+/// A machine may publish only on its own subjects (the broker's grant); a report whose body
+/// names another machine than its subject is dropped, so one machine cannot answer for another.
+#[tokio::test]
+async fn a_result_or_start_naming_another_machine_than_its_subject_is_dropped() {
+    let b = TestBackend::start().await;
+    let fired = fire(&b, serde_json::json!({"pcs": ["pc1", "pc2"]})).await;
+    // pc1 forges pc2's success, on its own subjects.
+    let forged = result_for(&fired, "pc2", 0);
+    let forged_start = EventStarted {
+        result_id: forged.result_id.clone(),
+        request_id: forged.request_id.clone(),
+        exec_id: forged.exec_id.clone(),
+        pc_id: "pc2".into(),
+        job_id: "hello".into(),
+        version: "1".into(),
+        started_at: forged.started_at,
+        timeout_secs: Some(30),
+    };
+    publish(
+        &b,
+        subject::events_started(&fired.exec_id, "pc1"),
+        &forged_start,
+    )
+    .await;
+    publish(&b, subject::results_of("pc1", &fired.request_id), &forged).await;
+    // pc1's own result, on its own subject, counts.
+    publish(
+        &b,
+        subject::results_of("pc1", &fired.request_id),
+        &result_for(&fired, "pc1", 0),
+    )
+    .await;
+    wait_for("pc1's own result", Duration::from_secs(10), || async {
+        execution(&b, &fired.exec_id).await.results.len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let e = execution(&b, &fired.exec_id).await;
+    let machines: Vec<&str> = e.results.iter().map(|r| r.pc_id.as_str()).collect();
+    assert_eq!(machines, ["pc1"], "a forged report was projected: {e:#?}");
+    assert_eq!(e.execution.success_count, 1);
+}

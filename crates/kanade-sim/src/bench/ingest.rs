@@ -200,7 +200,7 @@ async fn round(env: &Env, dir: &Path, rows: &[ExecResult], execs: usize) -> anyh
     }
     let messages = rows.iter().map(|r| {
         (
-            subject::results(&r.request_id),
+            subject::results_of(&r.pc_id, &r.request_id),
             serde_json::to_vec(r).unwrap_or_default(),
         )
     });

@@ -92,7 +92,7 @@ pub async fn run(env: &Env) -> anyhow::Result<String> {
     published += publish_all(&js, started, 1000).await?;
     let results = rows.iter().map(|r| {
         (
-            subject::results(&r.request_id),
+            subject::results_of(&r.pc_id, &r.request_id),
             serde_json::to_vec(r).unwrap_or_default(),
         )
     });

@@ -8,3 +8,4 @@ mod inventory;
 mod liveness;
 mod signing;
 mod support;
+mod zero_trust;

@@ -42,7 +42,7 @@ fn adhoc(script: &str) -> Command {
 async fn run_signed(system: &System, key: &SigningKey, pc: &str, cmd: &Command) -> ExecResult {
     let client = system.nats_client().await;
     let mut results = client
-        .subscribe(subject::results(&cmd.request_id))
+        .subscribe(subject::results_of(pc, &cmd.request_id))
         .await
         .unwrap();
     client.flush().await.unwrap();

@@ -26,6 +26,9 @@ pub struct System {
     pub base: String,
     pub api: ApiClient,
     pub token: String,
+    /// Zero-trust mode: the broker asks the backend about every client (auth callout); the
+    /// agents started by `start_agent` present this enrollment token.
+    pub enrollment_token: Option<String>,
     backend: Option<JoinHandle<anyhow::Result<()>>>,
     agents: HashMap<String, RunningAgent>,
 }
@@ -48,14 +51,114 @@ impl System {
         System::boot(agent_ids, |c| c.secrets.auth_disable = true).await
     }
 
+    /// Zero trust as `scripts/up` sets it up: the broker configured by
+    /// `kanade-backend broker-config` (auth callout), every agent with its own key, enrolled
+    /// with a token (50 uses) made before they start.
+    pub async fn start_zero_trust(agent_ids: &[&str]) -> System {
+        let mut system = System::boot_as(true, &[], |_| {}).await;
+        let registry = system.registry().await;
+        let (_, text) = registry
+            .create_token(
+                None,
+                chrono::Duration::hours(1),
+                50,
+                "test",
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+        system.enrollment_token = Some(text);
+        for id in agent_ids {
+            system.start_agent(id).await;
+        }
+        system.wait_online(agent_ids.len()).await;
+        system
+    }
+
+    /// The backend's own broker connection (its nkey: full access), for reading what the
+    /// system stored. Only in zero-trust mode.
+    pub async fn backend_nats(&self) -> async_nats::Client {
+        let seed =
+            kanade_backend::access::keys::backend_seed(&self.dir.path().join("backend")).unwrap();
+        let access = kanade_bus::Access {
+            ca_file: self.nats.ca_file(),
+            nkey_seed: Some(seed),
+            token: None,
+        };
+        kanade_bus::connect_with(kanade_bus::Role::Cli, &self.nats.url(), &access)
+            .await
+            .unwrap()
+    }
+
+    /// The registry plus a kicker on the broker's system account, as the backend holds them.
+    pub async fn access(&self) -> kanade_backend::access::BrokerAccess {
+        let keys = kanade_backend::access::keys::BrokerKeys::load_or_create(
+            &self.dir.path().join("backend"),
+        )
+        .unwrap();
+        let access = kanade_bus::Access {
+            ca_file: self.nats.ca_file(),
+            nkey_seed: Some(keys.system.seed().unwrap()),
+            token: None,
+        };
+        let sys =
+            kanade_bus::connect_with(kanade_bus::Role::BackendSystem, &self.nats.url(), &access)
+                .await
+                .unwrap();
+        kanade_backend::access::BrokerAccess {
+            registry: self.registry().await,
+            kicker: Some(kanade_backend::access::kick::Kicker::new(sys)),
+        }
+    }
+
+    /// The permission violations nats-server logged so far (a client that tried a subject
+    /// outside its grant).
+    pub fn broker_violations(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.nats.store_dir().join("nats-server.log"))
+            .unwrap_or_default();
+        log.lines()
+            .filter(|line| line.contains("Violation"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The machine registry, through the backend's connection.
+    pub async fn registry(&self) -> kanade_backend::access::Registry {
+        let js = async_nats::jetstream::new(self.backend_nats().await);
+        kanade_backend::access::Registry::open(&js).await.unwrap()
+    }
+
     async fn boot(
         agent_ids: &[&str],
         adjust: impl FnOnce(&mut kanade_backend::BackendConfig),
     ) -> System {
+        System::boot_as(false, agent_ids, adjust).await
+    }
+
+    async fn boot_as(
+        zero_trust: bool,
+        agent_ids: &[&str],
+        adjust: impl FnOnce(&mut kanade_backend::BackendConfig),
+    ) -> System {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let nats = NatsServer::start_tls();
         let dir = tempfile::tempdir().unwrap();
+        let nats = match zero_trust {
+            true => {
+                let keys = kanade_backend::access::keys::BrokerKeys::load_or_create(
+                    &dir.path().join("backend"),
+                )
+                .unwrap();
+                NatsServer::start_with(kanade_testkit::NatsOptions {
+                    tls: true,
+                    config: Some(keys.broker_config()),
+                })
+            }
+            false => NatsServer::start_tls(),
+        };
         let mut config = kanade_backend::BackendConfig::default();
+        if zero_trust {
+            config.nats.auth = kanade_backend::config::BrokerAuth::Callout;
+        }
         config.nats.url = nats.url();
         config.nats.ca_file = nats.ca_file();
         config.db.sqlite_path = dir.path().join("backend/kanade.db");
@@ -95,6 +198,7 @@ impl System {
             base,
             api,
             token: login.token,
+            enrollment_token: None,
             backend: Some(backend),
             agents: HashMap::new(),
         };
@@ -136,6 +240,10 @@ impl System {
         config.agent.nats_ca = self.nats.ca_file();
         config.agent.data_dir = Some(self.agent_dir(id));
         config.agent.heartbeat_interval = kanade_protocol::duration::HumanDuration::from_secs(1);
+        config.agent.enrollment_token = self
+            .enrollment_token
+            .clone()
+            .map(kanade_agent::config::Secret);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(kanade_agent::run(config, async move {
             let _ = stopped.await;
