@@ -8,10 +8,12 @@ use kanade_protocol::duration::HumanDuration;
 use kanade_protocol::manifest::Shell;
 
 mod accounts;
+mod enroll;
 mod fleet;
 mod ids;
 
 pub use accounts::*;
+pub use enroll::*;
 pub use fleet::*;
 
 pub const DEFAULT_BACKEND_URL: &str = "http://127.0.0.1:8080";
@@ -21,7 +23,7 @@ pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 #[command(
     name = "kanade",
     version,
-    about = "Operate a kanade fleet: machines, groups, config, jobs, executions, results, agent releases, accounts, audit, break-glass runs",
+    about = "Operate a kanade fleet: machines, machine access, groups, config, jobs, executions, results, agent releases, accounts, audit, break-glass runs",
     propagate_version = true
 )]
 pub struct Cli {
@@ -124,6 +126,12 @@ pub enum Command {
     Timeline(TimelineArgs),
     /// Host performance of a machine over time, of the whole fleet, or the busiest machines.
     Perf(PerfArgs),
+    /// Enrollment tokens that let new machines onto the broker: create, list, delete.
+    #[command(subcommand)]
+    Enroll(EnrollCommand),
+    /// Machines that asked to join the broker, and approve, reject or revoke one.
+    #[command(visible_alias = "machine")]
+    Machines(MachinesArgs),
 }
 
 #[derive(Debug, Subcommand)]

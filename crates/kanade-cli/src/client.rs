@@ -23,8 +23,10 @@ use serde::de::DeserializeOwned;
 mod fleet;
 mod hints;
 mod keys;
+mod machines;
 
 pub use fleet::{AgentQuery, ObsQuery, PerfRange};
+pub use machines::Verdict;
 
 /// The environment variable holding the bearer token every request carries.
 pub const AUTH_TOKEN_ENV: &str = "KANADE_AUTH_TOKEN";

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod compliance;
 pub mod config;
+pub mod enroll;
 pub mod exec;
 pub mod executions;
 pub mod freeze;
@@ -16,6 +17,7 @@ pub mod jetstream;
 pub mod job;
 pub mod keys;
 pub mod kill;
+pub mod machines;
 pub mod mfa;
 pub mod perf;
 pub mod ping;
@@ -170,6 +172,8 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Unrevoke(args) => job::revoke(&args.job, false, &global, io).await,
         Command::Timeline(args) => timeline::run(args, &global, io).await,
         Command::Perf(args) => perf::run(args, &global, io).await,
+        Command::Enroll(command) => enroll::run(command, &global, io).await,
+        Command::Machines(args) => machines::run(args, &global, io).await,
     }
 }
 
@@ -199,10 +203,21 @@ pub fn session_folder(global: &Global) -> anyhow::Result<PathBuf> {
     session::folder(global.config_dir.as_deref())
 }
 
-/// A NATS connection for the commands that bypass the backend.
+/// A NATS connection for the commands that bypass the backend. It presents
+/// `$KANADE_NATS_TOKEN` when set, else the stored API session's token: a broker in zero-trust
+/// mode lets an operator's or admin's live session in with the break-glass grant only.
 pub async fn nats(global: &Global) -> anyhow::Result<async_nats::Client> {
+    let explicit = std::env::var("KANADE_NATS_TOKEN").is_ok_and(|t| !t.is_empty());
+    let token = match explicit {
+        true => None,
+        false => {
+            let folder = session_folder(global).ok();
+            session::credentials(folder.as_deref(), &global.backend_url).map(|c| c.token)
+        }
+    };
     let tls = kanade_bus::Access {
         ca_file: global.nats_ca.clone(),
+        token,
         ..Default::default()
     };
     kanade_bus::connect_with(kanade_bus::Role::Cli, &global.nats_url, &tls).await

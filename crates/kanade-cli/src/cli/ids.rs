@@ -45,3 +45,4 @@ pub const GROUP: Id = Id(IdKind::Group);
 pub const EXECUTION: Id = Id(IdKind::Execution);
 pub const RESULT: Id = Id(IdKind::Result);
 pub const USERNAME: Id = Id(IdKind::Username);
+pub const ENROLLMENT_TOKEN: Id = Id(IdKind::EnrollmentToken);

@@ -1,7 +1,7 @@
 //! Integration tests of the CLI: real nats-server for `jetstream`, `run` and `kill`, a small HTTP
 //! peer speaking the backend's API for the client, `exec --wait`, sign-in, accounts and audit, the
-//! fleet commands (agents, ping, groups, config, freeze, revoke, releases, timeline, perf), and
-//! the example manifests.
+//! fleet commands (agents, ping, groups, config, freeze, revoke, releases, timeline, perf), the
+//! example manifests, and machine access (enroll, machines) against the real backend.
 
 mod auth;
 mod backend;
@@ -10,4 +10,5 @@ mod examples;
 mod fleet;
 mod http;
 mod jetstream;
+mod machines;
 mod support;
