@@ -24,6 +24,7 @@ const GroupsPage = lazy(() => import('./pages/Groups').then((m) => ({ default: m
 const InventoryPage = lazy(() => import('./pages/Inventory').then((m) => ({ default: m.InventoryPage })))
 const JobEditorPage = lazy(() => import('./pages/JobEditor').then((m) => ({ default: m.JobEditorPage })))
 const JobsPage = lazy(() => import('./pages/Jobs').then((m) => ({ default: m.JobsPage })))
+const MachinesPage = lazy(() => import('./pages/Machines').then((m) => ({ default: m.MachinesPage })))
 const MyAccountPage = lazy(() => import('./pages/MyAccount').then((m) => ({ default: m.MyAccountPage })))
 const SchedulesPage = lazy(() => import('./pages/Schedules').then((m) => ({ default: m.SchedulesPage })))
 const ScheduleEditorPage = lazy(() => import('./pages/ScheduleEditor').then((m) => ({ default: m.ScheduleEditorPage })))
@@ -69,6 +70,7 @@ export function App() {
         <Route path="results/:id" element={<ResultPage />} />
         <Route path="audit" element={<AuditPage />} />
         <Route path="accounts" element={<AccountsPage />} />
+        <Route path="machines" element={<MachinesPage />} />
         <Route path="account" element={<MyAccountPage />} />
         <Route path="freeze" element={<FreezePage />} />
         <Route path="schedules" element={<SchedulesPage />} />

@@ -8,7 +8,7 @@ import { useLive } from './live'
 import { Spinner } from './components/ui'
 import { useTheme } from './theme'
 
-const NAV: { to: string; label: string; end?: boolean; admin?: boolean }[] = [
+const NAV: { to: string; label: string; end?: boolean; admin?: boolean; operator?: boolean }[] = [
   { to: '/', label: 'Dashboard', end: true },
   { to: '/agents', label: 'Agents' },
   { to: '/groups', label: 'Groups' },
@@ -22,6 +22,7 @@ const NAV: { to: string; label: string; end?: boolean; admin?: boolean }[] = [
   { to: '/rollout', label: 'Rollout' },
   { to: '/freeze', label: 'Freeze' },
   { to: '/audit', label: 'Audit log' },
+  { to: '/machines', label: 'Machine access', operator: true },
   { to: '/accounts', label: 'Accounts', admin: true },
 ]
 
@@ -107,7 +108,7 @@ export function Layout() {
         <AccountMenu />
       </header>
       <nav id="nav" className="sidebar" aria-label="Main">
-        {NAV.filter((n) => !n.admin || can('admin')).map((n) => (
+        {NAV.filter((n) => (!n.admin || can('admin')) && (!n.operator || can('operator'))).map((n) => (
           <NavLink key={n.to} to={n.to} end={n.end}>
             {n.label}
           </NavLink>

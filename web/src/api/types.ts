@@ -440,3 +440,40 @@ export interface InventoryChange {
   after: unknown
   observed_at: string
 }
+
+// Machine access, as in crates/kanade-protocol/src/enrollment.rs.
+
+export type IdentityStatus = 'pending' | 'approved' | 'rejected' | 'revoked'
+
+export interface MachineIdentity {
+  pc_id: string
+  nkey: string
+  status: IdentityStatus
+  pending_nkey?: string | null
+  first_seen: string
+  last_seen: string
+  address: string
+  token_id?: string | null
+  decided_by?: string | null
+  decided_at?: string | null
+  reason?: string | null
+}
+
+export interface DecisionResponse extends MachineIdentity {
+  connections_closed?: number | null
+}
+
+export interface TokenRow {
+  id: string
+  group?: string | null
+  expires_at: string
+  uses_left: number
+  uses_total: number
+  created_by: string
+  created_at: string
+}
+
+export interface CreatedToken {
+  token: TokenRow
+  text: string
+}
