@@ -585,6 +585,30 @@ async function main() {
     await page.locator('.condition', { has: page.getByLabel('Column 1') }).locator('.field-error', { hasText: 'unknown column `nope`' }).waitFor()
   })
 
+  await check('an admin creates an enrollment token on Machine access, sees its text once and the token listed without its secret', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Machine access' }).click()
+    await page.getByRole('heading', { name: 'Machine access', level: 1 }).waitFor()
+    await page.getByRole('table', { name: 'Machines waiting for a decision' }).waitFor()
+    await page.getByLabel('Group (optional)').fill('e2e-lab')
+    await page.getByLabel('Expires after').fill('2h')
+    await page.getByLabel('Uses').fill('5')
+    await page.getByRole('button', { name: 'Create token' }).click()
+    const text = (await page.getByTestId('token-text').textContent()).trim()
+    assert(/^kanade-enroll-[0-9a-f]{16}-[0-9a-f]{64}$/.test(text), `token text: ${text}`)
+    const id = text.slice('kanade-enroll-'.length, 'kanade-enroll-'.length + 16)
+    const tokens = page.getByRole('table', { name: 'Enrollment tokens' })
+    const row = tokens.locator('tr', { hasText: id })
+    await row.getByRole('cell', { name: '5/5' }).waitFor()
+    await row.getByRole('cell', { name: 'e2e-lab' }).waitFor()
+    await shot(page, '18-machine-access')
+    await page.getByRole('button', { name: 'Done' }).click()
+    await page.getByRole('button', { name: 'Create token' }).waitFor()
+    assert((await page.getByTestId('token-text').count()) === 0, 'the token text stays on the page')
+    const listed = await admin('GET', '/api/enrollment/tokens')
+    assert(listed.status === 200 && listed.body.some((t) => t.id === id), `GET /api/enrollment/tokens: ${JSON.stringify(listed)}`)
+    assert(!JSON.stringify(listed.body).includes(text.slice(-64)), 'the token list carries the secret')
+  })
+
   await check('the dark theme and a phone-sized screen work', async () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
     await page.getByRole('button', { name: 'Switch to dark theme' }).click()
@@ -640,6 +664,7 @@ async function main() {
       [new URL(execUrl).pathname, jobId],
       ['/freeze', 'Fleet freeze'],
       ['/accounts', 'Accounts'],
+      ['/machines', 'Machine access'],
       ['/schedules', 'Schedules'],
       ['/schedules/e2e-nightly', 'e2e-nightly'],
       ['/notifications', 'Notifications'],
@@ -666,6 +691,7 @@ async function main() {
       }
     }
     assert(!(await page.getByRole('link', { name: 'Accounts' }).count()), 'the Accounts link is shown to a viewer')
+    assert(!(await page.getByRole('link', { name: 'Machine access' }).count()), 'the Machine access link is shown to a viewer')
     await page.goto(`${base}/config?scope=pcs.${AGENT_ID}`)
     await sourceCell('max_local_concurrent').filter({ hasText: /^global$/ }).waitFor()
     assert((await page.locator('table.config-form input, table.config-form select').count()) === 0, 'the config form is editable for a viewer')
