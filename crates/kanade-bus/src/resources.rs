@@ -124,6 +124,9 @@ pub fn stream_config(spec: &StreamSpec) -> stream::Config {
         discard: stream::DiscardPolicy::Old,
         storage: stream::StorageType::File,
         duplicate_window: std::time::Duration::from_secs(120),
+        // Agents catch up with the newest command per subject by direct get (and their grant
+        // names those subjects one by one).
+        allow_direct: true,
         ..Default::default()
     }
 }

@@ -1,5 +1,5 @@
 //! Live group membership: joining a group in KV `agent_groups` makes a running agent take
-//! `commands.group.<g>` (live and in its replay filter), leaving stops that, no restart.
+//! `commands.group.<g>` (live and in its catch-up), leaving stops that, no restart.
 
 use kanade_protocol::subject;
 
@@ -12,15 +12,12 @@ async fn joining_and_leaving_a_group_applies_without_a_restart() {
     let pc = pc_id("live-grp");
     let agent = Agent::start(&broker, &pc, dir.path()).await;
     let lab = subject::commands_group("lab");
-    assert!(!broker.replay_filter(&pc).await.contains(&lab));
+    assert!(!agent.catch_up_subjects().contains(&lab));
 
     broker.set_groups(&pc, &["lab"]).await;
     // The filter is updated right after the live subscription is made.
-    let joined = eventually(WAIT, || async {
-        broker.replay_filter(&pc).await.contains(&lab)
-    })
-    .await;
-    assert!(joined, "filter: {:?}", broker.replay_filter(&pc).await);
+    let joined = eventually(WAIT, || async { agent.catch_up_subjects().contains(&lab) }).await;
+    assert!(joined, "filter: {:?}", agent.catch_up_subjects());
     let cmd = command("echo lab member");
     broker.send(&lab, &cmd).await;
     assert_eq!(
@@ -29,11 +26,8 @@ async fn joining_and_leaving_a_group_applies_without_a_restart() {
     );
 
     broker.set_groups(&pc, &[]).await;
-    let left = eventually(WAIT, || async {
-        !broker.replay_filter(&pc).await.contains(&lab)
-    })
-    .await;
-    assert!(left, "filter: {:?}", broker.replay_filter(&pc).await);
+    let left = eventually(WAIT, || async { !agent.catch_up_subjects().contains(&lab) }).await;
+    assert!(left, "filter: {:?}", agent.catch_up_subjects());
     let ignored = command("echo not a member any more");
     broker.send(&lab, &ignored).await;
     // Sent after the group command: once it is done, the group command had its chance.
@@ -46,7 +40,7 @@ async fn joining_and_leaving_a_group_applies_without_a_restart() {
     // Joining again later catches up on nothing it was not meant to run.
     broker.set_groups(&pc, &["lab", "ops"]).await;
     let rejoined = eventually(WAIT, || async {
-        let filter = broker.replay_filter(&pc).await;
+        let filter = agent.catch_up_subjects();
         filter.contains(&lab) && filter.contains(&subject::commands_group("ops"))
     })
     .await;

@@ -162,20 +162,6 @@ impl Broker {
         read_stream(&self.js, names::STREAM_OBS_EVENTS, &subject::obs(pc_id)).await
     }
 
-    /// The filter subjects of `pc_id`'s replay consumer (empty while it does not exist).
-    pub async fn replay_filter(&self, pc_id: &str) -> Vec<String> {
-        let Ok(stream) = self.js.get_stream(names::STREAM_EXEC).await else {
-            return Vec::new();
-        };
-        match stream
-            .consumer_info(names::agent_replay_consumer(pc_id))
-            .await
-        {
-            Ok(info) => info.config.filter_subjects.clone(),
-            Err(_) => Vec::new(),
-        }
-    }
-
     /// Every result published for `request_id` so far.
     pub async fn results(&self, request_id: &str) -> Vec<ExecResult> {
         read_stream(
@@ -400,26 +386,38 @@ impl Agent {
         agent
     }
 
-    /// Ready means a probe command sent to this machine came back: subscriptions are in
-    /// place and the catch-up at start is done (it runs before live commands are taken).
-    /// A brand-new agent's replay consumer starts at "new", so the probe waits for the
-    /// consumer to exist (it is created after the live subscriptions).
+    /// Ready means a probe command sent to this machine came back. The probe goes out after
+    /// the agent's first heartbeat, which it sends only once its command subscriptions are
+    /// in place (a brand-new agent's catch-up starts at "new": a probe sent earlier would be
+    /// passed over as from before its time).
     pub async fn wait_ready(&self, broker: &Broker) {
-        let consumer = names::agent_replay_consumer(&self.pc_id);
-        let exists = eventually(WAIT, || async {
-            match broker.js.get_stream(names::STREAM_EXEC).await {
-                Ok(stream) => stream.consumer_info(&consumer).await.is_ok(),
-                Err(_) => false,
-            }
-        })
-        .await;
-        assert!(exists, "agent {} never created {consumer}", self.pc_id);
+        let mut beats = broker
+            .client
+            .subscribe(subject::heartbeat(&self.pc_id))
+            .await
+            .unwrap();
+        let beat = tokio::time::timeout(WAIT, futures::StreamExt::next(&mut beats)).await;
+        assert!(
+            matches!(beat, Ok(Some(_))),
+            "agent {} never heartbeated",
+            self.pc_id
+        );
         let probe = command("echo ready");
         broker
             .send(&subject::commands_pc(&self.pc_id), &probe)
             .await;
         let result = broker.wait_result(&probe.request_id).await;
         assert_eq!(result.stdout, "ready\n", "{result:#?}");
+    }
+
+    /// The command subjects the agent caught up on last (its `catch_up.json` marks).
+    pub fn catch_up_subjects(&self) -> Vec<String> {
+        let marks: std::collections::BTreeMap<String, u64> =
+            std::fs::read(self.data_dir.join("catch_up.json"))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or_default();
+        marks.into_keys().collect()
     }
 
     pub fn outbox_files(&self) -> Vec<PathBuf> {
