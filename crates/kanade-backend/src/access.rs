@@ -18,6 +18,8 @@ pub mod registry;
 use chrono::{DateTime, Utc};
 use kanade_protocol::enrollment::MachineIdentity;
 
+use crate::config::{BackendConfig, BrokerAuth};
+
 pub use registry::{Decision, DecisionError, Registry};
 
 /// The registry plus the broker's system connection (present when `[nats] auth = "callout"`).
@@ -76,4 +78,91 @@ impl BrokerAccess {
             }
         }
     }
+}
+
+/// The backend's broker connection: with `[nats] auth = "callout"` it proves the backend's
+/// own nkey (made on first use), which the broker lets past the callout with full access.
+/// Returns the keys too (the callout's issuer signs grants; the system key kicks).
+pub async fn connect_backend(
+    config: &BackendConfig,
+) -> anyhow::Result<(async_nats::Client, Option<keys::BrokerKeys>)> {
+    let keys = match config.nats.auth {
+        BrokerAuth::Callout => Some(keys::BrokerKeys::load_or_create(&config.data_dir())?),
+        BrokerAuth::None => None,
+    };
+    let access = access_as(config, keys.as_ref().map(|k| &k.backend))?;
+    let client =
+        kanade_bus::connect_with(kanade_bus::Role::Backend, &config.nats.url, &access).await?;
+    Ok((client, keys))
+}
+
+/// The second connection, as the broker's system user, that lists and kicks connections.
+pub async fn connect_system(
+    config: &BackendConfig,
+    keys: &keys::BrokerKeys,
+) -> anyhow::Result<kick::Kicker> {
+    let access = access_as(config, Some(&keys.system))?;
+    let sys = kanade_bus::connect_with(kanade_bus::Role::BackendSystem, &config.nats.url, &access)
+        .await?;
+    Ok(kick::Kicker::new(sys))
+}
+
+fn access_as(
+    config: &BackendConfig,
+    key: Option<&nkeys::KeyPair>,
+) -> anyhow::Result<kanade_bus::Access> {
+    Ok(kanade_bus::Access {
+        ca_file: config.nats.ca_file.clone(),
+        nkey_seed: key
+            .map(|k| {
+                k.seed()
+                    .map_err(|err| anyhow::anyhow!("encoding an nkey: {err}"))
+            })
+            .transpose()?,
+        token: None,
+    })
+}
+
+/// Makes an enrollment token with the backend's own broker credentials (no API session):
+/// `kanade-backend enrollment-token`, for installers and `scripts/up`. Audited as
+/// `kanade-backend (local)`. Returns the token text.
+pub async fn issue_token_locally(
+    config: &BackendConfig,
+    group: Option<String>,
+    expires_in: chrono::Duration,
+    uses: u32,
+) -> anyhow::Result<String> {
+    if let Some(group) = &group {
+        kanade_protocol::ids::IdKind::Group
+            .check(group)
+            .map_err(|err| anyhow::anyhow!("--group: {err}"))?;
+    }
+    anyhow::ensure!(uses >= 1, "--uses must be at least 1");
+    let (client, _) = connect_backend(config).await?;
+    let js = async_nats::jetstream::new(client);
+    kanade_bus::ensure_resources(&js).await?;
+    let registry = Registry::open(&js).await?;
+    let (token, text) = registry
+        .create_token(
+            group,
+            expires_in,
+            uses,
+            "kanade-backend (local)",
+            Utc::now(),
+        )
+        .await?;
+    let event = kanade_protocol::wire::AuditEvent {
+        actor: "kanade-backend (local)".to_owned(),
+        action: "enrollment.token_create".to_owned(),
+        target: Some(token.id.clone()),
+        payload: serde_json::json!({
+            "group": token.group,
+            "uses": token.uses_total,
+            "expires_at": token.expires_at,
+        }),
+        occurred_at: Utc::now(),
+        client_addr: None,
+    };
+    crate::audit::publish(&js, &event).await?;
+    Ok(text)
 }

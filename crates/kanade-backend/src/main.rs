@@ -52,6 +52,19 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Make an enrollment token with the backend's own broker credentials (no API session
+    /// needed; for installers and scripts). Prints only the token text.
+    EnrollmentToken {
+        /// The group the enrolled machines join.
+        #[arg(long)]
+        group: Option<String>,
+        /// How long the token can be used, e.g. 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        expires: kanade_protocol::duration::HumanDuration,
+        /// How many machines may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+    },
     /// Make (once) a local CA and a certificate for the broker in DIR: ca.pem goes to every
     /// client (`[nats] ca_file`, the agent's `nats_ca`, `kanade --nats-ca`), server.pem and
     /// server-key.pem to nats-server. Existing files are kept; a changed host list re-issues
@@ -151,6 +164,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => print!("{text}"),
             }
+            Ok(())
+        }
+        Command::EnrollmentToken {
+            group,
+            expires,
+            uses,
+        } => {
+            let config = BackendConfig::load(cli.config.as_deref())?;
+            let expires_in = chrono::Duration::from_std(expires.0)
+                .ok()
+                .filter(|d| *d > chrono::Duration::zero())
+                .context("--expires must be a positive duration")?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let text = runtime.block_on(kanade_backend::access::issue_token_locally(
+                &config, group, expires_in, uses,
+            ))?;
+            println!("{text}");
             Ok(())
         }
         Command::ResolveDbPath => {

@@ -144,31 +144,7 @@ async fn start(
     signer: Arc<crate::signer::Signer>,
     boot: &Boot,
 ) -> anyhow::Result<Started> {
-    let callout = config.nats.auth == crate::config::BrokerAuth::Callout;
-    let keys = match callout {
-        true => Some(crate::access::keys::BrokerKeys::load_or_create(
-            &config.data_dir(),
-        )?),
-        false => None,
-    };
-    let access_as = |key: Option<&nkeys::KeyPair>| -> anyhow::Result<kanade_bus::Access> {
-        Ok(kanade_bus::Access {
-            ca_file: config.nats.ca_file.clone(),
-            nkey_seed: key
-                .map(|k| {
-                    k.seed()
-                        .map_err(|err| anyhow::anyhow!("encoding an nkey: {err}"))
-                })
-                .transpose()?,
-            token: None,
-        })
-    };
-    let nats = kanade_bus::connect_with(
-        kanade_bus::Role::Backend,
-        &config.nats.url,
-        &access_as(keys.as_ref().map(|k| &k.backend))?,
-    )
-    .await?;
+    let (nats, keys) = crate::access::connect_backend(&config).await?;
     boot.connected(&nats);
     let js = jetstream::new(nats.clone());
     let report = ensure_resources_when_reachable(&js, boot).await?;
@@ -181,15 +157,7 @@ async fn start(
     signer.publish_current(&js).await?;
     let registry = crate::access::Registry::open(&js).await?;
     let kicker = match &keys {
-        Some(keys) => {
-            let sys = kanade_bus::connect_with(
-                kanade_bus::Role::BackendSystem,
-                &config.nats.url,
-                &access_as(Some(&keys.system))?,
-            )
-            .await?;
-            Some(crate::access::kick::Kicker::new(sys))
-        }
+        Some(keys) => Some(crate::access::connect_system(&config, keys).await?),
         None => None,
     };
     let access = Arc::new(crate::access::BrokerAccess {
