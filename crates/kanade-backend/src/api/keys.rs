@@ -190,7 +190,7 @@ fn is_command_subject(target: &str) -> bool {
     request_body(content = SignCommandRequest, content_type = "application/json"),
     responses(
         (status = 200, body = SignCommandResponse, description = "The command with its signature"),
-        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The target is not a command subject, or an id is not a subject token"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The target is not a command subject, an id is not a subject token, or the machine is pending, rejected or revoked"),
     ),
 )]
 async fn sign(
@@ -220,6 +220,22 @@ async fn sign(
                 format!("{field}: letters, digits, '-' and '_' only"),
             ));
         }
+    }
+    // A machine the broker will not let in cannot answer: say so now rather than let the
+    // operator wait for a result that cannot come.
+    if let Some(pc_id) = req.target.strip_prefix("commands.pc.")
+        && let Some(identity) = state.access.registry.identity(pc_id).await.map_err(|err| {
+            ApiError::unavailable("reading KV agent_identities", format!("{err:#}"))
+        })?
+        && identity.status != kanade_protocol::enrollment::IdentityStatus::Approved
+    {
+        return Err(invalid(
+            "target",
+            format!(
+                "target: machine {pc_id} is {} and cannot take commands (kanade machines)",
+                identity.status.as_str()
+            ),
+        ));
     }
     let signed = state.signer.sign(cmd, &req.target, Utc::now());
     let key_id = signed

@@ -168,6 +168,21 @@ async fn a_revoked_machine_is_cut_off_and_stays_out() {
             .is_err(),
         "a revoked machine still heartbeats"
     );
+    // Break-glass to it is refused up front instead of waiting for an answer that cannot come.
+    let cmd = kanade_cli::run::adhoc_command(
+        "zt-rev",
+        kanade_protocol::manifest::Shell::Sh,
+        "echo hi",
+        Duration::from_secs(5),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let refused = system
+        .api
+        .sign_command(&cmd, &subject::commands_pc("zt-rev"))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("revoked"), "{refused}");
     // The other machine is untouched.
     let mut other = admin.subscribe(subject::heartbeat("zt-ok")).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), other.next())
