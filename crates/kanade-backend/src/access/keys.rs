@@ -103,3 +103,52 @@ pub fn backend_seed(data_dir: &Path) -> anyhow::Result<String> {
         .map(|s| s.trim().to_owned())
         .with_context(|| format!("reading {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn keys_are_made_once_private_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = BrokerKeys::load_or_create(dir.path()).unwrap();
+        for file in [ISSUER_SEED, BACKEND_SEED, SYSTEM_SEED] {
+            let mode = std::fs::metadata(dir.path().join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+        let again = BrokerKeys::load_or_create(dir.path()).unwrap();
+        assert_eq!(first.issuer.public_key(), again.issuer.public_key());
+        assert!(first.issuer.public_key().starts_with('A'));
+        let config = first.broker_config();
+        assert!(config.contains(&first.issuer.public_key()));
+        assert!(config.contains(&first.system.public_key()));
+        assert!(!config.contains("SU"), "no seed in the server config");
+    }
+
+    #[test]
+    fn an_exposed_or_wrong_seed_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        BrokerKeys::load_or_create(dir.path()).unwrap();
+        let backend = dir.path().join(BACKEND_SEED);
+        std::fs::set_permissions(&backend, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = BrokerKeys::load_or_create(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(BACKEND_SEED) && err.contains("chmod 600"),
+            "{err}"
+        );
+
+        std::fs::set_permissions(&backend, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let account = KeyPair::new_account().seed().unwrap();
+        secrets::write_private(&backend, &account).unwrap();
+        let err = BrokerKeys::load_or_create(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("wrong kind"), "{err}");
+    }
+}

@@ -438,3 +438,70 @@ async fn break_glass_needs_a_live_operator_session() {
     system.api.logout().await.unwrap();
     assert!(connect(Some(system.token.clone())).await.is_err());
 }
+
+#[tokio::test]
+async fn a_used_up_or_expired_token_enrolls_nobody() {
+    let mut system = System::start_zero_trust(&[]).await;
+    let registry = system.registry().await;
+    let now = chrono::Utc::now();
+    let (_, once) = registry
+        .create_token(
+            Some("lab".into()),
+            chrono::Duration::hours(1),
+            1,
+            "test",
+            now,
+        )
+        .await
+        .unwrap();
+    let (_, brief) = registry
+        .create_token(None, chrono::Duration::seconds(1), 5, "test", now)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    system.enrollment_token = Some(once.clone());
+    system.start_agent("zt-first").await;
+    system.wait_online(1).await;
+    assert_eq!(
+        system.api.agent_groups("zt-first").await.unwrap().groups,
+        ["lab"],
+        "the token's group is joined"
+    );
+    system.start_agent("zt-second").await;
+    system.enrollment_token = Some(brief);
+    system.start_agent("zt-late").await;
+    system.enrollment_token = Some("kanade-enroll-garbage".into());
+    system.start_agent("zt-junk").await;
+    for (pc, why) in [
+        ("zt-second", "no uses left"),
+        ("zt-late", "expired"),
+        ("zt-junk", "malformed"),
+    ] {
+        let registry = registry.clone();
+        wait_for(
+            &format!("{pc} pending because the token is {why}"),
+            Duration::from_secs(30),
+            || {
+                let registry = registry.clone();
+                async move {
+                    registry
+                        .identity(pc)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some_and(|id| {
+                            id.status == IdentityStatus::Pending
+                                && id.reason.as_deref().is_some_and(|r| r.contains(why))
+                        })
+                }
+            },
+        )
+        .await;
+    }
+    let tokens = registry.tokens().await.unwrap();
+    let spent = tokens.iter().find(|t| t.uses_total == 1).unwrap();
+    assert_eq!(spent.uses_left, 0, "exactly one use was spent");
+    let expired = tokens.iter().find(|t| t.uses_total == 5).unwrap();
+    assert_eq!(expired.uses_left, 5, "an expired token is never spent");
+}
