@@ -1,8 +1,9 @@
 //! Commands in, results out: subscribe to this machine's command subjects (group subjects
 //! follow live membership changes), catch up through the replay consumer at start, after every
 //! reconnect and after a group change, check the signature (`verify`), run each `request_id`
-//! once, check the gates (version pin, revoke, deadline, then the fleet freeze, which
-//! `emergency` commands pass), apply jitter, wait for a slot under `max_local_concurrent`, run
+//! once, check the gates (version pin, run_as, revoke, deadline; the fleet freeze is not one:
+//! it holds only the backend's scheduled fires, never a command that reached the machine),
+//! apply jitter, wait for a slot under `max_local_concurrent`, run
 //! the script and hand the started event, the emitted timeline events and the result to the
 //! outbox, in that order.
 
@@ -19,9 +20,7 @@ use futures::StreamExt;
 use kanade_protocol::manifest::EmitKind;
 use kanade_protocol::names::{self, exit_code};
 use kanade_protocol::subject::{self, is_valid_token};
-use kanade_protocol::wire::{
-    Command, EmitHint, EventStarted, ExecResult, FREEZE_KEY, Freeze, RunAs, SCRIPT_REVOKED,
-};
+use kanade_protocol::wire::{Command, EmitHint, EventStarted, ExecResult, RunAs, SCRIPT_REVOKED};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -83,7 +82,6 @@ pub async fn run(env: Env, seen: SeenRequests) {
             env: env.clone(),
             script_current: setup.script_current,
             script_status: setup.script_status,
-            fleet_config: setup.fleet_config,
             slots: slots.clone(),
         },
         seen,
@@ -193,7 +191,6 @@ struct Setup {
     subs: Subscriptions,
     script_current: kv::Store,
     script_status: kv::Store,
-    fleet_config: kv::Store,
 }
 
 async fn setup_with_retry(env: &Env, js: &jetstream::Context) -> Setup {
@@ -229,17 +226,12 @@ async fn setup(env: &Env, js: &jetstream::Context) -> anyhow::Result<Setup> {
         .get_key_value(names::KV_SCRIPT_STATUS)
         .await
         .context("opening KV script_status")?;
-    let fleet_config = js
-        .get_key_value(names::KV_FLEET_CONFIG)
-        .await
-        .context("opening KV fleet_config")?;
     let groups = env.live.groups.borrow().clone().unwrap_or_default();
     let subs = Subscriptions::open(&env.client, &env.pc_id, &groups).await?;
     Ok(Setup {
         subs,
         script_current,
         script_status,
-        fleet_config,
     })
 }
 
@@ -342,7 +334,6 @@ struct JobEnv {
     env: Env,
     script_current: kv::Store,
     script_status: kv::Store,
-    fleet_config: kv::Store,
     slots: Arc<Slots>,
 }
 
@@ -375,7 +366,7 @@ pub fn check_gates(
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         return Some(Refusal {
-            exit_code: exit_code::RUN_AS_UNSUPPORTED,
+            exit_code: exit_code::UNSUPPORTED,
             reason: format!(
                 "kanade: run_as {name} is not supported by this agent — not running (it would run as the agent's own account)"
             ),
@@ -388,26 +379,6 @@ pub fn check_gates(
         });
     }
     check_deadline(cmd, now)
-}
-
-/// The gate after the others: while a freeze is active only `emergency` commands run.
-/// `freeze` is the value of `fleet_config[freeze]` (`None` when missing).
-pub fn check_freeze(cmd: &Command, freeze: Option<&Freeze>, now: DateTime<Utc>) -> Option<Refusal> {
-    let freeze = freeze?;
-    if cmd.emergency || !freeze.active(now) {
-        return None;
-    }
-    let mut why = match freeze.reason.as_deref().map(str::trim) {
-        Some(reason) if !reason.is_empty() => format!("reason: {reason}"),
-        _ => "no reason given".to_owned(),
-    };
-    if let Some(until) = freeze.until {
-        why.push_str(&format!("; until {}", until.to_rfc3339()));
-    }
-    Some(Refusal {
-        exit_code: exit_code::FROZEN,
-        reason: format!("kanade: the fleet is frozen ({why}) — not running"),
-    })
 }
 
 pub fn check_deadline(cmd: &Command, now: DateTime<Utc>) -> Option<Refusal> {
@@ -436,18 +407,6 @@ async fn execute(job: JobEnv, cmd: Command) {
     };
     if let Some(refusal) = refusal {
         return skip(env, &cmd, result_id, refusal).await;
-    }
-    if !cmd.emergency {
-        let refusal = match read_freeze(&job.fleet_config).await {
-            Ok(freeze) => check_freeze(&cmd, freeze.as_ref(), Utc::now()),
-            Err(reason) => Some(Refusal {
-                exit_code: exit_code::STALE,
-                reason,
-            }),
-        };
-        if let Some(refusal) = refusal {
-            return skip(env, &cmd, result_id, refusal).await;
-        }
     }
     // From here on a kill request counts, also while the command waits to start.
     let kill = match env.client.subscribe(subject::kill(&cmd.exec_id)).await {
@@ -675,31 +634,6 @@ async fn read_gate_values(
     Ok((pinned, status))
 }
 
-/// `fleet_config[freeze]`. A value that does not decode counts as a freeze without an end:
-/// someone meant to stop the fleet, and running anyway is the worse mistake. Err carries the
-/// stderr text.
-async fn read_freeze(fleet_config: &kv::Store) -> Result<Option<Freeze>, String> {
-    let value = read_value(fleet_config, FREEZE_KEY)
-        .await
-        .map_err(|err| format!("kanade: cannot read fleet_config: {err}"))?;
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    match serde_json::from_str::<Freeze>(&value) {
-        Ok(freeze) => Ok(Some(freeze)),
-        Err(err) => {
-            tracing::warn!(error = %err, "fleet_config[freeze] does not decode; treating the fleet as frozen");
-            Ok(Some(Freeze {
-                from: None,
-                until: None,
-                reason: Some("the freeze record does not decode".to_owned()),
-                set_by: None,
-                set_at: Utc::now(),
-            }))
-        }
-    }
-}
-
 async fn read_value(store: &kv::Store, key: &str) -> Result<Option<String>, kv::EntryError> {
     let mut attempt = 0;
     loop {
@@ -881,43 +815,6 @@ mod tests {
         assert_eq!(code(check_gates(&c, None, None, now)), Some(125));
         c.deadline_at = Some(now + chrono::TimeDelta::seconds(60));
         assert_eq!(check_gates(&c, None, None, now), None);
-    }
-
-    #[test]
-    fn a_freeze_stops_all_but_emergency_commands_inside_its_window() {
-        let now = Utc::now();
-        let hour = chrono::TimeDelta::hours(1);
-        let freeze = Freeze {
-            from: None,
-            until: Some(now + hour),
-            reason: Some("quarter close".into()),
-            set_by: Some("ops".into()),
-            set_at: now,
-        };
-        let mut c = cmd();
-        assert_eq!(check_freeze(&c, None, now), None);
-        let refusal = check_freeze(&c, Some(&freeze), now).expect("frozen");
-        assert_eq!(refusal.exit_code, exit_code::FROZEN);
-        assert!(
-            refusal
-                .reason
-                .starts_with("kanade: the fleet is frozen (reason: quarter close; until "),
-            "{}",
-            refusal.reason
-        );
-        assert!(refusal.reason.ends_with(") — not running"));
-        assert_eq!(check_freeze(&c, Some(&freeze), now + hour), None, "over");
-        let unexplained = Freeze {
-            reason: None,
-            until: None,
-            ..freeze.clone()
-        };
-        assert_eq!(
-            check_freeze(&c, Some(&unexplained), now).unwrap().reason,
-            "kanade: the fleet is frozen (no reason given) — not running"
-        );
-        c.emergency = true;
-        assert_eq!(check_freeze(&c, Some(&freeze), now), None);
     }
 
     #[test]

@@ -152,6 +152,8 @@ pub fn value(value: &serde_json::Value) -> String {
 /// What the agent meant by a result that is not a plain exit of the script.
 pub fn exit_meaning(code: i32, skipped: bool) -> Option<&'static str> {
     match (code, skipped) {
+        (exit_code::UNSUPPORTED, true) => Some("skipped: not supported on this machine's agent"),
+        (exit_code::SIGNATURE_REFUSED, true) => Some("skipped: the signature was refused"),
         (exit_code::VERSION_MISMATCH, true) => Some("skipped: another version is pinned"),
         (exit_code::DEADLINE_PASSED, true) => {
             Some("skipped: the deadline passed before it could start")

@@ -267,15 +267,18 @@ pub fn output_object_key(result_id: &str, stream: &str) -> String {
     format!("{result_id}/{stream}")
 }
 
-/// Reserved exit codes of results the agent did not produce by running a script. Every
-/// refusal (122–127) comes with `skipped: true`.
+/// Reserved exit codes of results the agent did not produce by running a script (the
+/// original kanade's numbers). Consumers count a result by its `skipped` flag, never by the
+/// code alone: scripts can exit with the same numbers. The README's "Reserved exit codes"
+/// table lists them with how each is counted. 121 is reserved and unused: older kanade agents
+/// sent it for an unsupported `run_as` (now [`exit_code::UNSUPPORTED`], the original's 122),
+/// and it is never given another meaning.
 pub mod exit_code {
-    /// The command asks for a `run_as` account this agent does not implement (`user`,
-    /// `system_gui`): not run rather than run as the agent's own account.
-    pub const RUN_AS_UNSUPPORTED: i32 = 121;
-    /// The fleet freeze (`fleet_config[freeze]`) is active and the command is not marked
-    /// emergency.
-    pub const FROZEN: i32 = 122;
+    /// Unsupported on this OS or by this agent: the command asks for something the agent does
+    /// not implement here (a `run_as` of `user` or `system_gui`), so it is not run rather than
+    /// run differently. Skipped. (Agents before this release used 122 for "the fleet is
+    /// frozen"; the freeze no longer stops commands on the agent.)
+    pub const UNSUPPORTED: i32 = 122;
     /// The command's signature is missing, made by an unknown key, does not match, names
     /// another subject, or is too old (mode `enforce`).
     pub const SIGNATURE_REFUSED: i32 = 123;
@@ -324,7 +327,7 @@ mod tests {
     fn reserved_exit_codes_are_distinct() {
         use exit_code::*;
         let codes = [
-            FROZEN,
+            UNSUPPORTED,
             SIGNATURE_REFUSED,
             VERSION_MISMATCH,
             DEADLINE_PASSED,
@@ -335,7 +338,7 @@ mod tests {
         let unique: std::collections::HashSet<i32> = codes.into_iter().collect();
         assert_eq!(unique.len(), codes.len());
         assert_eq!(
-            (FROZEN, SIGNATURE_REFUSED, VERSION_MISMATCH, STALE),
+            (UNSUPPORTED, SIGNATURE_REFUSED, VERSION_MISMATCH, STALE),
             (122, 123, 124, 127)
         );
     }

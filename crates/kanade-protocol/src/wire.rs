@@ -31,12 +31,14 @@ pub struct Command {
     pub cwd: Option<String>,
     /// Whose account runs the script (the original's `system` | `user` | `system_gui`; absent =
     /// `system`, the agent's own). Agents refuse one they do not implement with a skipped
-    /// result (exit 121) rather than run it as someone else.
+    /// result (exit 122, unsupported) rather than run it as someone else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as: Option<RunAs>,
     #[serde(default)]
     pub emit: Option<EmitHint>,
-    /// Emergency commands still run while the fleet is frozen.
+    /// Marks a break-glass command (`kanade run`). Part of the signed bytes; agents treat it
+    /// like any other command (the fleet freeze holds only scheduled fires, so no command
+    /// needs to get past it).
     #[serde(default)]
     pub emergency: bool,
     pub issued_at: DateTime<Utc>,
@@ -88,9 +90,8 @@ pub struct ExecResult {
     pub stderr_object: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
-    /// True when the agent refused to run (the exit code says why: 122 frozen, 123 signature,
-    /// 124–127; see
-    /// `names::exit_code`).
+    /// True when the agent refused to run (the exit code says why: 122 unsupported here,
+    /// 123 signature, 124–127; see `names::exit_code`).
     #[serde(default)]
     pub skipped: bool,
 }
@@ -277,8 +278,9 @@ pub struct ExecutionRecord {
 /// Key of the fleet freeze in KV `fleet_config`; absent means not frozen.
 pub const FREEZE_KEY: &str = "freeze";
 
-/// A fleet-wide change freeze: while active the scheduler fires nothing and agents refuse
-/// new commands except those marked emergency.
+/// A fleet-wide change freeze: while active the scheduler fires no schedule and sends no wave
+/// of a rollout (they wait for the thaw). Manual runs still go out and agents run every
+/// command they get; nothing in flight or already queued is touched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Freeze {

@@ -77,16 +77,20 @@ export function StatusBadge({ status }: { status: string }) {
 export function exitMeaning(code: number | null, skipped: boolean, reaped: boolean): string {
   if (code === null) return 'running'
   if (reaped) return 'reaped (deadline passed while running)'
-  const reserved: Record<number, string> = {
-    124: 'skipped: job version mismatch',
-    125: 'skipped: deadline passed before start',
-    126: 'skipped: job revoked',
-    127: 'skipped: command stale',
-    [-1]: 'killed or timed out',
-  }
-  if (reserved[code]) return reserved[code]
-  if (skipped) return 'skipped'
+  if (skipped) return SKIP_MEANINGS[code] ?? 'skipped'
+  if (code === -1) return 'killed or timed out'
   return code === 0 ? 'ok' : 'failed'
+}
+
+/** The agent's reserved codes of skipped results (README, "Reserved exit codes"). Only a
+ * result the agent marked skipped means one of these: scripts may exit with the same numbers. */
+const SKIP_MEANINGS: Record<number, string> = {
+  122: 'skipped: unsupported on this machine',
+  123: 'skipped: signature refused',
+  124: 'skipped: job version mismatch',
+  125: 'skipped: deadline passed before start',
+  126: 'skipped: job revoked',
+  127: 'skipped: command stale',
 }
 
 export function ExitBadge({ code, skipped, reaped }: { code: number | null; skipped: boolean; reaped: boolean }) {
