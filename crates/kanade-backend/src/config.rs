@@ -78,6 +78,11 @@ pub struct NatsConfig {
     /// it with `kanade-backend broker-config`); each machine gets its own subjects only.
     #[serde(default)]
     pub auth: BrokerAuth,
+    /// Copies of every stream, KV bucket and object store: 1, or 3 / 5 on a JetStream cluster
+    /// of at least that many servers. Applied (migrating existing ones) at every start; unset
+    /// keeps what each has (new ones get 1).
+    #[serde(default)]
+    pub replicas: Option<usize>,
 }
 
 /// How clients are authorized on the broker; see `NatsConfig::auth`.
@@ -332,6 +337,7 @@ impl Default for NatsConfig {
             ack_timeout: default_ack_timeout(),
             ca_file: None,
             auth: BrokerAuth::None,
+            replicas: None,
         }
     }
 }

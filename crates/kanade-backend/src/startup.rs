@@ -147,7 +147,7 @@ async fn start(
     let (nats, keys) = crate::access::connect_backend(&config).await?;
     boot.connected(&nats);
     let js = jetstream::new(nats.clone());
-    let report = ensure_resources_when_reachable(&js, boot).await?;
+    let report = ensure_resources_when_reachable(&js, boot, config.nats.replicas).await?;
     tracing::info!(
         streams = report.streams.len(),
         buckets = report.buckets.len(),
@@ -237,10 +237,11 @@ async fn start(
 async fn ensure_resources_when_reachable(
     js: &jetstream::Context,
     boot: &Boot,
+    replicas: Option<usize>,
 ) -> anyhow::Result<kanade_bus::resources::SetupReport> {
     let mut delay = std::time::Duration::from_millis(200);
     loop {
-        match kanade_bus::ensure_resources(js).await {
+        match kanade_bus::resources::ensure_resources_replicated(js, replicas).await {
             Ok(report) => {
                 boot.degraded(None);
                 return Ok(report);

@@ -113,7 +113,18 @@ pub async fn connect_with(
     if role != Role::Cli {
         options = options.retry_on_initial_connect();
     }
-    options.connect(url).await.map_err(|err| {
+    // A cluster is named by several URLs, comma separated; the client moves between them.
+    let servers: Vec<async_nats::ServerAddr> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .with_context(|| format!("`{u}` is not a broker URL (in {url})"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    anyhow::ensure!(!servers.is_empty(), "no broker URL given");
+    options.connect(servers).await.map_err(|err| {
         let hint = match err.to_string() {
             e if e.contains("UnknownIssuer") || e.contains("invalid peer certificate") => {
                 match &tls.ca_file {

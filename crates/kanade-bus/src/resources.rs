@@ -4,7 +4,7 @@
 use anyhow::Context;
 use async_nats::jetstream::{self, kv, object_store, stream};
 use futures::TryStreamExt;
-use kanade_protocol::api::{ConsumerStatus, StreamStatus};
+use kanade_protocol::api::{ConsumerStatus, PeerStatus, StreamStatus};
 use kanade_protocol::names::{self, BucketSpec, ObjectStoreSpec, StreamSpec};
 
 /// What `ensure_resources` did, for logs and the CLI.
@@ -86,10 +86,30 @@ async fn refusal(
     })
 }
 
+/// Creates or updates everything, keeping each existing resource's replica count (new ones get
+/// one replica). See [`ensure_resources_replicated`] to set or migrate it.
 pub async fn ensure_resources(js: &jetstream::Context) -> anyhow::Result<SetupReport> {
+    ensure_resources_replicated(js, None).await
+}
+
+/// Like [`ensure_resources`], and with `Some(n)` every stream, KV bucket and object store gets
+/// (or is migrated to) `n` replicas: 1, or 3 / 5 on a JetStream cluster of at least that many
+/// servers. Migrating is the server's job (it copies the data to the new peers or drops them).
+pub async fn ensure_resources_replicated(
+    js: &jetstream::Context,
+    replicas: Option<usize>,
+) -> anyhow::Result<SetupReport> {
+    if let Some(n) = replicas {
+        anyhow::ensure!(
+            matches!(n, 1 | 3 | 5),
+            "replicas must be 1, 3 or 5 (JetStream needs a majority of an odd-sized group), not {n}"
+        );
+    }
     let mut report = SetupReport::default();
     for spec in names::STREAMS {
-        if let Err(err) = js.create_or_update_stream(stream_config(spec)).await {
+        let mut config = stream_config(spec);
+        config.num_replicas = replicas_for(js, spec.name, replicas).await;
+        if let Err(err) = js.create_or_update_stream(config).await {
             let err = anyhow::Error::new(err)
                 .context(format!("creating or updating stream {}", spec.name));
             return Err(refusal(js, err, format!("stream {}", spec.name), spec.max_bytes).await);
@@ -97,13 +117,16 @@ pub async fn ensure_resources(js: &jetstream::Context) -> anyhow::Result<SetupRe
         report.streams.push(spec.name.to_owned());
     }
     for spec in names::KV_BUCKETS {
-        js.create_or_update_key_value(bucket_config(spec))
+        let mut config = bucket_config(spec);
+        config.num_replicas = replicas_for(js, &format!("KV_{}", spec.name), replicas).await;
+        js.create_or_update_key_value(config)
             .await
             .with_context(|| format!("creating or updating KV bucket {}", spec.name))?;
         report.buckets.push(spec.name.to_owned());
     }
     for spec in names::OBJECT_STORES {
-        if let Err(err) = ensure_object_store(js, spec).await {
+        let n = replicas_for(js, &format!("OBJ_{}", spec.name), replicas).await;
+        if let Err(err) = ensure_object_store(js, spec, n).await {
             let err = err.context(format!("creating or updating object store {}", spec.name));
             let name = format!("object store {}", spec.name);
             return Err(refusal(js, err, name, spec.max_bytes).await);
@@ -147,15 +170,20 @@ fn bucket_config(spec: &BucketSpec) -> kv::Config {
 async fn ensure_object_store(
     js: &jetstream::Context,
     spec: &ObjectStoreSpec,
+    replicas: usize,
 ) -> anyhow::Result<()> {
     let stream_name = format!("OBJ_{}", spec.name);
     match js.get_stream(&stream_name).await {
         Ok(mut existing) => {
             let info = existing.info().await?;
             let mut config = info.config.clone();
-            if config.max_age != spec.max_age || config.max_bytes != spec.max_bytes {
+            if config.max_age != spec.max_age
+                || config.max_bytes != spec.max_bytes
+                || config.num_replicas != replicas
+            {
                 config.max_age = spec.max_age;
                 config.max_bytes = spec.max_bytes;
+                config.num_replicas = replicas;
                 js.update_stream(config).await?;
             }
         }
@@ -166,6 +194,7 @@ async fn ensure_object_store(
                 max_age: spec.max_age,
                 max_bytes: spec.max_bytes,
                 storage: stream::StorageType::File,
+                num_replicas: replicas,
                 ..Default::default()
             })
             .await?;
@@ -174,41 +203,90 @@ async fn ensure_object_store(
     Ok(())
 }
 
-/// Messages, bytes and consumers of every stream kanade declares (missing ones are left out).
+/// The replica count to give stream `name`: the one asked for, else the one it has, else 1.
+async fn replicas_for(js: &jetstream::Context, name: &str, wanted: Option<usize>) -> usize {
+    if let Some(n) = wanted {
+        return n;
+    }
+    match js.get_stream(name).await {
+        Ok(stream) => stream.cached_info().config.num_replicas.max(1),
+        Err(_) => 1,
+    }
+}
+
+/// Messages, bytes, consumers and copies of every stream, KV bucket (`KV_<name>`) and object
+/// store (`OBJ_<name>`) kanade declares (missing ones are left out).
 pub async fn stream_status(js: &jetstream::Context) -> anyhow::Result<Vec<StreamStatus>> {
+    let mut names_and_listing: Vec<(String, bool)> = names::STREAMS
+        .iter()
+        .map(|s| (s.name.to_owned(), true))
+        .collect();
+    names_and_listing.extend(
+        names::KV_BUCKETS
+            .iter()
+            .map(|b| (format!("KV_{}", b.name), false)),
+    );
+    names_and_listing.extend(
+        names::OBJECT_STORES
+            .iter()
+            .map(|o| (format!("OBJ_{}", o.name), false)),
+    );
     let mut out = Vec::new();
-    for spec in names::STREAMS {
-        let mut stream = match js.get_stream(spec.name).await {
+    for (name, list_consumers) in names_and_listing {
+        let mut stream = match js.get_stream(&name).await {
             Ok(stream) => stream,
             Err(_) => continue,
         };
         let info = stream
             .info()
             .await
-            .with_context(|| format!("reading stream {}", spec.name))?
+            .with_context(|| format!("reading stream {name}"))?
             .clone();
-        let consumers: Vec<_> = stream
-            .consumers()
-            .try_collect()
-            .await
-            .with_context(|| format!("listing consumers of {}", spec.name))?;
-        let mut consumer_list: Vec<ConsumerStatus> = consumers
-            .into_iter()
-            .map(|c| ConsumerStatus {
-                name: c.name,
-                pending: c.num_pending,
-                ack_pending: c.num_ack_pending as u64,
-                delivered: c.delivered.stream_sequence,
-            })
-            .collect();
-        consumer_list.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut consumer_list: Vec<ConsumerStatus> = Vec::new();
+        if list_consumers {
+            let consumers: Vec<_> = stream
+                .consumers()
+                .try_collect()
+                .await
+                .with_context(|| format!("listing consumers of {name}"))?;
+            consumer_list = consumers
+                .into_iter()
+                .map(|c| ConsumerStatus {
+                    name: c.name,
+                    pending: c.num_pending,
+                    ack_pending: c.num_ack_pending as u64,
+                    delivered: c.delivered.stream_sequence,
+                })
+                .collect();
+            consumer_list.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        let (leader, peers) = match &info.cluster {
+            Some(cluster) => (
+                cluster.leader.clone(),
+                cluster
+                    .replicas
+                    .iter()
+                    .map(|p| PeerStatus {
+                        name: p.name.clone(),
+                        current: p.current,
+                        offline: p.offline,
+                        lag: p.lag.unwrap_or(0),
+                        active_ms: p.active.as_millis() as u64,
+                    })
+                    .collect(),
+            ),
+            None => (None, Vec::new()),
+        };
         out.push(StreamStatus {
-            name: spec.name.to_owned(),
+            name,
             subjects: info.config.subjects.clone(),
             messages: info.state.messages,
             bytes: info.state.bytes,
             consumers: info.state.consumer_count,
             consumer_list,
+            replicas: info.config.num_replicas.max(1),
+            leader,
+            peers,
         });
     }
     Ok(out)

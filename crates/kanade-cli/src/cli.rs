@@ -371,8 +371,15 @@ impl From<ShellArg> for Shell {
 #[derive(Debug, Subcommand)]
 pub enum JetstreamCommand {
     /// Create or update every stream, KV bucket and object store kanade uses (idempotent).
-    Setup,
-    /// Messages, bytes and consumers of kanade's streams.
+    /// Signed in, through the backend (admin); otherwise directly over NATS.
+    Setup {
+        /// Copies of each (1, or 3 / 5 on a JetStream cluster): migrates existing ones. Without
+        /// it each keeps what it has.
+        #[arg(long)]
+        replicas: Option<usize>,
+    },
+    /// Messages, bytes, consumers and copies (leader, followers' lag) of kanade's streams,
+    /// buckets and object stores. Signed in, through the backend; otherwise over NATS.
     Status,
 }
 

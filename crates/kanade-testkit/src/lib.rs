@@ -2,8 +2,10 @@
 //! test on a free loopback port with a temporary store, and small helpers for ports and
 //! waiting. End-to-end scenarios of the whole system live in `tests/e2e/`.
 
+pub mod cluster;
 pub mod nats;
 
+pub use cluster::NatsCluster;
 pub use nats::{NatsServer, Options as NatsOptions};
 
 use std::net::TcpListener;

@@ -20,6 +20,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/results", "viewer"),
     ("GET", "/api/results/x", "viewer"),
     ("GET", "/api/jetstream", "viewer"),
+    ("POST", "/api/jetstream/setup", "admin"),
     ("GET", "/api/audit", "viewer"),
     ("GET", "/api/agents", "viewer"),
     ("GET", "/api/agents/versions", "viewer"),

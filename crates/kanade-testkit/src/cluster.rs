@@ -1,0 +1,183 @@
+//! `NatsCluster`: a real JetStream cluster of nats-server processes on loopback ports (routes
+//! between them, one store folder each), TLS only for clients with a CA of its own. A node can
+//! be killed (`kill -9`) and started again on the same ports and store, to test what survives a
+//! broker node's crash.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+struct Node {
+    name: String,
+    port: u16,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+pub struct NatsCluster {
+    dir: tempfile::TempDir,
+    tls: kanade_pki::TlsFiles,
+    nodes: Vec<Node>,
+}
+
+impl NatsCluster {
+    /// Starts `size` nodes and waits until each accepts connections. JetStream elects its meta
+    /// leader a moment later: callers retry their first JetStream request.
+    pub fn start(size: usize) -> NatsCluster {
+        NatsCluster::try_start(size).unwrap_or_else(|err| panic!("{err:#}"))
+    }
+
+    fn try_start(size: usize) -> anyhow::Result<NatsCluster> {
+        let dir = tempfile::Builder::new()
+            .prefix("kanade-cluster-")
+            .tempdir()?;
+        let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let tls = kanade_pki::ensure(&dir.path().join("tls"), &hosts)?.0;
+        let ports: Vec<(u16, u16)> = (0..size)
+            .map(|_| (crate::free_port(), crate::free_port()))
+            .collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, route)| format!("nats-route://127.0.0.1:{route}"))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (port, route)) in ports.iter().enumerate() {
+            let name = format!("n{}", i + 1);
+            let store = dir.path().join(&name);
+            std::fs::create_dir_all(&store)?;
+            let config = dir.path().join(format!("{name}.conf"));
+            std::fs::write(
+                &config,
+                format!(
+                    r#"server_name: {name}
+listen: 127.0.0.1:{port}
+jetstream {{
+  store_dir: "{store}"
+  max_file_store: {max}
+}}
+tls {{
+  cert_file: "{cert}"
+  key_file: "{key}"
+}}
+cluster {{
+  name: kanade
+  listen: 127.0.0.1:{route}
+  routes: [{routes}]
+}}
+"#,
+                    store = store.display(),
+                    max = crate::nats::TEST_FILE_STORE,
+                    cert = tls.server_cert.display(),
+                    key = tls.server_key.display(),
+                    routes = routes.join(", "),
+                ),
+            )?;
+            nodes.push(Node {
+                log: dir.path().join(format!("{name}.log")),
+                name,
+                port: *port,
+                config,
+                child: None,
+            });
+        }
+        let mut cluster = NatsCluster { dir, tls, nodes };
+        for i in 0..size {
+            cluster.spawn(i)?;
+        }
+        for i in 0..size {
+            cluster.wait_listening(i)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Every node's client URL, comma separated (what clients are given, so they fail over).
+    pub fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("tls://127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// One node's client URL.
+    pub fn node_url(&self, i: usize) -> String {
+        format!("tls://127.0.0.1:{}", self.nodes[i].port)
+    }
+
+    pub fn node_name(&self, i: usize) -> &str {
+        &self.nodes[i].name
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.tls.ca_cert.clone()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `kill -9` of node `i`: no goodbye to its peers or clients.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts node `i` again on its ports and store.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i)
+            .and_then(|()| self.wait_listening(i))
+            .unwrap_or_else(|err| panic!("{err:#}"));
+    }
+
+    fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
+        let binary = crate::nats::binary()?;
+        let node = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)?;
+        let child = Command::new(&binary)
+            .arg("-c")
+            .arg(&node.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {} for node {}", binary.display(), node.name))?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    fn wait_listening(&mut self, i: usize) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let node = &mut self.nodes[i];
+        while started.elapsed() < Duration::from_secs(20) {
+            if let Some(child) = node.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+                bail!("node {} exited with {status}:\n{log}", node.name);
+            }
+            if TcpStream::connect(("127.0.0.1", node.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("node {} did not listen within 20 s", node.name)
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
