@@ -1,6 +1,7 @@
 //! Desired state the operators edit, all in KV: group membership (`agent_groups`), layered
 //! agent config (`agent_config`), the fleet freeze (`fleet_config`) and job revocation
-//! (`script_status`). Every edit is compare-and-set (`kanade_bus::kv::modify`).
+//! (`script_status`). Every edit is compare-and-set (`kanade_bus::kv::modify`), except the
+//! freeze, whose new value never depends on the old one.
 
 use anyhow::Context;
 use async_nats::jetstream;
@@ -153,19 +154,79 @@ pub async fn effective(
     })
 }
 
-pub async fn freeze(js: &jetstream::Context) -> anyhow::Result<Option<Freeze>> {
-    let kv = bucket(js, names::KV_FLEET_CONFIG).await?;
-    Ok(kanade_bus::kv::read::<Freeze>(&kv, FREEZE_KEY).await?.0)
+/// What KV `fleet_config[freeze]` holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FreezeState {
+    /// No freeze is set (or it was lifted).
+    Absent,
+    Set(Freeze),
+    /// A value that does not decode. It counts as frozen (fail-safe: someone meant to stop
+    /// the fleet); the text says what is wrong with it.
+    Unreadable(String),
 }
 
+impl FreezeState {
+    /// Whether scheduled fires are held at `now`. An unreadable value holds them.
+    pub fn frozen(&self, now: DateTime<Utc>) -> bool {
+        match self {
+            FreezeState::Absent => false,
+            FreezeState::Set(freeze) => freeze.active(now),
+            FreezeState::Unreadable(_) => true,
+        }
+    }
+
+    /// What a manual exec sent at `now` should tell the operator, if anything.
+    pub fn exec_warning(&self, now: DateTime<Utc>, rollout: bool) -> Option<String> {
+        match self {
+            FreezeState::Absent => None,
+            FreezeState::Set(freeze) if !freeze.active(now) => None,
+            FreezeState::Set(freeze) => Some(kanade_protocol::api::frozen_exec_warning(
+                Some(freeze),
+                rollout,
+            )),
+            FreezeState::Unreadable(_) => {
+                Some(kanade_protocol::api::frozen_exec_warning(None, rollout))
+            }
+        }
+    }
+}
+
+/// Reads the fleet freeze. Err only when the broker cannot be asked; a value that does not
+/// decode is `Unreadable`, never "not frozen".
+pub async fn freeze(js: &jetstream::Context) -> anyhow::Result<FreezeState> {
+    let kv = bucket(js, names::KV_FLEET_CONFIG).await?;
+    let entry = kv
+        .entry(FREEZE_KEY)
+        .await
+        .with_context(|| format!("reading KV {} key {FREEZE_KEY}", names::KV_FLEET_CONFIG))?;
+    let Some(entry) = entry.filter(|e| e.operation == jetstream::kv::Operation::Put) else {
+        return Ok(FreezeState::Absent);
+    };
+    Ok(match serde_json::from_slice::<Freeze>(&entry.value) {
+        Ok(freeze) => FreezeState::Set(freeze),
+        Err(err) => FreezeState::Unreadable(format!(
+            "KV {} key {FREEZE_KEY} does not decode as a freeze ({err})",
+            names::KV_FLEET_CONFIG
+        )),
+    })
+}
+
+/// Sets (`Some`) or lifts (`None`) the freeze. A plain put or delete rather than a
+/// compare-and-set edit: the new value does not depend on the old one, and an unreadable old
+/// value must be replaceable.
 pub async fn set_freeze(js: &jetstream::Context, freeze: Option<Freeze>) -> anyhow::Result<()> {
     let kv = bucket(js, names::KV_FLEET_CONFIG).await?;
-    kanade_bus::kv::modify::<Freeze, _>(&kv, FREEZE_KEY, |_| Ok(freeze.clone())).await?;
+    match freeze {
+        Some(freeze) => {
+            kv.put(FREEZE_KEY, serde_json::to_vec(&freeze)?.into())
+                .await
+                .context("writing the freeze")?;
+        }
+        None => {
+            kv.delete(FREEZE_KEY).await.context("deleting the freeze")?;
+        }
+    }
     Ok(())
-}
-
-pub fn frozen(freeze: Option<&Freeze>, now: DateTime<Utc>) -> bool {
-    freeze.is_some_and(|f| f.active(now))
 }
 
 /// Marks a job revoked (agents refuse it, including replayed commands) or active again.

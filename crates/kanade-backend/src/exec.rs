@@ -172,6 +172,7 @@ pub async fn fire(
         deadline_at: req.deadline_at,
         cwd: manifest.execute.cwd.clone(),
         run_as: manifest.execute.run_as,
+        staleness: manifest.staleness,
         emit: manifest.emit.clone(),
         emergency: false,
         issued_at: now,
@@ -199,6 +200,8 @@ pub async fn fire(
                 rollout: rollout.clone(),
                 command: command.clone(),
                 waves_published: 0,
+                held_since: None,
+                held_secs: 0,
             };
             plan_waves(js, manifest, &plan)
                 .await
@@ -239,6 +242,7 @@ pub async fn fire(
         subjects,
         status: delivery.status().to_owned(),
         machines: Vec::new(),
+        warnings: Vec::new(),
     })
 }
 

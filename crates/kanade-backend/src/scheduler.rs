@@ -119,7 +119,12 @@ async fn lead(fanout: &Fanout, settings: &Settings, lease: &mut Lease) -> anyhow
         }
         let now = Utc::now();
         let frozen = match crate::desired::freeze(&fanout.js).await {
-            Ok(freeze) => crate::desired::frozen(freeze.as_ref(), now),
+            Ok(freeze) => {
+                if let crate::desired::FreezeState::Unreadable(why) = &freeze {
+                    tracing::warn!("{why}; counting the fleet as frozen: firing nothing");
+                }
+                freeze.frozen(now)
+            }
             Err(err) => {
                 tracing::warn!(
                     error = format!("{err:#}"),

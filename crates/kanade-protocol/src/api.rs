@@ -195,6 +195,51 @@ pub struct ExecResponse {
     /// `all`, which targets whoever is connected).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub machines: Vec<TargetMachine>,
+    /// What the operator should know about this execution. Today only `fleet_frozen`: the
+    /// fleet freeze was on when it was accepted (the run went out anyway; a rollout's waves
+    /// wait for the thaw).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ExecWarning>,
+}
+
+/// One warning of an [`ExecResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExecWarning {
+    /// `fleet_frozen`.
+    pub code: String,
+    pub message: String,
+}
+
+/// `ExecWarning::code` of a manual exec sent while the fleet is frozen.
+pub const WARNING_FLEET_FROZEN: &str = "fleet_frozen";
+
+/// What a manual exec does while the fleet is frozen, in one line; the backend's exec answer
+/// and the CLI (before sending) say the same. `freeze` is `None` when the stored freeze does
+/// not decode (which counts as frozen); `rollout` when the exec goes out in waves.
+pub fn frozen_exec_warning(freeze: Option<&crate::wire::Freeze>, rollout: bool) -> String {
+    let state = match freeze {
+        Some(freeze) => {
+            let mut why = match freeze.reason.as_deref().map(str::trim) {
+                Some(reason) if !reason.is_empty() => format!("reason: {reason}"),
+                _ => "no reason given".to_owned(),
+            };
+            match freeze.until {
+                Some(until) => why.push_str(&format!(
+                    "; until {}",
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )),
+                None => why.push_str("; until lifted"),
+            }
+            format!("the fleet is frozen ({why})")
+        }
+        None => "the fleet freeze record is unreadable and counts as frozen".to_owned(),
+    };
+    let what = match rollout {
+        false => "this manual run goes out now",
+        true => "this rollout's waves wait until the freeze ends",
+    };
+    format!("{state}: scheduled fires and rollout waves are held; {what}")
 }
 
 /// One machine an execution was sent to, as the backend knew it when it was sent.

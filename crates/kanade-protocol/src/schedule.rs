@@ -184,7 +184,8 @@ pub struct UpcomingFire {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RolloutProgress {
-    /// `running`, `done` or `halted`.
+    /// `running`, `held` (the next wave came due while the fleet is frozen and waits for the
+    /// thaw; `note` says which), `done` or `halted`.
     pub status: String,
     pub waves_total: u32,
     pub waves_published: u32,
@@ -205,6 +206,31 @@ pub struct RolloutPlan {
     pub command: crate::wire::Command,
     #[serde(default)]
     pub waves_published: u32,
+    /// When the next wave came due while the fleet was frozen (it waits for the thaw).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<DateTime<Utc>>,
+    /// Seconds waves were held by freezes so far: added to every later wave's delay, so the
+    /// waves after a thaw keep their spacing instead of going out at once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held_secs: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl RolloutPlan {
+    /// When wave `index` is due: its delay after the start, plus the time freezes held
+    /// earlier waves.
+    pub fn due(&self, index: usize) -> Option<DateTime<Utc>> {
+        let wave = self.rollout.waves.get(index)?;
+        let delay = chrono::Duration::from_std(wave.delay.0).unwrap_or_default();
+        let held = i64::try_from(self.held_secs)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .unwrap_or_default();
+        self.started_at.checked_add_signed(delay + held)
+    }
 }
 
 impl Schedule {

@@ -1,5 +1,8 @@
-//! The fleet freeze: `GET/PUT/DELETE /api/freeze`. While active the scheduler fires nothing
-//! and agents refuse new commands except emergency ones.
+//! The fleet freeze: `GET/PUT/DELETE /api/freeze`. While active the scheduler fires no
+//! schedule and holds due rollout waves until the thaw; manual execs and break-glass runs
+//! still go out (the exec answer warns), and agents run whatever they get. A stored value
+//! that does not decode counts as frozen, and `GET` answers 500 `freeze_unreadable` rather
+//! than "not frozen"; `PUT` and `DELETE` replace it.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,6 +14,7 @@ use kanade_protocol::wire::Freeze;
 use serde_json::json;
 
 use crate::auth::{Operator, Require, Viewer};
+use crate::desired::FreezeState;
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
 use crate::{audit, desired};
@@ -30,17 +34,32 @@ fn unavailable(err: anyhow::Error) -> ApiError {
     path = "/api/freeze",
     responses(
         (status = 200, body = FreezeStatus, description = "Whether the fleet is frozen"),
+        (status = 500, body = kanade_protocol::api::ErrorBody, description = "`freeze_unreadable`: the stored freeze does not decode; it counts as frozen (nothing scheduled fires) until set or lifted"),
+        (status = 503, body = kanade_protocol::api::ErrorBody, description = "The broker cannot be asked"),
     ),
 )]
 async fn read(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
 ) -> ApiResult<Json<FreezeStatus>> {
-    let freeze = desired::freeze(&state.js).await.map_err(unavailable)?;
-    Ok(Json(FreezeStatus {
-        frozen: desired::frozen(freeze.as_ref(), Utc::now()),
-        freeze,
-    }))
+    let now = Utc::now();
+    match desired::freeze(&state.js).await.map_err(unavailable)? {
+        FreezeState::Absent => Ok(Json(FreezeStatus {
+            frozen: false,
+            freeze: None,
+        })),
+        FreezeState::Set(freeze) => Ok(Json(FreezeStatus {
+            frozen: freeze.active(now),
+            freeze: Some(freeze),
+        })),
+        FreezeState::Unreadable(why) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "freeze_unreadable",
+            format!(
+                "{why}: it counts as frozen (nothing scheduled fires); set or lift the freeze to replace it"
+            ),
+        )),
+    }
 }
 
 #[utoipa::path(

@@ -3,13 +3,15 @@
 //! (`policy::should_halt`) let it through. Progress lives in KV `exec_rollouts`, written after
 //! each wave, so a backend that takes over (or restarts) resumes where the last one stopped; a
 //! wave published just before a crash may go out again, which agents ignore (same request id).
+//! While the fleet is frozen a due wave is held (`held_since` in the plan) and goes out after
+//! the thaw; the time held is added to the later waves' delays so they keep their spacing.
 
 use anyhow::Context;
 use async_nats::jetstream::kv;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use kanade_protocol::api::{LiveEvent, Target};
-use kanade_protocol::schedule::RolloutPlan;
+use kanade_protocol::schedule::{RolloutPlan, RolloutProgress};
 use kanade_protocol::subject;
 use serde_json::json;
 
@@ -37,13 +39,24 @@ pub async fn advance(
             finish(fanout, plans, plan, total).await?;
             return Ok(None);
         };
-        let due = plan.started_at + chrono::Duration::from_std(wave.delay.0).unwrap_or_default();
+        let due = plan.due(index).unwrap_or(now);
         if due > now {
             return Ok(Some(due));
         }
         if frozen {
-            tracing::info!(exec_id = %plan.exec_id, wave = index + 1, "fleet freeze is on: holding the wave");
+            if plan.held_since.is_none() {
+                // Recorded once per hold, so the API can say the wave waits and the time
+                // held shifts the later waves after the thaw (also across a takeover).
+                tracing::info!(exec_id = %plan.exec_id, wave = index + 1, "fleet freeze is on: holding the wave");
+                plan.held_since = Some(due);
+                save(plans, plan, revision).await?;
+            }
             return Ok(Some(now + FROZEN_RETRY));
+        }
+        if let Some(since) = plan.held_since.take() {
+            let held = (now - since).num_seconds().max(0) as u64;
+            plan.held_secs = plan.held_secs.saturating_add(held);
+            tracing::info!(exec_id = %plan.exec_id, wave = index + 1, held_secs = held, "the freeze is over: the held wave goes out");
         }
         if index > 0 && plan.rollout.halt_on_failure_pct.is_some() {
             let exec_id = plan.exec_id.clone();
@@ -73,12 +86,7 @@ pub async fn advance(
             plan.exec_id
         );
         plan.waves_published += 1;
-        *revision = plans
-            .update(
-                &plan.exec_id,
-                Bytes::from(serde_json::to_vec(plan)?),
-                *revision,
-            )
+        save(plans, plan, revision)
             .await
             .context("recording the wave in KV exec_rollouts")?;
         tracing::info!(exec_id = %plan.exec_id, wave = index + 1, group = %wave.group, "wave published");
@@ -91,6 +99,60 @@ pub async fn advance(
             .await?;
         announce(fanout, plan);
     }
+}
+
+/// Writes `plan` over the revision this backend last wrote (compare-and-set: a takeover that
+/// wrote in between makes this fail, and the plan is reloaded).
+async fn save(plans: &kv::Store, plan: &RolloutPlan, revision: &mut u64) -> anyhow::Result<()> {
+    *revision = plans
+        .update(
+            &plan.exec_id,
+            Bytes::from(serde_json::to_vec(plan)?),
+            *revision,
+        )
+        .await
+        .context("updating KV exec_rollouts")?;
+    Ok(())
+}
+
+/// The plan of a rollout still in progress (`None` once it finished or halted).
+pub async fn plan(
+    js: &async_nats::jetstream::Context,
+    exec_id: &str,
+) -> anyhow::Result<Option<RolloutPlan>> {
+    let plans = js
+        .get_key_value(kanade_protocol::names::KV_EXEC_ROLLOUTS)
+        .await
+        .context("opening KV exec_rollouts")?;
+    Ok(kanade_bus::kv::read::<RolloutPlan>(&plans, exec_id)
+        .await?
+        .0)
+}
+
+/// `progress` of a running rollout as the API shows it: `held`, naming the wave, while the
+/// next wave came due during a freeze.
+pub fn held(mut progress: RolloutProgress, plan: &RolloutPlan) -> RolloutProgress {
+    let Some(since) = plan.held_since else {
+        return progress;
+    };
+    if progress.status != "running" {
+        return progress;
+    }
+    let index = plan.waves_published as usize;
+    let group = plan
+        .rollout
+        .waves
+        .get(index)
+        .map(|w| format!(" (group {})", w.group))
+        .unwrap_or_default();
+    progress.status = "held".to_owned();
+    progress.note = Some(format!(
+        "wave {} of {}{group} came due at {} while the fleet is frozen; it goes out when the freeze ends, and the later waves keep their spacing after it",
+        index + 1,
+        plan.rollout.waves.len(),
+        since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    ));
+    progress
 }
 
 async fn finish(

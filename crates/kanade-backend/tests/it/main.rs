@@ -11,6 +11,7 @@ mod edge;
 mod enrollment;
 mod exec_faults;
 mod exec_targets;
+mod freeze;
 mod file_modes;
 mod https;
 mod inventory;

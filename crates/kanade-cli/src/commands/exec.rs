@@ -373,6 +373,7 @@ mod tests {
             subjects: strings(&["commands.pc.a"]),
             status: "pending".into(),
             machines: vec![],
+            warnings: vec![],
         };
         assert_eq!(delivery_note(&response), None);
         response.status = "unconfirmed".into();

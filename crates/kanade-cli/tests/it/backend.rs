@@ -721,6 +721,7 @@ async fn exec(
         subjects: request.target.subjects(),
         status: "pending".into(),
         machines: vec![],
+        warnings: vec![],
     };
     (StatusCode::ACCEPTED, Json(response)).into_response()
 }
