@@ -30,6 +30,7 @@ use crate::keyring::Keyring;
 use crate::outbox::{Entry, Outbox};
 use crate::process::{self, Stop};
 use crate::slots::Slots;
+use crate::staleness::GateCache;
 use crate::subscriptions::Subscriptions;
 use crate::verify::{self, Admission, Refused};
 use crate::{emit, replay};
@@ -83,6 +84,7 @@ pub async fn run(env: Env, seen: SeenRequests) {
             script_current: setup.script_current,
             script_status: setup.script_status,
             slots: slots.clone(),
+            gates: Arc::default(),
         },
         seen,
         refused: Refused::default(),
@@ -152,6 +154,7 @@ pub async fn run(env: Env, seen: SeenRequests) {
                 }
             }
             _ = ticks.tick() => {
+                intake.job_env.gates.observe(env.client.connection_state());
                 // Retries a subscription that failed at the last change.
                 let wanted = groups.borrow().clone().unwrap_or_default();
                 membership_changed = subs.follow_groups(&env.client, &js, &wanted).await;
@@ -335,6 +338,8 @@ struct JobEnv {
     script_current: kv::Store,
     script_status: kv::Store,
     slots: Arc<Slots>,
+    /// The pin and revocation last read, for the staleness policy.
+    gates: Arc<GateCache>,
 }
 
 pub use crate::verify::Refusal;
@@ -398,7 +403,9 @@ pub fn check_deadline(cmd: &Command, now: DateTime<Utc>) -> Option<Refusal> {
 async fn execute(job: JobEnv, cmd: Command) {
     let result_id = uuid::Uuid::new_v4().to_string();
     let env = &job.env;
-    let refusal = match read_gate_values(&job, &cmd.id).await {
+    let policy = cmd.staleness.unwrap_or_default();
+    let live = read_gate_values(&job, &cmd.id);
+    let refusal = match job.gates.values(&cmd.id, policy, live).await {
         Ok((pinned, status)) => check_gates(&cmd, pinned.as_deref(), status.as_deref(), Utc::now()),
         Err(reason) => Some(Refusal {
             exit_code: exit_code::STALE,
@@ -788,6 +795,7 @@ mod tests {
             deadline_at: None,
             cwd: None,
             run_as: None,
+            staleness: None,
             emit: None,
             emergency: false,
             issued_at: Utc::now(),

@@ -45,6 +45,7 @@ pub mod process;
 pub mod replay;
 pub mod self_update;
 pub mod slots;
+pub mod staleness;
 pub mod subscriptions;
 pub mod sys;
 pub mod verify;

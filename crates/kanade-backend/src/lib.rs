@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod boot;
 pub mod catalog;
 pub mod config;

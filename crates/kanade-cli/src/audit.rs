@@ -131,6 +131,7 @@ mod tests {
             deadline_at: None,
             cwd: None,
             run_as: None,
+            staleness: None,
             emit: None,
             emergency: true,
             issued_at: "2026-01-01T12:00:00Z".parse().unwrap(),

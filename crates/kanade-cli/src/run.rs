@@ -83,6 +83,7 @@ pub fn adhoc_command(
         deadline_at: Some(now + start_window),
         cwd: None,
         run_as: None,
+        staleness: None,
         emit: None,
         emergency: true,
         issued_at: now,

@@ -291,6 +291,33 @@ pub struct JobDetail {
     pub yaml: Option<String>,
 }
 
+/// Most documents one batch may carry (`POST /api/jobs:batch`, `/api/schedules:batch`).
+pub const MAX_BATCH_DOCUMENTS: usize = 1000;
+
+/// `POST /api/jobs:batch` and `POST /api/schedules:batch`: documents registered all or nothing.
+/// Each is the text of one YAML (or JSON) document, stored as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    pub documents: Vec<String>,
+}
+
+/// What a batch wrote, in the order of its documents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchResponse {
+    pub written: Vec<BatchWritten>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchWritten {
+    pub id: String,
+    /// True when it replaced an existing one of the same id.
+    pub replaced: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecutionSummary {

@@ -20,6 +20,7 @@ pub mod names;
 mod openapi;
 pub mod schedule;
 pub mod signing;
+pub mod staleness;
 pub mod subject;
 pub mod wire;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::duration::HumanDuration;
 use crate::hints::CheckStatus;
+pub use crate::staleness::{Staleness, StalenessPolicy};
 
 /// Longest timeout a job may ask for.
 pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
@@ -20,8 +21,10 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub execute: Execute,
+    /// What the agent does when it cannot read the pin and revocation live (see
+    /// `staleness`); the original's map form `{mode, max_cache_age}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub staleness: Option<Staleness>,
+    pub staleness: Option<StalenessPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<InventoryHint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,15 +82,6 @@ pub enum RunAs {
     System,
     User,
     SystemGui,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Staleness {
-    Cached,
-    Strict,
-    Unchecked,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -353,6 +347,11 @@ impl Manifest {
                 ));
             }
             _ => {}
+        }
+        if let Some(policy) = &self.staleness
+            && let Err((key, message)) = policy.check()
+        {
+            return Err(ManifestError::invalid(&format!("staleness.{key}"), message));
         }
         let timeout = self.execute.timeout.as_secs();
         if timeout == 0 || timeout > MAX_TIMEOUT_SECS {

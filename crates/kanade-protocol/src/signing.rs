@@ -102,7 +102,7 @@ pub fn canonical_bytes(
     key_id: &str,
     signed_at: DateTime<Utc>,
 ) -> Vec<u8> {
-    let fields: [(&str, String); 19] = [
+    let fields: [(&str, String); 20] = [
         ("id", cmd.id.clone()),
         ("version", cmd.version.clone()),
         ("request_id", cmd.request_id.clone()),
@@ -118,6 +118,7 @@ pub fn canonical_bytes(
         ("cwd", json(&cmd.cwd)),
         ("run_as", json(&cmd.run_as)),
         ("emit", json(&cmd.emit)),
+        ("staleness", json(&cmd.staleness)),
         ("emergency", cmd.emergency.to_string()),
         ("issued_at", ts(&cmd.issued_at)),
         ("issued_by", json(&cmd.issued_by)),
@@ -319,6 +320,7 @@ mod tests {
             deadline_at: None,
             cwd: None,
             run_as: None,
+            staleness: None,
             emit: None,
             emergency: false,
             issued_at: Utc::now(),

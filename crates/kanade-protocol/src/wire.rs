@@ -36,6 +36,10 @@ pub struct Command {
     pub run_as: Option<RunAs>,
     #[serde(default)]
     pub emit: Option<EmitHint>,
+    /// The job's staleness policy (absent = `cached`): what to do when the pin and
+    /// revocation cannot be read live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staleness: Option<crate::staleness::StalenessPolicy>,
     /// Marks a break-glass command (`kanade run`). Part of the signed bytes; agents treat it
     /// like any other command (the fleet freeze holds only scheduled fires, so no command
     /// needs to get past it).

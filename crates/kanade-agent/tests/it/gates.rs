@@ -173,3 +173,65 @@ async fn a_run_as_the_agent_does_not_implement_is_skipped_never_run_as_itself() 
     assert_eq!(result.stdout, "as system\n");
     agent.stop().await;
 }
+
+/// The staleness policy decides what happens when the pin and revocation cannot be read live
+/// (here: the `script_status` bucket is gone): `cached` and `strict` (connected just now) use
+/// what was read last, `unchecked` never reads, and `strict` with a limit already past skips
+/// with 127.
+#[tokio::test]
+async fn without_a_live_read_the_staleness_policy_decides() {
+    use kanade_protocol::duration::HumanDuration;
+    use kanade_protocol::staleness::{Staleness, StalenessPolicy};
+
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("stale");
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+
+    let first = command("echo should not run");
+    let job = first.id.clone();
+    broker
+        .kv_put(names::KV_SCRIPT_STATUS, &job, "REVOKED")
+        .await;
+    assert_eq!(
+        skipped(&broker, &pc, &first).await.exit_code,
+        exit_code::REVOKED
+    );
+    broker
+        .js
+        .delete_stream(format!("KV_{}", names::KV_SCRIPT_STATUS))
+        .await
+        .unwrap();
+
+    let with = |mode, age: Option<u64>, script: &str| {
+        let mut cmd = command(script);
+        cmd.id = job.clone();
+        cmd.staleness = Some(StalenessPolicy {
+            mode,
+            max_cache_age: age.map(HumanDuration::from_secs),
+        });
+        cmd
+    };
+    // Cached (also the default): the revocation read before still holds.
+    let cached = with(Staleness::Cached, None, "echo should not run");
+    assert_eq!(
+        skipped(&broker, &pc, &cached).await.exit_code,
+        exit_code::REVOKED
+    );
+    let strict = with(Staleness::Strict, Some(600), "echo should not run");
+    assert_eq!(
+        skipped(&broker, &pc, &strict).await.exit_code,
+        exit_code::REVOKED
+    );
+    // Strict whose limit is already past: stale.
+    let too_old = with(Staleness::Strict, Some(0), "echo should not run");
+    let result = skipped(&broker, &pc, &too_old).await;
+    assert_eq!(result.exit_code, exit_code::STALE, "{result:#?}");
+    assert!(result.stderr.contains("too old"), "{}", result.stderr);
+    // Unchecked ignores the pin and revocation altogether.
+    let unchecked = with(Staleness::Unchecked, None, "echo ran unchecked");
+    broker.send(&subject::commands_pc(&pc), &unchecked).await;
+    let result = broker.wait_result(&unchecked.request_id).await;
+    assert_eq!(result.stdout, "ran unchecked\n", "{result:#?}");
+    agent.stop().await;
+}

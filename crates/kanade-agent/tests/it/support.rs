@@ -329,6 +329,7 @@ pub fn command(script: &str) -> Command {
         deadline_at: None,
         cwd: None,
         run_as: None,
+        staleness: None,
         emit: None,
         emergency: false,
         issued_at: chrono::Utc::now(),

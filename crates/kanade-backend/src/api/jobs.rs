@@ -1,23 +1,27 @@
-//! `/api/jobs`: register (YAML or JSON body), list, read and delete job manifests.
+//! `/api/jobs`: register (YAML or JSON body; several at once, all or nothing, through
+//! `/api/jobs:batch`), list, read and delete job manifests.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use kanade_protocol::api::{JobDetail, JobStatus, JobSummary};
+use kanade_protocol::api::{
+    BatchRequest, BatchResponse, BatchWritten, JobDetail, JobStatus, JobSummary,
+};
 use kanade_protocol::manifest::{Manifest, ManifestError};
 use serde_json::json;
 
 use crate::auth::{Operator, Require, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::{audit, catalog, desired};
+use crate::{audit, batch, catalog, desired};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
+        .routes(routes!(batch))
         .routes(routes!(read, delete))
         .routes(routes!(status))
         .routes(routes!(revoke))
@@ -43,23 +47,13 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<JobDetail>)> {
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
-    let manifest = Manifest::parse(text)?;
-    if manifest.execute.script_file.is_some() {
-        return Err(ApiError::from(ManifestError::Invalid {
-            field: "execute.script_file".to_owned(),
-            message:
-                "the server cannot read your files; inline the script (`kanade job create` does)"
-                    .to_owned(),
-        }));
-    }
+    let manifest = check(&state, text)?;
     if let Some((field, table, owner)) = state.manifests.table_taken(&manifest) {
         return Err(ApiError::from(ManifestError::Invalid {
             field,
             message: format!("table `{table}` belongs to job `{owner}`"),
         }));
     }
-    let stored = serde_json::to_vec(&manifest).map_or(0, |v| v.len());
-    crate::edge::fits_broker(&state.nats, "the job", stored.max(text.len()))?;
     let replaced = catalog::put(&state.js, &manifest, text)
         .await
         .map_err(|e| ApiError::unavailable("could not store the job", format!("{e:#}")))?;
@@ -82,6 +76,132 @@ async fn create(
             yaml: Some(text.to_owned()),
         }),
     ))
+}
+
+/// What every registration checks before anything is written: the manifest parses and
+/// validates, carries its script inline, and fits in a broker message.
+fn check(state: &AppState, text: &str) -> ApiResult<Manifest> {
+    let manifest = Manifest::parse(text)?;
+    if manifest.execute.script_file.is_some() {
+        return Err(ApiError::from(ManifestError::Invalid {
+            field: "execute.script_file".to_owned(),
+            message:
+                "the server cannot read your files; inline the script (`kanade job create` does)"
+                    .to_owned(),
+        }));
+    }
+    let stored = serde_json::to_vec(&manifest).map_or(0, |v| v.len());
+    crate::edge::fits_broker(&state.nats, "the job", stored.max(text.len()))?;
+    Ok(manifest)
+}
+
+/// Registers several manifests all or nothing: each document is checked as `POST /api/jobs`
+/// checks one, ids must differ and explode tables must not clash within the batch; on any
+/// error the answer names `documents[i]` and its field and nothing is written. A broker failure
+/// part way puts back what was written (503 saying so). Each job is audited as a single create.
+#[utoipa::path(
+    post,
+    path = "/api/jobs:batch",
+    request_body(content = BatchRequest, description = "The manifests, one YAML (or JSON) text each, stored as written"),
+    responses(
+        (status = 200, body = BatchResponse, description = "Every job was registered or replaced"),
+        (status = 400, body = kanade_protocol::api::ErrorBody, description = "A document does not parse; `field` is `documents[i].<path>`"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "A document breaks a rule; `field` is `documents[i].<field>`; nothing was written"),
+        (status = 503, body = kanade_protocol::api::ErrorBody, description = "The broker failed part way; what was written has been put back"),
+    ),
+)]
+async fn batch(
+    State(state): State<AppState>,
+    caller: Require<Operator>,
+    body: Bytes,
+) -> ApiResult<Json<BatchResponse>> {
+    let request: BatchRequest = crate::error::parse_json(&body)?;
+    batch::check_size(&request.documents)?;
+    let mut manifests: Vec<Manifest> = Vec::with_capacity(request.documents.len());
+    for (index, text) in request.documents.iter().enumerate() {
+        let manifest = check(&state, text).map_err(|err| batch::in_document(index, err))?;
+        if let Some(first) = manifests.iter().position(|m| m.id == manifest.id) {
+            return Err(batch::in_document(
+                index,
+                ApiError::from(ManifestError::Invalid {
+                    field: "id".to_owned(),
+                    message: format!("job `{}` is also documents[{first}]", manifest.id),
+                }),
+            ));
+        }
+        manifests.push(manifest);
+    }
+    check_tables(&state, &manifests)?;
+    let entries: Vec<batch::Entry> = manifests
+        .iter()
+        .zip(&request.documents)
+        .map(|(manifest, text)| batch::Entry {
+            id: manifest.id.clone(),
+            json: serde_json::to_vec(manifest).unwrap_or_default(),
+            text: text.clone(),
+        })
+        .collect();
+    let replaced = batch::write_all(&state.js, batch::JOBS, &entries)
+        .await
+        .map_err(|failure| batch::failed(&failure.describe(&entries, "job")))?;
+    let mut written = Vec::with_capacity(manifests.len());
+    for (manifest, replaced) in manifests.into_iter().zip(replaced) {
+        if let Err(err) =
+            crate::manifests::register(&state.store, &state.manifests, manifest.clone()).await
+        {
+            tracing::error!(job = %manifest.id, error = %err, "could not reconcile the job's explode tables");
+        }
+        let action = match replaced {
+            true => "job.update",
+            false => "job.create",
+        };
+        let payload =
+            json!({"version": manifest.version, "shell": manifest.execute.shell.as_str()});
+        audit::record(&state.js, &caller, action, Some(&manifest.id), payload).await;
+        written.push(BatchWritten {
+            id: manifest.id,
+            replaced,
+        });
+    }
+    Ok(Json(BatchResponse { written }))
+}
+
+/// No two jobs of the batch claim one explode table (names compare case-insensitively, as
+/// SQLite's do), and none claims a table of a registered job outside the batch (a job the batch
+/// replaces gives up the tables it no longer names).
+fn check_tables(state: &AppState, manifests: &[Manifest]) -> ApiResult<()> {
+    let mut claimed: std::collections::HashMap<String, (usize, &str)> = Default::default();
+    for (index, manifest) in manifests.iter().enumerate() {
+        for (path, spec) in manifest.explode_specs() {
+            let taken = |message: String| {
+                batch::in_document(
+                    index,
+                    ApiError::from(ManifestError::Invalid {
+                        field: format!("{path}.table"),
+                        message,
+                    }),
+                )
+            };
+            let key = spec.table.to_ascii_lowercase();
+            if let Some((first, owner)) = claimed.get(&key) {
+                return Err(taken(format!(
+                    "table `{}` is also claimed by job `{owner}` (documents[{first}])",
+                    spec.table
+                )));
+            }
+            claimed.insert(key, (index, &manifest.id));
+            let Some((owner, _)) = state.manifests.explode_table(&spec.table) else {
+                continue;
+            };
+            if owner != manifest.id && !manifests.iter().any(|m| m.id == owner) {
+                return Err(taken(format!(
+                    "table `{}` belongs to job `{owner}`",
+                    spec.table
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[utoipa::path(

@@ -1,12 +1,13 @@
-//! `/api/schedules`: register (YAML or JSON body; the same id replaces), list with the next
-//! fire time, read with the text as written, delete, enable/disable, and the upcoming fires
-//! across all schedules. The scheduler picks every change up from KV within moments.
+//! `/api/schedules`: register (YAML or JSON body; the same id replaces; several at once, all or
+//! nothing, through `/api/schedules:batch`), list with the next fire time, read with the text
+//! as written, delete, enable/disable, and the upcoming fires across all schedules. The scheduler picks every change up from KV within moments.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
+use kanade_protocol::api::{BatchRequest, BatchResponse, BatchWritten};
 use kanade_protocol::manifest::ManifestError;
 use kanade_protocol::schedule::{Schedule, ScheduleDetail, ScheduleSummary, UpcomingFire};
 use serde::Deserialize;
@@ -16,13 +17,14 @@ use crate::auth::{Operator, Require, Viewer};
 use crate::error::{ApiError, ApiResult, AppQuery};
 use crate::scheduler::policy;
 use crate::state::AppState;
-use crate::{audit, catalog, schedules};
+use crate::{audit, batch, catalog, schedules};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
+        .routes(routes!(batch))
         .routes(routes!(upcoming))
         .routes(routes!(read, delete))
         .routes(routes!(enable))
@@ -51,18 +53,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<ScheduleDetail>)> {
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
-    let schedule = Schedule::parse(text)?;
-    let job = catalog::get(&state.js, &schedule.job_id)
-        .await
-        .map_err(|e| ApiError::unavailable("could not read the job", format!("{e:#}")))?;
-    if job.is_none() {
-        return Err(ApiError::from(ManifestError::Invalid {
-            field: "job_id".to_owned(),
-            message: format!("no job `{}` is registered", schedule.job_id),
-        }));
-    }
-    let stored = serde_json::to_vec(&schedule).map_or(0, |v| v.len());
-    crate::edge::fits_broker(&state.nats, "the schedule", stored.max(text.len()))?;
+    let schedule = check(&state, text).await?;
     let replaced = schedules::put(&state.js, &schedule, text)
         .await
         .map_err(unavailable)?;
@@ -79,6 +70,91 @@ async fn create(
         next_fire,
     };
     Ok((status, Json(detail)))
+}
+
+/// What every registration checks before anything is written: the schedule parses and
+/// validates, names a registered job, and fits in a broker message.
+async fn check(state: &AppState, text: &str) -> ApiResult<Schedule> {
+    let schedule = Schedule::parse(text)?;
+    let job = catalog::get(&state.js, &schedule.job_id)
+        .await
+        .map_err(|e| ApiError::unavailable("could not read the job", format!("{e:#}")))?;
+    if job.is_none() {
+        return Err(ApiError::from(ManifestError::Invalid {
+            field: "job_id".to_owned(),
+            message: format!("no job `{}` is registered", schedule.job_id),
+        }));
+    }
+    let stored = serde_json::to_vec(&schedule).map_or(0, |v| v.len());
+    crate::edge::fits_broker(&state.nats, "the schedule", stored.max(text.len()))?;
+    Ok(schedule)
+}
+
+/// Registers several schedules all or nothing: each document is checked as
+/// `POST /api/schedules` checks one (its job must be registered) and ids must differ; on any
+/// error the answer names `documents[i]` and its field and nothing is written. A broker failure
+/// part way puts back what was written (503 saying so). Each schedule is audited as a single
+/// create.
+#[utoipa::path(
+    post,
+    path = "/api/schedules:batch",
+    request_body(content = BatchRequest, description = "The schedules, one YAML (or JSON) text each, stored as written"),
+    responses(
+        (status = 200, body = BatchResponse, description = "Every schedule was created or replaced"),
+        (status = 400, body = kanade_protocol::api::ErrorBody, description = "A document does not parse; `field` is `documents[i].<path>`"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "A document breaks a rule or names no registered job; `field` is `documents[i].<field>`; nothing was written"),
+        (status = 503, body = kanade_protocol::api::ErrorBody, description = "The broker failed part way; what was written has been put back"),
+    ),
+)]
+async fn batch(
+    State(state): State<AppState>,
+    caller: Require<Operator>,
+    body: Bytes,
+) -> ApiResult<Json<BatchResponse>> {
+    let request: BatchRequest = crate::error::parse_json(&body)?;
+    batch::check_size(&request.documents)?;
+    let mut all: Vec<Schedule> = Vec::with_capacity(request.documents.len());
+    for (index, text) in request.documents.iter().enumerate() {
+        let schedule = check(&state, text)
+            .await
+            .map_err(|err| batch::in_document(index, err))?;
+        if let Some(first) = all.iter().position(|s| s.id == schedule.id) {
+            return Err(batch::in_document(
+                index,
+                ApiError::from(ManifestError::Invalid {
+                    field: "id".to_owned(),
+                    message: format!("schedule `{}` is also documents[{first}]", schedule.id),
+                }),
+            ));
+        }
+        all.push(schedule);
+    }
+    let entries: Vec<batch::Entry> = all
+        .iter()
+        .zip(&request.documents)
+        .map(|(schedule, text)| batch::Entry {
+            id: schedule.id.clone(),
+            json: serde_json::to_vec(schedule).unwrap_or_default(),
+            text: text.clone(),
+        })
+        .collect();
+    let replaced = batch::write_all(&state.js, batch::SCHEDULES, &entries)
+        .await
+        .map_err(|failure| batch::failed(&failure.describe(&entries, "schedule")))?;
+    let mut written = Vec::with_capacity(all.len());
+    for (schedule, replaced) in all.into_iter().zip(replaced) {
+        let action = match replaced {
+            true => "schedule.update",
+            false => "schedule.create",
+        };
+        let payload = json!({"job_id": schedule.job_id, "when": schedule.when.describe(), "enabled": schedule.enabled});
+        audit::record(&state.js, &caller, action, Some(&schedule.id), payload).await;
+        written.push(BatchWritten {
+            id: schedule.id,
+            replaced,
+        });
+    }
+    Ok(Json(BatchResponse { written }))
 }
 
 #[utoipa::path(

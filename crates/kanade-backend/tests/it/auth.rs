@@ -12,6 +12,8 @@ use crate::support::{ADMIN_PASSWORD, TestBackend, client_with_token};
 const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/jobs", "viewer"),
     ("POST", "/api/jobs", "operator"),
+    ("POST", "/api/jobs:batch", "operator"),
+    ("POST", "/api/schedules:batch", "operator"),
     ("GET", "/api/jobs/x", "viewer"),
     ("DELETE", "/api/jobs/x", "operator"),
     ("POST", "/api/exec/x", "operator"),

@@ -74,6 +74,7 @@ fn sample() -> Command {
         deadline_at: None,
         cwd: None,
         run_as: None,
+        staleness: None,
         emit: None,
         emergency: true,
         issued_at: Utc::now(),

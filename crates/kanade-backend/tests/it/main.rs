@@ -5,6 +5,7 @@ mod api_exec;
 mod api_jobs;
 mod auth;
 mod auth_attacks;
+mod batch;
 mod compliance;
 mod desired;
 mod edge;

@@ -29,6 +29,7 @@ fn adhoc(script: &str) -> Command {
         deadline_at: None,
         cwd: None,
         run_as: None,
+        staleness: None,
         emit: None,
         emergency: false,
         issued_at: Utc::now(),
