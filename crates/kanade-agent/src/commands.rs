@@ -533,9 +533,13 @@ async fn execute(job: JobEnv, cmd: Command) {
         "job finished"
     );
     if emits_events {
+        // The stored result keeps the run's stdout as it was; the summary joins stderr.
         let mut parsed = parse_emitted(env, &cmd, &mut outcome, &options.spill_stdout).await;
-        outcome.stdout.text = parsed.summary();
-        let note = parsed.stderr_note();
+        let note = format!(
+            "kanade: {}\n{}",
+            parsed.summary().trim_end(),
+            parsed.stderr_note()
+        );
         if !parsed.events.is_empty() {
             // Before the result: whoever sees the result can find the events.
             record(env, Entry::Events(std::mem::take(&mut parsed.events))).await;
@@ -579,16 +583,17 @@ fn not_started(reason: Stop) -> Refusal {
 }
 
 /// Turns an `emit: events` run's stdout into events: the whole output (the spill file when it
-/// outgrew the inline cap, which is then no longer needed), read off the async runtime.
+/// outgrew the inline cap, still uploaded with the result afterwards), read off the async
+/// runtime. The output itself is left as it is.
 async fn parse_emitted(
     env: &Env,
     cmd: &Command,
     outcome: &mut process::Outcome,
     spill: &std::path::Path,
 ) -> emit::Parsed {
-    let text = std::mem::take(&mut outcome.stdout.text);
+    let text = outcome.stdout.text.clone();
     let line_times = std::mem::take(&mut outcome.stdout.line_times);
-    let spilled = std::mem::replace(&mut outcome.stdout.spilled, false);
+    let spilled = outcome.stdout.spilled;
     let spill = spill.to_path_buf();
     let pc_id = env.pc_id.clone();
     let job_id = cmd.id.clone();
@@ -604,9 +609,6 @@ async fn parse_emitted(
             true => std::fs::File::open(&spill).and_then(|file| emit::parse(file, &origin)),
             false => Err(std::io::Error::other("not spilled")),
         };
-        if spilled {
-            let _ = std::fs::remove_file(&spill);
-        }
         match from_file {
             Ok(parsed) => parsed,
             Err(err) => {

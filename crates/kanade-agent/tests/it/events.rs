@@ -57,9 +57,22 @@ echo 'a warning' >&2"#,
     broker.send(&subject::commands_pc(&pc), &cmd).await;
     let result = broker.wait_result(&cmd.request_id).await;
     assert_eq!(result.exit_code, 0, "{result:#?}");
-    assert_eq!(result.stdout, "emitted 2 events (1 line rejected)\n");
+    // The stored result keeps the run's own stdout; the summary is a note on stderr.
+    assert!(
+        result.stdout.starts_with(r#"{"kind":"presence""#)
+            && result.stdout.contains("this is not json"),
+        "{}",
+        result.stdout
+    );
     assert!(
         result.stderr.starts_with("a warning\n"),
+        "{}",
+        result.stderr
+    );
+    assert!(
+        result
+            .stderr
+            .contains("kanade: emitted 2 events (1 line rejected)\n"),
         "{}",
         result.stderr
     );
