@@ -1,11 +1,12 @@
 //! The benchmark scenarios behind `kanade-bench` / `scripts/bench`: projector ingest against
-//! raw SQLite, fan-out through the API, heartbeat load, API latency, agent footprint and
-//! replay after a wipe. Each runs against a real nats-server and the release backend as a
-//! separate process, and returns a Markdown section with its figures; sizes scale with
-//! `KANADE_BENCH_SCALE`.
+//! raw SQLite, fan-out through the API, heartbeat load, API latency, agent footprint, replay
+//! after a wipe, and broker connects through the auth callout. Each runs against a real
+//! nats-server and the release backend (as a separate process; `connect` runs it in-process),
+//! and returns a Markdown section with its figures; sizes scale with `KANADE_BENCH_SCALE`.
 
 pub mod agent;
 pub mod api;
+pub mod connect;
 pub mod fanout;
 pub mod heartbeats;
 pub mod ingest;

@@ -110,16 +110,58 @@ impl Drop for Proc {
 pub struct Nats {
     pub proc: Proc,
     pub url: String,
+    /// The HTTP monitoring port (`/varz`, `/connz`), when asked for.
+    pub monitor_port: Option<u16>,
+    /// The server's log file.
+    pub log: PathBuf,
+}
+
+/// How `Nats::start_with` configures the server.
+#[derive(Debug, Clone, Default)]
+pub struct NatsOptions {
+    /// nats-server configuration text (accounts, auth callout, …); listen address, JetStream
+    /// and the store folder still come from the command line.
+    pub config: Option<String>,
+    /// TLS only, with this certificate and key (`url` is then `tls://…`).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Serve the monitoring endpoints on a free loopback port.
+    pub monitor: bool,
 }
 
 impl Nats {
     pub fn start(dir: &Path) -> anyhow::Result<Nats> {
+        Nats::start_with(dir, &NatsOptions::default())
+    }
+
+    pub fn start_with(dir: &Path, options: &NatsOptions) -> anyhow::Result<Nats> {
         std::fs::create_dir_all(dir)?;
         let port = free_port()?;
         let mut cmd = Command::new(nats_binary()?);
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir.join("js"));
-        let mut proc = Proc::spawn("nats-server", cmd, &dir.join("nats-server.log"))?;
+        if let Some(text) = &options.config {
+            let file = dir.join("server.conf");
+            std::fs::write(&file, text)?;
+            cmd.arg("-c").arg(file);
+        }
+        if let Some((cert, key)) = &options.tls {
+            cmd.arg("--tls")
+                .arg("--tlscert")
+                .arg(cert)
+                .arg("--tlskey")
+                .arg(key);
+        }
+        let monitor_port = match options.monitor {
+            true => {
+                let m = free_port()?;
+                cmd.args(["-m", &m.to_string()]);
+                Some(m)
+            }
+            false => None,
+        };
+        let scheme = if options.tls.is_some() { "tls" } else { "nats" };
+        let log = dir.join("nats-server.log");
+        let mut proc = Proc::spawn("nats-server", cmd, &log)?;
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
             if let Some(status) = proc.exited() {
@@ -128,7 +170,9 @@ impl Nats {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Ok(Nats {
                     proc,
-                    url: format!("nats://127.0.0.1:{port}"),
+                    url: format!("{scheme}://127.0.0.1:{port}"),
+                    monitor_port,
+                    log,
                 });
             }
             std::thread::sleep(Duration::from_millis(20));

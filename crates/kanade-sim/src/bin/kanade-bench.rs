@@ -7,13 +7,21 @@ use anyhow::Context;
 use clap::Parser;
 use kanade_sim::bench::{self, Env};
 
-const SCENARIOS: &[&str] = &["ingest", "fanout", "heartbeats", "api", "agent", "replay"];
+const SCENARIOS: &[&str] = &[
+    "ingest",
+    "fanout",
+    "heartbeats",
+    "api",
+    "agent",
+    "replay",
+    "connect",
+];
 
 /// Benchmarks of kanade against a real nats-server and the release backend.
 #[derive(Parser)]
 #[command(name = "kanade-bench", version)]
 struct Cli {
-    /// ingest, fanout, heartbeats, api, agent, replay, or all.
+    /// ingest, fanout, heartbeats, api, agent, replay, connect, or all.
     #[arg(default_value = "all")]
     scenarios: Vec<String>,
     /// Size factor (1.0 = the full sizes).
@@ -80,7 +88,8 @@ async fn main() -> anyhow::Result<()> {
             "heartbeats" => bench::heartbeats::run(&env).await,
             "api" => bench::api::run(&env).await,
             "agent" => bench::agent::run(&env).await,
-            _ => bench::replay::run(&env).await,
+            "replay" => bench::replay::run(&env).await,
+            _ => bench::connect::run(&env).await,
         };
         let md = match outcome {
             Ok(md) => md,
