@@ -112,7 +112,7 @@ pub enum Command {
     /// Layered agent config (global, groups.<g>, pcs.<pc>) and what a machine runs with.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// The fleet freeze: nothing scheduled fires and agents refuse non-emergency commands.
+    /// The fleet freeze: schedules do not fire, rollout waves wait; manual exec/run still go out.
     #[command(subcommand)]
     Freeze(FreezeCommand),
     /// The keys agents accept command signatures from: list, rotate, retire, break-glass.

@@ -2,7 +2,8 @@
 //! targets (online or not), and with `--wait` poll it with a live progress bar until every
 //! machine reported, or every online one did plus `--grace`, then print one row per machine
 //! and name those that never answered. Exits 1 when any machine failed, was skipped or never
-//! reported, or the wait timed out.
+//! reported, or the wait timed out. While the fleet is frozen it says so before sending (the
+//! run goes out anyway; a rollout's waves wait for the thaw).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kanade_protocol::api::{
     ExecRequest, ExecResponse, ExecutionDetail, ExecutionSummary, Target, TargetMachine,
+    frozen_exec_warning,
 };
 use kanade_protocol::duration::HumanDuration;
 use kanade_protocol::schedule::{Rollout, Wave};
@@ -58,7 +60,17 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         .map_err(|err| BadInput::err(err.to_string()))?;
 
     let client = api_client(global)?;
+    let frozen = freeze_note(&client, request.rollout.is_some()).await;
+    if let Some(note) = &frozen {
+        io.note(&format!("warning: {note}"));
+    }
     let response = client.exec(&args.job, &request).await?;
+    if frozen.is_none() {
+        // Frozen between the check and the send, or the check could not be made.
+        for warning in &response.warnings {
+            io.note(&format!("warning: {}", warning.message));
+        }
+    }
     if let Some(note) = delivery_note(&response) {
         io.note(&note);
     }
@@ -105,6 +117,19 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         ));
     }
     Ok(if failed { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// What a manual run does while the fleet is frozen, from `GET /api/freeze` (an unreadable
+/// freeze counts as frozen); `None` when it is not frozen or the backend cannot say.
+pub async fn freeze_note(client: &ApiClient, rollout: bool) -> Option<String> {
+    match client.freeze_status().await {
+        Ok(status) if status.frozen => Some(frozen_exec_warning(status.freeze.as_ref(), rollout)),
+        Ok(_) => None,
+        Err(err) if err.code() == Some("freeze_unreadable") => {
+            Some(frozen_exec_warning(None, rollout))
+        }
+        Err(_) => None,
+    }
 }
 
 /// The `--pcs` / `--groups` / `--all` flags as an API target, each name checked.

@@ -1,5 +1,6 @@
-//! `kanade freeze on|off|status`: while the fleet is frozen the scheduler fires nothing and
-//! agents refuse commands except emergency ones. `on` takes `--until T` or `--for 2h` (counted
+//! `kanade freeze on|off|status`: while the fleet is frozen the scheduler fires no schedule
+//! and holds due rollout waves until the thaw; manual `exec` and `run` still go out (with a
+//! warning). A stored freeze that does not decode counts as frozen; `on` or `off` replaces it. `on` takes `--until T` or `--for 2h` (counted
 //! from `--from`, else from now) and `--from T`; times are RFC 3339 or a duration from now.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -33,7 +34,7 @@ pub async fn run(command: FreezeCommand, global: &Global, io: &mut Io<'_>) -> an
         FreezeCommand::Off => {
             client.lift_freeze().await?;
             if !global.json {
-                io.print("freeze lifted: the fleet runs commands and schedules again\n")?;
+                io.print("freeze lifted: schedules fire and held rollout waves go out again\n")?;
                 return Ok(EXIT_OK);
             }
             client.freeze_status().await?

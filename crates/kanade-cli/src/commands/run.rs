@@ -4,6 +4,8 @@
 //! neither works it goes out unsigned with a warning, and agents enforcing signatures refuse it
 //! (exit 123). Once the broker has the command, an audit event `run` goes to stream `AUDIT`
 //! (see `crate::audit`); when that fails the operator is warned and the run is still reported.
+//! When the backend says the fleet is frozen, it says so before sending: the run goes out
+//! anyway (the freeze holds only scheduled fires).
 
 use chrono::Utc;
 use kanade_protocol::manifest::Shell;
@@ -45,6 +47,9 @@ pub async fn run(args: RunArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Res
             }
         },
     };
+    if let Some(note) = freeze_note(global).await {
+        io.note(&format!("warning: {note}"));
+    }
     let client = nats(global).await?;
     let pending = start(&client, &args.pc, &command).await?;
     let os_user = audit::os_user();
@@ -95,6 +100,17 @@ fn quote(word: &str, shell: Shell) -> String {
         Shell::Pwsh | Shell::Powershell => format!("'{}'", word.replace('\'', "''")),
         Shell::Cmd => format!("\"{}\"", word.replace('"', "\"\"")),
     }
+}
+
+/// The freeze warning, when the backend answers within a few seconds (break-glass must not
+/// wait on a backend that is down).
+async fn freeze_note(global: &Global) -> Option<String> {
+    let client = api_client(global).ok()?;
+    let check = crate::commands::exec::freeze_note(&client, false);
+    tokio::time::timeout(std::time::Duration::from_secs(3), check)
+        .await
+        .ok()
+        .flatten()
 }
 
 async fn backend_signed(

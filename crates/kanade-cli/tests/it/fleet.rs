@@ -571,6 +571,41 @@ async fn config_set_types_values_and_patches_the_scope() {
 }
 
 #[tokio::test]
+async fn exec_while_frozen_says_before_sending_what_will_happen() {
+    let fleet = Fleet::start().await;
+    ok(&fleet
+        .run("operator", &["freeze", "on", "--reason", "patch tuesday"])
+        .await);
+    let out = fleet
+        .run("operator", &["exec", "hello", "--pcs", "a"])
+        .await;
+    ok(&out);
+    assert_eq!(
+        out.stderr.lines().next(),
+        Some(
+            "warning: the fleet is frozen (reason: patch tuesday; until lifted): scheduled fires and rollout waves are held; this manual run goes out now"
+        ),
+        "{out:?}"
+    );
+    assert_eq!(out.stdout, "exec-1\n");
+    let out = fleet
+        .run("operator", &["exec", "hello", "--wave", "A"])
+        .await;
+    ok(&out);
+    assert!(
+        out.stderr
+            .starts_with("warning: the fleet is frozen (reason: patch tuesday; until lifted): scheduled fires and rollout waves are held; this rollout's waves wait until the freeze ends\n"),
+        "{out:?}"
+    );
+    ok(&fleet.run("operator", &["freeze", "off"]).await);
+    let out = fleet
+        .run("operator", &["exec", "hello", "--pcs", "a"])
+        .await;
+    ok(&out);
+    assert!(!out.stderr.contains("frozen"), "{out:?}");
+}
+
+#[tokio::test]
 async fn freeze_on_status_off() {
     let fleet = Fleet::start().await;
     let out = fleet.run("viewer", &["freeze", "status"]).await;
@@ -648,7 +683,7 @@ async fn freeze_on_status_off() {
     ok(&out);
     assert_eq!(
         out.stdout,
-        "freeze lifted: the fleet runs commands and schedules again\n"
+        "freeze lifted: schedules fire and held rollout waves go out again\n"
     );
     let seen = fleet.only_request();
     assert_eq!(
