@@ -371,7 +371,9 @@ async function main() {
   })
 
   let execUrl = ''
-  await check('the job runs on the agent and its result arrives live, without a reload', async () => {
+  await check('the job runs on the agent and its result arrives live, without a reload; while frozen the dialog asks first and the run still goes out', async () => {
+    const frozen = await admin('PUT', '/api/freeze', { reason: 'e2e freeze' })
+    assert(frozen.status === 200, `freeze: ${frozen.status} ${JSON.stringify(frozen.body)}`)
     await page.getByRole('button', { name: `Run ${jobId}` }).click()
     const dialog = page.getByRole('dialog')
     await dialog.getByRole('checkbox').first().waitFor()
@@ -381,9 +383,16 @@ async function main() {
     await page.evaluate(() => {
       window.__e2eNoReload = true
     })
+    await dialog.getByTestId('frozen-warning').filter({ hasText: 'this manual run goes out now' }).waitFor()
     await dialog.getByRole('button', { name: 'Run now' }).click()
+    // The first click only asks: nothing is sent until the operator confirms.
+    await dialog.getByTestId('frozen-warning').filter({ hasText: 'Send anyway?' }).waitFor()
+    assert(!/\/executions\//.test(page.url()), 'sent without a confirmation')
+    await dialog.getByRole('button', { name: 'Run anyway' }).click()
     await page.waitForURL(/\/executions\/[^/]+$/)
     execUrl = page.url()
+    const thawed = await admin('DELETE', '/api/freeze')
+    assert(thawed.status === 204, `lift the freeze: ${thawed.status}`)
     // The script sleeps 2 s: the page shows the run in progress first, then the result
     // arrives over the event stream (the page's polling fallback is 30 s, longer than this
     // wait, so only the stream can bring it in time).

@@ -200,6 +200,8 @@ export interface ExecResponse {
   request_id: string
   target_count: number
   subjects: string[]
+  /** `fleet_frozen` when the fleet freeze was on: the run went out anyway (a rollout's waves wait). */
+  warnings?: { code: string; message: string }[]
 }
 
 export interface ExecutionSummary {
@@ -297,6 +299,7 @@ export interface UpcomingFire {
 }
 
 export interface RolloutProgress {
+  /** running, held (a due wave waits for the freeze to end; `note` says which), done or halted */
   status: string
   waves_total: number
   waves_published: number

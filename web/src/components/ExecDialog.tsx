@@ -1,12 +1,15 @@
 // Firing a job: pick machines (from the fleet), groups (free text) or the whole fleet, an
 // optional jitter and start deadline, then POST /api/exec/{job}. Errors land at their field.
+// While the fleet is frozen the dialog says what will happen and asks for a confirmation
+// before sending (the run goes out at once; a rollout's waves wait for the thaw).
 
 import { useMutation, useQuery } from '@tanstack/react-query'
 import { useMemo, useState, type FormEvent } from 'react'
 import { useNavigate } from 'react-router'
 import { ApiError, api } from '../api/client'
-import type { AgentRow, ExecRequest, ExecResponse, GroupSummary, Page } from '../api/types'
+import type { AgentRow, ExecRequest, ExecResponse, FreezeStatus, GroupSummary, Page } from '../api/types'
 import { parseDuration } from '../lib/format'
+import { frozenExecWarning, runStep } from '../lib/freeze'
 import { Dialog } from './Dialog'
 import { OnlineBadge, errorText } from './ui'
 
@@ -46,6 +49,10 @@ export function ExecDialog({ jobId, open, onClose }: { jobId: string; open: bool
     queryFn: ({ signal }) => api.get<Page<AgentRow>>('/api/agents?limit=1000&sort=pc_id', signal),
     enabled: open,
   })
+  const freeze = useQuery({ queryKey: ['freeze'], queryFn: ({ signal }) => api.get<FreezeStatus>('/api/freeze', signal), enabled: open, retry: false })
+  const unreadable = freeze.error instanceof ApiError && freeze.error.code === 'freeze_unreadable'
+  const frozenWarning = frozenExecWarning(freeze.data, unreadable, mode === 'waves')
+  const [confirmed, setConfirmed] = useState(false)
   const knownGroups = useQuery({ queryKey: ['groups'], queryFn: ({ signal }) => api.get<GroupSummary[]>('/api/groups', signal), enabled: open, retry: false })
   const shown = useMemo(() => {
     const f = filter.toLowerCase()
@@ -106,7 +113,12 @@ export function ExecDialog({ jobId, open, onClose }: { jobId: string; open: bool
       else req.deadline_at = d.toISOString()
     }
     setErrors(errs)
-    if (Object.keys(errs).length === 0) fire.mutate(req)
+    if (Object.keys(errs).length > 0) return
+    if (runStep(frozenWarning, confirmed) === 'confirm') {
+      setConfirmed(true)
+      return
+    }
+    fire.mutate(req)
   }
 
   const err = (slot: keyof typeof errors) =>
@@ -233,12 +245,18 @@ export function ExecDialog({ jobId, open, onClose }: { jobId: string; open: bool
           </label>
         </div>
         {err('form')}
+        {frozenWarning && (
+          <p className="alert warn" role="alert" data-testid="frozen-warning">
+            {confirmed ? 'Send anyway? ' : ''}
+            {frozenWarning.charAt(0).toUpperCase() + frozenWarning.slice(1)}.
+          </p>
+        )}
         <div className="row end">
           <button type="button" className="btn" onClick={onClose}>
             Cancel
           </button>
           <button type="submit" className="btn primary" data-mutating disabled={fire.isPending}>
-            {fire.isPending ? 'Starting…' : 'Run now'}
+            {fire.isPending ? 'Starting…' : runStep(frozenWarning, confirmed) === 'send' && frozenWarning ? 'Run anyway' : 'Run now'}
           </button>
         </div>
       </form>

@@ -66,7 +66,7 @@ export function ExecutionDetailPage() {
                       [
                         'Rollout',
                         <span key="rollout" data-testid="rollout">
-                          <Badge tone={rollout.data.status === 'halted' ? 'bad' : rollout.data.status === 'done' ? 'ok' : 'info'}>{rollout.data.status}</Badge> {rollout.data.waves_published} of{' '}
+                          <Badge tone={rollout.data.status === 'halted' ? 'bad' : rollout.data.status === 'held' ? 'warn' : rollout.data.status === 'done' ? 'ok' : 'info'}>{rollout.data.status}</Badge> {rollout.data.waves_published} of{' '}
                           {rollout.data.waves_total} waves sent{rollout.data.note ? ` — ${rollout.data.note}` : ''}
                         </span>,
                       ],

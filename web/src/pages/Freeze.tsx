@@ -1,5 +1,7 @@
-// The fleet freeze: while active the scheduler fires nothing and agents refuse new commands
-// (except emergency ones). Operators set or lift it.
+// The fleet freeze: while active the scheduler fires no schedule and holds due rollout waves
+// until the thaw; manual runs still go out (the Run dialog asks first). A stored freeze that
+// does not decode counts as frozen (GET answers freeze_unreadable); lifting replaces it.
+// Operators set or lift it.
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useState, type FormEvent } from 'react'
@@ -37,11 +39,17 @@ export function FreezePage() {
     if (!Object.keys(errs).length) set.mutate()
   }
   const f = q.data?.freeze
+  const unreadable = q.error instanceof ApiError && q.error.code === 'freeze_unreadable'
   const err = (k: string) => (errors[k] ? <span className="field-error">{errors[k]}</span> : null)
   return (
     <div className="page">
       <h1>Fleet freeze</h1>
       <ErrorBox error={q.error ?? lift.error} />
+      {unreadable && can('operator') && (
+        <button type="button" className="btn" data-mutating onClick={() => lift.mutate()} disabled={lift.isPending}>
+          Lift the unreadable freeze
+        </button>
+      )}
       {q.data && (
         <Card title={q.data.frozen ? 'The fleet is frozen' : 'The fleet is not frozen'} actions={q.data.frozen ? <Badge tone="bad">frozen</Badge> : <Badge tone="ok">running normally</Badge>}>
           {f ? (
