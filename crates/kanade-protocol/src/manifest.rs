@@ -400,8 +400,68 @@ impl Manifest {
     }
 }
 
-/// Prefix every explode table carries, so no manifest can name one of kanade's own tables.
+/// The usual prefix of explode tables (`inv_apps`); any other name the original accepts
+/// (`inventory_sw_apps`) works too, as long as it is none of kanade's own (`KANADE_TABLES`).
 pub const EXPLODE_TABLE_PREFIX: &str = "inv_";
+
+/// Every table kanade's own migrations create, which no explode table may be named. The
+/// backend's tests compare this list with the database after migrating, so it stays true.
+pub const KANADE_TABLES: &[&str] = &[
+    "agents",
+    "audit_log",
+    "check_alerts",
+    "check_status",
+    "execution_results",
+    "executions",
+    "executions_new",
+    "host_perf_samples",
+    "host_perf_samples_v",
+    "inventory_facts",
+    "inventory_history",
+    "notification_acks",
+    "notification_subjects",
+    "notifications",
+    "obs_events",
+    "process_perf_samples",
+    "revoked_sessions",
+    "sessions",
+    "users",
+];
+
+/// Every index kanade's migrations create: an explode table's indexes are named
+/// `idx_<table>_<column>`, so a table whose `idx_<table>_` prefix starts one of these is
+/// refused too. Kept true like `KANADE_TABLES`.
+pub const KANADE_INDEXES: &[&str] = &[
+    "idx_agents_last_heartbeat",
+    "idx_audit_action",
+    "idx_audit_actor",
+    "idx_audit_occurred",
+    "idx_check_status_name",
+    "idx_executions_initiated_at",
+    "idx_executions_initiated_by",
+    "idx_executions_job",
+    "idx_host_perf_at",
+    "idx_inventory_facts_job",
+    "idx_inventory_history_job",
+    "idx_inventory_history_observed",
+    "idx_inventory_history_pc",
+    "idx_notifications_issued",
+    "idx_obs_at",
+    "idx_obs_identity",
+    "idx_obs_kind",
+    "idx_obs_pc_at",
+    "idx_obs_stream_seq",
+    "idx_process_perf_at",
+    "idx_results_exec",
+    "idx_results_in_flight",
+    "idx_results_job_pc",
+    "idx_results_pc",
+    "idx_results_recorded",
+    "idx_results_started",
+    "idx_sessions_account",
+    "idx_sessions_expires",
+    "idx_users_account_id",
+];
 
 /// Columns every explode table has before the declared ones.
 pub const EXPLODE_RESERVED_COLUMNS: [&str; 3] = ["pc_id", "job_id", "collected_at"];
@@ -416,11 +476,17 @@ pub fn is_sql_identifier(name: &str) -> bool {
     name.len() <= 64 && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Whether `table` is a name an explode spec may use.
+/// Whether `table` is a name an explode spec may use: an SQL identifier that is not one of
+/// kanade's own tables (nor would make an index name one of kanade's own), not SQLite's
+/// (`sqlite_…`), and more than the bare `inv_` prefix.
 pub fn is_explode_table(table: &str) -> bool {
+    let lower = table.to_ascii_lowercase();
+    let index_prefix = format!("idx_{lower}_");
     is_sql_identifier(table)
-        && table.len() > EXPLODE_TABLE_PREFIX.len()
-        && table[..EXPLODE_TABLE_PREFIX.len()].eq_ignore_ascii_case(EXPLODE_TABLE_PREFIX)
+        && !lower.starts_with("sqlite_")
+        && lower != EXPLODE_TABLE_PREFIX
+        && !KANADE_TABLES.contains(&lower.as_str())
+        && !KANADE_INDEXES.iter().any(|i| i.starts_with(&index_prefix))
 }
 
 fn validate_inventory(inventory: &InventoryHint) -> Result<(), ManifestError> {
@@ -434,7 +500,7 @@ fn validate_inventory(inventory: &InventoryHint) -> Result<(), ManifestError> {
             return Err(ManifestError::invalid(
                 &at(".table"),
                 format!(
-                    "`{}` is not allowed: a table name starts with `{EXPLODE_TABLE_PREFIX}` followed by letters, digits or '_' (at most 64 characters in all)",
+                    "`{}` is not allowed: a table name is letters, digits or '_' (at most 64, not starting with a digit) and none of kanade's own tables or SQLite's; `{EXPLODE_TABLE_PREFIX}<name>` is the usual form",
                     spec.table
                 ),
             ));
@@ -681,6 +747,13 @@ inventory:
     }
 
     #[test]
+    fn explode_tables_may_be_named_as_the_original_allows() {
+        for name in ["inv_apps", "inventory_sw_apps", "sw_apps", "Apps2"] {
+            assert!(is_explode_table(name), "{name}");
+        }
+    }
+
+    #[test]
     fn hostile_or_clashing_explode_names_are_refused_by_field() {
         let cases = [
             (
@@ -706,6 +779,22 @@ inventory:
             (
                 "table: inv_packages",
                 "table: inv_",
+                "inventory.explode[0].table",
+            ),
+            (
+                "table: inv_packages",
+                "table: sqlite_master",
+                "inventory.explode[0].table",
+            ),
+            (
+                "table: inv_packages",
+                "table: Execution_Results",
+                "inventory.explode[0].table",
+            ),
+            (
+                // Its index `idx_results_exec` would be kanade's own.
+                "table: inv_packages",
+                "table: results",
                 "inventory.explode[0].table",
             ),
             (

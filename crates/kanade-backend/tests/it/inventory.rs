@@ -587,3 +587,50 @@ async fn the_shipped_jobs_register_and_their_real_output_fills_the_tables() {
         .await;
     assert!(found.total >= 1, "{name} is found by name");
 }
+
+/// Explode tables may carry the original's names (`inventory_sw_apps`), never one of kanade's
+/// own: the protocol's lists of kanade's tables and indexes, which decide that, must name
+/// everything the migrations create.
+#[tokio::test]
+async fn explode_tables_take_the_original_s_names_and_never_kanade_s_own() {
+    let b = TestBackend::start().await;
+    let kinds = |kind: &str| {
+        rows(
+            &b,
+            &format!(
+                "SELECT name FROM sqlite_master WHERE type = '{kind}' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            ),
+        )
+    };
+    let mut tables = kinds("table");
+    tables.extend(kinds("view"));
+    for table in &tables {
+        assert!(
+            kanade_protocol::manifest::KANADE_TABLES.contains(&table.as_str()),
+            "kanade's table {table} is missing from manifest::KANADE_TABLES"
+        );
+    }
+    for index in kinds("index") {
+        assert!(
+            kanade_protocol::manifest::KANADE_INDEXES.contains(&index.as_str()),
+            "kanade's index {index} is missing from manifest::KANADE_INDEXES"
+        );
+    }
+
+    register(
+        &b,
+        &APPS.replace("table: inv_apps", "table: inventory_sw_apps"),
+    )
+    .await;
+    let schema =
+        "SELECT name FROM sqlite_master WHERE tbl_name = 'inventory_sw_apps' AND type = 'table'";
+    assert_eq!(rows(&b, schema), ["inventory_sw_apps"]);
+    let clash = b
+        .http
+        .post(b.url("/api/jobs"))
+        .body(APPS.replace("table: inv_apps", "table: audit_log"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clash.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
