@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod compat;
+
 use crate::duration::HumanDuration;
 use crate::hints::CheckStatus;
 pub use crate::staleness::{Staleness, StalenessPolicy};
@@ -277,6 +279,11 @@ impl ManifestError {
 /// Parses an operator document: YAML (JSON is YAML too) into `T`, naming the path of any
 /// unknown, missing or mistyped key.
 pub fn parse_document<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ManifestError> {
+    from_value(parse_value(text)?)
+}
+
+/// The document as a JSON value (YAML or JSON text), which must be a mapping.
+fn parse_value(text: &str) -> Result<serde_json::Value, ManifestError> {
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(value) => value,
         Err(_) => serde_saphyr::from_str(text).map_err(|err| ManifestError::Syntax {
@@ -288,6 +295,13 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, M
             message: "the document must be a mapping of keys to values".to_owned(),
         });
     }
+    Ok(value)
+}
+
+/// Deserializes `value`, naming the path of an unknown or mistyped key.
+fn from_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, ManifestError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let message = err.into_inner().to_string();
@@ -312,7 +326,9 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, M
 impl Manifest {
     /// Parses and validates a manifest from YAML or JSON text.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        let manifest: Manifest = parse_document(text)?;
+        let mut value = parse_value(text)?;
+        compat::screen(&mut value)?;
+        let manifest: Manifest = from_value(value)?;
         manifest.validate()?;
         Ok(manifest)
     }
