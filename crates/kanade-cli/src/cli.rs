@@ -174,10 +174,36 @@ pub struct ComplianceArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
-    /// Register a job from a YAML (or JSON) manifest; `execute.script_file` is inlined.
+    /// Register jobs from YAML (or JSON) manifests: files, folders (every .yaml/.yml inside)
+    /// and files of several `---` documents. Everything is checked first and registered all or
+    /// nothing; `execute.script_file` is inlined.
     Create {
-        /// The manifest file.
-        file: PathBuf,
+        /// Manifest files and folders.
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
+    /// Check manifests as the server would, without a backend: one line per document, exit 2
+    /// when any is bad (a CI gate).
+    Validate {
+        /// Manifest files and folders.
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
+    /// Write a job's manifest as it was registered: to stdout, `--out FILE`, or every job to
+    /// `--all DIR` as `<id>.yaml`. Existing files are kept unless `--force`.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all"])))]
+    Export {
+        #[arg(value_parser = ids::JOB)]
+        id: Option<String>,
+        /// Every job, one `<id>.yaml` each, into this folder.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["id", "out"])]
+        all: Option<PathBuf>,
+        /// The file to write instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
     },
     /// List registered jobs.
     List,
@@ -244,10 +270,44 @@ pub struct ExecArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
-    /// Register a schedule from a YAML (or JSON) file; the same id replaces it.
+    /// Register schedules from YAML (or JSON) files, folders (every .yaml/.yml inside) and
+    /// files of several `---` documents; the same id replaces. Everything is checked first and
+    /// registered all or nothing.
     Create {
-        /// The schedule file.
-        file: PathBuf,
+        /// Schedule files and folders.
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
+    /// Check schedules as the server would: one line per document, exit 2 when any is bad. A
+    /// job that is neither in `--jobs` nor registered is a warning when the backend answers,
+    /// and not checked otherwise.
+    Validate {
+        /// Schedule files and folders.
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+        /// Job manifests (files or folders) registered along with these schedules: their ids
+        /// count as known jobs (they are checked too).
+        #[arg(long, value_name = "FILE|DIR")]
+        jobs: Vec<PathBuf>,
+        /// Do not ask the backend which jobs are registered.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Write a schedule as it was registered: to stdout, `--out FILE`, or every schedule to
+    /// `--all DIR` as `<id>.yaml`. Existing files are kept unless `--force`.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all"])))]
+    Export {
+        #[arg(value_parser = ids::SCHEDULE)]
+        id: Option<String>,
+        /// Every schedule, one `<id>.yaml` each, into this folder.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["id", "out"])]
+        all: Option<PathBuf>,
+        /// The file to write instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
     },
     /// Every schedule with its next fire time.
     List,

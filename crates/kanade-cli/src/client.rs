@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use kanade_protocol::api::{
-    Account, AccountPatch, AuditEntry, ChangePasswordRequest, ErrorBody, ErrorDetail, ExecRequest,
-    ExecResponse, ExecutionDetail, ExecutionSummary, Health, JobDetail, JobSummary, LoginRequest,
-    LoginResponse, Me, MfaCode, MfaInit, NewAccount, Page, ResultDetail, ResultSummary,
-    StreamStatus, VersionInfo,
+    Account, AccountPatch, AuditEntry, BatchRequest, BatchResponse, ChangePasswordRequest,
+    ErrorBody, ErrorDetail, ExecRequest, ExecResponse, ExecutionDetail, ExecutionSummary, Health,
+    JobDetail, JobSummary, LoginRequest, LoginResponse, Me, MfaCode, MfaInit, NewAccount, Page,
+    ResultDetail, ResultSummary, StreamStatus, VersionInfo,
 };
 use kanade_protocol::manifest::Manifest;
 use kanade_protocol::schedule::{ScheduleDetail, ScheduleSummary, UpcomingFire};
@@ -241,6 +241,17 @@ impl ApiClient {
         self.send(request).await
     }
 
+    /// `POST /api/jobs:batch`: every manifest (text as written) registered, or none.
+    pub async fn create_jobs_batch(
+        &self,
+        documents: Vec<String>,
+    ) -> Result<BatchResponse, ClientError> {
+        let request = self
+            .request(Method::POST, &["api", "jobs:batch"])
+            .json(&BatchRequest { documents });
+        self.send(request).await
+    }
+
     /// `POST /api/jobs` with a parsed manifest, sent as JSON.
     pub async fn create_job(&self, manifest: &Manifest) -> Result<JobDetail, ClientError> {
         let request = self.request(Method::POST, &["api", "jobs"]).json(manifest);
@@ -431,6 +442,17 @@ impl ApiClient {
             .request(Method::POST, &["api", "schedules"])
             .header(reqwest::header::CONTENT_TYPE, "application/yaml")
             .body(text.to_owned());
+        self.send(request).await
+    }
+
+    /// `POST /api/schedules:batch`: every schedule (text as written) registered, or none.
+    pub async fn create_schedules_batch(
+        &self,
+        documents: Vec<String>,
+    ) -> Result<BatchResponse, ClientError> {
+        let request = self
+            .request(Method::POST, &["api", "schedules:batch"])
+            .json(&BatchRequest { documents });
         self.send(request).await
     }
 

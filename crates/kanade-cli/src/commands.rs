@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod compliance;
 pub mod config;
+pub mod documents;
 pub mod enroll;
 pub mod exec;
 pub mod executions;

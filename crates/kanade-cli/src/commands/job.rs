@@ -1,19 +1,28 @@
-//! `kanade job create|list|get|delete|status`, and `kanade revoke|unrevoke <job>`. `create`
-//! checks the manifest locally first (exit 2 with the offending field) and inlines
-//! `execute.script_file`, which the API does not accept.
+//! `kanade job create|validate|export|list|get|delete|status`, and `kanade revoke|unrevoke
+//! <job>`. `create` and `validate` take files, folders and multi-document files; every
+//! document is checked locally first (as the server would) and `execute.script_file` is
+//! inlined, which the API does not accept. `create` then registers them all or nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use kanade_protocol::manifest::Manifest;
+use kanade_protocol::manifest::{Manifest, ManifestError};
 
 use crate::cli::{Global, JobCommand};
+use crate::commands::documents::{self, Checked, Document};
 use crate::commands::{Io, api_client};
-use crate::{BadInput, EXIT_OK, render};
+use crate::{BadInput, EXIT_BAD_INPUT, EXIT_OK, render};
 
 pub async fn run(command: JobCommand, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
     match command {
-        JobCommand::Create { file } => create(&file, global, io).await,
+        JobCommand::Create { paths } => create(&paths, global, io).await,
+        JobCommand::Validate { paths } => validate(&paths, io),
+        JobCommand::Export {
+            id,
+            all,
+            out,
+            force,
+        } => export(id, all, out, force, global, io).await,
         JobCommand::List => list(global, io).await,
         JobCommand::Get { id } => get(&id, global, io).await,
         JobCommand::Delete { id } => delete(&id, global, io).await,
@@ -28,48 +37,187 @@ pub struct PreparedJob {
     pub text: String,
 }
 
-/// Reads and checks the manifest at `path`. Without `script_file` the text goes up as written
-/// (comments and all, so `job get` shows it); with one, the file (relative to the manifest's
-/// folder) is inlined into `execute.script` and the manifest is re-serialised as YAML.
+/// Reads and checks the manifest at `path` (one document). Without `script_file` the text goes
+/// up as written (comments and all, so `job get` shows it); with one, the file (relative to the
+/// manifest's folder) is inlined into `execute.script` and the manifest is re-serialised as YAML.
 pub fn prepare(path: &Path) -> anyhow::Result<PreparedJob> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| BadInput::err(format!("cannot read {}: {err}", path.display())))?;
-    let manifest = Manifest::parse(&text)
-        .map_err(|err| BadInput::err(format!("{}: {err}", path.display())))?;
+    prepare_text(path, text).map_err(|err| BadInput::err(format!("{}: {err}", path.display())))
+}
+
+/// Checks one document of the manifest file at `path` exactly as `POST /api/jobs` would once
+/// `execute.script_file` is inlined. The error names the field.
+pub fn prepare_text(path: &Path, text: String) -> Result<PreparedJob, String> {
+    let manifest = Manifest::parse(&text).map_err(|err| err.to_string())?;
     let Some(script_file) = manifest.execute.script_file.clone() else {
         return Ok(PreparedJob { manifest, text });
     };
     let folder = path.parent().unwrap_or(Path::new("."));
     let script_path = folder.join(&script_file);
     let script = std::fs::read_to_string(&script_path).map_err(|err| {
-        BadInput::err(format!(
-            "{}: execute.script_file: cannot read {}: {err}",
-            path.display(),
+        format!(
+            "execute.script_file: cannot read {}: {err}",
             script_path.display()
-        ))
+        )
     })?;
     let mut manifest = manifest;
     manifest.execute.script = Some(script);
     manifest.execute.script_file = None;
     manifest
         .validate()
-        .map_err(|err| BadInput::err(format!("{} (after inlining): {err}", path.display())))?;
-    let text = serde_saphyr::to_string(&manifest).context("re-serialising the manifest")?;
+        .map_err(|err| format!("(after inlining): {err}"))?;
+    let text = serde_saphyr::to_string(&manifest)
+        .map_err(|err| format!("re-serialising the manifest: {err}"))?;
     Ok(PreparedJob { manifest, text })
 }
 
-async fn create(path: &Path, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
-    let prepared = prepare(path)?;
+/// Every document behind `paths`, checked one by one and then as a set: ids differ and no two
+/// jobs claim one explode table (names compare case-insensitively, as SQLite's do).
+pub fn check_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Checked<PreparedJob>>> {
+    let mut checked: Vec<Checked<PreparedJob>> = documents::read(paths)?
+        .into_iter()
+        .map(|document| match document {
+            Ok(Document { path, number, text }) => Checked {
+                label: format!("{}#{number}", path.display()),
+                outcome: prepare_text(&path, text),
+                warning: None,
+            },
+            Err((label, message)) => Checked {
+                label,
+                outcome: Err(message),
+                warning: None,
+            },
+        })
+        .collect();
+    documents::refuse_duplicates(&mut checked, |job| job.manifest.id.as_str(), "job");
+    let mut tables: std::collections::HashMap<String, (String, String)> = Default::default();
+    for entry in checked.iter_mut() {
+        let Ok(job) = &entry.outcome else { continue };
+        let mut clash = None;
+        for (path, spec) in job.manifest.explode_specs() {
+            let key = spec.table.to_ascii_lowercase();
+            if let Some((owner, at)) = tables.get(&key) {
+                clash = Some(ManifestError::Invalid {
+                    field: format!("{path}.table"),
+                    message: format!(
+                        "table `{}` is also claimed by job `{owner}` at {at}",
+                        spec.table
+                    ),
+                });
+                break;
+            }
+            tables.insert(key, (job.manifest.id.clone(), entry.label.clone()));
+        }
+        if let Some(err) = clash {
+            entry.outcome = Err(err.to_string());
+        }
+    }
+    Ok(checked)
+}
+
+fn validate(paths: &[PathBuf], io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let checked = check_all(paths)?;
+    match documents::report(&checked, |job| job.manifest.id.as_str(), io)? {
+        true => Ok(EXIT_OK),
+        false => Ok(EXIT_BAD_INPUT),
+    }
+}
+
+async fn create(paths: &[PathBuf], global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let checked = check_all(paths)?;
+    documents::refuse(&checked, io)?;
+    let (labels, jobs): (Vec<String>, Vec<PreparedJob>) = checked
+        .into_iter()
+        .filter_map(|c| c.outcome.ok().map(|job| (c.label, job)))
+        .unzip();
     let client = api_client(global)?;
-    let detail = client.create_job_yaml(&prepared.text).await?;
+    if let [job] = jobs.as_slice() {
+        let detail = client.create_job_yaml(&job.text).await?;
+        if global.json {
+            io.json(&detail)?;
+        } else {
+            io.print(&format!(
+                "registered job {} (version {})\n",
+                detail.manifest.id, detail.manifest.version
+            ))?;
+        }
+        return Ok(EXIT_OK);
+    }
+    let texts = jobs.iter().map(|job| job.text.clone()).collect();
+    let response = client
+        .create_jobs_batch(texts)
+        .await
+        .map_err(|err| documents::locate(err.into(), &labels))?;
     if global.json {
-        io.json(&detail)?;
-    } else {
+        io.json(&response)?;
+        return Ok(EXIT_OK);
+    }
+    for ((written, job), label) in response.written.iter().zip(&jobs).zip(&labels) {
         io.print(&format!(
-            "registered job {} (version {})\n",
-            detail.manifest.id, detail.manifest.version
+            "{} job {} (version {}) from {label}\n",
+            if written.replaced {
+                "replaced"
+            } else {
+                "registered"
+            },
+            written.id,
+            job.manifest.version
         ))?;
     }
+    Ok(EXIT_OK)
+}
+
+/// The text a job was registered as (or its manifest as YAML when the text is missing).
+fn text_of(detail: kanade_protocol::api::JobDetail) -> anyhow::Result<String> {
+    match detail.yaml {
+        Some(text) => Ok(text),
+        None => serde_saphyr::to_string(&detail.manifest).context("rendering the manifest"),
+    }
+}
+
+async fn export(
+    id: Option<String>,
+    all: Option<PathBuf>,
+    out: Option<PathBuf>,
+    force: bool,
+    global: &Global,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let client = api_client(global)?;
+    let Some(folder) = all else {
+        let id = id.context("a job id or --all")?;
+        let text = text_of(client.get_job(&id).await?)?;
+        let Some(path) = out else {
+            io.print(&text)?;
+            return Ok(EXIT_OK);
+        };
+        documents::check_targets(std::slice::from_ref(&path), force)?;
+        documents::write(&path, &text, force)?;
+        io.note(&format!("wrote job {id} to {}", path.display()));
+        return Ok(EXIT_OK);
+    };
+    let jobs = client.list_jobs().await?;
+    let targets: Vec<PathBuf> = jobs
+        .iter()
+        .map(|job| folder.join(format!("{}.yaml", job.id)))
+        .collect();
+    documents::check_targets(&targets, force)?;
+    // Read everything before writing anything, so a failure leaves no half export.
+    let mut texts = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        texts.push(text_of(client.get_job(&job.id).await?)?);
+    }
+    documents::ensure_folder(&folder)?;
+    for (path, text) in targets.iter().zip(&texts) {
+        documents::write(path, text, force)?;
+    }
+    io.print(&format!(
+        "exported {} job{} to {}\n",
+        jobs.len(),
+        if jobs.len() == 1 { "" } else { "s" },
+        folder.display()
+    ))?;
     Ok(EXIT_OK)
 }
 

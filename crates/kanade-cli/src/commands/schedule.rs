@@ -1,35 +1,42 @@
-//! `kanade schedule create|list|get|delete|enable|disable|upcoming`. `create` checks the
-//! schedule locally first (exit 2 naming the offending field), then uploads the text as
-//! written, so `schedule get` shows it with its comments.
+//! `kanade schedule create|validate|export|list|get|delete|enable|disable|upcoming`. `create`
+//! and `validate` take files, folders and multi-document files; every document is checked
+//! locally first (exit 2 naming the offending field), then `create` uploads the texts as
+//! written, all or nothing, so `schedule get` shows them with their comments.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use kanade_protocol::schedule::Schedule;
 
 use crate::cli::{Global, ScheduleCommand};
+use crate::commands::documents::{self, Checked, Document};
 use crate::commands::{Io, api_client};
-use crate::{BadInput, EXIT_OK, render};
+use crate::{BadInput, EXIT_BAD_INPUT, EXIT_OK, render};
 
 pub async fn run(
     command: ScheduleCommand,
     global: &Global,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
+    if let ScheduleCommand::Validate {
+        paths,
+        jobs,
+        offline,
+    } = &command
+    {
+        return validate(paths, jobs, *offline, global, io).await;
+    }
     let client = api_client(global)?;
     match command {
-        ScheduleCommand::Create { file } => {
-            let text = read(&file)?;
-            let detail = client.create_schedule_yaml(&text).await?;
-            match global.json {
-                true => io.json(&detail)?,
-                false => io.print(&format!(
-                    "registered schedule {} ({}); next fire {}\n",
-                    detail.schedule.id,
-                    detail.schedule.when.describe(),
-                    next(detail.next_fire)
-                ))?,
-            }
-        }
+        ScheduleCommand::Validate { .. } => unreachable!("handled above"),
+        ScheduleCommand::Create { paths } => return create(&client, &paths, global, io).await,
+        ScheduleCommand::Export {
+            id,
+            all,
+            out,
+            force,
+        } => return export(&client, id, all, out, force, io).await,
         ScheduleCommand::List => {
             let all = client.list_schedules().await?;
             if global.json {
@@ -120,6 +127,211 @@ pub fn read(path: &Path) -> anyhow::Result<String> {
         .map_err(|err| BadInput::err(format!("cannot read {}: {err}", path.display())))?;
     Schedule::parse(&text).map_err(|err| BadInput::err(format!("{}: {err}", path.display())))?;
     Ok(text)
+}
+
+/// A schedule checked as `POST /api/schedules` would (but for its job being registered), and
+/// the text that goes up as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedSchedule {
+    pub schedule: Schedule,
+    pub text: String,
+}
+
+/// Every document behind `paths`, checked one by one and then as a set (ids differ).
+pub fn check_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Checked<PreparedSchedule>>> {
+    let mut checked: Vec<Checked<PreparedSchedule>> = documents::read(paths)?
+        .into_iter()
+        .map(|document| match document {
+            Ok(Document { path, number, text }) => Checked {
+                label: format!("{}#{number}", path.display()),
+                outcome: Schedule::parse(&text)
+                    .map(|schedule| PreparedSchedule { schedule, text })
+                    .map_err(|err| err.to_string()),
+                warning: None,
+            },
+            Err((label, message)) => Checked {
+                label,
+                outcome: Err(message),
+                warning: None,
+            },
+        })
+        .collect();
+    documents::refuse_duplicates(&mut checked, |s| s.schedule.id.as_str(), "schedule");
+    Ok(checked)
+}
+
+fn id_of(prepared: &PreparedSchedule) -> &str {
+    &prepared.schedule.id
+}
+
+async fn validate(
+    paths: &[PathBuf],
+    job_paths: &[PathBuf],
+    offline: bool,
+    global: &Global,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let mut checked = check_all(paths)?;
+    let mut jobs_ok = true;
+    let mut known: HashSet<String> = HashSet::new();
+    if !job_paths.is_empty() {
+        let jobs = crate::commands::job::check_all(job_paths)?;
+        jobs_ok = documents::report(&jobs, |job| job.manifest.id.as_str(), io)?;
+        known.extend(
+            jobs.iter()
+                .filter_map(|c| c.outcome.as_ref().ok())
+                .map(|job| job.manifest.id.clone()),
+        );
+    }
+    let wanted: Vec<&str> = checked
+        .iter()
+        .filter_map(|c| c.outcome.as_ref().ok())
+        .map(|s| s.schedule.job_id.as_str())
+        .filter(|job| !known.contains(*job))
+        .collect();
+    let registered = match (offline, wanted.is_empty()) {
+        (true, _) => Err("--offline".to_owned()),
+        (false, true) => Ok(None),
+        (false, false) => registered_jobs(global).await.map(Some),
+    };
+    match &registered {
+        Ok(Some(registered)) => {
+            for entry in checked.iter_mut() {
+                let Ok(prepared) = &entry.outcome else { continue };
+                let job = &prepared.schedule.job_id;
+                if !known.contains(job) && !registered.contains(job) {
+                    entry.warning = Some(format!(
+                        "job_id: no job `{job}` is registered (nor in --jobs); the server refuses the schedule until it is"
+                    ));
+                }
+            }
+            io.note(&format!(
+                "job ids checked against the {} jobs registered at {}",
+                registered.len(),
+                global.backend_url
+            ));
+        }
+        Ok(None) => {}
+        Err(why) => io.note(&format!(
+            "job ids not checked against the registered jobs ({why}); the server checks them at create"
+        )),
+    }
+    let schedules_ok = documents::report(&checked, id_of, io)?;
+    match schedules_ok && jobs_ok {
+        true => Ok(EXIT_OK),
+        false => Ok(EXIT_BAD_INPUT),
+    }
+}
+
+/// The ids of the registered jobs, or why the backend could not say (within 10 s).
+async fn registered_jobs(global: &Global) -> Result<HashSet<String>, String> {
+    let client = api_client(global).map_err(|err| format!("{err:#}"))?;
+    let listed = tokio::time::timeout(std::time::Duration::from_secs(10), client.list_jobs())
+        .await
+        .map_err(|_| format!("no answer from {} within 10 s", global.backend_url))?
+        .map_err(|err| format!("{err}"))?;
+    Ok(listed.into_iter().map(|job| job.id).collect())
+}
+
+async fn create(
+    client: &crate::client::ApiClient,
+    paths: &[PathBuf],
+    global: &Global,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let checked = check_all(paths)?;
+    documents::refuse(&checked, io)?;
+    let (labels, all): (Vec<String>, Vec<PreparedSchedule>) = checked
+        .into_iter()
+        .filter_map(|c| c.outcome.ok().map(|s| (c.label, s)))
+        .unzip();
+    if let [one] = all.as_slice() {
+        let detail = client.create_schedule_yaml(&one.text).await?;
+        match global.json {
+            true => io.json(&detail)?,
+            false => io.print(&format!(
+                "registered schedule {} ({}); next fire {}\n",
+                detail.schedule.id,
+                detail.schedule.when.describe(),
+                next(detail.next_fire)
+            ))?,
+        }
+        return Ok(EXIT_OK);
+    }
+    let texts = all.iter().map(|s| s.text.clone()).collect();
+    let response = client
+        .create_schedules_batch(texts)
+        .await
+        .map_err(|err| documents::locate(err.into(), &labels))?;
+    if global.json {
+        io.json(&response)?;
+        return Ok(EXIT_OK);
+    }
+    for ((written, prepared), label) in response.written.iter().zip(&all).zip(&labels) {
+        io.print(&format!(
+            "{} schedule {} ({}) from {label}\n",
+            if written.replaced {
+                "replaced"
+            } else {
+                "registered"
+            },
+            written.id,
+            prepared.schedule.when.describe()
+        ))?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// The text a schedule was registered as (or the schedule as YAML when the text is missing).
+fn text_of(detail: kanade_protocol::schedule::ScheduleDetail) -> anyhow::Result<String> {
+    match detail.yaml {
+        Some(text) => Ok(text),
+        None => serde_saphyr::to_string(&detail.schedule).context("rendering the schedule"),
+    }
+}
+
+async fn export(
+    client: &crate::client::ApiClient,
+    id: Option<String>,
+    all: Option<PathBuf>,
+    out: Option<PathBuf>,
+    force: bool,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let Some(folder) = all else {
+        let id = id.context("a schedule id or --all")?;
+        let text = text_of(client.get_schedule(&id).await?)?;
+        let Some(path) = out else {
+            io.print(&text)?;
+            return Ok(EXIT_OK);
+        };
+        documents::check_targets(std::slice::from_ref(&path), force)?;
+        documents::write(&path, &text, force)?;
+        io.note(&format!("wrote schedule {id} to {}", path.display()));
+        return Ok(EXIT_OK);
+    };
+    let all = client.list_schedules().await?;
+    let targets: Vec<PathBuf> = all
+        .iter()
+        .map(|s| folder.join(format!("{}.yaml", s.id)))
+        .collect();
+    documents::check_targets(&targets, force)?;
+    // Read everything before writing anything, so a failure leaves no half export.
+    let mut texts = Vec::with_capacity(all.len());
+    for s in &all {
+        texts.push(text_of(client.get_schedule(&s.id).await?)?);
+    }
+    documents::ensure_folder(&folder)?;
+    for (path, text) in targets.iter().zip(&texts) {
+        documents::write(path, text, force)?;
+    }
+    io.print(&format!(
+        "exported {} schedule{} to {}\n",
+        all.len(),
+        if all.len() == 1 { "" } else { "s" },
+        folder.display()
+    ))?;
+    Ok(EXIT_OK)
 }
 
 fn next(at: Option<chrono::DateTime<chrono::Utc>>) -> String {

@@ -8,6 +8,7 @@ mod backend;
 mod break_glass;
 mod examples;
 mod fleet;
+mod gitops;
 mod http;
 mod jetstream;
 mod machines;
