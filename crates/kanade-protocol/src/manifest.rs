@@ -268,7 +268,7 @@ impl ManifestError {
         }
     }
 
-    fn invalid(field: &str, message: impl Into<String>) -> ManifestError {
+    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ManifestError {
         ManifestError::Invalid {
             field: field.to_owned(),
             message: message.into(),
@@ -283,7 +283,7 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, M
 }
 
 /// The document as a JSON value (YAML or JSON text), which must be a mapping.
-fn parse_value(text: &str) -> Result<serde_json::Value, ManifestError> {
+pub(crate) fn parse_value(text: &str) -> Result<serde_json::Value, ManifestError> {
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(value) => value,
         Err(_) => serde_saphyr::from_str(text).map_err(|err| ManifestError::Syntax {
@@ -299,7 +299,7 @@ fn parse_value(text: &str) -> Result<serde_json::Value, ManifestError> {
 }
 
 /// Deserializes `value`, naming the path of an unknown or mistyped key.
-fn from_value<T: serde::de::DeserializeOwned>(
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
 ) -> Result<T, ManifestError> {
     serde_path_to_error::deserialize(value).map_err(|err| {

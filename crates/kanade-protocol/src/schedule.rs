@@ -7,6 +7,8 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod compat;
+
 use crate::api::Target;
 use crate::duration::HumanDuration;
 use crate::manifest::{ManifestError, is_valid_id, parse_document};
@@ -37,7 +39,8 @@ pub struct Schedule {
     /// Commands carry `deadline_at` = fire time + this; machines that cannot start by then skip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starting_deadline: Option<HumanDuration>,
-    /// `utc` (default), `local` (the backend's zone) or an IANA name such as `Europe/Berlin`.
+    /// `local` (default, as in the original: the backend's zone), `utc` or an IANA name such
+    /// as `Europe/Berlin`.
     #[serde(default = "default_tz")]
     pub tz: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,7 +239,9 @@ impl RolloutPlan {
 impl Schedule {
     /// Parses and validates a schedule from YAML or JSON text.
     pub fn parse(text: &str) -> Result<Schedule, ManifestError> {
-        let schedule: Schedule = parse_document(text)?;
+        let mut value = crate::manifest::parse_value(text)?;
+        compat::screen(&mut value)?;
+        let schedule: Schedule = crate::manifest::from_value(value)?;
         schedule.validate()?;
         Ok(schedule)
     }
@@ -767,7 +772,7 @@ fn enabled_by_default() -> bool {
 }
 
 fn default_tz() -> String {
-    "utc".to_owned()
+    "local".to_owned()
 }
 
 fn default_backoff() -> HumanDuration {
