@@ -11,7 +11,7 @@ mod compat;
 
 use crate::api::Target;
 use crate::duration::HumanDuration;
-use crate::manifest::{ManifestError, is_valid_id, parse_document};
+use crate::manifest::{ManifestError, is_valid_id};
 use crate::subject;
 
 /// Most waves one rollout may have.

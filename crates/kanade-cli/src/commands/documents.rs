@@ -278,6 +278,61 @@ pub fn ensure_folder(folder: &Path) -> anyhow::Result<()> {
         .map_err(|err| BadInput::err(format!("cannot create {}: {err}", folder.display())))
 }
 
+/// What `export` was asked for: one document (`<id> [--out FILE]`) or all (`--all DIR`).
+pub struct Export {
+    pub id: Option<String>,
+    pub all: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub force: bool,
+}
+
+/// Exports documents of one `kind` ("job", "schedule"): `ids` lists them, `text_of` reads
+/// one's text. With `--all`, everything is read before anything is written, so a failure
+/// leaves no half export; no existing file is overwritten without `--force`.
+pub async fn export(
+    kind: &str,
+    what: Export,
+    ids: impl AsyncFnOnce() -> anyhow::Result<Vec<String>>,
+    text_of: impl AsyncFn(&str) -> anyhow::Result<String>,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let Some(folder) = what.all else {
+        let id = what
+            .id
+            .ok_or_else(|| anyhow::anyhow!("a {kind} id or --all"))?;
+        let text = text_of(&id).await?;
+        let Some(path) = what.out else {
+            io.print(&text)?;
+            return Ok(crate::EXIT_OK);
+        };
+        check_targets(std::slice::from_ref(&path), what.force)?;
+        write(&path, &text, what.force)?;
+        io.note(&format!("wrote {kind} {id} to {}", path.display()));
+        return Ok(crate::EXIT_OK);
+    };
+    let ids = ids().await?;
+    let targets: Vec<PathBuf> = ids
+        .iter()
+        .map(|id| folder.join(format!("{id}.yaml")))
+        .collect();
+    check_targets(&targets, what.force)?;
+    let mut texts = Vec::with_capacity(ids.len());
+    for id in &ids {
+        texts.push(text_of(id).await?);
+    }
+    ensure_folder(&folder)?;
+    for (path, text) in targets.iter().zip(&texts) {
+        write(path, text, what.force)?;
+    }
+    io.print(&format!(
+        "exported {} {kind}{} to {}\n",
+        ids.len(),
+        if ids.len() == 1 { "" } else { "s" },
+        folder.display()
+    ))?;
+    Ok(crate::EXIT_OK)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,15 @@ pub async fn run(command: JobCommand, global: &Global, io: &mut Io<'_>) -> anyho
             all,
             out,
             force,
-        } => export(id, all, out, force, global, io).await,
+        } => {
+            let what = documents::Export {
+                id,
+                all,
+                out,
+                force,
+            };
+            export(what, global, io).await
+        }
         JobCommand::List => list(global, io).await,
         JobCommand::Get { id } => get(&id, global, io).await,
         JobCommand::Delete { id } => delete(&id, global, io).await,
@@ -176,49 +184,14 @@ fn text_of(detail: kanade_protocol::api::JobDetail) -> anyhow::Result<String> {
     }
 }
 
-async fn export(
-    id: Option<String>,
-    all: Option<PathBuf>,
-    out: Option<PathBuf>,
-    force: bool,
-    global: &Global,
-    io: &mut Io<'_>,
-) -> anyhow::Result<i32> {
+async fn export(what: documents::Export, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
     let client = api_client(global)?;
-    let Some(folder) = all else {
-        let id = id.context("a job id or --all")?;
-        let text = text_of(client.get_job(&id).await?)?;
-        let Some(path) = out else {
-            io.print(&text)?;
-            return Ok(EXIT_OK);
-        };
-        documents::check_targets(std::slice::from_ref(&path), force)?;
-        documents::write(&path, &text, force)?;
-        io.note(&format!("wrote job {id} to {}", path.display()));
-        return Ok(EXIT_OK);
+    let ids = async || {
+        let jobs = client.list_jobs().await?;
+        anyhow::Ok(jobs.into_iter().map(|job| job.id).collect())
     };
-    let jobs = client.list_jobs().await?;
-    let targets: Vec<PathBuf> = jobs
-        .iter()
-        .map(|job| folder.join(format!("{}.yaml", job.id)))
-        .collect();
-    documents::check_targets(&targets, force)?;
-    // Read everything before writing anything, so a failure leaves no half export.
-    let mut texts = Vec::with_capacity(jobs.len());
-    for job in &jobs {
-        texts.push(text_of(client.get_job(&job.id).await?)?);
-    }
-    documents::ensure_folder(&folder)?;
-    for (path, text) in targets.iter().zip(&texts) {
-        documents::write(path, text, force)?;
-    }
-    io.print(&format!(
-        "exported {} job{} to {}\n",
-        jobs.len(),
-        if jobs.len() == 1 { "" } else { "s" },
-        folder.display()
-    ))?;
-    Ok(EXIT_OK)
+    let text = async |id: &str| text_of(client.get_job(id).await?);
+    documents::export("job", what, ids, text, io).await
 }
 
 async fn list(global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {

@@ -36,7 +36,15 @@ pub async fn run(
             all,
             out,
             force,
-        } => return export(&client, id, all, out, force, io).await,
+        } => {
+            let what = documents::Export {
+                id,
+                all,
+                out,
+                force,
+            };
+            return export(&client, what, io).await;
+        }
         ScheduleCommand::List => {
             let all = client.list_schedules().await?;
             if global.json {
@@ -292,46 +300,15 @@ fn text_of(detail: kanade_protocol::schedule::ScheduleDetail) -> anyhow::Result<
 
 async fn export(
     client: &crate::client::ApiClient,
-    id: Option<String>,
-    all: Option<PathBuf>,
-    out: Option<PathBuf>,
-    force: bool,
+    what: documents::Export,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    let Some(folder) = all else {
-        let id = id.context("a schedule id or --all")?;
-        let text = text_of(client.get_schedule(&id).await?)?;
-        let Some(path) = out else {
-            io.print(&text)?;
-            return Ok(EXIT_OK);
-        };
-        documents::check_targets(std::slice::from_ref(&path), force)?;
-        documents::write(&path, &text, force)?;
-        io.note(&format!("wrote schedule {id} to {}", path.display()));
-        return Ok(EXIT_OK);
+    let ids = async || {
+        let all = client.list_schedules().await?;
+        anyhow::Ok(all.into_iter().map(|s| s.id).collect())
     };
-    let all = client.list_schedules().await?;
-    let targets: Vec<PathBuf> = all
-        .iter()
-        .map(|s| folder.join(format!("{}.yaml", s.id)))
-        .collect();
-    documents::check_targets(&targets, force)?;
-    // Read everything before writing anything, so a failure leaves no half export.
-    let mut texts = Vec::with_capacity(all.len());
-    for s in &all {
-        texts.push(text_of(client.get_schedule(&s.id).await?)?);
-    }
-    documents::ensure_folder(&folder)?;
-    for (path, text) in targets.iter().zip(&texts) {
-        documents::write(path, text, force)?;
-    }
-    io.print(&format!(
-        "exported {} schedule{} to {}\n",
-        all.len(),
-        if all.len() == 1 { "" } else { "s" },
-        folder.display()
-    ))?;
-    Ok(EXIT_OK)
+    let text = async |id: &str| text_of(client.get_schedule(id).await?);
+    documents::export("schedule", what, ids, text, io).await
 }
 
 fn next(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
