@@ -783,14 +783,18 @@ fn report(
             ));
         }
         if !r.failures.is_empty() {
-            let why: Vec<String> = r.failures.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            let why: Vec<String> = r
+                .failures
+                .iter()
+                .map(|(k, v)| format!("{} {k}", thousands(*v as f64)))
+                .collect();
             md.push_str(&format!("; failed attempts: {}", why.join(", ")));
         }
         if !r.refusals.is_empty() {
             let why: Vec<String> = r
                 .refusals
                 .iter()
-                .map(|(k, v)| format!("{v} × \"{k}\""))
+                .map(|(k, v)| format!("{} × \"{k}\"", thousands(*v as f64)))
                 .collect();
             md.push_str(&format!(
                 "; refusals per nats-server's log: {}",
