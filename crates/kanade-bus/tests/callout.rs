@@ -14,7 +14,6 @@ use nkeys::KeyPair;
 /// nonce to sign, which is how a machine proves its key to the callout.
 fn server(issuer: &KeyPair, backend: &KeyPair) -> NatsServer {
     NatsServer::start_with(NatsOptions {
-        tls: false,
         config: Some(format!(
             r#"
 accounts {{
@@ -32,14 +31,25 @@ authorization {{
             issuer = issuer.public_key(),
             backend = backend.public_key(),
         )),
+        ..NatsOptions::default()
     })
 }
 
+/// `options` pinned to the test broker's CA: TLS only, nothing else trusted.
+fn pinned(options: async_nats::ConnectOptions, server: &NatsServer) -> async_nats::ConnectOptions {
+    options
+        .add_root_certificates(server.ca_file().expect("the test broker serves TLS"))
+        .require_tls(true)
+}
+
 async fn backend(server: &NatsServer, key: &KeyPair) -> async_nats::Client {
-    async_nats::ConnectOptions::with_nkey(key.seed().unwrap())
-        .connect(server.url())
-        .await
-        .unwrap()
+    pinned(
+        async_nats::ConnectOptions::with_nkey(key.seed().unwrap()),
+        server,
+    )
+    .connect(server.url())
+    .await
+    .unwrap()
 }
 
 /// Answers every request: an nkey that signed the nonce gets `heartbeat.<pc>` to publish and
@@ -66,6 +76,7 @@ fn answer_callouts(client: async_nats::Client, issuer: KeyPair) -> Seen {
                 permissions: Permissions {
                     publish: vec![format!("heartbeat.{pc}")],
                     subscribe: vec![format!("commands.pc.{pc}"), format!("_INBOX_{pc}.>")],
+                    responses: false,
                 },
                 expires: chrono::Utc::now() + chrono::Duration::minutes(10),
             };
@@ -95,7 +106,7 @@ async fn agent(
     key: &KeyPair,
 ) -> anyhow::Result<(async_nats::Client, Events)> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let client = async_nats::ConnectOptions::new()
+    let client = pinned(async_nats::ConnectOptions::new(), server)
         .nkey(key.seed().unwrap())
         .name(format!("kanade-agent/{pc}"))
         .custom_inbox_prefix(format!("_INBOX_{pc}"))
@@ -214,7 +225,7 @@ async fn a_client_that_proves_no_key_is_refused() {
     let backend = backend(&server, &backend_key).await;
     let seen = answer_callouts(backend.clone(), issuer);
 
-    let err = async_nats::ConnectOptions::new()
+    let err = pinned(async_nats::ConnectOptions::new(), &server)
         .name("kanade-agent/pc1")
         .connect(server.url())
         .await
@@ -224,10 +235,13 @@ async fn a_client_that_proves_no_key_is_refused() {
         "{err}"
     );
 
-    let err = async_nats::ConnectOptions::with_token("guess".into())
-        .connect(server.url())
-        .await
-        .unwrap_err();
+    let err = pinned(
+        async_nats::ConnectOptions::with_token("guess".into()),
+        &server,
+    )
+    .connect(server.url())
+    .await
+    .unwrap_err();
     assert!(
         err.to_string().to_lowercase().contains("authorization"),
         "{err}"

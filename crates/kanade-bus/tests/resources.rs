@@ -2,14 +2,21 @@
 //! and widens a narrower existing config.
 
 use async_nats::jetstream;
-use kanade_bus::{Role, connect, ensure_resources, stream_status};
+use kanade_bus::{Access, Role, connect_with, ensure_resources, stream_status};
 use kanade_protocol::names;
 use kanade_testkit::NatsServer;
+
+/// Pinned to the test broker's CA (the broker serves TLS only).
+fn access(server: &NatsServer) -> Access {
+    Access::pinned(server.ca_file().expect("the test broker serves TLS"))
+}
 
 #[tokio::test]
 async fn setup_creates_everything_and_converges() {
     let server = NatsServer::start();
-    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    let client = connect_with(Role::Cli, &server.url(), &access(&server))
+        .await
+        .unwrap();
     let js = jetstream::new(client);
 
     // A partial, narrower setup done by an older version: EXEC with a small cap.
@@ -47,7 +54,11 @@ async fn setup_creates_everything_and_converges() {
         .await
         .unwrap();
     let status = stream_status(&js).await.unwrap();
-    assert_eq!(status.len(), names::STREAMS.len());
+    // Streams, then every KV bucket and object store (their backing streams).
+    assert_eq!(
+        status.len(),
+        names::STREAMS.len() + names::KV_BUCKETS.len() + names::OBJECT_STORES.len()
+    );
     let results = status
         .iter()
         .find(|s| s.name == names::STREAM_RESULTS)
@@ -79,7 +90,9 @@ fn connection_names_follow_the_role() {
 #[tokio::test]
 async fn concurrent_kv_edits_never_lose_each_other() {
     let server = NatsServer::start();
-    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    let client = connect_with(Role::Cli, &server.url(), &access(&server))
+        .await
+        .unwrap();
     let js = jetstream::new(client);
     ensure_resources(&js).await.unwrap();
     let kv = js.get_key_value(names::KV_AGENT_GROUPS).await.unwrap();

@@ -1,6 +1,7 @@
 //! TLS against a real nats-server that serves TLS only: a client pinning the broker's CA gets
 //! in and JetStream works over it; clear text, a client pinning another CA, and a missing CA
-//! file are refused with errors that say so.
+//! file are refused with errors that say so. A pinned client never falls back to a broker that
+//! speaks clear text.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use kanade_testkit::NatsServer;
 
 #[tokio::test]
 async fn a_client_pinning_the_brokers_ca_gets_in_and_nothing_else_does() {
-    let server = NatsServer::start_tls();
+    let server = NatsServer::start();
     let ca = server.ca_file().expect("a TLS server has a CA");
     assert!(server.url().starts_with("tls://"), "{}", server.url());
 
@@ -39,13 +40,13 @@ async fn a_client_pinning_the_brokers_ca_gets_in_and_nothing_else_does() {
 
 #[tokio::test]
 async fn clear_text_and_a_foreign_ca_are_refused() {
-    let server = NatsServer::start_tls();
+    let server = NatsServer::start();
     let plain_scheme = server.url().replacen("tls://", "nats://", 1);
     let err = connect(Role::Cli, &plain_scheme).await.unwrap_err();
     assert!(format!("{err:#}").contains("connecting to NATS"), "{err:#}");
 
     // Another CA, e.g. the one of a broker an attacker runs: its certificate is not ours.
-    let other = NatsServer::start_tls();
+    let other = NatsServer::start();
     let foreign = other.ca_file().unwrap();
     let err = connect_with(Role::Cli, &server.url(), &Access::pinned(&foreign))
         .await
@@ -64,7 +65,7 @@ async fn clear_text_and_a_foreign_ca_are_refused() {
 
 #[tokio::test]
 async fn a_missing_ca_file_is_named() {
-    let server = NatsServer::start_tls();
+    let server = NatsServer::start();
     let missing = server.store_dir().join("no-such-ca.pem");
     let err = connect_with(
         Role::Agent {
@@ -78,4 +79,20 @@ async fn a_missing_ca_file_is_named() {
     let text = format!("{err:#}");
     assert!(text.contains("no-such-ca.pem"), "{text}");
     assert!(text.contains("CA certificate"), "{text}");
+}
+
+/// The one test here on a clear-text broker (`start_plain`), because clear text is what it is
+/// about: a client that names a CA refuses a broker that does not offer TLS, rather than
+/// talking to it unencrypted.
+#[tokio::test]
+async fn a_pinned_client_refuses_a_clear_text_broker() {
+    let tls = NatsServer::start();
+    let ca = tls.ca_file().unwrap();
+    let plain = NatsServer::start_plain();
+    assert!(plain.url().starts_with("nats://"), "{}", plain.url());
+    assert_eq!(plain.ca_file(), None);
+    let err = connect_with(Role::Cli, &plain.url(), &Access::pinned(&ca))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("connecting to NATS"), "{err:#}");
 }

@@ -1,7 +1,9 @@
 //! `NatsServer`: the real upstream `nats-server -js` as a child process on a free loopback port
 //! with a temporary store directory, killed and cleaned up on drop. It can be stopped and
-//! started again on the same port and store to simulate a broker outage. `start_tls` serves
-//! TLS only, with a CA and server certificate made for it (`ca_file` is what clients pin).
+//! started again on the same port and store to simulate a broker outage. It serves TLS only,
+//! with a CA and server certificate made for it (`ca_file` is what clients pin), so a test
+//! client that forgets the CA fails to connect instead of quietly using clear text;
+//! `start_plain` is for the few tests about clear text itself.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -32,28 +34,31 @@ pub struct NatsServer {
     max_file_store: Option<u64>,
 }
 
-/// How `NatsServer::start_with` starts the server.
+/// How `NatsServer::start_with` starts the server. The default is TLS only.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// TLS only, with a CA of its own (see `ca_file`).
-    pub tls: bool,
+    /// Clear text instead of TLS: only for tests about clear text itself (see `start_plain`).
+    pub plain: bool,
     /// nats-server configuration text (accounts, authorization, …); the listen address,
     /// JetStream and the store folder are still set by the command line.
     pub config: Option<String>,
 }
 
 impl NatsServer {
-    /// Starts a fresh JetStream-enabled server. Panics with install instructions when the
-    /// binary is missing: a test without its broker must fail, never pass silently.
+    /// Starts a fresh JetStream-enabled server that accepts TLS connections only, with a
+    /// certificate for `127.0.0.1` and `localhost` issued by a CA of its own: clients connect
+    /// to `url()` pinned to `ca_file()`. Panics with install instructions when the binary is
+    /// missing: a test without its broker must fail, never pass silently.
     pub fn start() -> NatsServer {
         NatsServer::try_start().unwrap_or_else(|err| panic!("{err:#}"))
     }
 
-    /// Starts a fresh JetStream-enabled server that accepts TLS connections only, with a
-    /// certificate for `127.0.0.1` and `localhost` issued by a CA of its own.
-    pub fn start_tls() -> NatsServer {
+    /// Starts a fresh JetStream-enabled server that speaks clear text (`nats://`). Only for
+    /// tests about clear text itself (e.g. that a pinned client refuses it); everything else
+    /// uses `start`, which is TLS only.
+    pub fn start_plain() -> NatsServer {
         NatsServer::start_with(Options {
-            tls: true,
+            plain: true,
             ..Options::default()
         })
     }
@@ -78,12 +83,12 @@ impl NatsServer {
             }
             None => None,
         };
-        let tls = match options.tls {
-            true => {
+        let tls = match options.plain {
+            true => None,
+            false => {
                 let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
                 Some(kanade_pki::ensure(&store.path().join("tls"), &hosts)?.0)
             }
-            false => None,
         };
         let mut server = NatsServer {
             port: crate::free_port(),
@@ -123,7 +128,7 @@ impl NatsServer {
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
-    /// The CA certificate clients must pin to reach a TLS server.
+    /// The CA certificate clients must pin to reach the server (None only for `start_plain`).
     pub fn ca_file(&self) -> Option<PathBuf> {
         self.tls.as_ref().map(|t| t.ca_cert.clone())
     }
@@ -270,5 +275,26 @@ mod tests {
         server.restart();
         assert_eq!(server.port(), port);
         assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
+    }
+
+    /// The greeting of the server on `port` (its `INFO` line).
+    fn greeting(port: u16) -> String {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        line
+    }
+
+    #[test]
+    fn tls_only_by_default_and_clear_text_only_when_asked() {
+        let server = NatsServer::start();
+        assert!(server.url().starts_with("tls://"), "{}", server.url());
+        assert!(server.ca_file().is_some_and(|ca| ca.is_file()));
+        assert!(greeting(server.port()).contains(r#""tls_required":true"#));
+
+        let plain = NatsServer::start_plain();
+        assert!(plain.url().starts_with("nats://"), "{}", plain.url());
+        assert_eq!(plain.ca_file(), None);
+        assert!(!greeting(plain.port()).contains("tls_required"));
     }
 }

@@ -21,9 +21,10 @@ async fn the_binary_runs_logs_to_a_file_and_stops_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "[agent]\nid = {pc:?}\nnats_url = {url:?}\ndata_dir = {data:?}\nheartbeat_interval = \"1s\"\n\
+            "[agent]\nid = {pc:?}\nnats_url = {url:?}\nnats_ca = {ca:?}\ndata_dir = {data:?}\nheartbeat_interval = \"1s\"\n\
              [log]\npath = {logs:?}\nlevel = \"info\"\nkeep_days = 2\n",
             url = broker.url(),
+            ca = broker.ca_file(),
             data = dir.path().join("data"),
         ),
     )

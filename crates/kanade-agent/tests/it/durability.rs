@@ -58,7 +58,7 @@ async fn an_agent_that_was_offline_runs_only_the_newest_command_once() {
     broker.send(&subject::commands_pc(&pc), &older).await;
     broker.send(&subject::commands_pc(&pc), &newer).await;
 
-    let agent = Agent::spawn(&broker.url(), &pc, dir.path());
+    let agent = Agent::spawn(&broker, &pc, dir.path());
     let result = broker.wait_result(&newer.request_id).await;
     assert_eq!(result.stdout, "newer\n");
     agent.wait_ready(&broker).await;
@@ -95,7 +95,7 @@ async fn a_dropped_agent_replays_missed_commands_on_return() {
 
     let cmd = command("echo caught up");
     broker.send(&subject::commands_pc(&pc), &cmd).await;
-    let agent = Agent::spawn(&broker.url(), &pc, dir.path());
+    let agent = Agent::spawn(&broker, &pc, dir.path());
     let result = broker.wait_result(&cmd.request_id).await;
     assert_eq!(result.stdout, "caught up\n");
     agent.stop().await;
@@ -107,7 +107,7 @@ async fn an_agent_started_before_the_broker_works_once_it_appears() {
     broker.server.stop();
     let dir = tempfile::tempdir().unwrap();
     let pc = pc_id("early");
-    let agent = Agent::spawn(&broker.url(), &pc, dir.path());
+    let agent = Agent::spawn(&broker, &pc, dir.path());
     tokio::time::sleep(Duration::from_millis(500)).await;
     broker.server.restart();
     agent.wait_ready(&broker).await;

@@ -76,7 +76,7 @@ async fn the_machine_key_is_made_once_and_an_exposed_one_stops_the_agent() {
 
     // Readable by others: the agent refuses to start and leaves the file as it found it.
     std::fs::set_permissions(&seed, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let config = crate::support::agent_config(&broker.url(), &pc, &data);
+    let config = crate::support::agent_config(&broker, &pc, &data);
     let err = kanade_agent::run(config, std::future::pending())
         .await
         .unwrap_err()

@@ -20,7 +20,7 @@ async fn heartbeats_flow_and_pings_are_answered() {
         .await
         .unwrap();
     broker.client.flush().await.unwrap();
-    let agent = Agent::spawn(&broker.url(), &pc, dir.path());
+    let agent = Agent::spawn(&broker, &pc, dir.path());
 
     // The interval in tests is 500 ms: expect several beats well within the deadline.
     let mut received = Vec::new();
@@ -68,7 +68,7 @@ async fn a_machine_that_heartbeats_takes_commands() {
         .await
         .unwrap();
     broker.client.flush().await.unwrap();
-    let agent = Agent::spawn(&broker.url(), &pc, dir.path());
+    let agent = Agent::spawn(&broker, &pc, dir.path());
     let first = tokio::time::timeout(WAIT, beats.next()).await;
     assert!(matches!(first, Ok(Some(_))), "no heartbeat");
     // A brand-new machine's replay consumer starts at "new": only a live subscription

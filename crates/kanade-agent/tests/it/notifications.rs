@@ -94,7 +94,7 @@ async fn notifications_reach_only_the_machines_they_target() {
     for pc in [&in_lab, &elsewhere] {
         let data_dir = dir.path().join(pc.as_str());
         let config = dir.path().join(format!("{pc}.toml"));
-        write_agent_toml(&config, &broker.url(), pc, &data_dir);
+        write_agent_toml(&config, &broker, pc, &data_dir);
         configs.push(config);
         agents.push(Agent::start(&broker, pc, &data_dir).await);
     }
@@ -152,7 +152,7 @@ async fn a_person_confirms_a_notification_and_the_ack_names_them() {
     let dir = tempfile::tempdir().unwrap();
     let pc = pc_id("ack");
     let config = dir.path().join("agent.toml");
-    write_agent_toml(&config, &broker.url(), &pc, &dir.path().join("data"));
+    write_agent_toml(&config, &broker, &pc, &dir.path().join("data"));
     // A notify-send that writes down what it was asked to show, and a session bus address.
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();

@@ -39,7 +39,7 @@ impl Install {
         std::fs::copy(AGENT_BIN, &exe).unwrap();
         let config = dir.path().join("agent.toml");
         let data_dir = dir.path().join("data");
-        write_agent_toml(&config, &broker.url(), &pc, &data_dir);
+        write_agent_toml(&config, broker, &pc, &data_dir);
         let original = std::fs::read(&exe).unwrap();
         Install {
             _dir: dir,

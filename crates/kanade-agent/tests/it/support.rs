@@ -1,5 +1,5 @@
-//! Shared test helpers: a real broker with kanade's resources, in-process agents with their
-//! own data folders, command builders, readers that poll the RESULTS, EVENTS and OBS_EVENTS
+//! Shared test helpers: a real broker (TLS only; the test client and every agent pin its CA)
+//! with kanade's resources, in-process agents with their own data folders, command builders, readers that poll the RESULTS, EVENTS and OBS_EVENTS
 //! streams with a deadline, KV writes that ride out a broker restart, and a heartbeat
 //! cadence probe.
 
@@ -44,7 +44,11 @@ impl Broker {
     pub async fn start() -> Broker {
         init_tracing();
         let server = NatsServer::start();
-        let client = kanade_bus::connect(kanade_bus::Role::Backend, &server.url())
+        let access = kanade_bus::Access {
+            ca_file: server.ca_file(),
+            ..Default::default()
+        };
+        let client = kanade_bus::connect_with(kanade_bus::Role::Backend, &server.url(), &access)
             .await
             .expect("connect test client");
         let js = jetstream::new(client.clone());
@@ -74,6 +78,11 @@ impl Broker {
 
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// The broker's CA, which every client must pin (the broker serves TLS only).
+    pub fn ca_file(&self) -> PathBuf {
+        self.server.ca_file().expect("the test broker serves TLS")
     }
 
     /// Signs `cmd` for `subject` and publishes it through JetStream, so the command is in
@@ -347,10 +356,12 @@ pub fn pc_id(name: &str) -> String {
     format!("{name}-{}", short_id())
 }
 
-pub fn agent_config(url: &str, pc_id: &str, data_dir: &Path) -> AgentConfig {
+/// An agent of `broker` (its URL, its CA pinned) with a fast heartbeat.
+pub fn agent_config(broker: &Broker, pc_id: &str, data_dir: &Path) -> AgentConfig {
     let mut config = AgentConfig::default();
     config.agent.id = Some(pc_id.to_owned());
-    config.agent.nats_url = url.to_owned();
+    config.agent.nats_url = broker.url();
+    config.agent.nats_ca = Some(broker.ca_file());
     config.agent.data_dir = Some(data_dir.to_path_buf());
     config.agent.heartbeat_interval = HumanDuration(Duration::from_millis(500));
     config
@@ -366,8 +377,8 @@ pub struct Agent {
 
 impl Agent {
     /// Starts an agent without waiting for it to be ready.
-    pub fn spawn(url: &str, pc_id: &str, data_dir: &Path) -> Agent {
-        let config = agent_config(url, pc_id, data_dir);
+    pub fn spawn(broker: &Broker, pc_id: &str, data_dir: &Path) -> Agent {
+        let config = agent_config(broker, pc_id, data_dir);
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(kanade_agent::run(config, async move {
             let _ = rx.await;
@@ -382,7 +393,7 @@ impl Agent {
 
     /// Starts an agent and waits until it runs commands.
     pub async fn start(broker: &Broker, pc_id: &str, data_dir: &Path) -> Agent {
-        let agent = Agent::spawn(&broker.url(), pc_id, data_dir);
+        let agent = Agent::spawn(broker, pc_id, data_dir);
         agent.wait_ready(broker).await;
         agent
     }
@@ -458,13 +469,15 @@ impl Drop for Agent {
 /// The agent binary cargo built for these tests.
 pub const AGENT_BIN: &str = env!("CARGO_BIN_EXE_kanade-agent");
 
-/// An agent.toml for a child process of the real binary.
-pub fn write_agent_toml(path: &Path, url: &str, pc_id: &str, data_dir: &Path) {
+/// An agent.toml for a child process of the real binary, pointed at `broker` with its CA.
+pub fn write_agent_toml(path: &Path, broker: &Broker, pc_id: &str, data_dir: &Path) {
     std::fs::write(
         path,
         format!(
-            "[agent]\nid = {pc_id:?}\nnats_url = {url:?}\ndata_dir = {data_dir:?}\n\
-             heartbeat_interval = \"500ms\"\n[log]\nkeep_days = 0\n"
+            "[agent]\nid = {pc_id:?}\nnats_url = {url:?}\nnats_ca = {ca:?}\ndata_dir = {data_dir:?}\n\
+             heartbeat_interval = \"500ms\"\n[log]\nkeep_days = 0\n",
+            url = broker.url(),
+            ca = broker.ca_file(),
         ),
     )
     .unwrap();

@@ -525,9 +525,9 @@ async fn audit_rows_record_actions_without_secrets() {
 async fn static_token_and_disabled_auth_modes() {
     let nats = kanade_testkit::NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = async_nats::jetstream::new(crate::support::connect(&nats).await);
     let mut config = kanade_backend::BackendConfig::default();
-    config.nats.url = nats.url();
+    crate::support::use_broker(&mut config, &nats);
     config.db.sqlite_path = dir.path().join("backend.db");
     config.secrets.static_token = Some("service-token-0123456789".into());
     let b = TestBackend::with_config(nats, dir, js, config).await;
@@ -583,9 +583,9 @@ async fn static_token_and_disabled_auth_modes() {
 
     let nats = kanade_testkit::NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = async_nats::jetstream::new(crate::support::connect(&nats).await);
     let mut config = kanade_backend::BackendConfig::default();
-    config.nats.url = nats.url();
+    crate::support::use_broker(&mut config, &nats);
     config.db.sqlite_path = dir.path().join("backend.db");
     config.secrets.auth_disable = true;
     let open = TestBackend::with_config(nats, dir, js, config).await;

@@ -286,11 +286,9 @@ async fn alert_email_reaches_the_group_contacts_through_a_real_smtp_server() {
     let (port, mut messages) = smtp_sink().await;
     let nats = kanade_testkit::NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let client = kanade_bus::connect(kanade_bus::Role::Cli, &nats.url())
-        .await
-        .unwrap();
+    let client = crate::support::connect(&nats).await;
     let mut config = kanade_backend::BackendConfig::default();
-    config.nats.url = nats.url();
+    crate::support::use_broker(&mut config, &nats);
     config.db.sqlite_path = dir.path().join("backend.db");
     config.secrets.bootstrap_admin_password = Some(ADMIN_PASSWORD.to_owned());
     config.mail = Some(kanade_backend::config::MailConfig {

@@ -326,7 +326,7 @@ async fn revoke_unrevoke_and_delete_revokes() {
 #[tokio::test]
 async fn kill_publishes_to_every_machine_of_the_execution() {
     let b = TestBackend::start().await;
-    let nats = async_nats::connect(b.nats.url()).await.unwrap();
+    let nats = b.nats_client().await;
     let mut sub = nats
         .subscribe(kanade_protocol::subject::kill("exec-1"))
         .await

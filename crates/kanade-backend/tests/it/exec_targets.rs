@@ -40,7 +40,7 @@ async fn beat(b: &TestBackend, pc: &str, ago: chrono::Duration) {
         quarantined_versions: vec![],
         ..Default::default()
     };
-    let nats = async_nats::connect(b.nats.url()).await.unwrap();
+    let nats = b.nats_client().await;
     nats.publish(
         subject::heartbeat(pc),
         serde_json::to_vec(&hb).unwrap().into(),

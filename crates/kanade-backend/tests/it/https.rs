@@ -11,7 +11,7 @@ use crate::support::wait_for;
 
 fn config(nats: &NatsServer, dir: &std::path::Path) -> BackendConfig {
     let mut config = BackendConfig::default();
-    config.nats.url = nats.url();
+    crate::support::use_broker(&mut config, nats);
     config.db.sqlite_path = dir.join("backend.db");
     config.secrets.bootstrap_admin_password = Some("https-admin-password".to_owned());
     config

@@ -297,7 +297,7 @@ async fn a_break_glass_public_key_can_be_trusted_and_bad_ones_are_refused() {
 #[tokio::test]
 async fn heartbeats_signing_fields_reach_the_agents_api() {
     let b = TestBackend::start().await;
-    let nats = async_nats::connect(b.nats.url()).await.unwrap();
+    let nats = b.nats_client().await;
     for (pc, keys, enforcing) in [
         (
             "pc-new",

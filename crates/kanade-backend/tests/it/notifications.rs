@@ -17,7 +17,7 @@ use crate::support::{TestBackend, wait_for};
 #[tokio::test]
 async fn notifications_reach_only_the_targeted_subjects() {
     let b = TestBackend::start().await;
-    let watcher = async_nats::connect(b.nats.url()).await.unwrap();
+    let watcher = b.nats_client().await;
     let mut seen = watcher
         .subscribe(subject::NOTIFICATIONS_FILTER)
         .await

@@ -198,7 +198,7 @@ async fn heartbeats_make_machines_count_for_all() {
             quarantined_versions: vec![],
             ..Default::default()
         };
-        let nats = async_nats::connect(b.nats.url()).await.unwrap();
+        let nats = b.nats_client().await;
         nats.publish(
             subject::heartbeat(pc),
             serde_json::to_vec(&hb).unwrap().into(),
@@ -220,7 +220,7 @@ async fn each_named_replica_builds_a_complete_read_model() {
     let b = TestBackend::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = kanade_backend::BackendConfig::default();
-    config.nats.url = b.nats.url();
+    crate::support::use_broker(&mut config, &b.nats);
     config.db.sqlite_path = dir.path().join("replica-b.db");
     config.server.replica = Some("b".into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

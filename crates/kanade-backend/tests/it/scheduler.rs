@@ -18,9 +18,9 @@ use tokio::task::JoinHandle;
 
 use crate::support::{ADMIN_PASSWORD, HELLO, TestBackend, wait_for};
 
-fn config_for(nats_url: &str, dir: &std::path::Path) -> BackendConfig {
+fn config_for(nats: &kanade_testkit::NatsServer, dir: &std::path::Path) -> BackendConfig {
     let mut config = BackendConfig::default();
-    config.nats.url = nats_url.to_owned();
+    crate::support::use_broker(&mut config, nats);
     config.db.sqlite_path = dir.join("backend.db");
     config.secrets.bootstrap_admin_password = Some(ADMIN_PASSWORD.into());
     config.scheduler.lease_ttl = HumanDuration::from_secs(2);
@@ -32,8 +32,8 @@ async fn start() -> TestBackend {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let nats = kanade_testkit::NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let config = config_for(&nats.url(), dir.path());
+    let js = async_nats::jetstream::new(crate::support::connect(&nats).await);
+    let config = config_for(&nats, dir.path());
     let b = TestBackend::with_config(nats, dir, js, config).await;
     let resp = b
         .http
@@ -83,7 +83,7 @@ fn gaps(db: &std::path::Path, schedule: &str) -> Vec<f64> {
 }
 
 async fn core(b: &TestBackend) -> async_nats::Client {
-    async_nats::connect(b.nats.url()).await.unwrap()
+    b.nats_client().await
 }
 
 async fn heartbeat(nats: &async_nats::Client, pc: &str) {
@@ -388,7 +388,7 @@ struct Second {
 
 async fn second_backend(b: &TestBackend) -> Second {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_for(&b.nats.url(), dir.path());
+    let config = config_for(&b.nats, dir.path());
     let db = config.db.sqlite_path.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/health", listener.local_addr().unwrap());

@@ -23,7 +23,7 @@ async fn health_explains_a_broker_without_room_and_recovers_when_it_has_some() {
     let mut nats = NatsServer::start_with_file_store(1 << 20);
     let dir = tempfile::tempdir().unwrap();
     let mut config = BackendConfig::default();
-    config.nats.url = nats.url();
+    crate::support::use_broker(&mut config, &nats);
     config.db.sqlite_path = dir.path().join("backend.db");
     config.secrets.bootstrap_admin_password = Some(ADMIN_PASSWORD.to_owned());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

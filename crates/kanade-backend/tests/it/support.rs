@@ -1,5 +1,6 @@
-//! A backend started in-process on a free port, with its own nats-server and database, and
-//! helpers to call it and to wait for conditions.
+//! A backend started in-process on a free port, with its own nats-server (TLS only, its CA
+//! pinned by the backend and by every test connection) and database, and helpers to call it
+//! and to wait for conditions.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -36,12 +37,9 @@ impl TestBackend {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let nats = NatsServer::start();
         let dir = tempfile::tempdir().unwrap();
-        let client = kanade_bus::connect(kanade_bus::Role::Cli, &nats.url())
-            .await
-            .unwrap();
-        let js = jetstream::new(client);
+        let js = jetstream::new(connect(&nats).await);
         let mut config = BackendConfig::default();
-        config.nats.url = nats.url();
+        use_broker(&mut config, &nats);
         config.db.sqlite_path = dir.path().join("backend.db");
         config.secrets.bootstrap_admin_password = Some(ADMIN_PASSWORD.to_owned());
         adjust(&mut config);
@@ -124,6 +122,11 @@ impl TestBackend {
         )
     }
 
+    /// A test connection to the backend's broker, pinned to its CA.
+    pub async fn nats_client(&self) -> async_nats::Client {
+        connect(&self.nats).await
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.config.db.sqlite_path.clone()
     }
@@ -184,6 +187,24 @@ impl Drop for TestBackend {
             task.abort();
         }
     }
+}
+
+/// Points the backend's `[nats]` at `nats`: its URL and the CA to pin (the test broker serves
+/// TLS only, so a config without the CA cannot connect).
+pub fn use_broker(config: &mut BackendConfig, nats: &NatsServer) {
+    config.nats.url = nats.url();
+    config.nats.ca_file = nats.ca_file();
+}
+
+/// A test connection to `nats`, pinned to its CA (TLS only, nothing else trusted).
+pub async fn connect(nats: &NatsServer) -> async_nats::Client {
+    let access = kanade_bus::Access {
+        ca_file: nats.ca_file(),
+        ..Default::default()
+    };
+    kanade_bus::connect_with(kanade_bus::Role::Cli, &nats.url(), &access)
+        .await
+        .expect("connect a test client to the broker")
 }
 
 pub fn client_with_token(token: &str) -> reqwest::Client {

@@ -20,9 +20,9 @@ use crate::support::{HELLO, TestBackend, wait_for};
 async fn start() -> TestBackend {
     let nats = kanade_testkit::NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = async_nats::jetstream::new(crate::support::connect(&nats).await);
     let mut config = kanade_backend::BackendConfig::default();
-    config.nats.url = nats.url();
+    crate::support::use_broker(&mut config, &nats);
     config.db.sqlite_path = dir.path().join("backend.db");
     config.secrets.bootstrap_admin_password = Some(crate::support::ADMIN_PASSWORD.into());
     config.telemetry.offline_after = HumanDuration::from_secs(2);
@@ -31,7 +31,7 @@ async fn start() -> TestBackend {
 }
 
 async fn core(b: &TestBackend) -> async_nats::Client {
-    async_nats::connect(b.nats.url()).await.unwrap()
+    b.nats_client().await
 }
 
 fn beat(pc: &str, version: &str) -> Heartbeat {

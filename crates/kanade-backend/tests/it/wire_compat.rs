@@ -14,7 +14,7 @@ use crate::support::{HELLO, TestBackend, wait_for};
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn publish_core(b: &TestBackend, subject: String, body: serde_json::Value) {
-    let nats = async_nats::connect(b.nats.url()).await.unwrap();
+    let nats = b.nats_client().await;
     nats.publish(subject, serde_json::to_vec(&body).unwrap().into())
         .await
         .unwrap();
@@ -289,7 +289,7 @@ async fn run_as_and_cwd_travel_in_the_command() {
         "{}",
         created.text().await.unwrap()
     );
-    let nats = async_nats::connect(b.nats.url()).await.unwrap();
+    let nats = b.nats_client().await;
     let mut commands = nats.subscribe(subject::commands_pc("pc1")).await.unwrap();
     nats.flush().await.unwrap();
     let fired = b

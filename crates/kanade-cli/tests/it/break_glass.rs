@@ -7,19 +7,19 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use chrono::Utc;
 use futures::StreamExt;
-use kanade_bus::{Role, connect, ensure_resources};
+use kanade_bus::ensure_resources;
 use kanade_protocol::manifest::Shell;
 use kanade_protocol::signing::{self, SigningKey};
 use kanade_protocol::wire::{AuditEvent, Command, ExecResult};
 use kanade_protocol::{names, subject};
 use kanade_testkit::NatsServer;
 
-use crate::support::kanade;
+use crate::support::{connect, kanade_on};
 
 /// A broker with kanade's streams, and a responder for `pc` running until the test ends.
 async fn broker_with_responder(pc: &str) -> (NatsServer, async_nats::Client) {
     let server = NatsServer::start();
-    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    let client = connect(&server).await;
     ensure_resources(&jetstream::new(client.clone()))
         .await
         .unwrap();
@@ -114,7 +114,7 @@ async fn returns_the_result_and_leaves_the_signed_command_in_exec() {
 #[tokio::test]
 async fn times_out_cleanly_without_a_responder() {
     let server = NatsServer::start();
-    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    let client = connect(&server).await;
     ensure_resources(&jetstream::new(client.clone()))
         .await
         .unwrap();
@@ -144,7 +144,7 @@ async fn times_out_cleanly_without_a_responder() {
 #[tokio::test]
 async fn without_streams_it_says_to_run_setup() {
     let server = NatsServer::start();
-    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    let client = connect(&server).await;
     let err = kanade_cli::run::break_glass_run(
         &client,
         "pc-3",
@@ -175,21 +175,13 @@ fn seed_file(dir: &std::path::Path) -> (String, SigningKey) {
 #[tokio::test]
 async fn kanade_run_exits_with_the_script_exit_code() {
     let (server, _client) = broker_with_responder("pc-1").await;
-    let url = server.url();
     let dir = tempfile::tempdir().unwrap();
     let (seed, _key) = seed_file(dir.path());
 
-    let ok = kanade(&[
-        "--nats-url",
-        &url,
-        "run",
-        "pc-1",
-        "--signing-key",
-        &seed,
-        "--",
-        "echo",
-        "hi",
-    ])
+    let ok = kanade_on(
+        &server,
+        &["run", "pc-1", "--signing-key", &seed, "--", "echo", "hi"],
+    )
     .await;
     assert_eq!(
         (ok.code, ok.stdout.as_str(), ok.stderr.as_str()),
@@ -197,17 +189,18 @@ async fn kanade_run_exits_with_the_script_exit_code() {
     );
 
     // Without a key and without a backend to sign, it goes out unsigned, with a warning.
-    let unsigned = kanade(&[
-        "--nats-url",
-        &url,
-        "--backend-url",
-        "http://127.0.0.1:1",
-        "run",
-        "pc-1",
-        "--",
-        "echo",
-        "hi",
-    ])
+    let unsigned = kanade_on(
+        &server,
+        &[
+            "--backend-url",
+            "http://127.0.0.1:1",
+            "run",
+            "pc-1",
+            "--",
+            "echo",
+            "hi",
+        ],
+    )
     .await;
     assert_eq!(unsigned.code, 0, "{unsigned:?}");
     assert!(
@@ -220,31 +213,19 @@ async fn kanade_run_exits_with_the_script_exit_code() {
     // A seed file others may read is bad input, and nothing is sent.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&seed, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let exposed = kanade(&[
-        "--nats-url",
-        &url,
-        "run",
-        "pc-1",
-        "--signing-key",
-        &seed,
-        "--",
-        "true",
-    ])
+    let exposed = kanade_on(
+        &server,
+        &["run", "pc-1", "--signing-key", &seed, "--", "true"],
+    )
     .await;
     assert_eq!(exposed.code, 2, "{exposed:?}");
     assert!(exposed.stderr.contains("chmod 600"), "{exposed:?}");
     std::fs::set_permissions(&seed, std::fs::Permissions::from_mode(0o600)).unwrap();
 
-    let failed = kanade(&[
-        "--nats-url",
-        &url,
-        "run",
-        "pc-1",
-        "--signing-key",
-        &seed,
-        "--",
-        "fail",
-    ])
+    let failed = kanade_on(
+        &server,
+        &["run", "pc-1", "--signing-key", &seed, "--", "fail"],
+    )
     .await;
     assert_eq!(
         (failed.code, failed.stderr.as_str()),
@@ -252,16 +233,10 @@ async fn kanade_run_exits_with_the_script_exit_code() {
         "{failed:?}"
     );
 
-    let skipped = kanade(&[
-        "--nats-url",
-        &url,
-        "run",
-        "pc-1",
-        "--signing-key",
-        &seed,
-        "--",
-        "skip",
-    ])
+    let skipped = kanade_on(
+        &server,
+        &["run", "pc-1", "--signing-key", &seed, "--", "skip"],
+    )
     .await;
     assert_eq!(skipped.code, 1, "{skipped:?}");
     assert!(
@@ -272,7 +247,7 @@ async fn kanade_run_exits_with_the_script_exit_code() {
         skipped.stderr
     );
 
-    let bad = kanade(&["--nats-url", &url, "run", "pc.1", "--", "true"]).await;
+    let bad = kanade_on(&server, &["run", "pc.1", "--", "true"]).await;
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("`pc.1` is not a valid machine id"));
 }
@@ -292,27 +267,27 @@ async fn last_audit(client: &async_nats::Client, action: &str) -> AuditEvent {
 #[tokio::test]
 async fn kanade_run_records_an_audit_event_without_the_script() {
     let (server, client) = broker_with_responder("pc-1").await;
-    let url = server.url();
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().to_str().unwrap();
     let (seed, key) = seed_file(dir.path());
 
-    let ok = kanade(&[
-        "--nats-url",
-        &url,
-        "--config-dir",
-        folder,
-        "run",
-        "pc-1",
-        "--signing-key",
-        &seed,
-        "--shell",
-        "bash",
-        "--timeout",
-        "7s",
-        "--",
-        "echo first;\nexport PASS=hunter2-secret",
-    ])
+    let ok = kanade_on(
+        &server,
+        &[
+            "--config-dir",
+            folder,
+            "run",
+            "pc-1",
+            "--signing-key",
+            &seed,
+            "--shell",
+            "bash",
+            "--timeout",
+            "7s",
+            "--",
+            "echo first;\nexport PASS=hunter2-secret",
+        ],
+    )
     .await;
     assert_eq!(ok.code, 0, "{ok:?}");
     assert_eq!(ok.stderr, "", "{ok:?}");
@@ -357,18 +332,19 @@ async fn kanade_run_records_an_audit_event_without_the_script() {
         },
     )
     .unwrap();
-    let signed_in = kanade(&[
-        "--nats-url",
-        &url,
-        "--config-dir",
-        folder,
-        "run",
-        "pc-1",
-        "--signing-key",
-        &seed,
-        "--",
-        "true",
-    ])
+    let signed_in = kanade_on(
+        &server,
+        &[
+            "--config-dir",
+            folder,
+            "run",
+            "pc-1",
+            "--signing-key",
+            &seed,
+            "--",
+            "true",
+        ],
+    )
     .await;
     assert_eq!(signed_in.code, 0, "{signed_in:?}");
     assert_eq!(last_audit(&client, "run").await.actor, "alice");
@@ -377,7 +353,7 @@ async fn kanade_run_records_an_audit_event_without_the_script() {
 #[tokio::test]
 async fn kanade_kill_publishes_on_the_kill_subject_and_audits_it() {
     let server = NatsServer::start();
-    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    let client = connect(&server).await;
     ensure_resources(&jetstream::new(client.clone()))
         .await
         .unwrap();
@@ -385,14 +361,15 @@ async fn kanade_kill_publishes_on_the_kill_subject_and_audits_it() {
     client.flush().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
 
-    let out = kanade(&[
-        "--nats-url",
-        &server.url(),
-        "--config-dir",
-        dir.path().to_str().unwrap(),
-        "kill",
-        "exec-42",
-    ])
+    let out = kanade_on(
+        &server,
+        &[
+            "--config-dir",
+            dir.path().to_str().unwrap(),
+            "kill",
+            "exec-42",
+        ],
+    )
     .await;
     assert_eq!(
         (out.code, out.stdout.as_str(), out.stderr.as_str()),
@@ -410,7 +387,7 @@ async fn kanade_kill_publishes_on_the_kill_subject_and_audits_it() {
     assert_eq!(event.target.as_deref(), Some("exec-42"));
     assert!(event.actor.starts_with("cli:"), "{}", event.actor);
 
-    let bad = kanade(&["--nats-url", &server.url(), "kill", "exec.42"]).await;
+    let bad = kanade_on(&server, &["kill", "exec.42"]).await;
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("`exec.42` is not a valid execution id"));
 }
@@ -419,19 +396,20 @@ async fn kanade_kill_publishes_on_the_kill_subject_and_audits_it() {
 async fn a_kill_the_audit_log_cannot_take_is_still_sent_with_a_warning() {
     // No streams at all: the kill (core NATS) goes out, the audit event has nowhere to go.
     let server = NatsServer::start();
-    let client = connect(Role::Cli, &server.url()).await.unwrap();
+    let client = connect(&server).await;
     let mut kills = client.subscribe(subject::kill("exec-7")).await.unwrap();
     client.flush().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
 
-    let out = kanade(&[
-        "--nats-url",
-        &server.url(),
-        "--config-dir",
-        dir.path().to_str().unwrap(),
-        "kill",
-        "exec-7",
-    ])
+    let out = kanade_on(
+        &server,
+        &[
+            "--config-dir",
+            dir.path().to_str().unwrap(),
+            "kill",
+            "exec-7",
+        ],
+    )
     .await;
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "kill sent to every machine running exec-7\n");

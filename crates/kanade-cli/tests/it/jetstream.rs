@@ -2,21 +2,20 @@
 
 use kanade_testkit::NatsServer;
 
-use crate::support::kanade;
+use crate::support::{broker_args, kanade, kanade_on};
 
 #[tokio::test]
 async fn setup_then_status_lists_every_stream() {
     let server = NatsServer::start();
-    let url = server.url();
 
-    let before = kanade(&["--nats-url", &url, "jetstream", "status"]).await;
+    let before = kanade_on(&server, &["jetstream", "status"]).await;
     assert_eq!(before.code, 0, "{before:?}");
     assert!(
         before.stdout.contains("run `kanade jetstream setup`"),
         "{before:?}"
     );
 
-    let setup = kanade(&["--nats-url", &url, "jetstream", "setup"]).await;
+    let setup = kanade_on(&server, &["jetstream", "setup"]).await;
     assert_eq!(setup.code, 0, "{setup:?}");
     assert!(
         setup
@@ -39,10 +38,20 @@ async fn setup_then_status_lists_every_stream() {
     );
 
     // Idempotent, through the real-stdio entry point too.
-    let again = ["kanade", "--nats-url", &url, "jetstream", "setup"].map(String::from);
+    let [url, ca] = broker_args(&server);
+    let again = [
+        "kanade",
+        "--nats-url",
+        &url,
+        "--nats-ca",
+        &ca,
+        "jetstream",
+        "setup",
+    ]
+    .map(String::from);
     assert_eq!(kanade_cli::main_with(again).await, 0);
 
-    let status = kanade(&["--nats-url", &url, "jetstream", "status"]).await;
+    let status = kanade_on(&server, &["jetstream", "status"]).await;
     assert_eq!(status.code, 0, "{status:?}");
     let lines: Vec<&str> = status.stdout.lines().collect();
     assert_eq!(
@@ -55,7 +64,7 @@ async fn setup_then_status_lists_every_stream() {
     );
     assert_eq!(lines.len(), 1 + kanade_protocol::names::STREAMS.len());
 
-    let json = kanade(&["--nats-url", &url, "--json", "jetstream", "status"]).await;
+    let json = kanade_on(&server, &["--json", "jetstream", "status"]).await;
     let streams: Vec<kanade_protocol::api::StreamStatus> =
         serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(streams[0].name, "EXEC");

@@ -36,6 +36,7 @@ impl Real {
         let dir = tempfile::tempdir().unwrap();
         let mut config = kanade_backend::BackendConfig::default();
         config.nats.url = nats.url();
+        config.nats.ca_file = nats.ca_file();
         config.db.sqlite_path = dir.path().join("backend.db");
         config.secrets.bootstrap_admin_password = Some(ADMIN_PASSWORD.to_owned());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -56,7 +57,7 @@ impl Real {
             assert!(tokio::time::Instant::now() < deadline, "backend health");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let client = async_nats::connect(nats.url()).await.unwrap();
+        let client = crate::support::connect(&nats).await;
         let real = Real {
             _nats: nats,
             _dir: dir,

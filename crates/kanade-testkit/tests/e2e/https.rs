@@ -20,7 +20,7 @@ async fn cli(argv: Vec<String>, stdin: &str) -> (i32, String) {
 #[tokio::test]
 async fn the_cli_pins_the_ca_of_an_https_backend() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let nats = NatsServer::start_tls();
+    let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (tls, _) = kanade_pki::ensure(&dir.path().join("tls"), &["127.0.0.1".to_owned()]).unwrap();
     let mut config = kanade_backend::BackendConfig::default();

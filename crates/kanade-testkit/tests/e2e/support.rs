@@ -149,11 +149,11 @@ impl System {
                 )
                 .unwrap();
                 NatsServer::start_with(kanade_testkit::NatsOptions {
-                    tls: true,
                     config: Some(keys.broker_config()),
+                    ..Default::default()
                 })
             }
-            false => NatsServer::start_tls(),
+            false => NatsServer::start(),
         };
         let mut config = kanade_backend::BackendConfig::default();
         if zero_trust {
