@@ -31,9 +31,13 @@ where
 #[tokio::test]
 async fn three_replicas_survive_a_killed_node_and_migrate_back() {
     let mut cluster = NatsCluster::start(3);
-    let client = connect_with(Role::Cli, &cluster.url(), &Access::pinned(cluster.ca_file()))
-        .await
-        .unwrap();
+    let client = connect_with(
+        Role::Cli,
+        &cluster.url(),
+        &Access::pinned(cluster.ca_file()),
+    )
+    .await
+    .unwrap();
     let js = jetstream::new(client);
     // The cluster elects its JetStream meta leader a moment after the nodes listen.
     eventually("a replicated setup", || async {
@@ -95,9 +99,9 @@ async fn three_replicas_survive_a_killed_node_and_migrate_back() {
     cluster.restart(0);
     eventually("the node caught up again", || async {
         stream_status(&js).await.is_ok_and(|status| {
-            status.iter().all(|s| {
-                s.peers.len() == 2 && s.peers.iter().all(|p| p.current && p.lag == 0)
-            })
+            status
+                .iter()
+                .all(|s| s.peers.len() == 2 && s.peers.iter().all(|p| p.current && p.lag == 0))
         })
     })
     .await;

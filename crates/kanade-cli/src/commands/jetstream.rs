@@ -120,7 +120,13 @@ fn status_table(streams: &[StreamStatus]) -> String {
         .collect();
     render::table(
         &[
-            "stream", "subjects", "messages", "bytes", "consumers", "replicas", "leader",
+            "stream",
+            "subjects",
+            "messages",
+            "bytes",
+            "consumers",
+            "replicas",
+            "leader",
             "followers (lag)",
         ],
         &rows,

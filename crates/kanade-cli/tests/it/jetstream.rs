@@ -56,13 +56,38 @@ async fn setup_then_status_lists_every_stream() {
     let lines: Vec<&str> = status.stdout.lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["STREAM", "SUBJECTS", "MESSAGES", "BYTES", "CONSUMERS"]
+        [
+            "STREAM",
+            "SUBJECTS",
+            "MESSAGES",
+            "BYTES",
+            "CONSUMERS",
+            "REPLICAS",
+            "LEADER",
+            "FOLLOWERS",
+            "(LAG)"
+        ]
     );
+    // A single server: one copy, led by that server, no followers.
+    let exec: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(
-        lines[1].split_whitespace().collect::<Vec<_>>(),
-        ["EXEC", "commands.>", "0", "0", "B", "0"]
+        exec[..7],
+        ["EXEC", "commands.>", "0", "0", "B", "0", "1"],
+        "{}",
+        lines[1]
     );
-    assert_eq!(lines.len(), 1 + kanade_protocol::names::STREAMS.len());
+    assert_eq!(exec.last(), Some(&"-"), "{}", lines[1]);
+    // Streams, then every KV bucket and object store.
+    let names = kanade_protocol::names::STREAMS.len()
+        + kanade_protocol::names::KV_BUCKETS.len()
+        + kanade_protocol::names::OBJECT_STORES.len();
+    assert_eq!(lines.len(), 1 + names);
+    assert!(status.stdout.contains("KV_jobs"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("OBJ_result_output"),
+        "{}",
+        status.stdout
+    );
 
     let json = kanade_on(&server, &["--json", "jetstream", "status"]).await;
     let streams: Vec<kanade_protocol::api::StreamStatus> =
