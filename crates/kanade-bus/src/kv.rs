@@ -1,6 +1,7 @@
 //! Compare-and-set edits of JSON documents in KV buckets, so concurrent editors never lose
 //! each other's changes: read the document with its revision, apply the edit, write only if
-//! the revision is unchanged, and retry from a fresh read when it is not.
+//! the revision is unchanged, and retry from a fresh read (after a short random backoff) when
+//! it is not.
 
 use anyhow::{Context, bail};
 use async_nats::jetstream::kv::{self, Operation};
@@ -37,7 +38,7 @@ where
     T: Serialize + DeserializeOwned,
     F: FnMut(Option<T>) -> anyhow::Result<Option<T>>,
 {
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         let (current, revision) = read::<T>(store, key).await?;
         let existed = current.is_some();
         let next = edit(current)?;
@@ -66,7 +67,14 @@ where
         };
         match written {
             Ok(()) => return Ok(next),
-            Err(true) => continue,
+            Err(true) => {
+                // Lost a race: back off a random, growing moment so many writers of one key
+                // (a token spent by a burst of enrolling machines) do not keep colliding.
+                let ceiling = 2u64 << attempt.min(6);
+                tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=ceiling)))
+                    .await;
+                continue;
+            }
             Err(false) => bail!("writing KV key {key} failed"),
         }
     }

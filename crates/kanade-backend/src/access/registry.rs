@@ -19,7 +19,13 @@ use crate::auth::secrets;
 pub struct Registry {
     identities: kv::Store,
     tokens: kv::Store,
+    /// One lock per token: this backend spends a token's uses one at a time, so a burst of
+    /// machines enrolling with one token does not turn into compare-and-set collisions (other
+    /// replicas still can collide; the write retries with backoff).
+    spending: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, SpendLock>>>,
 }
+
+type SpendLock = std::sync::Arc<tokio::sync::Mutex<()>>;
 
 /// Why an admin's decision about a machine was not applied (nothing was written).
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +63,7 @@ impl Registry {
         Ok(Registry {
             identities: open(names::KV_AGENT_IDENTITIES).await?,
             tokens: open(names::KV_ENROLLMENT_TOKENS).await?,
+            spending: Default::default(),
         })
     }
 
@@ -208,6 +215,14 @@ impl Registry {
         now: DateTime<Utc>,
     ) -> Result<EnrollmentToken, Spend> {
         let (id, secret) = enrollment::parse_token(text).map_err(Spend::Refused)?;
+        let lock = {
+            let mut locks = self.spending.lock().unwrap_or_else(|p| p.into_inner());
+            if locks.len() > 1024 {
+                locks.retain(|_, lock| std::sync::Arc::strong_count(lock) > 1);
+            }
+            locks.entry(id.to_owned()).or_default().clone()
+        };
+        let _one_at_a_time = lock.lock().await;
         let spent = kanade_bus::kv::modify::<EnrollmentToken, _>(&self.tokens, id, |current| {
             let Some(mut token) = current else {
                 return Err(anyhow::Error::new(Refusal(TokenRefusal::Unknown)));
