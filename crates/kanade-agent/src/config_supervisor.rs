@@ -149,8 +149,8 @@ pub async fn next_tick(
 }
 
 struct Watches {
-    groups: kv::Watch,
-    config: kv::Watch,
+    groups: crate::key_watch::Changes,
+    config: crate::key_watch::Changes,
 }
 
 enum Ended {
@@ -173,8 +173,8 @@ async fn sync(
         .get_key_value(names::KV_AGENT_CONFIG)
         .await
         .context("opening KV agent_config")?;
-    let groups = groups_kv
-        .watch(pc_id)
+    // Watched key by key, so the broker grant can name exactly this machine's keys.
+    let groups = crate::key_watch::watch(js, names::KV_AGENT_GROUPS, &[pc_id.to_owned()])
         .await
         .context("watching agent_groups")?;
     let entry = groups_kv
@@ -183,8 +183,7 @@ async fn sync(
         .context("reading this machine's groups")?;
     desired.read_groups(entry.as_ref().map(Seen::from));
     let keys = desired.scope_keys(pc_id);
-    let config = config_kv
-        .watch_many(&keys)
+    let config = crate::key_watch::watch(js, names::KV_AGENT_CONFIG, &keys)
         .await
         .context("watching agent_config")?;
     for key in &keys {
@@ -220,9 +219,7 @@ impl Follower<'_> {
                         }
                     }
                     Some(Err(err)) => {
-                        return Ended::Failed(
-                            anyhow::Error::new(err).context("watching agent_groups"),
-                        );
+                        return Ended::Failed(err.context("watching agent_groups"));
                     }
                     None => {
                         return Ended::Failed(anyhow::anyhow!("the watch of agent_groups ended"));
@@ -235,9 +232,7 @@ impl Follower<'_> {
                         }
                     }
                     Some(Err(err)) => {
-                        return Ended::Failed(
-                            anyhow::Error::new(err).context("watching agent_config"),
-                        );
+                        return Ended::Failed(err.context("watching agent_config"));
                     }
                     None => {
                         return Ended::Failed(anyhow::anyhow!("the watch of agent_config ended"));
@@ -269,6 +264,17 @@ impl<'a> From<&'a kv::Entry> for Seen<'a> {
             revision: entry.revision,
             operation: entry.operation,
             value: &entry.value,
+        }
+    }
+}
+
+impl<'a> From<&'a crate::key_watch::Change> for Seen<'a> {
+    fn from(change: &'a crate::key_watch::Change) -> Seen<'a> {
+        Seen {
+            key: &change.key,
+            revision: change.revision,
+            operation: change.operation,
+            value: &change.value,
         }
     }
 }

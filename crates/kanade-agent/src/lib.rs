@@ -33,6 +33,7 @@ pub mod desktop;
 pub mod emit;
 pub mod heartbeat;
 pub mod identity;
+pub mod key_watch;
 pub mod keyring;
 pub mod local;
 pub mod logging;

@@ -34,14 +34,9 @@ const READ_WHOLE_BUCKETS: &[&str] = &[
     names::KV_COMMAND_KEYS,
 ];
 
-/// Buckets an agent watches (an ordered consumer each). The watch's filter is in the request
-/// body, which nats-server cannot check, so an agent could watch other keys of these buckets:
-/// they hold no secrets (layered config and group membership), see the README's security model.
-const WATCHED_BUCKETS: &[&str] = &[
-    names::KV_AGENT_CONFIG,
-    names::KV_AGENT_GROUPS,
-    names::KV_COMMAND_KEYS,
-];
+/// Buckets an agent watches whole (the command signing keys: public by nature). The client's
+/// watch puts its filter in the request body, which nats-server cannot check.
+const WATCHED_BUCKETS: &[&str] = &[names::KV_COMMAND_KEYS];
 
 /// The grant of machine `pc_id` in `groups`.
 pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
@@ -85,19 +80,27 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
         // A watch deletes its ordered consumer when it is re-made (after a reconnect).
         publish.push(format!("$JS.API.CONSUMER.DELETE.{}.*", kv(bucket)));
     }
-    // Its own group membership and config scopes, key by key.
-    let direct_key =
-        |bucket: &str, key: &str| format!("$JS.API.DIRECT.GET.{}.$KV.{bucket}.{key}", kv(bucket));
-    publish.push(direct_key(names::KV_AGENT_GROUPS, pc_id));
-    publish.push(direct_key(
-        names::KV_AGENT_CONFIG,
-        crate::config::GLOBAL_KEY,
-    ));
-    publish.push(direct_key(names::KV_AGENT_CONFIG, &format!("pcs.{pc_id}")));
+    // Its own group membership and config scopes, key by key: read by direct get, watched by
+    // named consumers whose create names the key in the subject (the agent's `key_watch`).
+    let mut own_keys = vec![(names::KV_AGENT_GROUPS, pc_id.to_owned())];
+    own_keys.push((names::KV_AGENT_CONFIG, crate::config::GLOBAL_KEY.to_owned()));
+    own_keys.push((names::KV_AGENT_CONFIG, format!("pcs.{pc_id}")));
     for group in groups {
-        publish.push(direct_key(
-            names::KV_AGENT_CONFIG,
-            &format!("groups.{group}"),
+        own_keys.push((names::KV_AGENT_CONFIG, format!("groups.{group}")));
+    }
+    for bucket in [names::KV_AGENT_GROUPS, names::KV_AGENT_CONFIG] {
+        publish.push(info(&kv(bucket)));
+        // A watch deletes its consumer when it is re-made.
+        publish.push(format!("$JS.API.CONSUMER.DELETE.{}.*", kv(bucket)));
+    }
+    for (bucket, key) in &own_keys {
+        publish.push(format!(
+            "$JS.API.DIRECT.GET.{}.$KV.{bucket}.{key}",
+            kv(bucket)
+        ));
+        publish.push(format!(
+            "$JS.API.CONSUMER.CREATE.{}.*.$KV.{bucket}.{key}",
+            kv(bucket)
         ));
     }
 
@@ -191,6 +194,9 @@ mod tests {
             "$JS.API.DIRECT.GET.EXEC.commands.pc.pc1",
             "$JS.API.DIRECT.GET.EXEC.commands.group.lab",
             "$JS.API.DIRECT.GET.KV_agent_groups.$KV.agent_groups.pc1",
+            "$JS.API.CONSUMER.CREATE.KV_agent_config.w1.$KV.agent_config.pcs.pc1",
+            "$JS.API.CONSUMER.CREATE.KV_agent_config.w1_1.$KV.agent_config.groups.lab",
+            "$JS.API.CONSUMER.CREATE.KV_agent_groups.w1.$KV.agent_groups.pc1",
         ] {
             assert!(allows(&grant.publish, own), "{own}");
         }
@@ -213,6 +219,10 @@ mod tests {
             "$JS.API.CONSUMER.MSG.NEXT.NOTIFICATIONS.agent_notify_pc2",
             "$JS.API.DIRECT.GET.KV_agent_groups.$KV.agent_groups.pc2",
             "$JS.API.DIRECT.GET.KV_jobs.$KV.jobs.x",
+            "$JS.API.CONSUMER.CREATE.KV_agent_config",
+            "$JS.API.CONSUMER.CREATE.KV_agent_config.w1.$KV.agent_config.pcs.pc2",
+            "$JS.API.CONSUMER.CREATE.KV_agent_config.w1.$KV.agent_config.>",
+            "$JS.API.CONSUMER.CREATE.KV_agent_groups.w1.$KV.agent_groups.pc2",
             "audit.run",
         ] {
             assert!(!allows(&grant.publish, foreign), "{foreign}");

@@ -273,6 +273,10 @@ async fn one_machine_s_credentials_reach_nothing_but_its_own_reports() {
         "$JS.API.CONSUMER.CREATE.EXEC.spy".to_owned(),
         "$JS.API.CONSUMER.CREATE.RESULTS".to_owned(),
         "$JS.API.DIRECT.GET.KV_agent_config.$KV.agent_config.pcs.zt-b".to_owned(),
+        // Watching another machine's config or groups: the filter must be named, and its own.
+        "$JS.API.CONSUMER.CREATE.KV_agent_config".to_owned(),
+        "$JS.API.CONSUMER.CREATE.KV_agent_config.spy.$KV.agent_config.pcs.zt-b".to_owned(),
+        "$JS.API.CONSUMER.CREATE.KV_agent_groups.spy.$KV.agent_groups.zt-b".to_owned(),
     ];
     for subject in &reads {
         stolen.publish(subject.clone(), "{}".into()).await.unwrap();
