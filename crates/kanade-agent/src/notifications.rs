@@ -1,8 +1,11 @@
-//! Notifications for the people at the machine: a durable consumer on stream NOTIFICATIONS
-//! filtered to `notifications.all`, `notifications.group.<g>` (following live membership) and
-//! `notifications.pc.<pc_id>`. It is created "deliver new", so a brand-new machine does not
-//! get the backlog, and kept (it is durable), so a machine that was offline gets what it
-//! missed when it returns.
+//! Notifications for the people at the machine: one short-lived (ordered) consumer on stream
+//! NOTIFICATIONS per subject — `notifications.all`, `notifications.group.<g>` (following live
+//! membership) and `notifications.pc.<pc_id>` — each named, so its create names its subject and
+//! the broker grant can allow this machine's subjects only. The last sequence received per
+//! subject is kept in `<data_dir>/notification_marks.json`: a consumer starts right after it,
+//! so a machine that was offline gets what it missed when it returns, and a subject never seen
+//! before starts at the stream's end, so a brand-new machine does not get the backlog. No
+//! durable consumer stays on the broker for a machine.
 //!
 //! Received notifications are kept in the `Inbox`, `<data_dir>/notifications.json` (rewritten
 //! atomically; at most `MAX_KEPT`, none past its `expires_at` or older than `MAX_AGE`), which
@@ -18,6 +21,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use async_nats::connection::State;
 use async_nats::jetstream;
+use async_nats::jetstream::consumer::{DeliverPolicy, ReplayPolicy, push};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
 use kanade_protocol::names;
@@ -27,14 +31,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::desktop;
-use crate::replay::{self, Durable};
+use crate::replay::Marks;
 
 /// At most this many notifications are kept; the oldest received go first.
 pub const MAX_KEPT: usize = 500;
 /// Notifications issued longer ago than this are dropped (NOTIFICATIONS keeps 90 days).
 pub const MAX_AGE: TimeDelta = TimeDelta::days(90);
-/// The consumer outlives an absence this long (as long as the stream keeps notifications).
-const INACTIVE_THRESHOLD: Duration = Duration::from_secs(90 * 24 * 3600);
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -174,6 +176,7 @@ pub async fn run(
     inbox: Arc<Inbox>,
 ) {
     let js = jetstream::new(client.clone());
+    let mut marks = Marks::load(inbox.path.with_file_name("notification_marks.json"));
     let _ = groups.wait_for(Option::is_some).await;
     let mut backoff = Duration::ZERO;
     loop {
@@ -187,7 +190,7 @@ pub async fn run(
             &pc_id,
             &groups.borrow_and_update().clone().unwrap_or_default(),
         );
-        match follow(&js, &pc_id, &wanted, &mut groups, &inbox).await {
+        match follow(&js, &pc_id, &wanted, &mut groups, &inbox, &mut marks).await {
             Ok(()) => backoff = Duration::ZERO,
             Err(err) => {
                 let error = format!("{err:#}");
@@ -202,37 +205,71 @@ pub async fn run(
     }
 }
 
-/// Consumes with the filter `subjects` until the groups change (Ok) or the consumer fails.
+/// Consumes `subjects` until the groups change (Ok) or a consumer fails.
 async fn follow(
     js: &jetstream::Context,
     pc_id: &str,
     filter: &[String],
     groups: &mut watch::Receiver<Option<BTreeSet<String>>>,
     inbox: &Inbox,
+    marks: &mut Marks,
 ) -> anyhow::Result<()> {
-    let durable = Durable {
-        stream: names::STREAM_NOTIFICATIONS,
-        name: names::agent_notifications_consumer(pc_id),
-        description: format!("notifications for the people at {pc_id}"),
-        inactive_threshold: INACTIVE_THRESHOLD,
-    };
-    let consumer = replay::ensure_filtered(js, durable, filter).await?;
-    let mut messages = consumer
-        .messages()
+    let mut stream = js
+        .get_stream(names::STREAM_NOTIFICATIONS)
         .await
-        .context("consuming notifications")?;
+        .context("opening stream NOTIFICATIONS")?;
+    let end = stream
+        .info()
+        .await
+        .context("reading stream NOTIFICATIONS")?
+        .state
+        .last_sequence;
+    let mut messages = futures::stream::SelectAll::new();
+    for subject in filter {
+        // Never seen: from the end (no backlog); seen: right after the last one received.
+        let after = match marks.get(subject) {
+            Some(sequence) => sequence,
+            None => {
+                marks.set(subject, end);
+                end
+            }
+        };
+        let consumer = stream
+            .create_consumer(push::OrderedConfig {
+                name: Some(format!("n{}", uuid::Uuid::new_v4().simple())),
+                deliver_subject: js.client().new_inbox(),
+                description: Some(format!("notifications for the people at {pc_id}")),
+                filter_subject: subject.clone(),
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: after + 1,
+                },
+                replay_policy: ReplayPolicy::Instant,
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("consuming {subject}"))?;
+        let subject = subject.clone();
+        messages.push(
+            consumer
+                .messages()
+                .await
+                .with_context(|| format!("consuming {subject}"))?
+                .map(move |message| (subject.clone(), message))
+                .boxed(),
+        );
+    }
     tracing::debug!(?filter, "receiving notifications");
     loop {
         tokio::select! {
             message = messages.next() => {
-                let message = match message {
-                    Some(Ok(message)) => message,
-                    Some(Err(err)) => bail!("notification stream: {err}"),
-                    None => bail!("the notification stream ended"),
+                let (subject, message) = match message {
+                    Some((subject, Ok(message))) => (subject, message),
+                    Some((_, Err(err))) => bail!("notification stream: {err}"),
+                    None => bail!("the notification streams ended"),
                 };
                 receive(&message.payload, inbox)?;
-                if let Err(err) = message.ack().await {
-                    tracing::debug!(error = %err, "notification ack failed; it comes again");
+                if let Ok(info) = message.info() {
+                    marks.set(&subject, info.stream_sequence);
                 }
             }
             changed = groups.changed() => {

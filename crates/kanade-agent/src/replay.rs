@@ -5,23 +5,14 @@
 //! persisted). A subject it never had a mark for starts at what is there now ("deliver new"),
 //! so a brand-new machine does not run an old broadcast; a group joined live starts at the
 //! sequence of the moment its subscription was in place, so nothing sent after the join is
-//! missed. Notifications keep every message, so they use a durable consumer
-//! (`ensure_filtered`, `drain`).
+//! missed. `Marks` also keeps the notifications' per-subject progress (`notifications`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::{
-    self,
-    consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
-    stream::DirectGetErrorKind,
-};
-use futures::StreamExt;
+use async_nats::jetstream::{self, stream::DirectGetErrorKind};
 use kanade_protocol::names;
-
-const BATCH: usize = 100;
 
 /// The last EXEC sequence handled per command subject, in `<data_dir>/catch_up.json`.
 pub struct Marks {
@@ -40,6 +31,19 @@ impl Marks {
             Err(_) => BTreeMap::new(),
         };
         Marks { path, marks }
+    }
+
+    /// The last sequence handled on `subject`.
+    pub fn get(&self, subject: &str) -> Option<u64> {
+        self.marks.get(subject).copied()
+    }
+
+    /// Records `sequence` as handled on `subject` and persists the marks.
+    pub fn set(&mut self, subject: &str, sequence: u64) {
+        if self.marks.get(subject) != Some(&sequence) {
+            self.marks.insert(subject.to_owned(), sequence);
+            self.persist();
+        }
     }
 
     fn persist(&self) {
@@ -102,96 +106,4 @@ pub async fn catch_up(
         marks.persist();
     }
     Ok(handed)
-}
-
-/// A durable pull consumer of one agent.
-pub struct Durable {
-    pub stream: &'static str,
-    pub name: String,
-    pub description: String,
-    pub inactive_threshold: Duration,
-}
-
-/// Gets the consumer, creating it ("deliver new", explicit acks) when missing and updating
-/// its filter subjects when they differ from `subjects`.
-pub async fn ensure_filtered(
-    js: &jetstream::Context,
-    durable: Durable,
-    subjects: &[String],
-) -> anyhow::Result<PullConsumer> {
-    let name = durable.name;
-    let stream = js
-        .get_stream(durable.stream)
-        .await
-        .with_context(|| format!("opening stream {}", durable.stream))?;
-    let wanted = pull::Config {
-        durable_name: Some(name.clone()),
-        description: Some(durable.description),
-        deliver_policy: DeliverPolicy::New,
-        ack_policy: AckPolicy::Explicit,
-        filter_subjects: subjects.to_vec(),
-        inactive_threshold: durable.inactive_threshold,
-        ..Default::default()
-    };
-    let consumer: PullConsumer = stream
-        .get_or_create_consumer(&name, wanted.clone())
-        .await
-        .with_context(|| format!("getting or creating consumer {name}"))?;
-    let current = &consumer.cached_info().config;
-    let mut have: BTreeSet<&str> = current.filter_subjects.iter().map(String::as_str).collect();
-    if !current.filter_subject.is_empty() {
-        have.insert(current.filter_subject.as_str());
-    }
-    let want: BTreeSet<&str> = subjects.iter().map(String::as_str).collect();
-    if have == want {
-        return Ok(consumer);
-    }
-    tracing::info!(consumer = %name, subjects = ?subjects, "updating consumer filter subjects");
-    // The delivery policy of an existing consumer cannot change; keep what it has.
-    let updated = pull::Config {
-        deliver_policy: current.deliver_policy,
-        ..wanted
-    };
-    stream
-        .update_consumer(updated)
-        .await
-        .with_context(|| format!("updating consumer {name}"))
-}
-
-/// Hands every pending message (subject, stream sequence, payload) to `accept`, acking each,
-/// until nothing is left. Returns how many messages were handled.
-pub async fn drain(
-    consumer: &PullConsumer,
-    mut accept: impl FnMut(&str, u64, &[u8]),
-) -> anyhow::Result<usize> {
-    let mut handled = 0;
-    loop {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(BATCH)
-            .messages()
-            .await
-            .context("fetching from the replay consumer")?;
-        let mut in_batch = 0;
-        while let Some(message) = batch.next().await {
-            let message = match message {
-                Ok(message) => message,
-                Err(err) => {
-                    tracing::debug!(error = %err, "replay fetch ended");
-                    break;
-                }
-            };
-            in_batch += 1;
-            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-            accept(&message.subject, sequence, &message.payload);
-            if let Err(err) = message.ack().await {
-                // Redelivery is harmless: the request id is already recorded.
-                tracing::debug!(error = %err, "replay ack failed");
-            }
-        }
-        handled += in_batch;
-        if in_batch == 0 {
-            return Ok(handled);
-        }
-    }
 }

@@ -113,14 +113,18 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
         publish.push(newest(&subject::commands_group(group)));
     }
 
-    // Notifications: its own durable consumer.
-    let consumer = names::agent_notifications_consumer(pc_id);
+    // Notifications: a named short-lived consumer per subject, each create naming its subject.
     let stream = names::STREAM_NOTIFICATIONS;
     publish.push(info(stream));
-    for api in ["CONSUMER.CREATE", "CONSUMER.INFO", "CONSUMER.MSG.NEXT"] {
-        publish.push(format!("$JS.API.{api}.{stream}.{consumer}"));
+    let mut notification_subjects = vec![
+        subject::NOTIFICATIONS_ALL.to_owned(),
+        subject::notifications_pc(pc_id),
+    ];
+    notification_subjects.extend(groups.iter().map(|g| subject::notifications_group(g)));
+    for filter in &notification_subjects {
+        publish.push(format!("$JS.API.CONSUMER.CREATE.{stream}.*.{filter}"));
     }
-    publish.push(format!("$JS.ACK.{stream}.{consumer}.>"));
+    publish.push(format!("$JS.API.CONSUMER.DELETE.{stream}.*"));
 
     // Object stores: agent releases to read, spilled output to write.
     let releases = format!("OBJ_{}", names::OBJ_AGENT_RELEASES);
@@ -197,6 +201,8 @@ mod tests {
             "$JS.API.CONSUMER.CREATE.KV_agent_config.w1.$KV.agent_config.pcs.pc1",
             "$JS.API.CONSUMER.CREATE.KV_agent_config.w1_1.$KV.agent_config.groups.lab",
             "$JS.API.CONSUMER.CREATE.KV_agent_groups.w1.$KV.agent_groups.pc1",
+            "$JS.API.CONSUMER.CREATE.NOTIFICATIONS.n1.notifications.pc.pc1",
+            "$JS.API.CONSUMER.CREATE.NOTIFICATIONS.n1_1.notifications.group.lab",
         ] {
             assert!(allows(&grant.publish, own), "{own}");
         }
@@ -217,6 +223,9 @@ mod tests {
             "$JS.API.CONSUMER.CREATE.EXEC",
             "$JS.API.CONSUMER.CREATE.EXEC.agent_replay_pc2",
             "$JS.API.CONSUMER.MSG.NEXT.NOTIFICATIONS.agent_notify_pc2",
+            "$JS.API.CONSUMER.CREATE.NOTIFICATIONS",
+            "$JS.API.CONSUMER.CREATE.NOTIFICATIONS.n1.notifications.pc.pc2",
+            "$JS.API.CONSUMER.CREATE.NOTIFICATIONS.n1.notifications.>",
             "$JS.API.DIRECT.GET.KV_agent_groups.$KV.agent_groups.pc2",
             "$JS.API.DIRECT.GET.KV_jobs.$KV.jobs.x",
             "$JS.API.CONSUMER.CREATE.KV_agent_config",

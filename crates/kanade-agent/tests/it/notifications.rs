@@ -7,6 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use futures::TryStreamExt;
 use kanade_protocol::names;
 use kanade_protocol::subject;
 use kanade_protocol::wire::{Notification, NotificationAck, Priority};
@@ -36,20 +37,21 @@ async fn publish(broker: &Broker, subject: &str, notification: &Notification) {
         .await;
 }
 
-/// Waits until `pc`'s notification consumer exists and filters on `subject`.
+/// Waits until a consumer of `subject` exists on NOTIFICATIONS (the agent makes one per
+/// subject it listens to).
 async fn wait_consumer(broker: &Broker, pc: &str, subject: &str) {
-    let name = names::agent_notifications_consumer(pc);
     let ready = eventually(WAIT, || async {
         let Ok(stream) = broker.js.get_stream(names::STREAM_NOTIFICATIONS).await else {
             return false;
         };
-        match stream.consumer_info(&name).await {
-            Ok(info) => info.config.filter_subjects.iter().any(|s| s == subject),
-            Err(_) => false,
-        }
+        let consumers: Vec<_> = match stream.consumers().try_collect().await {
+            Ok(consumers) => consumers,
+            Err(_) => return false,
+        };
+        consumers.iter().any(|c| c.config.filter_subject == subject)
     })
     .await;
-    assert!(ready, "{name} never filtered on {subject}");
+    assert!(ready, "{pc} never listened on {subject}");
 }
 
 /// `kanade-agent notifications <args> --config <config>`.
@@ -251,4 +253,57 @@ async fn a_person_confirms_a_notification_and_the_ack_names_them() {
     assert!(!gone.status.success());
     let stderr = String::from_utf8_lossy(&gone.stderr);
     assert!(stderr.contains("the agent is not running"), "{stderr}");
+}
+
+/// A machine that was away gets what was sent meanwhile, once; a brand-new machine does not
+/// get the backlog from before it first listened.
+#[tokio::test]
+async fn an_absent_machine_catches_up_and_a_new_one_gets_no_backlog() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    publish(
+        &broker,
+        subject::NOTIFICATIONS_ALL,
+        &notification("before", "Sent before anyone listened"),
+    )
+    .await;
+    let pc = pc_id("away");
+    let data_dir = dir.path().join(pc.as_str());
+    let config = dir.path().join(format!("{pc}.toml"));
+    write_agent_toml(&config, &broker, &pc, &data_dir);
+    let agent = Agent::start(&broker, &pc, &data_dir).await;
+    wait_consumer(&broker, &pc, subject::NOTIFICATIONS_ALL).await;
+    publish(
+        &broker,
+        subject::NOTIFICATIONS_ALL,
+        &notification("while-here", "First"),
+    )
+    .await;
+    let here = eventually(WAIT, || async {
+        listed_ids(&config).await.contains(&"while-here".to_owned())
+    })
+    .await;
+    assert!(here);
+    agent.stop().await;
+
+    publish(
+        &broker,
+        &subject::notifications_pc(&pc),
+        &notification("while-away", "Sent while it was off"),
+    )
+    .await;
+    let agent = Agent::start(&broker, &pc, &data_dir).await;
+    let caught_up = eventually(WAIT, || async {
+        listed_ids(&config).await.contains(&"while-away".to_owned())
+    })
+    .await;
+    assert!(caught_up, "{:?}", listed_ids(&config).await);
+    let mut ids = listed_ids(&config).await;
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["while-away", "while-here"],
+        "no backlog, nothing twice"
+    );
+    agent.stop().await;
 }

@@ -277,6 +277,10 @@ async fn one_machine_s_credentials_reach_nothing_but_its_own_reports() {
         "$JS.API.CONSUMER.CREATE.KV_agent_config".to_owned(),
         "$JS.API.CONSUMER.CREATE.KV_agent_config.spy.$KV.agent_config.pcs.zt-b".to_owned(),
         "$JS.API.CONSUMER.CREATE.KV_agent_groups.spy.$KV.agent_groups.zt-b".to_owned(),
+        // Another machine's notifications, or all of them.
+        "$JS.API.CONSUMER.CREATE.NOTIFICATIONS.spy.notifications.pc.zt-b".to_owned(),
+        "$JS.API.CONSUMER.CREATE.NOTIFICATIONS.spy.notifications.>".to_owned(),
+        "$JS.API.CONSUMER.CREATE.NOTIFICATIONS".to_owned(),
     ];
     for subject in &reads {
         stolen.publish(subject.clone(), "{}".into()).await.unwrap();
