@@ -225,33 +225,6 @@ pub const OBJECT_STORES: &[ObjectStoreSpec] = &[
     },
 ];
 
-/// Durable replay consumer of one agent on `EXEC`. Consumer names may not contain `.`, `*`,
-/// `>` or whitespace; anything outside `[A-Za-z0-9_-]` becomes `_`.
-pub fn agent_replay_consumer(pc_id: &str) -> String {
-    format!("agent_replay_{}", consumer_token(pc_id))
-}
-
-/// Durable consumer of one agent on `NOTIFICATIONS` (its `notifications.all`,
-/// `notifications.group.<g>` and `notifications.pc.<pc_id>`), so notifications sent while the
-/// machine was offline reach it when it returns. Same character rules as
-/// `agent_replay_consumer`.
-pub fn agent_notifications_consumer(pc_id: &str) -> String {
-    format!("agent_notify_{}", consumer_token(pc_id))
-}
-
-fn consumer_token(pc_id: &str) -> String {
-    pc_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// Key of an agent release in `agent_releases`: `<version>-<platform>`.
 pub fn release_key(version: &str, platform: &str) -> String {
     format!("{version}-{platform}")
@@ -312,15 +285,6 @@ mod tests {
         }
         let exec = STREAMS.iter().find(|s| s.name == STREAM_EXEC).unwrap();
         assert_eq!(exec.max_msgs_per_subject, Some(1));
-    }
-
-    #[test]
-    fn replay_consumer_names_are_legal() {
-        assert_eq!(agent_replay_consumer("pc.01 x"), "agent_replay_pc_01_x");
-        assert_eq!(
-            agent_notifications_consumer("pc.01 x"),
-            "agent_notify_pc_01_x"
-        );
     }
 
     #[test]
