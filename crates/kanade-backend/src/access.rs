@@ -163,6 +163,12 @@ pub async fn issue_token_locally(
         occurred_at: Utc::now(),
         client_addr: None,
     };
-    crate::audit::publish(&js, &event).await?;
+    // Published here rather than through `crate::audit`, which speaks of API callers.
+    js.publish(
+        kanade_protocol::subject::audit(&event.action),
+        serde_json::to_vec(&event)?.into(),
+    )
+    .await?
+    .await?;
     Ok(text)
 }

@@ -147,7 +147,7 @@ pub fn parse_token(text: &str) -> Result<(&str, &str), TokenRefusal> {
 }
 
 /// Hex digits of a token id (8 bytes) and secret (32 bytes).
-pub const TOKEN_ID_LEN: usize = 16;
+pub use crate::ids::TOKEN_ID_LEN;
 pub const TOKEN_SECRET_LEN: usize = 64;
 
 pub fn secret_sha256(secret: &str) -> String {

@@ -13,6 +13,8 @@ pub const MAX_TOKEN_LEN: usize = 128;
 pub const MAX_ID_LEN: usize = 64;
 /// Most groups one machine may belong to: every group is a subscription on each agent.
 pub const MAX_GROUPS_PER_MACHINE: usize = 64;
+/// Hex digits of an enrollment token's id (8 bytes); see `enrollment`.
+pub const TOKEN_ID_LEN: usize = 16;
 
 /// What an identifier names; each kind has one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +89,7 @@ impl IdKind {
             IdKind::Release => chars_within(value, 2 * MAX_ID_LEN + 1, b"._-"),
             IdKind::Version => chars_within(value, MAX_ID_LEN, b"._-"),
             IdKind::Scope => is_valid_scope(value),
-            IdKind::EnrollmentToken => is_lower_hex(value, crate::enrollment::TOKEN_ID_LEN),
+            IdKind::EnrollmentToken => is_lower_hex(value, TOKEN_ID_LEN),
         }
     }
 
