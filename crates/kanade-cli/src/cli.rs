@@ -394,6 +394,10 @@ pub struct RunArgs {
     /// backend to sign.
     #[arg(long, env = "KANADE_SIGNING_KEY", value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
+    /// Send even when the backend says it never saw this machine (by default that is refused
+    /// at once instead of waiting for an answer that cannot come).
+    #[arg(long)]
+    pub allow_unknown: bool,
     /// The script, after `--`: one word is the script itself (`-- 'echo a; exit 3'`); several
     /// are a command and its arguments, quoted for the shell (`-- sh -c 'echo hi; exit 7'`).
     #[arg(last = true, required = true, num_args = 1..)]

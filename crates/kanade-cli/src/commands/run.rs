@@ -25,6 +25,13 @@ pub async fn run(args: RunArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Res
             args.pc
         )));
     }
+    if !args.allow_unknown && never_seen(global, &args.pc).await {
+        anyhow::bail!(
+            "machine {} was never seen by the backend: check the name with `kanade agents` \
+             (or pass --allow-unknown to send anyway)",
+            args.pc
+        );
+    }
     let key = args
         .signing_key
         .as_deref()
@@ -71,6 +78,18 @@ pub async fn run(args: RunArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Res
         io.note(&format!("error: {why}"));
     }
     Ok(code)
+}
+
+/// True only when the backend answered 404 for the machine within a few seconds; a backend
+/// that cannot be asked (break-glass without it) lets the run go out.
+async fn never_seen(global: &Global, pc: &str) -> bool {
+    let Ok(client) = api_client(global) else {
+        return false;
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), client.get_agent(pc)).await {
+        Ok(Err(err)) => err.status() == Some(reqwest::StatusCode::NOT_FOUND),
+        _ => false,
+    }
 }
 
 /// The words after `--` as one script line. One word is the script itself

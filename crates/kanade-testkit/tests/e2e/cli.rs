@@ -212,6 +212,15 @@ async fn run_keeps_each_argument_intact_and_exits_with_the_scripts_code() {
     )
     .await;
     assert_eq!((code, out.as_str()), (0, "a b|it's|"), "{err}");
+    // A machine the backend never saw: refused at once, not after a minute of waiting.
+    let started = std::time::Instant::now();
+    let (code, _, err) = kanade(&system, &["run", "pc-ghost", "--", "true"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("machine pc-ghost was never seen"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "it waited"
+    );
 }
 
 #[tokio::test]
