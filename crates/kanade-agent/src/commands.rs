@@ -1,5 +1,5 @@
 //! Commands in, results out: subscribe to this machine's command subjects (group subjects
-//! follow live membership changes), catch up through the replay consumer at start, after every
+//! follow live membership changes), catch up (`replay`: the newest command per subject) at start, after every
 //! reconnect and after a group change, check the signature (`verify`), run each `request_id`
 //! once, check the gates (version pin, run_as, revoke, deadline; the fleet freeze is not one:
 //! it holds only the backend's scheduled fires, never a command that reached the machine),
@@ -162,7 +162,7 @@ pub async fn run(env: Env, seen: SeenRequests) {
             _ = stopping(&mut stop) => break,
         }
         if membership_changed {
-            // The replay consumer's filter must follow the subscriptions.
+            // The catch-up must cover the new subjects too.
             catch_up_due = true;
             catch_up_at = tokio::time::Instant::now();
         }

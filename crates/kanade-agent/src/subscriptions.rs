@@ -1,6 +1,6 @@
 //! The live command subscriptions of one machine: `commands.all` and `commands.pc.<pc_id>`
 //! for good, and one `commands.group.<g>` per group, made and ended (unsubscribed) as the
-//! membership changes, without a restart. Their subjects are the replay consumer's filter.
+//! membership changes, without a restart. Their subjects are what the catch-up reads.
 //! After a live join the first catch-up passes over the group's commands stored before the
 //! join: they were never meant for this machine.
 
@@ -56,7 +56,7 @@ impl Subscriptions {
         Ok(subs)
     }
 
-    /// Every subject listened to, as the replay consumer's filter.
+    /// Every subject listened to, as the catch-up reads them.
     pub(crate) fn subjects(&self) -> Vec<String> {
         let mut subjects = vec![
             subject::COMMANDS_ALL.to_owned(),

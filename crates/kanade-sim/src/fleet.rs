@@ -10,7 +10,7 @@
 //! `Nats-Msg-Id` the real agent's outbox uses, acks awaited asynchronously in a window).
 //! Machines can leave and return over time (churn).
 //!
-//! Not simulated: the per-agent replay consumer on `EXEC` (a returning machine does not catch
+//! Not simulated: the agents' catch-up by direct get on `EXEC` (a returning machine does not catch
 //! up on missed commands), live group changes from KV, `kill.<exec_id>`, the on-disk outbox,
 //! config from KV and self-update.
 

@@ -71,7 +71,7 @@ async fn a_machine_that_heartbeats_takes_commands() {
     let agent = Agent::spawn(&broker, &pc, dir.path());
     let first = tokio::time::timeout(WAIT, beats.next()).await;
     assert!(matches!(first, Ok(Some(_))), "no heartbeat");
-    // A brand-new machine's replay consumer starts at "new": only a live subscription
+    // A brand-new machine's catch-up starts at "new": only a live subscription
     // catches this command, and it must already be in place.
     let cmd = command("echo online means ready");
     broker.send(&subject::commands_pc(&pc), &cmd).await;

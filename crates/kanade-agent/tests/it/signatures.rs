@@ -147,7 +147,7 @@ async fn a_replayed_request_id_never_runs_again() {
     broker.send_unsigned(&target, &signed).await;
     assert_eq!(broker.wait_result(&cmd.request_id).await.exit_code, 0);
 
-    // The very same signed bytes again, live and after a restart (replay consumer).
+    // The very same signed bytes again, live and after a restart (catch-up).
     broker.send_unsigned(&target, &signed).await;
     agent.stop().await;
     let agent = Agent::start(&broker, &pc, dir.path()).await;

@@ -26,7 +26,7 @@ watch the dashboard, alerts and counts behave as they would with a real fleet. U
 that no real machine has. The JetStream resources must exist (start the backend, or `kanade \
 jetstream setup`). $KANADE_NATS_TOKEN is sent when set.
 
-Not simulated: catching up on missed commands through the replay consumer, live group changes, \
+Not simulated: catching up on missed commands (direct get per subject), live group changes, \
 kill requests, the on-disk outbox, config from KV and self-update.";
 
 #[derive(Parser)]
