@@ -40,6 +40,7 @@ enum Command {
     },
     /// Before a deploy swaps `installed_exe` for `new_version`: keep the current file as
     /// last-good and arm the boot sentinel, so a crash-looping new version is rolled back.
+    /// The database is copied beside it (`<exe>.last-good.db`, an online copy).
     ArmForSwap {
         new_version: String,
         installed_exe: PathBuf,
@@ -127,6 +128,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 installed_exe.display(),
                 kanade_sentinel::HEALTHY_AFTER.as_secs()
             );
+            let config = BackendConfig::load(cli.config.as_deref())
+                .context("armed, but the database was not copied: the config cannot be read")?;
+            let db = &config.db.sqlite_path;
+            if db.exists() {
+                let mut name = sentinel.last_good_path().into_os_string();
+                name.push(".db");
+                let copy = PathBuf::from(name);
+                kanade_backend::store::snapshot::copy_to(db, &copy)
+                    .context("copying the database beside the last-good binary")?;
+                println!("copied {} to {}", db.display(), copy.display());
+            }
             Ok(())
         }
         Command::TlsInit { dir, mut hosts } => {

@@ -64,11 +64,30 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let db_path = config.db.sqlite_path.clone();
+    let newer = db_path.clone();
+    if let Some(rebuilt) =
+        tokio::task::spawn_blocking(move || crate::wipe::rebuild_if_newer(&newer)).await??
+    {
+        tracing::warn!(
+            found = rebuilt.found,
+            known = rebuilt.known,
+            backup = %rebuilt.backup.display(),
+            accounts = rebuilt.accounts,
+            "the database was migrated by a newer backend (schema {} > {}): copied it aside, \
+             wiped the read model keeping the accounts; the streams replay into it now",
+            rebuilt.found,
+            rebuilt.known
+        );
+    }
     let store = Store::open_capped(&db_path, config.db.max_size_mib).await?;
     if tokio::task::spawn_blocking(move || crate::wipe::recover(&db_path)).await?? {
         tracing::warn!("finished an interrupted wipe: accounts restored");
     }
-    tracing::info!(path = %config.db.sqlite_path.display(), "database ready");
+    tracing::info!(
+        path = %config.db.sqlite_path.display(),
+        schema = crate::store::snapshot::schema_version(),
+        "database ready"
+    );
 
     let data_dir = config.data_dir();
     auth::bootstrap_admin(&store, &config.secrets, &data_dir).await?;

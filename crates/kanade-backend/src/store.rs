@@ -14,6 +14,7 @@ pub mod obs;
 pub mod perf;
 pub mod results;
 pub mod scheduler;
+pub mod snapshot;
 pub mod users;
 
 use std::path::{Path, PathBuf};

@@ -25,6 +25,7 @@ mod sentinel;
 mod startup;
 mod support;
 mod telemetry;
+mod upgrade;
 mod web;
 mod wipe;
 mod wire_compat;

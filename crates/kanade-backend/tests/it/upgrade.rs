@@ -1,0 +1,189 @@
+//! Rolling back past a schema change: a backend that finds its database migrated by a newer
+//! build (a higher `user_version`, a table and a column it does not know) keeps a copy, boots
+//! on a rebuilt read model with the accounts carried across, and replays every result.
+//! `arm-for-swap` copies the database beside the last-good binary.
+
+use std::process::Command;
+use std::time::Duration;
+
+use kanade_protocol::api::ExecResponse;
+use kanade_protocol::subject;
+use kanade_protocol::wire::ExecResult;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{HELLO, TestBackend, wait_for};
+
+fn users(b: &TestBackend) -> Vec<String> {
+    let conn = rusqlite::Connection::open(b.db_path()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT username, role, password_hash, created_at FROM users ORDER BY username")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(format!(
+            "{}|{}|{}|{}",
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[tokio::test]
+async fn an_older_backend_boots_on_a_newer_schema_and_replays_everything() {
+    let mut b = TestBackend::start().await;
+    let vera = b.account("vera", "viewer").await;
+    let created = b
+        .http
+        .post(b.url("/api/jobs"))
+        .body(HELLO)
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success());
+    let resp = b
+        .http
+        .post(b.url("/api/exec/hello"))
+        .json(&json!({"target": {"pcs": ["pc1", "pc2"]}, "allow_unknown": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let fired: ExecResponse = resp.json().await.unwrap();
+    for pc in ["pc1", "pc2"] {
+        let now = chrono::Utc::now();
+        let r = ExecResult {
+            result_id: format!("{}-{pc}", fired.exec_id),
+            request_id: fired.request_id.clone(),
+            exec_id: fired.exec_id.clone(),
+            pc_id: pc.into(),
+            job_id: "hello".into(),
+            version: "1".into(),
+            exit_code: 0,
+            stdout: format!("hi from {pc}"),
+            stderr: String::new(),
+            stdout_object: None,
+            stderr_object: None,
+            started_at: now,
+            finished_at: now,
+            skipped: false,
+        };
+        b.js.publish(
+            subject::results(&fired.request_id),
+            serde_json::to_vec(&r).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    wait_for("projection", Duration::from_secs(15), || async {
+        b.query_i64("SELECT COUNT(*) FROM execution_results") == 2
+    })
+    .await;
+    let accounts = users(&b);
+    assert_eq!(accounts.len(), 2);
+
+    // What a newer build's migration would leave behind: one more version, a table and a
+    // column this build has never heard of.
+    b.kill().await;
+    let known = kanade_backend::store::snapshot::schema_version();
+    let future = known + 1;
+    {
+        let conn = rusqlite::Connection::open(b.db_path()).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE future_things (id INTEGER PRIMARY KEY, what TEXT NOT NULL);
+             INSERT INTO future_things (what) VALUES ('from the future');
+             ALTER TABLE users ADD COLUMN future_flag TEXT NOT NULL DEFAULT 'x';
+             PRAGMA user_version = {future};"
+        ))
+        .unwrap();
+    }
+
+    b.boot().await;
+    wait_for(
+        "the results replayed into the rebuilt database",
+        Duration::from_secs(20),
+        || async {
+            b.query_i64("SELECT COUNT(*) FROM execution_results") == 2
+                && b.query_i64("SELECT COUNT(*) FROM executions WHERE status = 'completed'") == 1
+        },
+    )
+    .await;
+    assert_eq!(b.query_i64("PRAGMA user_version"), known as i64);
+    assert_eq!(
+        b.query_i64("SELECT COUNT(*) FROM sqlite_master WHERE name = 'future_things'"),
+        0,
+        "the read model was rebuilt with this build's schema"
+    );
+    assert_eq!(users(&b), accounts, "accounts carried across");
+    let backup = b
+        .db_path()
+        .with_file_name(format!("backend.db.schema-{future}.bak"));
+    let conn = rusqlite::Connection::open(&backup).unwrap();
+    let kept: String = conn
+        .query_row("SELECT what FROM future_things", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, "from the future", "the newer database was kept aside");
+
+    // It serves: the admin's session and vera's still work, the results read back.
+    let me = b.http.get(b.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let me = vera.get(b.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let results = b
+        .http
+        .get(b.url(&format!("/api/executions/{}", fired.exec_id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(results.status(), StatusCode::OK);
+    let detail: serde_json::Value = results.json().await.unwrap();
+    assert_eq!(detail["status"], "completed", "{detail}");
+    assert_eq!(
+        detail["results"].as_array().map(Vec::len),
+        Some(2),
+        "{detail}"
+    );
+}
+
+#[test]
+fn arm_for_swap_copies_the_database_beside_last_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("kanade-backend");
+    std::fs::copy(env!("CARGO_BIN_EXE_kanade-backend"), &exe).unwrap();
+    let db = dir.path().join("data/backend.db");
+    kanade_backend::store::migrate_file(&db).unwrap();
+    let config = dir.path().join("backend.toml");
+    std::fs::write(
+        &config,
+        format!("[db]\nsqlite_path = {:?}\n", db.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new(&exe)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "arm-for-swap",
+            "9.9.9",
+        ])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copy = dir.path().join("kanade-backend.last-good.db");
+    assert_eq!(
+        kanade_backend::store::snapshot::schema_version_of(&copy).unwrap(),
+        kanade_backend::store::snapshot::schema_version()
+    );
+    // The sentinel was armed for 9.9.9; a boot of this build clears it, nothing else to do.
+    let _ = std::fs::remove_file(dir.path().join("kanade-backend.boot-sentinel.json"));
+}
