@@ -72,6 +72,19 @@ pub struct EffectiveConfig {
     pub command_signatures: SignatureMode,
 }
 
+/// How long, at most, an agent waits at random before a self-update (the original's default):
+/// a fleet told of a new version does not download it all in the same second.
+pub const DEFAULT_TARGET_VERSION_JITTER_SECS: u64 = 10 * 60;
+
+/// The built-in `max_local_concurrent`: the CPU count of the machine this runs on (the
+/// original's default), at least 1. Resolved on the agent, so it is the agent's own count.
+pub fn default_max_local_concurrent() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+        .unwrap_or(1)
+        .max(1)
+}
+
 impl Default for EffectiveConfig {
     fn default() -> EffectiveConfig {
         EffectiveConfig {
@@ -81,9 +94,9 @@ impl Default for EffectiveConfig {
             process_perf_expires_at: None,
             process_perf_interval: HumanDuration::from_secs(10),
             process_perf_top_n: 15,
-            max_local_concurrent: 4,
+            max_local_concurrent: default_max_local_concurrent(),
             target_version: None,
-            target_version_jitter: HumanDuration::from_secs(0),
+            target_version_jitter: HumanDuration::from_secs(DEFAULT_TARGET_VERSION_JITTER_SECS),
             command_signatures: SignatureMode::Enforce,
         }
     }
@@ -252,6 +265,20 @@ mod tests {
         eff.process_perf_expires_at = Some(now + chrono::Duration::minutes(5));
         assert!(eff.investigating(now));
         assert!(!eff.investigating(now + chrono::Duration::minutes(6)));
+    }
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let (eff, sources) = resolve(None, &[], None);
+        assert_eq!(eff.target_version_jitter.as_secs(), 600, "10 minutes");
+        let cpus = std::thread::available_parallelism().unwrap().get() as u32;
+        assert_eq!(eff.max_local_concurrent, cpus, "the machine's CPU count");
+        assert!(sources.iter().all(|s| s.scope == "default"));
+        // An explicit value still wins, including a zero jitter.
+        let global = scope(r#"{"target_version_jitter": "0s", "max_local_concurrent": 1}"#);
+        let (eff, _) = resolve(Some(&global), &[], None);
+        assert_eq!(eff.target_version_jitter.as_secs(), 0);
+        assert_eq!(eff.max_local_concurrent, 1);
     }
 
     #[test]

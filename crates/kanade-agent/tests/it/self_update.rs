@@ -73,7 +73,8 @@ impl Install {
         broker
             .set_config(
                 &format!("pcs.{}", self.pc),
-                json!({ "target_version": version }),
+                // No random wait (the default spreads a fleet over 10 minutes).
+                json!({ "target_version": version, "target_version_jitter": "0s" }),
             )
             .await;
     }
@@ -206,7 +207,7 @@ async fn a_release_with_the_wrong_digest_is_refused_once_per_publish() {
     broker
         .set_config(
             &format!("pcs.{}", install.pc),
-            json!({"target_version": "7.7.7", "heartbeat_interval": "200ms"}),
+            json!({"target_version": "7.7.7", "target_version_jitter": "0s", "heartbeat_interval": "200ms"}),
         )
         .await;
     let mut beats = crate::support::Beats::subscribe(&broker, &install.pc).await;

@@ -182,9 +182,26 @@ async fn effective(
             "`{pc_id}` is not a valid machine id"
         )));
     }
-    let view = desired::effective(&state.js, &pc_id)
+    let mut view = desired::effective(&state.js, &pc_id)
         .await
         .map_err(unavailable)?;
+    // The built-in max_local_concurrent is the machine's own CPU count, resolved on the agent:
+    // show the count the machine reported, not this backend's.
+    let id = pc_id.clone();
+    let cpus = state
+        .store
+        .read(move |c| crate::store::perf::cpu_count(c, &id))
+        .await?;
+    if let Some(cpus) = cpus {
+        if let Some(source) = view
+            .sources
+            .iter_mut()
+            .find(|s| s.field == "max_local_concurrent" && s.scope == "default")
+        {
+            source.value = json!(cpus.max(1));
+            view.effective.max_local_concurrent = cpus.max(1);
+        }
+    }
     let own_scope = format!("pcs.{pc_id}");
     let configured = !view.groups.is_empty() || view.sources.iter().any(|s| s.scope == own_scope);
     if !configured && !crate::api::agents::seen(&state, &pc_id).await? {

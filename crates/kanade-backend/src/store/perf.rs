@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use kanade_protocol::api::{FleetPerf, FleetPoint, PerfPoint, TopEntry};
 use kanade_protocol::wire::{HostPerf, ProcessPerf, ProcessSample};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::store::{count_at, parse_ts, ts};
 
@@ -257,6 +257,18 @@ pub fn processes(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok((parse_ts(Some(at)), list))
+}
+
+/// The CPU count `pc_id` last reported in a host performance sample, if any.
+pub fn cpu_count(conn: &Connection, pc_id: &str) -> rusqlite::Result<Option<u32>> {
+    conn.query_row(
+        "SELECT cpu_count FROM host_perf_samples WHERE pc_id = ?1 AND cpu_count IS NOT NULL
+         ORDER BY at DESC LIMIT 1",
+        [pc_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
 }
 
 /// True when `pc_id` has any host performance sample, however old.
