@@ -20,6 +20,7 @@ const DashboardPage = lazy(() => import('./pages/Dashboard').then((m) => ({ defa
 const ExecutionDetailPage = lazy(() => import('./pages/ExecutionDetail').then((m) => ({ default: m.ExecutionDetailPage })))
 const ExecutionsPage = lazy(() => import('./pages/Executions').then((m) => ({ default: m.ExecutionsPage })))
 const FreezePage = lazy(() => import('./pages/Freeze').then((m) => ({ default: m.FreezePage })))
+const SettingsPage = lazy(() => import('./pages/Settings').then((m) => ({ default: m.SettingsPage })))
 const GroupsPage = lazy(() => import('./pages/Groups').then((m) => ({ default: m.GroupsPage })))
 const InventoryPage = lazy(() => import('./pages/Inventory').then((m) => ({ default: m.InventoryPage })))
 const JobEditorPage = lazy(() => import('./pages/JobEditor').then((m) => ({ default: m.JobEditorPage })))
@@ -73,6 +74,7 @@ export function App() {
         <Route path="machines" element={<MachinesPage />} />
         <Route path="account" element={<MyAccountPage />} />
         <Route path="freeze" element={<FreezePage />} />
+        <Route path="settings" element={<SettingsPage />} />
         <Route path="schedules" element={<SchedulesPage />} />
         <Route path="schedules/new" element={<ScheduleEditorPage />} />
         <Route path="schedules/:id" element={<ScheduleEditorPage />} />

@@ -24,6 +24,7 @@ const NAV: { to: string; label: string; end?: boolean; admin?: boolean; operator
   { to: '/audit', label: 'Audit log' },
   { to: '/machines', label: 'Machine access', operator: true },
   { to: '/accounts', label: 'Accounts', admin: true },
+  { to: '/settings', label: 'Settings' },
 ]
 
 function AccountMenu() {

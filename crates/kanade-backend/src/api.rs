@@ -27,6 +27,7 @@ mod results;
 mod rollouts;
 mod schedules;
 mod session;
+mod settings;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -66,6 +67,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(group_contacts::router())
         .merge(keys::router())
         .merge(machines::router())
+        .merge(settings::router())
         .merge(openapi::router())
 }
 

@@ -27,6 +27,7 @@ pub mod projector;
 pub mod releases;
 pub mod scheduler;
 pub mod schedules;
+pub mod settings;
 pub mod signer;
 pub mod startup;
 pub mod state;

@@ -174,6 +174,11 @@ async fn start(
         "JetStream resources ready"
     );
     signer.publish_current(&js).await?;
+    // Server settings the broker enforces (ensure_resources just reset them to the defaults).
+    let stored = crate::settings::read_or_default(&js).await;
+    if let Err(err) = crate::settings::apply_output_retention(&js, &stored).await {
+        tracing::warn!(error = format!("{err:#}"), "result_output retention not applied");
+    }
     let registry = crate::access::Registry::open(&js).await?;
     let kicker = match &keys {
         Some(keys) => Some(crate::access::connect_system(&config, keys).await?),
@@ -342,6 +347,15 @@ fn spawn_loops(
     );
     tasks.spawn(supervise("housekeeping", move || {
         crate::housekeeping::run(s.clone(), telemetry.clone(), retention.clone())
+    }));
+    let (j, s) = (js.clone(), store.clone());
+    let every = config
+        .telemetry
+        .housekeeping_interval
+        .0
+        .max(std::time::Duration::from_secs(1));
+    tasks.spawn(supervise("agent pruning", move || {
+        crate::settings::prune_loop(j.clone(), s.clone(), every)
     }));
     if config.scheduler.enabled {
         let fanout = crate::exec::Fanout {

@@ -11,10 +11,12 @@ mod accounts;
 mod enroll;
 mod fleet;
 mod ids;
+mod settings;
 
 pub use accounts::*;
 pub use enroll::*;
 pub use fleet::*;
+pub use settings::*;
 
 pub const DEFAULT_BACKEND_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -132,6 +134,9 @@ pub enum Command {
     /// Machines that asked to join the broker, and approve, reject or revoke one.
     #[command(visible_alias = "machine")]
     Machines(MachinesArgs),
+    /// Server settings (session lifetime, output retention, pruning): list, get, set (admin).
+    #[command(subcommand)]
+    Settings(SettingsCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,6 +25,7 @@ mod fleet;
 mod hints;
 mod keys;
 mod machines;
+mod server;
 
 pub use fleet::{AgentQuery, ObsQuery, PerfRange};
 pub use machines::Verdict;

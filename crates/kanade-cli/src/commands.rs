@@ -26,6 +26,7 @@ pub mod releases;
 pub mod results;
 pub mod run;
 pub mod schedule;
+pub mod settings;
 pub mod timeline;
 
 use std::io::{BufRead, Write};
@@ -175,6 +176,7 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Perf(args) => perf::run(args, &global, io).await,
         Command::Enroll(command) => enroll::run(command, &global, io).await,
         Command::Machines(args) => machines::run(args, &global, io).await,
+        Command::Settings(command) => settings::run(command, &global, io).await,
     }
 }
 

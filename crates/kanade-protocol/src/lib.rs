@@ -19,6 +19,7 @@ pub mod names;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod schedule;
+pub mod settings;
 pub mod signing;
 pub mod staleness;
 pub mod subject;

@@ -26,6 +26,7 @@ pub const KV_GROUP_CONTACTS: &str = "group_contacts";
 pub const KV_COMMAND_KEYS: &str = "command_keys";
 pub const KV_AGENT_IDENTITIES: &str = "agent_identities";
 pub const KV_ENROLLMENT_TOKENS: &str = "enrollment_tokens";
+pub const KV_SERVER_SETTINGS: &str = "server_settings";
 
 pub const OBJ_AGENT_RELEASES: &str = "agent_releases";
 pub const OBJ_RESULT_OUTPUT: &str = "result_output";
@@ -190,6 +191,11 @@ pub const KV_BUCKETS: &[BucketSpec] = &[
         name: KV_ENROLLMENT_TOKENS,
         history: 1,
         description: "token id -> enrollment token (secret's SHA-256, group, expiry, uses left)",
+    },
+    BucketSpec {
+        name: KV_SERVER_SETTINGS,
+        history: 1,
+        description: "the server settings document admins edit (key `settings`)",
     },
 ];
 

@@ -121,15 +121,15 @@ async fn login(
     }
     ticket.succeeded();
     let now = Utc::now();
+    // Server setting `session_ttl_hours` wins over backend.toml's `[auth] session_ttl`.
+    let ttl = crate::settings::session_ttl(
+        &crate::settings::read_or_default(&state.js).await,
+        state.auth.session_ttl,
+    );
     let (token, claims) = state
         .auth
         .keys
-        .issue(
-            &user.username,
-            &user.account_id,
-            state.auth.session_ttl,
-            now,
-        )
+        .issue(&user.username, &user.account_id, ttl, now)
         .map_err(|e| ApiError::internal("could not sign a session", e))?;
     let (jti, account_id, expires_at) = (
         claims.jti.clone(),

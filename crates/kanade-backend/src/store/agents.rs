@@ -89,6 +89,12 @@ pub fn count_online(
     )
 }
 
+/// Drops machines whose last heartbeat is older than `before` (server setting
+/// `agent_prune_days`); a live agent comes back with its next heartbeat. Returns how many.
+pub fn prune_silent(conn: &Connection, before: DateTime<Utc>) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM agents WHERE last_heartbeat < ?1", [ts(before)])
+}
+
 /// Which of `pcs` ever sent a heartbeat, each with whether it is online now.
 pub fn known(
     conn: &Connection,

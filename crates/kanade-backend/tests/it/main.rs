@@ -22,6 +22,7 @@ mod openapi;
 mod projection;
 mod scheduler;
 mod sentinel;
+mod settings;
 mod startup;
 mod support;
 mod telemetry;
