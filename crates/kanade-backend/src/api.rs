@@ -1,6 +1,7 @@
 //! The HTTP API: merges the per-resource routers and applies the blanket layers.
 
 mod accounts;
+mod agent_meta;
 mod agents;
 mod audit;
 mod compliance;
@@ -68,6 +69,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(machines::router())
         .merge(settings::router())
+        .merge(agent_meta::router())
         .merge(openapi::router())
 }
 

@@ -15,6 +15,7 @@ pub mod hints;
 pub mod ids;
 pub mod logs;
 pub mod manifest;
+pub mod meta;
 pub mod names;
 #[cfg(feature = "openapi")]
 mod openapi;

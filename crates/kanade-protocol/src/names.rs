@@ -27,6 +27,7 @@ pub const KV_COMMAND_KEYS: &str = "command_keys";
 pub const KV_AGENT_IDENTITIES: &str = "agent_identities";
 pub const KV_ENROLLMENT_TOKENS: &str = "enrollment_tokens";
 pub const KV_SERVER_SETTINGS: &str = "server_settings";
+pub const KV_AGENT_META: &str = "agent_meta";
 
 pub const OBJ_AGENT_RELEASES: &str = "agent_releases";
 pub const OBJ_RESULT_OUTPUT: &str = "result_output";
@@ -196,6 +197,11 @@ pub const KV_BUCKETS: &[BucketSpec] = &[
         name: KV_SERVER_SETTINGS,
         history: 1,
         description: "the server settings document admins edit (key `settings`)",
+    },
+    BucketSpec {
+        name: KV_AGENT_META,
+        history: 5,
+        description: "pc id -> operator attributes (owner, location, notes...)",
     },
 ];
 

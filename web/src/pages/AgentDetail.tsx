@@ -9,6 +9,7 @@ import { ApiError, api, qs } from '../api/client'
 import type { AgentRow, CheckRow, EffectiveConfigView, ObsEntry, Page, PerfSeries, PingResult, ProcessSnapshot, ResultSummary } from '../api/types'
 import { useAuth } from '../auth'
 import { DataTable } from '../components/DataTable'
+import { AgentMetaCard } from '../components/AgentMeta'
 import { EffectiveConfigTable } from '../components/EffectiveConfig'
 import { RangePicker, resolveRange, type RangeChoice } from '../components/RangePicker'
 import { TimeChart } from '../components/TimeChart'
@@ -442,6 +443,7 @@ export function AgentDetailPage() {
           </Card>
         </div>
       )}
+      <AgentMetaCard pcId={id} />
       <div className="grid wide-narrow">
         <Investigation pcId={id} view={config.data} error={config.error} />
         <ConfigCard pcId={id} view={config.data} loading={config.isPending} error={config.error} />

@@ -1,6 +1,7 @@
 //! Backend integration tests: the real HTTP API, projectors and SQLite against a real
 //! nats-server started per test.
 
+mod agent_meta;
 mod api_exec;
 mod api_jobs;
 mod auth;

@@ -59,6 +59,8 @@ pub enum MachinesCommand {
     Reject(DecisionArgs),
     /// Cut an approved machine off: its connections close and reconnects are refused (admin).
     Revoke(DecisionArgs),
+    /// A machine's operator attributes (owner, location, notes...): show, or --set/--unset.
+    Meta(super::MetaArgs),
 }
 
 #[derive(Debug, Args)]

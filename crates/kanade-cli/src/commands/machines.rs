@@ -20,6 +20,9 @@ pub async fn run(args: MachinesArgs, global: &Global, io: &mut Io<'_>) -> anyhow
         Some(MachinesCommand::Approve(d)) => (d.pc, Verdict::Approve, d.reason),
         Some(MachinesCommand::Reject(d)) => (d.pc, Verdict::Reject, d.reason),
         Some(MachinesCommand::Revoke(d)) => (d.pc, Verdict::Revoke, d.reason),
+        Some(MachinesCommand::Meta(args)) => {
+            return crate::commands::settings::meta(&client, args, global, io).await;
+        }
     };
     let done = client.decide_machine(&pc, verdict, reason).await?;
     match global.json {

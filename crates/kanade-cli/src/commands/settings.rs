@@ -1,4 +1,5 @@
-//! `kanade settings list|get KEY|set KEY VALUE`: the server settings in KV `server_settings`.
+//! `kanade settings list|get KEY|set KEY VALUE` (the server settings in KV `server_settings`) and
+//! `kanade machine meta` (operator attributes of a machine, KV `agent_meta`).
 //! `set` checks the key and the value's range before any request (exit 2 naming the setting);
 //! `unset`/`null` goes back to the backend's own value.
 
@@ -77,6 +78,59 @@ fn table(rows: &[SettingRow]) -> String {
     render::table(&["SETTING", "VALUE", "IN FORCE", "RANGE", "MEANING"], &rows)
 }
 
+/// `kanade machine meta <pc> [--set k=v] [--unset k]`: shows the attributes, or edits them
+/// (read, change, write back whole) and shows the result.
+pub async fn meta(
+    client: &crate::client::ApiClient,
+    args: crate::cli::MetaArgs,
+    global: &Global,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let edits = meta_edits(&args.set, &args.unset).map_err(BadInput::err)?;
+    let mut meta = client.agent_meta(&args.pc).await?;
+    if !edits.is_empty() {
+        for (key, value) in edits {
+            meta.set(&key, value);
+        }
+        meta = client.set_agent_meta(&args.pc, &meta).await?;
+    }
+    match global.json {
+        true => io.json(&meta)?,
+        false if meta.entries.is_empty() => {
+            io.print(&format!("{} has no attributes\n", args.pc))?
+        }
+        false => {
+            let rows: Vec<Vec<String>> = meta
+                .entries
+                .iter()
+                .map(|e| vec![e.key.clone(), render::cell(&e.value)])
+                .collect();
+            io.print(&render::table(&["KEY", "VALUE"], &rows))?
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// The edits `--set k=v` and `--unset k` ask for, each key checked.
+pub fn meta_edits(
+    set: &[String],
+    unset: &[String],
+) -> Result<Vec<(String, Option<String>)>, String> {
+    let mut edits = Vec::new();
+    for pair in set {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--set {pair}: write KEY=VALUE"))?;
+        kanade_protocol::meta::check_key(key).map_err(|e| format!("--set {pair}: {e}"))?;
+        edits.push((key.to_owned(), Some(value.to_owned())));
+    }
+    for key in unset {
+        kanade_protocol::meta::check_key(key).map_err(|e| format!("--unset {key}: {e}"))?;
+        edits.push((key.clone(), None));
+    }
+    Ok(edits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +149,18 @@ mod tests {
                 .starts_with("session_ttl_hours:")
         );
         assert!(patch("colour", "1").unwrap_err().starts_with("colour:"));
+    }
+
+    #[test]
+    fn meta_edits_need_key_equals_value_and_legal_keys() {
+        let edits = meta_edits(&["owner=alice=b".into()], &["notes".into()]).unwrap();
+        assert_eq!(edits[0], ("owner".to_owned(), Some("alice=b".to_owned())));
+        assert_eq!(edits[1], ("notes".to_owned(), None));
+        assert!(
+            meta_edits(&["owner".into()], &[])
+                .unwrap_err()
+                .contains("KEY=VALUE")
+        );
+        assert!(meta_edits(&["a b=c".into()], &[]).is_err());
     }
 }
