@@ -28,7 +28,7 @@ use subtle::ConstantTimeEq;
 use crate::config::AuthSecrets;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{self, Store};
+use crate::store;
 
 /// How the backend authenticates callers.
 pub struct AuthSettings {
@@ -295,15 +295,16 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// Seeds `admin` when there are no accounts. The password comes from
-/// `KANADE_BOOTSTRAP_ADMIN_PASSWORD`, else it is generated, written to a 0600 file in the
-/// data folder (whose path, never the password, is logged) and must be changed at first login.
+/// Seeds `admin` when there are no accounts (in KV: run after the read model's first sync).
+/// The password comes from `KANADE_BOOTSTRAP_ADMIN_PASSWORD`, else it is generated, written
+/// to a 0600 file in the data folder (whose path, never the password, is logged) and must be
+/// changed at first login. Another replica seeding it at the same moment wins quietly.
 pub async fn bootstrap_admin(
-    store: &Store,
+    accounts: &crate::accounts::Accounts,
     secrets: &AuthSecrets,
     data_dir: &Path,
 ) -> anyhow::Result<()> {
-    if store.read(|c| store::users::count(c)).await? > 0 {
+    if accounts.store.read(|c| store::users::count(c)).await? > 0 {
         return Ok(());
     }
     let (password, must_change) = match &secrets.bootstrap_admin_password {
@@ -317,22 +318,22 @@ pub async fn bootstrap_admin(
         }
     };
     let hash = tokio::task::spawn_blocking(move || password::hash(&password)).await??;
-    store
-        .write(move |c| {
-            store::users::insert(
-                c,
-                &store::users::NewUser {
-                    username: "admin",
-                    password_hash: &hash,
-                    role: Role::Admin,
-                    must_change_pw: must_change,
-                    email: None,
-                    now: Utc::now(),
-                },
-            )
+    let created = accounts
+        .create(&crate::accounts::NewUser {
+            username: "admin",
+            password_hash: &hash,
+            role: Role::Admin,
+            must_change_pw: must_change,
+            email: None,
         })
-        .await?;
-    tracing::info!("bootstrap admin account created");
+        .await;
+    match created {
+        Ok(_) => tracing::info!("bootstrap admin account created"),
+        Err(crate::accounts::AccountError::Conflict(_)) => {
+            tracing::info!("bootstrap admin account created by another replica")
+        }
+        Err(err) => return Err(err.into()),
+    }
     Ok(())
 }
 

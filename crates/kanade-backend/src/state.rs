@@ -29,6 +29,8 @@ pub struct AppState {
     pub signer: Arc<crate::signer::Signer>,
     /// Machine identities and enrollment tokens, and the kick of live connections.
     pub access: Arc<crate::access::BrokerAccess>,
+    /// Accounts and sessions (KV, with the SQLite read model kept by watches).
+    pub accounts: Arc<crate::accounts::Accounts>,
 }
 
 impl axum::extract::FromRef<AppState> for Metrics {

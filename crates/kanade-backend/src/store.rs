@@ -106,6 +106,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0007_sessions.sql")),
         M::up(include_str!("../migrations/0008_command_signing.sql")),
         M::up(include_str!("../migrations/0009_wire_compat.sql")),
+        M::up(include_str!("../migrations/0011_accounts_kv.sql")),
     ])
 }
 

@@ -6,10 +6,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::Utc;
 use kanade_protocol::api::{self, Account, AccountPatch, NewAccount};
 use serde_json::json;
 
+use crate::accounts;
 use crate::audit;
 use crate::auth::{Admin, Refusal, Require, password};
 use crate::error::{ApiError, ApiResult, parse_json};
@@ -75,22 +75,14 @@ async fn create(
     }
     api::check_password_policy(&req.password).map_err(ApiError::from)?;
     let hash = hash(&state, req.password.clone()).await?;
-    let (name, role, email) = (req.username.clone(), req.role, req.email.clone());
     let user = state
-        .store
-        .write(move |c| {
-            store::users::insert(
-                c,
-                &store::users::NewUser {
-                    username: &name,
-                    password_hash: &hash,
-                    role,
-                    must_change_pw: true,
-                    email: email.as_deref(),
-                    now: Utc::now(),
-                },
-            )?;
-            store::users::get(c, &name)?.ok_or(store::StoreError::NotFound)
+        .accounts
+        .create(&accounts::NewUser {
+            username: &req.username,
+            password_hash: &hash,
+            role: req.role,
+            must_change_pw: true,
+            email: req.email.as_deref(),
         })
         .await
         .map_err(ApiError::from)?;
@@ -130,21 +122,18 @@ async fn update(
         Some(p) => Some(hash(&state, p).await?),
         None => None,
     };
-    let patch = store::users::Patch {
+    let patch = accounts::Patch {
         role: req.role,
         disabled: req.disabled,
         email: req.email.clone(),
         password_hash,
     };
-    let (name, keep) = (username.clone(), caller.session.clone().map(|s| s.0));
+    let keep = caller.session.clone().map(|s| s.0);
     let user = state
-        .store
-        .write(move |c| store::users::patch(c, &name, &patch, keep.as_deref(), Utc::now()))
+        .accounts
+        .patch(&username, &patch, keep.as_deref())
         .await
-        .map_err(|e| match e {
-            store::StoreError::NotFound => ApiError::not_found(format!("account {username}")),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::from)?;
     let payload = json!({"role": req.role, "disabled": req.disabled, "email": req.email, "password_reset": req.password.is_some()});
     audit::record(
         &state.js,
@@ -171,15 +160,7 @@ async fn delete(
     caller: Require<Admin>,
     Path(username): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let name = username.clone();
-    state
-        .store
-        .write(move |c| store::users::delete(c, &name))
-        .await
-        .map_err(|e| match e {
-            store::StoreError::NotFound => ApiError::not_found(format!("account {username}")),
-            other => other.into(),
-        })?;
+    state.accounts.delete(&username).await?;
     audit::record(
         &state.js,
         &caller,

@@ -1,17 +1,17 @@
-//! `users`, `sessions` and `revoked_sessions`: accounts, their roles, the sessions issued to
-//! them (bound to the immutable `account_id`) and sign-out records. The rule that the last
-//! enabled admin can be neither removed, demoted nor disabled is enforced here, inside the
-//! writing transaction, so concurrent edits cannot break it; so is ending an account's other
-//! sessions when its password, role or disabled flag changes or it is deleted.
+//! `users`, `sessions` and `revoked_sessions`: this replica's read model of the accounts and
+//! sessions kept in KV `accounts` / `sessions` (written only by `crate::accounts`, which
+//! applies what its KV watches deliver), and the local sign-out records. A row carries the KV
+//! revision it was read at, so an older revision never overwrites a newer one.
 
 use chrono::{DateTime, Utc};
 use kanade_protocol::api::{Account, Role};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::store::{StoreError, StoreResult, parse_ts, ts};
+use crate::store::{StoreResult, parse_ts, ts};
 
-/// A full account row, secrets included; never leaves the backend.
-#[derive(Clone)]
+/// A full account, secrets included: the document in KV `accounts` and the `users` row; never
+/// leaves the backend.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct User {
     pub username: String,
     pub password_hash: String,
@@ -81,41 +81,6 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<User>> {
     stmt.query_map([], user)?.collect()
 }
 
-pub struct NewUser<'a> {
-    pub username: &'a str,
-    pub password_hash: &'a str,
-    pub role: Role,
-    pub must_change_pw: bool,
-    pub email: Option<&'a str>,
-    pub now: DateTime<Utc>,
-}
-
-pub fn insert(conn: &Connection, u: &NewUser<'_>) -> StoreResult<()> {
-    let res = conn.execute(
-        "INSERT INTO users (username, password_hash, role, must_change_pw, email, created_at,
-             updated_at, account_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, lower(hex(randomblob(16))))",
-        params![
-            u.username,
-            u.password_hash,
-            u.role.as_str(),
-            u.must_change_pw,
-            u.email,
-            ts(u.now)
-        ],
-    );
-    match res {
-        Ok(_) => Ok(()),
-        Err(err) => match StoreError::from(err) {
-            StoreError::Conflict(_) => Err(StoreError::Conflict(format!(
-                "account {} already exists",
-                u.username
-            ))),
-            other => Err(other),
-        },
-    }
-}
-
 /// What the auth middleware re-reads on every request about a session.
 pub struct SessionState {
     pub username: String,
@@ -149,146 +114,177 @@ pub fn session_state(
     .optional()
 }
 
-/// Records a session just issued (and drops expired ones).
-pub fn start_session(
+/// A session as KV `sessions` holds it (the key names the account and the session).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Writes an account read from KV at `rev`, unless the row already holds a newer revision.
+pub fn apply_user(conn: &Connection, u: &User, rev: u64) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT INTO users ({COLUMNS}, kv_rev)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (username) DO UPDATE SET
+             password_hash = excluded.password_hash, role = excluded.role,
+             disabled = excluded.disabled, must_change_pw = excluded.must_change_pw,
+             email = excluded.email, totp_secret = excluded.totp_secret,
+             totp_pending = excluded.totp_pending, created_at = excluded.created_at,
+             updated_at = excluded.updated_at, account_id = excluded.account_id,
+             kv_rev = excluded.kv_rev
+         WHERE users.kv_rev IS NULL OR users.kv_rev < excluded.kv_rev"
+    ))?;
+    stmt.execute(params![
+        u.username,
+        u.password_hash,
+        u.role.as_str(),
+        u.disabled,
+        u.must_change_pw,
+        u.email,
+        u.totp_secret,
+        u.totp_pending,
+        ts(u.created_at),
+        ts(u.updated_at),
+        u.account_id,
+        rev as i64
+    ])?;
+    Ok(())
+}
+
+/// Removes an account deleted in KV at `rev` (unless the row is newer: created again since).
+pub fn remove_user(conn: &Connection, username: &str, rev: u64) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM users WHERE username = ?1 AND (kv_rev IS NULL OR kv_rev < ?2)",
+        params![username, rev as i64],
+    )?;
+    Ok(())
+}
+
+/// Writes a session read from KV at `rev`.
+pub fn apply_session(
     conn: &Connection,
-    jti: &str,
     account_id: &str,
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ts(now)])?;
+    jti: &str,
+    s: &Session,
+    rev: u64,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO sessions (jti, account_id, issued_at, expires_at, kv_rev)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (jti) DO UPDATE SET account_id = excluded.account_id,
+             issued_at = excluded.issued_at, expires_at = excluded.expires_at,
+             kv_rev = excluded.kv_rev
+         WHERE sessions.kv_rev IS NULL OR sessions.kv_rev < excluded.kv_rev",
+    )?;
+    stmt.execute(params![
+        jti,
+        account_id,
+        ts(s.issued_at),
+        ts(s.expires_at),
+        rev as i64
+    ])?;
+    Ok(())
+}
+
+/// Removes a session ended in KV at `rev`.
+pub fn remove_session(conn: &Connection, jti: &str, rev: u64) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO sessions (jti, account_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![jti, account_id, ts(now), ts(expires_at)],
+        "DELETE FROM sessions WHERE jti = ?1 AND (kv_rev IS NULL OR kv_rev < ?2)",
+        params![jti, rev as i64],
     )?;
     Ok(())
 }
 
-/// Ends every session of the account except `keep` (the caller's own, when it is the one
-/// making the change). Returns how many ended.
-fn end_sessions(conn: &Connection, account_id: &str, keep: Option<&str>) -> StoreResult<usize> {
-    Ok(conn.execute(
-        "DELETE FROM sessions WHERE account_id = ?1 AND jti IS NOT ?2",
-        params![account_id, keep],
-    )?)
-}
-
-/// Sets the account's own new password and ends its other sessions; `keep` stays valid.
-pub fn set_password(
-    conn: &mut Connection,
-    username: &str,
-    hash: &str,
-    keep: Option<&str>,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
+/// Makes the read model exactly the KV snapshot given (accounts and their revisions).
+pub fn replace_users(conn: &mut Connection, users: &[(User, u64)]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    let current = get(&tx, username)?.ok_or(StoreError::NotFound)?;
-    tx.execute(
-        "UPDATE users SET password_hash = ?2, must_change_pw = 0, updated_at = ?3 WHERE username = ?1",
-        params![username, hash, ts(now)],
-    )?;
-    end_sessions(&tx, &current.account_id, keep)?;
-    tx.commit()?;
-    Ok(())
+    tx.execute("DELETE FROM users", [])?;
+    for (u, rev) in users {
+        apply_user(&tx, u, *rev)?;
+    }
+    tx.commit()
 }
 
-pub fn set_totp_pending(
+/// One session of a KV snapshot: account id, session id, the session, its revision.
+pub type SessionEntry = (String, String, Session, u64);
+
+/// Makes the session read model exactly the KV snapshot given.
+pub fn replace_sessions(conn: &mut Connection, sessions: &[SessionEntry]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM sessions", [])?;
+    for (aid, jti, s, rev) in sessions {
+        apply_session(&tx, aid, jti, s, *rev)?;
+    }
+    tx.commit()
+}
+
+/// Accounts and sessions written before accounts moved to KV (no revision yet): what the
+/// backend publishes to KV once.
+pub fn unpublished(conn: &Connection) -> rusqlite::Result<(Vec<User>, Vec<SessionEntry>)> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM users WHERE kv_rev IS NULL"))?;
+    let users = stmt
+        .query_map([], user)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT account_id, jti, issued_at, expires_at FROM sessions WHERE kv_rev IS NULL",
+    )?;
+    let sessions = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                Session {
+                    issued_at: parse_ts(row.get(2)?).unwrap_or_default(),
+                    expires_at: parse_ts(row.get(3)?).unwrap_or_default(),
+                },
+                0,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((users, sessions))
+}
+
+/// The sessions of an account except `keep`, as `(account id, session id)`.
+pub fn sessions_of(
     conn: &Connection,
-    username: &str,
-    secret: Option<&str>,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    conn.execute(
-        "UPDATE users SET totp_pending = ?2, updated_at = ?3 WHERE username = ?1",
-        params![username, secret, ts(now)],
-    )?;
-    Ok(())
-}
-
-/// Turns the pending secret into the active one (or clears MFA with `None`).
-pub fn set_totp(
-    conn: &Connection,
-    username: &str,
-    secret: Option<&str>,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    conn.execute(
-        "UPDATE users SET totp_secret = ?2, totp_pending = NULL, updated_at = ?3 WHERE username = ?1",
-        params![username, secret, ts(now)],
-    )?;
-    Ok(())
-}
-
-pub struct Patch {
-    pub role: Option<Role>,
-    pub disabled: Option<bool>,
-    pub email: Option<String>,
-    /// A new hash; forces a password change at next sign-in.
-    pub password_hash: Option<String>,
-}
-
-/// Applies a patch, refusing to leave the fleet without an enabled admin. A password reset,
-/// a role change or disabling ends the account's sessions (all but `keep`, the caller's).
-pub fn patch(
-    conn: &mut Connection,
-    username: &str,
-    p: &Patch,
+    account_id: &str,
     keep: Option<&str>,
-    now: DateTime<Utc>,
-) -> StoreResult<User> {
-    let tx = conn.transaction()?;
-    let current = get(&tx, username)?.ok_or(StoreError::NotFound)?;
-    let loses_admin = current.role == Role::Admin
-        && !current.disabled
-        && (p.role.is_some_and(|r| r != Role::Admin) || p.disabled == Some(true));
-    if loses_admin && other_enabled_admins(&tx, username)? == 0 {
-        return Err(StoreError::Conflict(
-            "this is the last enabled admin; make another admin first".to_owned(),
-        ));
-    }
-    tx.execute(
-        "UPDATE users SET
-             role = COALESCE(?2, role),
-             disabled = COALESCE(?3, disabled),
-             email = CASE WHEN ?4 IS NULL THEN email WHEN ?4 = '' THEN NULL ELSE ?4 END,
-             password_hash = COALESCE(?5, password_hash),
-             must_change_pw = CASE WHEN ?5 IS NULL THEN must_change_pw ELSE 1 END,
-             updated_at = ?6
-         WHERE username = ?1",
-        params![
-            username,
-            p.role.map(|r| r.as_str()),
-            p.disabled,
-            p.email,
-            p.password_hash,
-            ts(now)
-        ],
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT account_id, jti FROM sessions WHERE account_id = ?1 AND jti IS NOT ?2",
     )?;
-    let updated = get(&tx, username)?.ok_or(StoreError::NotFound)?;
-    if p.password_hash.is_some() || updated.role != current.role || updated.disabled {
-        end_sessions(&tx, &current.account_id, keep)?;
-    }
-    tx.commit()?;
-    Ok(updated)
+    stmt.query_map(params![account_id, keep], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }
 
-pub fn delete(conn: &mut Connection, username: &str) -> StoreResult<()> {
-    let tx = conn.transaction()?;
-    let current = get(&tx, username)?.ok_or(StoreError::NotFound)?;
-    if current.role == Role::Admin && !current.disabled && other_enabled_admins(&tx, username)? == 0
-    {
-        return Err(StoreError::Conflict(
-            "this is the last enabled admin; make another admin first".to_owned(),
-        ));
-    }
-    tx.execute("DELETE FROM users WHERE username = ?1", [username])?;
-    end_sessions(&tx, &current.account_id, None)?;
-    tx.commit()?;
-    Ok(())
+/// Up to `limit` expired sessions, as `(account id, session id)`, to remove from KV.
+pub fn expired_sessions(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT account_id, jti FROM sessions WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+    )?;
+    stmt.query_map(params![ts(now), limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?
+    .collect()
 }
 
-fn other_enabled_admins(conn: &Connection, username: &str) -> rusqlite::Result<i64> {
+/// The account a recorded session belongs to.
+pub fn session_account(conn: &Connection, jti: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT account_id FROM sessions WHERE jti = ?1",
+        [jti],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Enabled admins other than `username`: the last one may not be removed, demoted or disabled.
+pub fn other_enabled_admins(conn: &Connection, username: &str) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND username <> ?1",
         [username],
@@ -296,6 +292,7 @@ fn other_enabled_admins(conn: &Connection, username: &str) -> rusqlite::Result<i
     )
 }
 
+/// Records a signed-out session locally until it would have expired anyway.
 pub fn revoke_session(
     conn: &Connection,
     jti: &str,
@@ -310,6 +307,5 @@ pub fn revoke_session(
         "INSERT INTO revoked_sessions (jti, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         params![jti, ts(expires_at)],
     )?;
-    conn.execute("DELETE FROM sessions WHERE jti = ?1", [jti])?;
     Ok(())
 }
