@@ -7,6 +7,7 @@ pub mod agent_meta;
 pub mod alerts;
 pub mod api;
 pub mod audit;
+pub mod backup;
 pub mod auth;
 pub mod batch;
 pub mod boot;

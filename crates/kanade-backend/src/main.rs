@@ -31,6 +31,19 @@ enum Command {
     PrintDefaultConfig,
     /// Delete the read model (keeping accounts); the next start replays the streams into it.
     WipeProjector,
+    /// Write a backup into DIR (missing or empty): an online copy of the database, the
+    /// secrets beside it, and every JetStream stream, KV bucket and object store. Safe while
+    /// the backend runs.
+    Backup { dir: PathBuf },
+    /// Restore a backup from DIR into an empty database and an empty broker. The accounts come
+    /// from the database copy; every other table is replayed from the streams at the next start.
+    Restore {
+        dir: PathBuf,
+        /// Only the broker part (after the files and database were restored and the broker
+        /// was given the restored keys).
+        #[arg(long)]
+        broker_only: bool,
+    },
     /// Exit 3 when `version` is quarantined (it crash-looped after an update), else 0.
     CheckQuarantine {
         version: String,
@@ -112,6 +125,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
                 false => println!("{} did not exist; created an empty one", path.display()),
             }
+            Ok(())
+        }
+        Command::Backup { dir } => {
+            let config = BackendConfig::load(cli.config.as_deref())?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let manifest = runtime.block_on(kanade_backend::backup::backup(&config, &dir))?;
+            let messages: u64 = manifest.streams.iter().map(|s| s.messages).sum();
+            println!(
+                "backed up into {}: the database{}, {} secret file(s), {} stream(s) with {messages} message(s)",
+                dir.display(),
+                match manifest.schema {
+                    Some(n) => format!(" (schema {n})"),
+                    None => " (none yet)".to_owned(),
+                },
+                manifest.files.len(),
+                manifest.streams.len()
+            );
+            Ok(())
+        }
+        Command::Restore { dir, broker_only } => {
+            let config = BackendConfig::load(cli.config.as_deref())?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let done =
+                runtime.block_on(kanade_backend::backup::restore(&config, &dir, broker_only))?;
+            if let Some(accounts) = done.accounts {
+                println!(
+                    "restored {} secret file(s) and {accounts} account(s) into {}",
+                    done.files,
+                    config.db.sqlite_path.display()
+                );
+            }
+            println!(
+                "restored {} stream(s) with {} message(s). Start the backend: it replays them into the database.",
+                done.streams, done.messages
+            );
             Ok(())
         }
         Command::CheckQuarantine { .. } => Ok(()),
