@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use kanade_protocol::duration::HumanDuration;
-use kanade_protocol::subject::is_valid_token;
+use kanade_protocol::subject::is_valid_pc_id;
 use serde::Deserialize;
 
 pub const CONFIG_ENV: &str = "KANADE_AGENT_CONFIG";
@@ -136,10 +136,10 @@ impl AgentConfig {
                 host.split('.').next().unwrap_or_default().to_owned()
             }
         };
-        if !is_valid_token(&id) {
+        if !is_valid_pc_id(&id) {
             bail!(
-                "agent id {id:?} is not usable: it must be 1 to 128 letters, digits, `-` or `_` \
-                 (set [agent] id in agent.toml)"
+                "agent id {id:?} is not usable: it must be 1 to 128 letters, digits, `-` or `_`, \
+                 in at most 4 labels separated by `.` (set [agent] id in agent.toml)"
             );
         }
         Ok(id)

@@ -191,13 +191,13 @@ pub fn api_client(global: &Global) -> anyhow::Result<ApiClient> {
     )
 }
 
-/// A machine id as agents use it (a subject token): exit 2 naming it otherwise.
+/// A machine id as agents use it (a host name or FQDN): exit 2 naming it otherwise.
 pub fn check_pc(pc: &str) -> anyhow::Result<()> {
-    if kanade_protocol::subject::is_valid_token(pc) {
+    if kanade_protocol::subject::is_valid_pc_id(pc) {
         return Ok(());
     }
     Err(BadInput::err(format!(
-        "`{pc}` is not a valid machine id (letters, digits, '-' and '_' only)"
+        "`{pc}` is not a valid machine id (letters, digits, '-' and '_', in at most 4 labels separated by '.')"
     )))
 }
 

@@ -59,9 +59,9 @@ pub fn adhoc_command(
     timeout: Duration,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Command> {
-    if !subject::is_valid_token(pc_id) {
+    if !subject::is_valid_pc_id(pc_id) {
         return Err(BadInput::err(format!(
-            "`{pc_id}` is not a valid machine id (letters, digits, '-' and '_' only)"
+            "`{pc_id}` is not a valid machine id (letters, digits, '-' and '_', in at most 4 labels separated by '.')"
         )));
     }
     if timeout.is_zero() {

@@ -76,7 +76,11 @@ impl Target {
         }
         for (list, name) in [(&self.groups, "groups"), (&self.pcs, "pcs")] {
             for (i, token) in list.iter().enumerate() {
-                if !subject::is_valid_token(token) {
+                let valid = match name {
+                    "pcs" => subject::is_valid_pc_id(token),
+                    _ => subject::is_valid_token(token),
+                };
+                if !valid {
                     return Err(ManifestError::Invalid {
                         field: format!("target.{name}[{i}]"),
                         message: format!(

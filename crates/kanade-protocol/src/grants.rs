@@ -21,8 +21,10 @@ pub struct Permissions {
 }
 
 /// The inbox prefix an agent uses, so its replies can be granted to it alone.
+/// A dotted machine id is made one token here ([`subject::pc_single_token`]): the grant is
+/// `<prefix>.>`, which must not cover another machine's prefix.
 pub fn agent_inbox_prefix(pc_id: &str) -> String {
-    format!("_INBOX_{pc_id}")
+    format!("_INBOX_{}", subject::pc_single_token(pc_id))
 }
 
 /// Buckets an agent reads every key of: job pins and revocations (any job may be sent to
@@ -46,6 +48,9 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
         subject::commands_pc(pc_id),
         "kill.*".to_owned(),
         subject::ping(pc_id),
+        subject::logs_fetch(pc_id),
+        subject::terminal_open(pc_id),
+        subject::terminal_in(pc_id, "*"),
         subject::NOTIFICATIONS_ALL.to_owned(),
         subject::notifications_pc(pc_id),
         format!("{inbox}.>"),
@@ -60,9 +65,15 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
         subject::host_perf(pc_id),
         subject::process_perf(pc_id),
         subject::obs(pc_id),
-        format!("results.{pc_id}.>"),
-        format!("events.started.*.{pc_id}"),
-        format!("events.notifications.acked.{pc_id}.>"),
+        // Never `>` after the machine id: a dotted id spans several tokens, and `web01.>`
+        // would let `web01` publish as `web01.corp` (see `subject::pc_tokens`).
+        subject::results_of(pc_id, "*"),
+        subject::events_started("*", pc_id),
+        subject::notification_acked_filter(pc_id),
+        // Live output of its runs, one subject per execution.
+        subject::job_tail(pc_id, "*"),
+        // Remote terminal output, one subject per session.
+        subject::terminal_out(pc_id, "*"),
         // Flow-control answers of the ordered consumers behind KV watches.
         "$JS.FC.>".to_owned(),
     ];
@@ -83,12 +94,17 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
     // Its own group membership and config scopes, key by key: read by direct get, watched by
     // named consumers whose create names the key in the subject (the agent's `key_watch`).
     let mut own_keys = vec![(names::KV_AGENT_GROUPS, pc_id.to_owned())];
+    own_keys.push((names::KV_AGENT_GROUPS_DERIVED, pc_id.to_owned()));
     own_keys.push((names::KV_AGENT_CONFIG, crate::config::GLOBAL_KEY.to_owned()));
     own_keys.push((names::KV_AGENT_CONFIG, format!("pcs.{pc_id}")));
     for group in groups {
         own_keys.push((names::KV_AGENT_CONFIG, format!("groups.{group}")));
     }
-    for bucket in [names::KV_AGENT_GROUPS, names::KV_AGENT_CONFIG] {
+    for bucket in [
+        names::KV_AGENT_GROUPS,
+        names::KV_AGENT_GROUPS_DERIVED,
+        names::KV_AGENT_CONFIG,
+    ] {
         publish.push(info(&kv(bucket)));
         // A watch deletes its consumer when it is re-made.
         publish.push(format!("$JS.API.CONSUMER.DELETE.{}.*", kv(bucket)));
@@ -188,6 +204,38 @@ mod tests {
     }
 
     #[test]
+    fn a_dotted_machine_cannot_speak_for_a_longer_or_shorter_one() {
+        let short = agent("web01", &[]);
+        let long = agent("web01.corp", &[]);
+        for (grant, own, foreign) in [
+            (&short, "web01", "web01.corp"),
+            (&long, "web01.corp", "web01"),
+            (&long, "web01.corp", "web01.corp.example"),
+        ] {
+            for (subject_of, label) in [
+                (subject::heartbeat as fn(&str) -> String, "heartbeat"),
+                (subject::obs, "obs"),
+                (|pc: &str| subject::results_of(pc, "r1"), "results"),
+                (|pc: &str| subject::events_started("e1", pc), "started"),
+                (
+                    |pc: &str| subject::notification_acked(pc, "u", "n1"),
+                    "acked",
+                ),
+            ] {
+                assert!(allows(&grant.publish, &subject_of(own)), "{label} {own}");
+                assert!(
+                    !allows(&grant.publish, &subject_of(foreign)),
+                    "{label}: {own} as {foreign}"
+                );
+            }
+            assert!(allows(&grant.subscribe, &subject::commands_pc(own)));
+            assert!(!allows(&grant.subscribe, &subject::commands_pc(foreign)));
+            let inbox = format!("{}.x", agent_inbox_prefix(foreign));
+            assert!(!allows(&grant.subscribe, &inbox), "{own} reads {inbox}");
+        }
+    }
+
+    #[test]
     fn an_agent_reaches_its_own_subjects_only() {
         let grant = agent("pc1", &["lab".to_owned()]);
         for own in [
@@ -195,6 +243,8 @@ mod tests {
             "results.pc1.r1",
             "events.started.e1.pc1",
             "obs.pc1",
+            "job.tail.pc1.e1",
+            "terminal.out.pc1.s1",
             "$JS.API.DIRECT.GET.EXEC.commands.pc.pc1",
             "$JS.API.DIRECT.GET.EXEC.commands.group.lab",
             "$JS.API.DIRECT.GET.KV_agent_groups.$KV.agent_groups.pc1",
@@ -211,6 +261,12 @@ mod tests {
             "results.pc2.r1",
             "results.r1",
             "events.started.e1.pc2",
+            "job.tail.pc2.e1",
+            "job.tail.pc1.e1.x",
+            "logs.fetch.pc1",
+            "terminal.out.pc2.s1",
+            "terminal.in.pc1.s1",
+            "terminal.open.pc1",
             "commands.all",
             "commands.pc.pc2",
             "kill.e1",
@@ -241,6 +297,9 @@ mod tests {
             "commands.pc.pc1",
             "commands.group.lab",
             "kill.e1",
+            "logs.fetch.pc1",
+            "terminal.open.pc1",
+            "terminal.in.pc1.s1",
         ] {
             assert!(allows(&grant.subscribe, own), "{own}");
         }
@@ -249,6 +308,13 @@ mod tests {
             "commands.group.other",
             "commands.>",
             "results.>",
+            "logs.fetch.pc2",
+            "logs.fetch.*",
+            "job.tail.pc2.e1",
+            "terminal.open.pc2",
+            "terminal.open.*",
+            "terminal.in.pc2.s1",
+            "terminal.out.pc1.s1",
         ] {
             assert!(!allows(&grant.subscribe, foreign), "{foreign}");
         }

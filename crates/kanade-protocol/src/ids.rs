@@ -64,7 +64,10 @@ impl IdKind {
             IdKind::Job | IdKind::Schedule | IdKind::Check => {
                 "1-64 letters, digits, '-', '_' or '.', starting with a letter or digit, not ending with '.'"
             }
-            IdKind::Machine | IdKind::Group | IdKind::Execution | IdKind::Notification => {
+            IdKind::Machine => {
+                "1-128 letters, digits, '-' or '_', in 1-4 labels separated by single '.' (a host name or FQDN)"
+            }
+            IdKind::Group | IdKind::Execution | IdKind::Notification => {
                 "1-128 letters, digits, '-' or '_'"
             }
             IdKind::Result => "1-128 letters, digits, '.', '-' or '_'",
@@ -79,9 +82,8 @@ impl IdKind {
     pub fn is_valid(self, value: &str) -> bool {
         match self {
             IdKind::Job | IdKind::Schedule | IdKind::Check => is_valid_id(value),
-            IdKind::Machine | IdKind::Group | IdKind::Execution | IdKind::Notification => {
-                is_token(value)
-            }
+            IdKind::Machine => is_machine_id(value),
+            IdKind::Group | IdKind::Execution | IdKind::Notification => is_token(value),
             // Never a subject token (results go out on `results.<request_id>`), only a row
             // and object key.
             IdKind::Result => chars_within(value, MAX_TOKEN_LEN, b".-_"),
@@ -132,6 +134,15 @@ pub fn is_token(token: &str) -> bool {
     chars_within(token, MAX_TOKEN_LEN, b"-_")
 }
 
+/// Machine ids: as the original, a host name or FQDN of at most
+/// [`crate::subject::MAX_MACHINE_LABELS`] dot-separated labels, each a subject token, so the
+/// id spans 1-4 tokens of the subjects that carry it ([`crate::subject::pc_tokens`]).
+pub fn is_machine_id(pc_id: &str) -> bool {
+    pc_id.len() <= MAX_TOKEN_LEN
+        && pc_id.split('.').count() <= crate::subject::MAX_MACHINE_LABELS
+        && pc_id.split('.').all(is_token)
+}
+
 /// Job, schedule and check ids: usable as KV keys and in URLs without escaping. A KV key may
 /// not end with `.` (the broker refuses it, which surfaced as a 503).
 pub fn is_valid_id(id: &str) -> bool {
@@ -150,7 +161,8 @@ fn is_valid_scope(scope: &str) -> bool {
         return true;
     }
     match scope.split_once('.') {
-        Some(("groups" | "group" | "pcs" | "pc", name)) => is_token(name),
+        Some(("groups" | "group", name)) => is_token(name),
+        Some(("pcs" | "pc", name)) => is_machine_id(name),
         _ => false,
     }
 }
@@ -224,7 +236,10 @@ mod tests {
             "KV refuses a key ending with '.'"
         );
         assert!(IdKind::Machine.is_valid("WS-22_a"));
-        assert!(!IdKind::Machine.is_valid("a.b"));
+        assert!(IdKind::Machine.is_valid("web01.corp.example"), "an FQDN");
+        assert!(!IdKind::Machine.is_valid("a.b.c.d.e"), "five labels");
+        assert!(!IdKind::Machine.is_valid("a..b"));
+        assert!(IdKind::Scope.is_valid("pcs.web01.corp.example"));
         assert!(IdKind::Username.is_valid("j.doe@corp"));
         assert!(IdKind::Release.is_valid("0.3.1-linux-x86_64"));
         for scope in ["global", "groups.lab", "pc.WS-1"] {

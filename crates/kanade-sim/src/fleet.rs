@@ -244,8 +244,8 @@ impl Fleet {
             "the heartbeat interval must be greater than zero"
         );
         anyhow::ensure!(
-            subject::is_valid_token(&config.machine_id(0)),
-            "the prefix `{}` makes machine ids that cannot be subject tokens",
+            subject::is_valid_pc_id(&config.machine_id(0)),
+            "the prefix `{}` makes machine ids that are not valid",
             config.prefix
         );
         let config = Arc::new(config);

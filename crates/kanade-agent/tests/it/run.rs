@@ -207,3 +207,50 @@ async fn a_failing_command_is_retried_after_its_backoff_and_reports_the_last_att
     assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "1");
     agent.stop().await;
 }
+
+/// The original allows a host's FQDN as its machine id (at most four labels): such an agent
+/// heartbeats, takes commands on its own pc subject and reports on subjects that name it.
+#[tokio::test]
+async fn an_agent_with_a_dotted_machine_id_works_like_any_other() {
+    use std::time::Duration;
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = format!("web{}.corp.example", crate::support::short_id());
+    let mut beats = crate::support::Beats::subscribe(&broker, &pc).await;
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+    beats
+        .wait_cadence(Duration::ZERO..Duration::from_secs(30), 1)
+        .await;
+
+    let cmd = command("echo from an fqdn");
+    broker.send(&subject::commands_pc(&pc), &cmd).await;
+    // Its result goes out on `results.<its id, one token per label>.<request>`.
+    let on_its_subject = subject::results_of(&pc, &cmd.request_id);
+    let mut results = Vec::new();
+    let arrived = crate::support::eventually(Duration::from_secs(20), || {
+        let (broker, on_its_subject) = (&broker, &on_its_subject);
+        async move {
+            let found: Vec<kanade_protocol::wire::ExecResult> =
+                crate::support::read_stream(&broker.js, names::STREAM_RESULTS, on_its_subject)
+                    .await;
+            !found.is_empty()
+        }
+    })
+    .await;
+    assert!(arrived, "no result on {on_its_subject}");
+    results.extend(
+        crate::support::read_stream::<kanade_protocol::wire::ExecResult>(
+            &broker.js,
+            names::STREAM_RESULTS,
+            &on_its_subject,
+        )
+        .await,
+    );
+    assert_eq!(results.len(), 1, "{results:#?}");
+    assert_eq!(
+        (results[0].exit_code, results[0].stdout.as_str()),
+        (0, "from an fqdn\n")
+    );
+    assert_eq!(results[0].pc_id, pc);
+    agent.stop().await;
+}

@@ -212,7 +212,7 @@ async fn ping(
     _caller: Require<Viewer>,
     Path(pc_id): Path<String>,
 ) -> ApiResult<Json<PingResult>> {
-    if !subject::is_valid_token(&pc_id) {
+    if !subject::is_valid_pc_id(&pc_id) {
         return Err(ApiError::bad_request(format!(
             "`{pc_id}` is not a valid machine id"
         )));

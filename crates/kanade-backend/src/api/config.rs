@@ -177,7 +177,7 @@ async fn effective(
     _caller: Require<Viewer>,
     Path(pc_id): Path<String>,
 ) -> ApiResult<Json<EffectiveConfigView>> {
-    if !kanade_protocol::subject::is_valid_token(&pc_id) {
+    if !kanade_protocol::subject::is_valid_pc_id(&pc_id) {
         return Err(ApiError::bad_request(format!(
             "`{pc_id}` is not a valid machine id"
         )));

@@ -35,7 +35,7 @@ fn unavailable(err: anyhow::Error) -> ApiError {
 }
 
 fn check_pc(pc_id: &str) -> ApiResult<()> {
-    if subject::is_valid_token(pc_id) {
+    if subject::is_valid_pc_id(pc_id) {
         return Ok(());
     }
     Err(ApiError::bad_request(format!(

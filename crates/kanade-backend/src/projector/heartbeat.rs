@@ -71,7 +71,7 @@ fn keep_newest(newest: &mut HashMap<String, Heartbeat>, subject: &str, payload: 
             return;
         }
     };
-    if !subject::is_valid_token(&hb.pc_id) {
+    if !subject::is_valid_pc_id(&hb.pc_id) {
         return;
     }
     if let Err(why) = subject::check_sender(subject, &hb.pc_id) {

@@ -108,7 +108,11 @@ pub fn parse_scope(text: &str) -> anyhow::Result<String> {
         "pcs" | "pc" => config::pc_key(name),
         _ => return Err(wrong()),
     };
-    if !subject::is_valid_token(name) {
+    let valid = match kind {
+        "pcs" | "pc" => subject::is_valid_pc_id(name),
+        _ => subject::is_valid_token(name),
+    };
+    if !valid {
         return Err(BadInput::err(format!(
             "scope {text}: `{name}` is not a valid name (letters, digits, '-' and '_' only)"
         )));

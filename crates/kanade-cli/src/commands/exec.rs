@@ -135,7 +135,11 @@ pub async fn freeze_note(client: &ApiClient, rollout: bool) -> Option<String> {
 /// The `--pcs` / `--groups` / `--all` flags as an API target, each name checked.
 pub fn target_from_flags(all: bool, pcs: &[String], groups: &[String]) -> anyhow::Result<Target> {
     for (flag, names) in [("--pcs", pcs), ("--groups", groups)] {
-        if let Some(bad) = names.iter().find(|n| !subject::is_valid_token(n)) {
+        let valid = |n: &String| match flag {
+            "--pcs" => subject::is_valid_pc_id(n),
+            _ => subject::is_valid_token(n),
+        };
+        if let Some(bad) = names.iter().find(|n| !valid(n)) {
             return Err(BadInput::err(format!(
                 "{flag}: `{bad}` is not a valid name (letters, digits, '-' and '_' only)"
             )));

@@ -133,8 +133,12 @@ pub fn rollout_patch(args: &RolloutArgs) -> anyhow::Result<Map<String, Value>> {
 
 pub async fn rollout(args: RolloutArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
     for (flag, name) in [("--group", &args.group), ("--pc", &args.pc)] {
+        let valid = |name: &str| match flag {
+            "--pc" => kanade_protocol::subject::is_valid_pc_id(name),
+            _ => kanade_protocol::subject::is_valid_token(name),
+        };
         if let Some(name) = name
-            && !kanade_protocol::subject::is_valid_token(name)
+            && !valid(name)
         {
             return Err(BadInput::err(format!(
                 "{flag}: `{name}` is not a valid name (letters, digits, '-' and '_' only)"

@@ -19,9 +19,9 @@ use crate::{audit, session};
 
 pub async fn run(args: RunArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
     // Checked before connecting, so a typo is exit 2 even when the broker is down.
-    if !subject::is_valid_token(&args.pc) {
+    if !subject::is_valid_pc_id(&args.pc) {
         return Err(BadInput::err(format!(
-            "`{}` is not a valid machine id (letters, digits, '-' and '_' only)",
+            "`{}` is not a valid machine id (letters, digits, '-' and '_', in at most 4 labels separated by '.')",
             args.pc
         )));
     }
