@@ -6,6 +6,7 @@ mod api_exec;
 mod api_jobs;
 mod auth;
 mod auth_attacks;
+mod backup;
 mod batch;
 mod compliance;
 mod desired;
