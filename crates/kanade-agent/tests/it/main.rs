@@ -16,6 +16,7 @@ mod notifications;
 mod output;
 mod perf;
 mod run;
+mod run_as;
 mod self_update;
 mod signatures;
 mod support;
