@@ -1,11 +1,10 @@
 //! Commands in, results out: subscribe to this machine's command subjects (group subjects
 //! follow live membership changes), catch up (`replay`: the newest command per subject) at start, after every
 //! reconnect and after a group change, check the signature (`verify`), run each `request_id`
-//! once, check the gates (version pin, revoke, deadline; the fleet freeze is not one:
+//! once, check the gates (version pin, run_as, revoke, deadline; the fleet freeze is not one:
 //! it holds only the backend's scheduled fires, never a command that reached the machine),
-//! apply jitter, wait for a slot under `max_local_concurrent`, decide whose account runs it
-//! (`run_as`) and in which folder (`workdir`), run the script and hand
-//! the started event, the emitted timeline events and the result to the
+//! apply jitter, wait for a slot under `max_local_concurrent`, run
+//! the script and hand the started event, the emitted timeline events and the result to the
 //! outbox, in that order.
 
 use std::collections::BTreeMap;
@@ -21,7 +20,7 @@ use futures::StreamExt;
 use kanade_protocol::manifest::EmitKind;
 use kanade_protocol::names::{self, exit_code};
 use kanade_protocol::subject::{self, is_valid_token};
-use kanade_protocol::wire::{Command, EmitHint, EventStarted, ExecResult, SCRIPT_REVOKED};
+use kanade_protocol::wire::{Command, EmitHint, EventStarted, ExecResult, RunAs, SCRIPT_REVOKED};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -61,8 +60,6 @@ pub struct Env {
     pub keyring: Keyring,
     /// Where the catch-up marks are kept.
     pub data_dir: std::path::PathBuf,
-    /// logind's session files, for `run_as: user` and `system_gui`.
-    pub sessions_dir: std::path::PathBuf,
 }
 
 /// Receives and dispatches commands until the agent stops, then waits (bounded) for running
@@ -347,8 +344,7 @@ struct JobEnv {
 
 pub use crate::verify::Refusal;
 
-/// The gates in their order: version pin, revoke, deadline (run_as is decided just before the
-/// start, in `run_as::identity`, since who is logged on changes). `pinned` and `status` are the
+/// The gates in their order: version pin, run_as, revoke, deadline. `pinned` and `status` are the
 /// values of `script_current[cmd.id]` and `script_status[cmd.id]` (`None` when missing).
 pub fn check_gates(
     cmd: &Command,
@@ -364,6 +360,20 @@ pub fn check_gates(
             reason: format!(
                 "kanade: job {} is pinned to version {pinned}, this command carries version {}",
                 cmd.id, cmd.version
+            ),
+        });
+    }
+    if let Some(run_as) = cmd.run_as
+        && run_as != RunAs::System
+    {
+        let name = serde_json::to_value(run_as)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        return Some(Refusal {
+            exit_code: exit_code::UNSUPPORTED,
+            reason: format!(
+                "kanade: run_as {name} is not supported by this agent — not running (it would run as the agent's own account)"
             ),
         });
     }
@@ -437,10 +447,6 @@ async fn execute(job: JobEnv, cmd: Command) {
     if let Some(refusal) = check_deadline(&cmd, Utc::now()) {
         return skip(env, &cmd, result_id, refusal).await;
     }
-    let identity = match crate::run_as::identity(cmd.run_as, &env.sessions_dir) {
-        Ok(identity) => identity,
-        Err(refusal) => return skip(env, &cmd, result_id, refusal).await,
-    };
     let started_at = Utc::now();
     let invocation = match process::invocation(cmd.shell, &cmd.script) {
         Ok(invocation) => invocation,
@@ -448,16 +454,6 @@ async fn execute(job: JobEnv, cmd: Command) {
             let result = result_of(env, &cmd, result_id, 1, String::new(), reason, started_at);
             return record(env, Entry::Result(result)).await;
         }
-    };
-    let cwd = match cmd.cwd.as_deref().filter(|c| !c.trim().is_empty()) {
-        None => None,
-        Some(cwd) => match crate::workdir::resolve(cwd, &identity.env) {
-            Ok(dir) => Some(dir),
-            Err(reason) => {
-                let result = result_of(env, &cmd, result_id, 1, String::new(), reason, started_at);
-                return record(env, Entry::Result(result)).await;
-            }
-        },
     };
     // 0 (unset) means the longest timeout a job may ask for; larger values are capped to it.
     let timeout_secs = match cmd.timeout_secs {
@@ -482,12 +478,11 @@ async fn execute(job: JobEnv, cmd: Command) {
         })
     );
     let options = process::RunOptions {
-        cwd,
+        cwd: cmd.cwd.clone(),
         timeout: Duration::from_secs(timeout_secs),
         spill_stdout: env.outbox.spill_path(&result_id, "stdout"),
         spill_stderr: env.outbox.spill_path(&result_id, "stderr"),
         line_times: emits_events,
-        identity,
     };
     let mut outcome = process::run(&invocation, &options, stop.as_mut()).await;
     // Retries: a non-zero exit runs the script again after the backoff, up to `max` more

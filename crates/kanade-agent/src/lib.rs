@@ -44,14 +44,12 @@ pub mod perf;
 pub mod private;
 pub mod process;
 pub mod replay;
-pub mod run_as;
 pub mod self_update;
 pub mod slots;
 pub mod staleness;
 pub mod subscriptions;
 pub mod sys;
 pub mod verify;
-pub mod workdir;
 
 pub use config::AgentConfig;
 
@@ -242,7 +240,6 @@ pub async fn serve(
         live,
         keyring,
         data_dir: data_dir.clone(),
-        sessions_dir: config.agent.sessions_dir.clone(),
     };
     intake.spawn(commands::run(env, seen));
 

@@ -3,6 +3,7 @@
 mod accounts;
 mod agent_meta;
 mod agents;
+mod approvals;
 mod audit;
 mod compliance;
 mod config;
@@ -48,6 +49,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(schedules::router())
         .merge(rollouts::router())
         .merge(executions::router())
+        .merge(approvals::router())
         .merge(results::router())
         .merge(jetstream::router())
         .merge(session::router())

@@ -32,6 +32,9 @@ pub struct BackendConfig {
     pub mail: Option<MailConfig>,
     #[serde(default)]
     pub scheduler: SchedulerConfig,
+    /// The two-person rule (`require_approval: true` jobs).
+    #[serde(default)]
+    pub approval: ApprovalConfig,
     /// Secrets from the environment (never from the file, never logged).
     #[serde(skip)]
     pub secrets: AuthSecrets,
@@ -241,6 +244,31 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Requests of jobs with `require_approval: true`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalConfig {
+    /// A request nobody approved or rejected within this expires; nothing is ever sent.
+    pub expires_after: HumanDuration,
+    /// How often expired requests are looked for.
+    pub check_every: HumanDuration,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> ApprovalConfig {
+        ApprovalConfig {
+            expires_after: HumanDuration::from_secs(24 * 3600),
+            check_every: HumanDuration::from_secs(30),
+        }
+    }
+}
+
+impl ApprovalConfig {
+    pub fn expires_after(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.expires_after.0).unwrap_or(chrono::Duration::days(1))
+    }
+}
+
 /// Authentication switches and secrets, read from `KANADE_*` environment variables.
 #[derive(Clone, Default)]
 pub struct AuthSecrets {
@@ -373,6 +401,7 @@ impl Default for BackendConfig {
             retention: RetentionConfig::default(),
             mail: None,
             scheduler: SchedulerConfig::default(),
+            approval: ApprovalConfig::default(),
             secrets: AuthSecrets::default(),
             vars: toml::Table::new(),
         }

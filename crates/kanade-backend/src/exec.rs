@@ -4,7 +4,8 @@
 //! the plan goes to KV `exec_rollouts` and the wave driver (`scheduler::waves`) publishes
 //! each wave when it is due. Publishing itself is `publish::publish_command`: a command the
 //! broker may have stored without acknowledging leaves the execution `unconfirmed`, never
-//! deleted.
+//! deleted. A job with `require_approval` goes to `approval` instead and reaches `send` only
+//! once a second operator approved it.
 
 pub mod publish;
 pub mod targets;
@@ -40,6 +41,8 @@ pub struct Fanout {
     pub ack_timeout: std::time::Duration,
     /// Signs each command as it is published.
     pub signer: std::sync::Arc<crate::signer::Signer>,
+    /// How long a request of a job with `require_approval` waits for its second operator.
+    pub approval_expires_after: chrono::Duration,
 }
 
 /// Why a fan-out failed. Nothing was published (or everything was refused).
@@ -71,12 +74,14 @@ impl Fanout {
             online_window: state.online_window(),
             ack_timeout: state.config.nats.ack_timeout.0,
             signer: state.signer.clone(),
+            approval_expires_after: state.config.approval.expires_after(),
         }
     }
 }
 
 /// Fires `manifest` as `actor`, then records the `exec` audit event (which also rebuilds the
-/// execution after a read-model wipe) and announces it live.
+/// execution after a read-model wipe) and announces it live. A job with `require_approval`
+/// sends nothing: the execution waits for a second operator (`approval::request`).
 pub async fn fire_and_record(
     fanout: &Fanout,
     manifest: &Manifest,
@@ -84,6 +89,9 @@ pub async fn fire_and_record(
     actor: &Caller,
     now: DateTime<Utc>,
 ) -> Result<ExecResponse, FireError> {
+    if manifest.require_approval {
+        return crate::approval::request(fanout, manifest, req, actor, now).await;
+    }
     let fired = fire(fanout, manifest, req, &actor.username, now).await?;
     let record = ExecutionRecord {
         exec_id: fired.exec_id.clone(),
@@ -105,6 +113,31 @@ pub async fn fire_and_record(
     Ok(fired)
 }
 
+/// Where a fan-out goes: its subjects and how many machines should answer.
+pub(crate) async fn aim(
+    fanout: &Fanout,
+    req: &ExecRequest,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Vec<String>, i64)> {
+    let target = match &req.rollout {
+        Some(rollout) => Target {
+            groups: rollout.groups(),
+            ..Target::default()
+        },
+        None => req.target.clone(),
+    };
+    let subjects = target.subjects();
+    let target_count = expected_machines(
+        &fanout.js,
+        &fanout.store,
+        &target,
+        now,
+        fanout.online_window,
+    )
+    .await?;
+    Ok((subjects, target_count))
+}
+
 /// Publishes `manifest` to `req.target` (or plans its waves). The execution row exists before
 /// any command leaves, so no result can arrive for an unknown execution. It is deleted only
 /// when the broker refused the command; one it may have stored stays, `unconfirmed`.
@@ -115,20 +148,11 @@ pub async fn fire(
     initiated_by: &str,
     now: DateTime<Utc>,
 ) -> Result<ExecResponse, FireError> {
-    let (js, store) = (&fanout.js, &fanout.store);
-    let script = manifest
+    let store = &fanout.store;
+    manifest
         .script()
-        .context("the manifest has no inline script")?
-        .to_owned();
-    let target = match &req.rollout {
-        Some(rollout) => Target {
-            groups: rollout.groups(),
-            ..Target::default()
-        },
-        None => req.target.clone(),
-    };
-    let subjects = target.subjects();
-    let target_count = expected_machines(js, store, &target, now, fanout.online_window).await?;
+        .context("the manifest has no inline script")?;
+    let (subjects, target_count) = aim(fanout, req, now).await?;
     let exec_id = uuid::Uuid::new_v4().to_string();
     let request_id = uuid::Uuid::new_v4().to_string();
     let row = NewExecution {
@@ -152,11 +176,53 @@ pub async fn fire(
             }
         })
         .await?;
+    let ids = (exec_id.as_str(), request_id.as_str());
+    let delivery = match send(fanout, manifest, req, ids, &subjects, initiated_by, now).await {
+        Ok(delivery) => delivery,
+        Err(err) => {
+            let id = exec_id.clone();
+            let _ = store
+                .write(move |conn| store::executions::delete(conn, &id))
+                .await;
+            return Err(err);
+        }
+    };
+    Ok(ExecResponse {
+        exec_id,
+        job_id: manifest.id.clone(),
+        version: manifest.version.clone(),
+        request_id,
+        target_count,
+        subjects,
+        status: delivery.status().to_owned(),
+        machines: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
 
+/// The one send step of an execution whose row exists: builds the command, publishes it (or
+/// plans its waves) and, when the broker's acknowledgement is missing, marks the execution
+/// `unconfirmed` and keeps retrying. `Err(Broker)` means nothing was stored. `ids` are the
+/// execution's `(exec_id, request_id)`. Used by `fire` and by an approval.
+pub(crate) async fn send(
+    fanout: &Fanout,
+    manifest: &Manifest,
+    req: &ExecRequest,
+    ids: (&str, &str),
+    subjects: &[String],
+    initiated_by: &str,
+    now: DateTime<Utc>,
+) -> Result<Delivery, FireError> {
+    let (js, store) = (&fanout.js, &fanout.store);
+    let (exec_id, request_id) = (ids.0.to_owned(), ids.1.to_owned());
+    let script = manifest
+        .script()
+        .context("the manifest has no inline script")?
+        .to_owned();
     let command = Command {
         id: manifest.id.clone(),
         version: manifest.version.clone(),
-        request_id: request_id.clone(),
+        request_id,
         exec_id: exec_id.clone(),
         shell: manifest.execute.shell,
         script,
@@ -186,7 +252,7 @@ pub async fn fire(
                 &fanout.signer,
                 manifest,
                 &command,
-                &subjects,
+                subjects,
                 fanout.ack_timeout,
             )
             .await
@@ -208,16 +274,7 @@ pub async fn fire(
                 .map(|()| Delivery::Stored)
         }
     };
-    let delivery = match sent {
-        Ok(delivery) => delivery,
-        Err(err) => {
-            let id = exec_id.clone();
-            let _ = store
-                .write(move |conn| store::executions::delete(conn, &id))
-                .await;
-            return Err(FireError::Broker(err));
-        }
-    };
+    let delivery = sent.map_err(FireError::Broker)?;
     if delivery == Delivery::Unconfirmed {
         tracing::warn!(%exec_id, "the broker did not acknowledge the command in time: it may be stored and run; keeping the execution as unconfirmed and retrying");
         let id = exec_id.clone();
@@ -229,21 +286,11 @@ pub async fn fire(
             fanout.signer.clone(),
             store.clone(),
             command,
-            subjects.clone(),
+            subjects.to_vec(),
             fanout.ack_timeout,
         );
     }
-    Ok(ExecResponse {
-        exec_id,
-        job_id: manifest.id.clone(),
-        version: manifest.version.clone(),
-        request_id,
-        target_count,
-        subjects,
-        status: delivery.status().to_owned(),
-        machines: Vec::new(),
-        warnings: Vec::new(),
-    })
+    Ok(delivery)
 }
 
 async fn pin(js: &jetstream::Context, manifest: &Manifest) -> anyhow::Result<()> {

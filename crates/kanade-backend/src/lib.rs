@@ -6,6 +6,7 @@ pub mod access;
 pub mod agent_meta;
 pub mod alerts;
 pub mod api;
+pub mod approval;
 pub mod audit;
 pub mod backup;
 pub mod auth;

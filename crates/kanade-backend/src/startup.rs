@@ -348,6 +348,19 @@ fn spawn_loops(
     tasks.spawn(supervise("housekeeping", move || {
         crate::housekeeping::run(s.clone(), telemetry.clone(), retention.clone())
     }));
+    let fanout = crate::exec::Fanout {
+        js: js.clone(),
+        store: store.clone(),
+        live: live.clone(),
+        online_window: offline_after,
+        ack_timeout: config.nats.ack_timeout.0,
+        signer: signer.clone(),
+        approval_expires_after: config.approval.expires_after(),
+    };
+    let every = config.approval.check_every.0;
+    tasks.spawn(supervise("approval expiry", move || {
+        crate::approval::run(fanout.clone(), every)
+    }));
     let (j, s) = (js.clone(), store.clone());
     let every = config
         .telemetry
@@ -365,6 +378,7 @@ fn spawn_loops(
             online_window: offline_after,
             ack_timeout: config.nats.ack_timeout.0,
             signer: signer.clone(),
+            approval_expires_after: config.approval.expires_after(),
         };
         let settings = crate::scheduler::Settings {
             holder: crate::scheduler::lease::identity(&config.data_dir())

@@ -3,6 +3,7 @@
 //! `store/`; nothing here knows about HTTP or NATS.
 
 pub mod agents;
+pub mod approvals;
 pub mod audit;
 pub mod checks;
 pub mod executions;
@@ -106,6 +107,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0007_sessions.sql")),
         M::up(include_str!("../migrations/0008_command_signing.sql")),
         M::up(include_str!("../migrations/0009_wire_compat.sql")),
+        M::up(include_str!("../migrations/0010_approvals.sql")),
         M::up(include_str!("../migrations/0011_accounts_kv.sql")),
     ])
 }

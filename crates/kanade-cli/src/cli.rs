@@ -72,6 +72,12 @@ pub enum Command {
     Results(ResultsArgs),
     /// Output of one result.
     Result(ResultArgs),
+    /// Requests of jobs with `require_approval: true` (awaiting ones by default).
+    Approvals(ApprovalsArgs),
+    /// Approve another operator's request: its commands are sent now.
+    Approve(DecideArgs),
+    /// Reject a request (yours or another's): nothing is ever sent.
+    Reject(DecideArgs),
     /// Break-glass: run a script on one machine straight over NATS (works without the backend).
     Run(RunArgs),
     /// Break-glass: tell every machine running an execution to kill it, straight over NATS.
@@ -361,6 +367,26 @@ pub struct ExecutionsArgs {
     /// Skip this many of the newest first.
     #[arg(long, default_value_t = 0)]
     pub offset: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ApprovalsArgs {
+    /// `awaiting` (default), `approved`, `rejected`, `expired` or `all`.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// At most this many, newest first (default 100).
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The execution id `kanade exec` printed (or `kanade approvals` lists).
+    #[arg(value_parser = ids::EXECUTION)]
+    pub exec_id: String,
+    /// Why; kept in the audit log.
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ use kanade_protocol::schedule::{ScheduleDetail, ScheduleSummary, UpcomingFire};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+mod approvals;
 mod broker;
 mod fleet;
 mod hints;

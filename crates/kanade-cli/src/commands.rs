@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod agents;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod compliance;
@@ -151,6 +152,9 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Execution(args) => executions::show(args, &global, io).await,
         Command::Results(args) => results::list(args, &global, io).await,
         Command::Result(args) => results::show(args, &global, io).await,
+        Command::Approvals(args) => approvals::list(args, &global, io).await,
+        Command::Approve(args) => approvals::decide(args, true, &global, io).await,
+        Command::Reject(args) => approvals::decide(args, false, &global, io).await,
         Command::Run(args) => run::run(args, &global, io).await,
         Command::Jetstream(command) => jetstream::run(command, &global, io).await,
         Command::Login(args) => auth::login(args, &global, io).await,

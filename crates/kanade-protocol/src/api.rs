@@ -192,7 +192,8 @@ pub struct ExecResponse {
     pub subjects: Vec<String>,
     /// `pending` when the broker stored the command; `unconfirmed` when it did not
     /// acknowledge it in time: it may be stored and run (results still count), and the
-    /// backend keeps retrying under the same message id.
+    /// backend keeps retrying under the same message id; `awaiting_approval` when the job
+    /// has `require_approval`: nothing was sent until a second operator approves.
     #[serde(default = "pending")]
     pub status: String,
     /// The machines the named pcs and groups resolve to, each online or not (empty for
@@ -335,16 +336,21 @@ pub struct ExecutionSummary {
     pub failure_count: i64,
     pub skipped_count: i64,
     /// `pending` → `running` → `completed` (or `expired`); `unconfirmed` before `pending`
-    /// while the broker has not acknowledged the command (it may still run).
+    /// while the broker has not acknowledged the command (it may still run). A job with
+    /// `require_approval` starts `awaiting_approval` and becomes `pending` when a second
+    /// operator approves, or `rejected` / `expired` with nothing sent.
     pub status: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecutionDetail {
     #[serde(flatten)]
     pub execution: ExecutionSummary,
     pub results: Vec<ResultSummary>,
+    /// The two-person approval of a job with `require_approval: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approval::Approval>,
 }
 
 /// One machine's run, without its output.

@@ -7,6 +7,7 @@
 //! `api` request types) reject unknown keys and name the offending path.
 
 pub mod api;
+pub mod approval;
 pub mod config;
 pub mod duration;
 pub mod enrollment;

@@ -35,6 +35,10 @@ pub struct Manifest {
     pub emit: Option<EmitHint>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Two-person rule: every execution waits for a second operator's approval before any
+    /// command is sent (see `approval`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_approval: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -424,6 +428,7 @@ pub const EXPLODE_TABLE_PREFIX: &str = "inv_";
 /// backend's tests compare this list with the database after migrating, so it stays true.
 pub const KANADE_TABLES: &[&str] = &[
     "agents",
+    "approvals",
     "audit_log",
     "check_alerts",
     "check_status",
@@ -449,6 +454,7 @@ pub const KANADE_TABLES: &[&str] = &[
 /// refused too. Kept true like `KANADE_TABLES`.
 pub const KANADE_INDEXES: &[&str] = &[
     "idx_agents_last_heartbeat",
+    "idx_approvals_state",
     "idx_audit_action",
     "idx_audit_actor",
     "idx_audit_occurred",

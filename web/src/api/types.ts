@@ -234,6 +234,25 @@ export interface ResultSummary {
 
 export interface ExecutionDetail extends ExecutionSummary {
   results: ResultSummary[]
+  /** Jobs with `require_approval: true`: the two-person request behind this execution. */
+  approval?: Approval | null
+}
+
+export type ApprovalState = 'awaiting' | 'approved' | 'rejected' | 'expired'
+
+/** GET /api/approvals, and `approval` of an execution. */
+export interface Approval {
+  exec_id: string
+  job_id: string
+  version: string
+  requested_by: string
+  requested_at: string
+  expires_at: string
+  state: ApprovalState
+  decided_by?: string | null
+  decided_at?: string | null
+  reason?: string | null
+  request: { target: { all: boolean; groups: string[]; pcs: string[] }; rollout?: unknown; deadline_at?: string | null }
 }
 
 export interface ResultDetail extends ResultSummary {

@@ -68,8 +68,14 @@ export function OnlineBadge({ online }: { online: boolean }) {
 }
 
 export function StatusBadge({ status }: { status: string }) {
-  const tone = status === 'completed' ? 'ok' : status === 'running' || status === 'pending' ? 'info' : status === 'expired' || status === 'unconfirmed' ? 'warn' : 'muted'
-  const title = status === 'unconfirmed' ? 'The broker did not acknowledge the command in time: it may have run; results still count.' : undefined
+  const tone =
+    status === 'completed' ? 'ok' : status === 'running' || status === 'pending' ? 'info' : status === 'expired' || status === 'unconfirmed' || status === 'awaiting_approval' ? 'warn' : status === 'rejected' ? 'bad' : 'muted'
+  const title =
+    status === 'unconfirmed'
+      ? 'The broker did not acknowledge the command in time: it may have run; results still count.'
+      : status === 'awaiting_approval'
+        ? "The job requires approval: nothing is sent until a second operator approves."
+        : undefined
   return <Badge tone={tone} title={title}>{status}</Badge>
 }
 

@@ -1,5 +1,6 @@
 // One execution: who fired what when, progress, and every machine's result (exit code, why
-// it was skipped, how long it took, a link to its output). Updates live.
+// it was skipped, how long it took, a link to its output). Updates live. A job with
+// `require_approval` shows its request with Approve / Reject first.
 
 import { useMutation, useQuery } from '@tanstack/react-query'
 import type { ReactNode } from 'react'
@@ -7,7 +8,9 @@ import { Link, useParams } from 'react-router'
 import { api } from '../api/client'
 import type { ExecutionDetail, RolloutProgress } from '../api/types'
 import { useAuth } from '../auth'
+import { ApprovalCard } from '../components/ApprovalCard'
 import { DataTable } from '../components/DataTable'
+import { LiveOutput } from '../components/LiveOutput'
 import { Progress } from '../components/Progress'
 import { Badge, Card, ErrorBox, ExitBadge, KeyValues, StatusBadge, exitMeaning } from '../components/ui'
 import { between, formatDateTime, formatDuration, formatRelative } from '../lib/format'
@@ -19,7 +22,7 @@ export function ExecutionDetailPage() {
     queryKey: ['execution', id],
     queryFn: ({ signal }) => api.get<ExecutionDetail>(`/api/executions/${encodeURIComponent(id)}`, signal),
     // Live events refresh it; this is the fallback if the stream is down.
-    refetchInterval: (query) => (query.state.data && ['pending', 'running'].includes(query.state.data.status) ? 30_000 : false),
+    refetchInterval: (query) => (query.state.data && ['pending', 'running', 'awaiting_approval'].includes(query.state.data.status) ? 30_000 : false),
   })
   const rollout = useQuery({
     queryKey: ['execution', id, 'rollout'],
@@ -53,6 +56,7 @@ export function ExecutionDetailPage() {
       {kill.isSuccess && <p className="alert ok">Kill sent: running machines stop and report exit -1.</p>}
       {e && (
         <>
+          {e.approval && <ApprovalCard approval={e.approval} />}
           <Card title="Overview">
             <KeyValues
               items={[
@@ -77,6 +81,7 @@ export function ExecutionDetailPage() {
             />
             {waiting > 0 && e.status !== 'completed' && <p className="muted">Waiting for {waiting} machine(s)…</p>}
           </Card>
+          {can('operator') && ['pending', 'running', 'unconfirmed'].includes(e.status) && <LiveOutput execId={e.exec_id} several={e.target_count !== 1} />}
           <Card title="Results">
             <DataTable
               label="Results"

@@ -1,10 +1,10 @@
 // Activity: every execution, newest first, with live progress (the SSE stream invalidates
-// this list as results arrive).
+// this list as results arrive), and the requests awaiting a second operator's approval.
 
 import { useQuery } from '@tanstack/react-query'
 import { Link } from 'react-router'
 import { api } from '../api/client'
-import type { ExecutionSummary, Page } from '../api/types'
+import type { Approval, ExecutionSummary, Page } from '../api/types'
 import { DataTable } from '../components/DataTable'
 import { Progress } from '../components/Progress'
 import { StatusBadge } from '../components/ui'
@@ -14,10 +14,22 @@ const WINDOW = 500
 
 export function ExecutionsPage() {
   const list = useQuery({ queryKey: ['executions', 'list'], queryFn: ({ signal }) => api.get<Page<ExecutionSummary>>(`/api/executions?limit=${WINDOW}`, signal) })
+  const awaiting = useQuery({ queryKey: ['executions', 'approvals'], queryFn: ({ signal }) => api.get<Approval[]>('/api/approvals', signal) })
   const total = list.data?.total ?? 0
   return (
     <div className="page">
       <h1>Activity</h1>
+      {awaiting.data && awaiting.data.length > 0 && (
+        <div className="alert warn" data-testid="awaiting-approval">
+          <strong>{awaiting.data.length} awaiting approval</strong> (nothing is sent until another operator approves):{' '}
+          {awaiting.data.map((a, i) => (
+            <span key={a.exec_id}>
+              {i > 0 && ', '}
+              <Link to={`/executions/${encodeURIComponent(a.exec_id)}`}>{`${a.job_id} by ${a.requested_by}`}</Link>
+            </span>
+          ))}
+        </div>
+      )}
       {total > WINDOW && (
         <p className="muted">
           Showing the newest {WINDOW} of {total} executions.

@@ -16,7 +16,6 @@ mod notifications;
 mod output;
 mod perf;
 mod run;
-mod run_as;
 mod self_update;
 mod signatures;
 mod support;

@@ -1,4 +1,5 @@
-//! `/api/executions`: fan-outs newest first, and one with its per-machine rows.
+//! `/api/executions`: fan-outs newest first, and one with its per-machine rows (and its
+//! two-person approval, for a job with `require_approval`).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -27,7 +28,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 pub struct ExecutionQuery {
     /// Only this job's executions.
     pub job_id: Option<String>,
-    /// Only executions in this status (pending, running, completed, expired, unconfirmed).
+    /// Only executions in this status (pending, running, completed, expired, unconfirmed;
+    /// awaiting_approval, rejected for jobs with `require_approval`).
     pub status: Option<String>,
     /// Started at or after this RFC 3339 instant.
     pub since: Option<DateTime<Utc>>,
@@ -86,7 +88,12 @@ async fn read(
                 return Ok(None);
             };
             let results = store::results::for_execution(c, &id)?;
-            Ok(Some(ExecutionDetail { execution, results }))
+            let approval = store::approvals::get(c, &id)?.map(|(a, _)| a);
+            Ok(Some(ExecutionDetail {
+                execution,
+                results,
+                approval,
+            }))
         })
         .await?;
     found

@@ -73,16 +73,27 @@ async fn create(
 }
 
 /// What every registration checks before anything is written: the schedule parses and
-/// validates, names a registered job, and fits in a broker message.
+/// validates, names a registered job that does not require approval (the two-person rule
+/// never runs unattended), and fits in a broker message.
 async fn check(state: &AppState, text: &str) -> ApiResult<Schedule> {
     let schedule = Schedule::parse(text)?;
     let job = catalog::get(&state.js, &schedule.job_id)
         .await
         .map_err(|e| ApiError::unavailable("could not read the job", format!("{e:#}")))?;
-    if job.is_none() {
+    let Some(job) = job else {
         return Err(ApiError::from(ManifestError::Invalid {
             field: "job_id".to_owned(),
             message: format!("no job `{}` is registered", schedule.job_id),
+        }));
+    };
+    if job.manifest.require_approval {
+        return Err(ApiError::from(ManifestError::Invalid {
+            field: "job_id".to_owned(),
+            message: format!(
+                "job `{}` has require_approval: true, so every run waits for a second operator \
+                 and cannot be scheduled; run it with `kanade exec` and have another operator approve it",
+                schedule.job_id
+            ),
         }));
     }
     let stored = serde_json::to_vec(&schedule).map_or(0, |v| v.len());

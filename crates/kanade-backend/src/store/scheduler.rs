@@ -49,7 +49,7 @@ pub fn successes(
 pub fn unfinished(conn: &Connection, initiated_by: &str) -> rusqlite::Result<u32> {
     conn.query_row(
         "SELECT COUNT(*) FROM executions
-         WHERE initiated_by = ?1 AND status IN ('unconfirmed', 'pending', 'running')",
+         WHERE initiated_by = ?1 AND status IN ('awaiting_approval', 'unconfirmed', 'pending', 'running')",
         [initiated_by],
         |r| r.get(0),
     )

@@ -4,6 +4,7 @@
 mod agent_meta;
 mod api_exec;
 mod api_jobs;
+mod approval;
 mod auth;
 mod auth_attacks;
 mod backup;

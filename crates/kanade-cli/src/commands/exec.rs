@@ -3,7 +3,9 @@
 //! machine reported, or every online one did plus `--grace`, then print one row per machine
 //! and name those that never answered. Exits 1 when any machine failed, was skipped or never
 //! reported, or the wait timed out. While the fleet is frozen it says so before sending (the
-//! run goes out anyway; a rollout's waves wait for the thaw).
+//! run goes out anyway; a rollout's waves wait for the thaw). A job with `require_approval`
+//! sends nothing: it prints the execution id and that it awaits another operator's approval
+//! (`--wait` then waits for the approval and the run, or ends at a rejection).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -65,12 +67,16 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         io.note(&format!("warning: {note}"));
     }
     let response = client.exec(&args.job, &request).await?;
-    if frozen.is_none() {
-        // Frozen between the check and the send, or the check could not be made.
-        for warning in &response.warnings {
+    for warning in &response.warnings {
+        // The freeze warning was given before sending, unless it came on meanwhile.
+        if frozen.is_none() || warning.code != kanade_protocol::api::WARNING_FLEET_FROZEN {
             io.note(&format!("warning: {}", warning.message));
         }
     }
+    if let Some(note) = approval_note(&response) {
+        io.note(&note);
+    }
+
     if let Some(note) = delivery_note(&response) {
         io.note(&note);
     }
@@ -323,10 +329,13 @@ pub fn reported(execution: &ExecutionSummary) -> u64 {
     n.max(0) as u64
 }
 
-/// Done when the backend says so, or every targeted machine reported.
+/// Done when the backend says so, or every targeted machine reported. A rejected or expired
+/// request of a job with `require_approval` is done too: nothing was sent.
 pub fn finished(execution: &ExecutionSummary) -> bool {
-    matches!(execution.status.as_str(), "completed" | "expired")
-        || (execution.target_count > 0 && reported(execution) >= execution.target_count as u64)
+    matches!(
+        execution.status.as_str(),
+        "completed" | "expired" | "rejected"
+    ) || (execution.target_count > 0 && reported(execution) >= execution.target_count as u64)
 }
 
 /// True when any machine failed, was skipped or did not report.
@@ -336,6 +345,17 @@ pub fn outcome_failed(detail: &ExecutionDetail) -> bool {
         || execution.skipped_count > 0
         || reported(execution) < execution.target_count.max(0) as u64
         || detail.results.iter().any(render::failed)
+}
+
+/// What to do next when the job requires approval: nothing was sent yet.
+pub fn approval_note(response: &ExecResponse) -> Option<String> {
+    (response.status == kanade_protocol::approval::STATUS_AWAITING).then(|| {
+        format!(
+            "execution {} awaits approval: nothing was sent. Another operator approves it with \
+             `kanade approve {}` (or rejects it with `kanade reject {}`); `kanade approvals` lists the pending ones",
+            response.exec_id, response.exec_id, response.exec_id
+        )
+    })
 }
 
 /// A warning when the broker did not acknowledge the command: it may have run.
@@ -550,6 +570,7 @@ mod tests {
         let detail = |e| ExecutionDetail {
             execution: e,
             results: vec![],
+            approval: None,
         };
         assert!(!outcome_failed(&detail(execution(2, 2, 0, 0, "completed"))));
         assert!(outcome_failed(&detail(execution(2, 1, 1, 0, "completed"))));

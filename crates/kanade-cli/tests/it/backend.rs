@@ -776,7 +776,12 @@ async fn execution(State(state): State<Shared>, Path(id): Path<String>) -> Respo
         skipped_count: 0,
         status: status.into(),
     };
-    Json(ExecutionDetail { execution, results }).into_response()
+    Json(ExecutionDetail {
+        execution,
+        results,
+        approval: None,
+    })
+    .into_response()
 }
 
 async fn list_results(

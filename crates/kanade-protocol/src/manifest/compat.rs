@@ -1,8 +1,9 @@
 //! The original's job-manifest fields this kanade does not act on, each refused with the
 //! reason (422 naming the field) instead of the bare "unknown field" a typo gets, and the
-//! few whose value this kanade already honours by default (`require_approval: false`,
-//! `tier: endpoint`, `check.fleet: true`), which are accepted and dropped. Nothing is
-//! silently ignored: what stays in the manifest is acted on.
+//! few whose value this kanade already honours by default (`tier: endpoint`,
+//! `check.fleet: true`), which are accepted and dropped. `require_approval` is acted on (the
+//! two-person rule, see `approval`) and only type-checked here. Nothing is silently ignored:
+//! what stays in the manifest is acted on.
 
 use serde_json::Value;
 
@@ -58,16 +59,7 @@ pub fn screen(value: &mut Value) -> Result<(), ManifestError> {
         }
     }
     match object.get("require_approval") {
-        None => {}
-        Some(Value::Bool(false)) => {
-            object.remove("require_approval");
-        }
-        Some(Value::Bool(true)) => {
-            return Err(ManifestError::invalid(
-                "require_approval",
-                "two-person approval is not built yet: a job that asks for it would run without it",
-            ));
-        }
+        None | Some(Value::Bool(_)) => {}
         Some(_) => {
             return Err(ManifestError::invalid(
                 "require_approval",
@@ -154,7 +146,6 @@ mod tests {
                 "client app",
             ),
             ("target: {all: true}\n", "target", "v0.18"),
-            ("require_approval: true\n", "require_approval", "approval"),
             ("tier: controller\n", "tier", "controller tier"),
             (
                 "check: {name: c, fleet: false}\n",
@@ -178,7 +169,15 @@ mod tests {
 
     #[test]
     fn what_is_already_the_behaviour_is_accepted() {
-        assert!(parse("require_approval: false\ntier: endpoint\n").is_ok());
+        assert!(
+            !parse("require_approval: false\ntier: endpoint\n")
+                .unwrap()
+                .require_approval
+        );
+        // The original's shape, acted on (the two-person rule).
+        assert!(parse("require_approval: true\n").unwrap().require_approval);
+        let err = parse("require_approval: yes please\n").unwrap_err();
+        assert!(err.contains("require_approval"), "{err}");
         let with_check = parse("check: {name: c, fleet: true}\n").unwrap();
         assert_eq!(with_check.check.unwrap().name, "c");
         // A typo is still a typo.

@@ -1,6 +1,7 @@
 //! End-to-end scenarios: the backend, real agents and the CLI's client against a real
 //! nats-server, each test with its own broker, database and agent data folders.
 
+mod approval;
 mod cli;
 mod fleet;
 mod https;
