@@ -185,6 +185,7 @@ mod tests {
             issued_by: None,
             expires_at: None,
             target: Default::default(),
+            toast: false,
         };
         assert_eq!(
             arguments(&notification),

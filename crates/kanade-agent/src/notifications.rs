@@ -327,6 +327,7 @@ mod tests {
             issued_by: None,
             expires_at: None,
             target: Default::default(),
+            toast: false,
         }
     }
 

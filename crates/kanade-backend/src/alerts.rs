@@ -35,6 +35,8 @@ pub struct Alert {
     pub label: Option<String>,
     pub status: CheckStatus,
     pub detail: Option<String>,
+    /// Who last logged on at the machine, from its newest heartbeat (`{last_logon}`).
+    pub last_logon: Option<String>,
     pub spec: AlertSpec,
 }
 
@@ -63,7 +65,8 @@ pub fn is_alert(
 }
 
 impl Alert {
-    /// `template` with `{pc_id}`, `{name}`, `{label}`, `{status}` and `{detail}` filled in.
+    /// `template` with `{pc_id}`, `{name}`, `{label}`, `{status}`, `{detail}` and
+    /// `{last_logon}` (`unknown` when the machine never reported one) filled in.
     pub fn fill(&self, template: &str) -> String {
         let label = self.label.as_deref().unwrap_or(&self.check_name);
         template
@@ -72,6 +75,13 @@ impl Alert {
             .replace("{label}", label)
             .replace("{status}", self.status.as_str())
             .replace("{detail}", self.detail.as_deref().unwrap_or(""))
+            .replace(
+                "{last_logon}",
+                self.last_logon
+                    .as_deref()
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or("unknown"),
+            )
     }
 
     pub fn title(&self) -> String {
@@ -87,9 +97,18 @@ impl Alert {
         self.fill(self.spec.body.as_deref().unwrap_or(AlertSpec::DEFAULT_BODY))
     }
 
-    /// The notification for the people at the machine.
-    pub fn notification(&self, now: DateTime<Utc>) -> Notification {
-        Notification {
+    /// The notification for the people at the machine (`notify_user`) and for the groups of
+    /// `notify_groups` (published on `notifications.group.<g>`, as the original does), with
+    /// `toast` as the alert asks. `None` when it goes to neither.
+    pub fn notification(&self, now: DateTime<Utc>) -> Option<Notification> {
+        let pcs = match self.spec.notify_user {
+            true => vec![self.pc_id.clone()],
+            false => Vec::new(),
+        };
+        if pcs.is_empty() && self.spec.notify_groups.is_empty() {
+            return None;
+        }
+        Some(Notification {
             id: uuid::Uuid::new_v4().to_string(),
             priority: self.spec.priority.unwrap_or_default(),
             require_ack: self.spec.require_ack,
@@ -99,10 +118,12 @@ impl Alert {
             issued_by: Some(format!("compliance:{}", self.check_name)),
             expires_at: None,
             target: Target {
-                pcs: vec![self.pc_id.clone()],
+                pcs,
+                groups: self.spec.notify_groups.clone(),
                 ..Target::default()
             },
-        }
+            toast: self.spec.toast,
+        })
     }
 }
 
@@ -132,8 +153,7 @@ pub async fn run(
 ) {
     while let Some(alert) = alerts.recv().await {
         tracing::info!(pc_id = %alert.pc_id, check = %alert.check_name, status = alert.status.as_str(), "compliance alert");
-        if alert.spec.notify_user {
-            let notification = alert.notification(Utc::now());
+        if let Some(notification) = alert.notification(Utc::now()) {
             if notify::publish(&js, &notification).await.is_empty() {
                 tracing::error!(pc_id = %alert.pc_id, check = %alert.check_name, "alert notification not delivered");
             }
@@ -248,12 +268,31 @@ mod tests {
             label: None,
             status: CheckStatus::Fail,
             detail: Some("/ at 95%".into()),
+            last_logon: None,
             spec: spec(),
         };
         assert_eq!(alert.title(), "disk is fail on pc7");
         assert_eq!(alert.body(), "Check disk reports fail on pc7: / at 95%");
-        let n = alert.notification(Utc::now());
+        let n = alert.notification(Utc::now()).unwrap();
         assert_eq!(n.target.pcs, ["pc7"]);
+        assert!(n.target.groups.is_empty() && !n.toast);
         assert_eq!(n.issued_by.as_deref(), Some("compliance:disk"));
+
+        // The original's alert shape: toast, {last_logon}, groups.
+        let spec: AlertSpec = kanade_protocol::manifest::parse_document(
+            "{on: [fail], notify_user: false, notify_groups: [helpdesk], toast: true, \
+             title: 'Low disk on {pc_id} ({last_logon})'}",
+        )
+        .unwrap();
+        let mut alert = Alert { spec, ..alert };
+        assert_eq!(alert.title(), "Low disk on pc7 (unknown)");
+        alert.last_logon = Some("CORP\\alice".into());
+        assert_eq!(alert.title(), "Low disk on pc7 (CORP\\alice)");
+        let n = alert.notification(Utc::now()).unwrap();
+        assert!(n.toast);
+        assert!(n.target.pcs.is_empty());
+        assert_eq!(n.target.groups, ["helpdesk"]);
+        alert.spec.notify_groups.clear();
+        assert!(alert.notification(Utc::now()).is_none(), "nobody to tell");
     }
 }

@@ -204,17 +204,19 @@ pub struct AlertSpec {
     /// Send a notification to the people at the machine.
     #[serde(default)]
     pub notify_user: bool,
-    /// E-mail the contacts of these groups (needs `[mail]` in the backend config).
+    /// Notify these groups (`notifications.group.<g>`) and e-mail their contacts (needs
+    /// `[mail]` in the backend config).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify_groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<Priority>,
     #[serde(default)]
     pub require_ack: bool,
-    /// Ask the client app to show a toast (passed through; the backend does not use it).
+    /// Ask the client app to show a toast: carried on the alert's notification (`toast`).
     #[serde(default)]
     pub toast: bool,
-    /// Templates: `{pc_id}`, `{name}`, `{label}`, `{status}` and `{detail}` are filled in.
+    /// Templates: `{pc_id}`, `{name}`, `{label}`, `{status}`, `{detail}` and `{last_logon}`
+    /// are filled in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

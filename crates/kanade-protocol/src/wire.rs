@@ -331,6 +331,10 @@ pub struct Notification {
     /// Who it was sent to, as asked.
     #[serde(default)]
     pub target: crate::api::Target,
+    /// Ask the client app to show it as a toast too (the original's `toast`; a compliance
+    /// alert sets it from `check.alert.toast`).
+    #[serde(default)]
+    pub toast: bool,
 }
 
 /// A person confirmed a notification, published on

@@ -28,6 +28,7 @@ fn notification(id: &str, title: &str) -> Notification {
         issued_by: Some("test".into()),
         expires_at: None,
         target: Default::default(),
+        toast: false,
     }
 }
 

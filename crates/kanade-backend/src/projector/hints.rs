@@ -252,6 +252,7 @@ fn apply_check(
         run.now,
     )? {
         alerts.push(Alert {
+            last_logon: store::checks::last_logon_user(tx, &r.pc_id)?,
             pc_id: r.pc_id.clone(),
             check_name: check.name.clone(),
             label: check.label.clone(),

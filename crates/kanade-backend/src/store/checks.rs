@@ -71,6 +71,17 @@ pub fn upsert(tx: &Transaction<'_>, s: &NewStatus<'_>) -> rusqlite::Result<bool>
 }
 
 /// Notes that the run `result_id` alerts for `check_name`. False when it already had.
+/// Who last logged on at `pc_id`, as its newest heartbeat said (`{last_logon}` of alerts).
+pub fn last_logon_user(conn: &Connection, pc_id: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT last_logon_user FROM agents WHERE pc_id = ?1",
+        [pc_id],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
 pub fn record_alert(
     tx: &Transaction<'_>,
     result_id: &str,

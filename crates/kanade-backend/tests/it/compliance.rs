@@ -358,3 +358,54 @@ async fn alert_email_reaches_the_group_contacts_through_a_real_smtp_server() {
         "no notify_user, no notification"
     );
 }
+
+/// The original's alert shape: `toast` travels on the notification, `{last_logon}` is the
+/// machine's last logged-on user from its heartbeat, and `notify_groups` also publishes on
+/// `notifications.group.<g>` (besides the e-mail).
+#[tokio::test]
+async fn the_originals_alert_fields_reach_the_notification() {
+    const LOW_DISK: &str = "
+id: low-disk
+version: 1
+execute: {shell: sh, script: check-disk, timeout: 30s}
+check:
+  name: low-disk
+  alert: { on: [fail], notify_user: true, notify_groups: [helpdesk], toast: true, title: 'Low disk on {pc_id} ({last_logon})' }
+";
+    let b = TestBackend::start().await;
+    register(&b, LOW_DISK).await;
+    let nats = b.nats_client().await;
+    let beat = json!({
+        "pc_id": "pc9", "at": Utc::now().to_rfc3339(), "agent_version": "0.40.0",
+        "hostname": "pc9", "os_family": "windows", "last_logon_user": "CORP\\alice",
+    });
+    nats.publish("heartbeat.pc9", serde_json::to_vec(&beat).unwrap().into())
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    wait_for("the heartbeat", Duration::from_secs(10), || async {
+        b.query_i64("SELECT COUNT(*) FROM agents WHERE last_logon_user = 'CORP\\alice'") == 1
+    })
+    .await;
+
+    let fail = run(
+        "low-disk",
+        "pc9",
+        &check_out("fail", "/ at 97%"),
+        1,
+        Utc::now(),
+    );
+    publish(&b, &fail).await;
+    projected(&b, &fail).await;
+    let sent = expect_alerts(&b, "pc9", 1).await;
+    assert_eq!(sent[0].title, "Low disk on pc9 (CORP\\alice)");
+    assert!(sent[0].toast);
+    assert_eq!(sent[0].target.groups, ["helpdesk"]);
+    let stream = b.js.get_stream(names::STREAM_NOTIFICATIONS).await.unwrap();
+    let to_group = stream
+        .get_last_raw_message_by_subject("notifications.group.helpdesk")
+        .await
+        .expect("no notification on notifications.group.helpdesk");
+    let n: Notification = serde_json::from_slice(&to_group.payload).unwrap();
+    assert_eq!((n.id.as_str(), n.toast), (sent[0].id.as_str(), true));
+}
