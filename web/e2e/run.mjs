@@ -412,6 +412,26 @@ async function main() {
     await shot(page, '10-result')
   })
 
+  await check('a running execution shows its output live on its page, and the machine page fetches the agent\'s own log lines', async () => {
+    const job = await fetch(`${base}/api/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/yaml' },
+      body: 'id: ticker\nversion: 1\nexecute:\n  shell: sh\n  script: for i in $(seq 1 50); do echo live-tick-$i; sleep 0.2; done\n  timeout: 60s\n',
+    })
+    assert(job.ok, `create ticker job: ${job.status} ${await job.text()}`)
+    const fired = await admin('POST', '/api/exec/ticker', { target: { pcs: [AGENT_ID] } })
+    assert(fired.status === 202, `exec ticker: ${fired.status} ${JSON.stringify(fired.body)}`)
+    await page.goto(`${base}/executions/${fired.body.exec_id}`)
+    await page.getByTestId('live-output').filter({ hasText: 'live-tick-5' }).waitFor()
+    const now = await admin('GET', `/api/executions/${fired.body.exec_id}`)
+    assert(now.body.status !== 'completed', `the run ended before its lines were seen live (${now.body.status})`)
+    await shot(page, '10c-live-output')
+    await page.goto(`${base}/agents/${AGENT_ID}`)
+    await page.getByRole('button', { name: 'Fetch log' }).click()
+    await page.getByTestId('agent-log').filter({ hasText: 'kanade agent starting' }).waitFor()
+    await shot(page, '10d-agent-log')
+  })
+
   await check('activity, audit, groups, freeze and accounts pages render', async () => {
     await page.getByRole('link', { name: 'Activity' }).click()
     await page.getByRole('link', { name: jobId }).first().waitFor()

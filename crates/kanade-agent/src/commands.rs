@@ -477,12 +477,23 @@ async fn execute(job: JobEnv, cmd: Command) {
             kind: EmitKind::Events
         })
     );
-    let options = process::RunOptions {
+    // Live output of every attempt on `job.tail.<pc>.<exec_id>`; ends with a `done` chunk
+    // sent before the result is recorded.
+    let (live_tx, live_task) = crate::live::start(
+        env.client.clone(),
+        crate::live::Run {
+            pc_id: env.pc_id.clone(),
+            exec_id: cmd.exec_id.clone(),
+            result_id: result_id.clone(),
+        },
+    );
+    let mut options = process::RunOptions {
         cwd: cmd.cwd.clone(),
         timeout: Duration::from_secs(timeout_secs),
         spill_stdout: env.outbox.spill_path(&result_id, "stdout"),
         spill_stderr: env.outbox.spill_path(&result_id, "stderr"),
         line_times: emits_events,
+        live: Some(live_tx),
     };
     let mut outcome = process::run(&invocation, &options, stop.as_mut()).await;
     // Retries: a non-zero exit runs the script again after the backoff, up to `max` more
@@ -525,6 +536,13 @@ async fn execute(job: JobEnv, cmd: Command) {
             "kanade: attempt {attempt} of {}",
             spec.max.min(10) + 1
         ));
+    }
+    drop(options.live.take());
+    if tokio::time::timeout(crate::live::FINISH_GRACE, live_task)
+        .await
+        .is_err()
+    {
+        tracing::debug!("the last live output chunk did not go out in time");
     }
     tracing::info!(
         request_id = cmd.request_id,

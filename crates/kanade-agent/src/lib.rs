@@ -25,6 +25,7 @@
 //! Architecture invariant: the agent never depends on the backend; it talks to it only
 //! through the broker, with the types in `kanade-protocol`.
 
+pub mod agent_logs;
 pub mod commands;
 pub mod config;
 pub mod config_supervisor;
@@ -35,6 +36,7 @@ pub mod heartbeat;
 pub mod identity;
 pub mod key_watch;
 pub mod keyring;
+pub mod live;
 pub mod local;
 pub mod logging;
 pub mod logon;
@@ -184,6 +186,11 @@ pub async fn serve(
         probe,
         pc_id.clone(),
     ));
+    let log_folder = match (&config.log.path, config.log.keep_days) {
+        (Some(path), days) if days > 0 => logging::log_folder(path, &data_dir).ok(),
+        _ => None,
+    };
+    subsystems.spawn(agent_logs::serve(client.clone(), pc_id.clone(), log_folder));
     subsystems.spawn(notifications::run(
         client.clone(),
         pc_id.clone(),

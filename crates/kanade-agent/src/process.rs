@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use kanade_protocol::duration::HumanDuration;
 use kanade_protocol::names::exit_code;
+use kanade_protocol::reach::OutputStream;
 use kanade_protocol::wire::Shell;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
@@ -50,6 +51,8 @@ pub struct RunOptions {
     pub spill_stderr: PathBuf,
     /// Record when each stdout line arrived (for jobs whose lines are timeline events).
     pub line_times: bool,
+    /// Where a copy of the output goes while it is read (live output; never waits).
+    pub live: Option<crate::live::LiveTx>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +163,10 @@ pub async fn run(
         stdout.line_times = Some(Vec::new());
     }
     let mut stderr = Capture::new(options.spill_stderr.clone());
+    if let Some(live) = &options.live {
+        stdout.live = Some((live.clone(), OutputStream::Stdout));
+        stderr.live = Some((live.clone(), OutputStream::Stderr));
+    }
     let stdout_pipe = child.stdout.take();
     let stderr_pipe = child.stderr.take();
 
@@ -315,6 +322,7 @@ struct Capture {
     spill: Option<tokio::fs::File>,
     spill_failed: bool,
     line_times: Option<Vec<DateTime<Utc>>>,
+    live: Option<(crate::live::LiveTx, OutputStream)>,
 }
 
 impl Capture {
@@ -326,6 +334,7 @@ impl Capture {
             spill: None,
             spill_failed: false,
             line_times: None,
+            live: None,
         }
     }
 
@@ -348,6 +357,9 @@ impl Capture {
     }
 
     async fn push(&mut self, chunk: &[u8]) {
+        if let Some((live, stream)) = &self.live {
+            live.offer(*stream, chunk);
+        }
         if let Some(times) = self.line_times.as_mut() {
             let now = Utc::now();
             let lines = chunk.iter().filter(|b| **b == b'\n').count();
@@ -490,6 +502,7 @@ mod tests {
             spill_stdout: dir.join("out"),
             spill_stderr: dir.join("err"),
             line_times: false,
+            live: None,
         }
     }
 

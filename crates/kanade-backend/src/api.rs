@@ -1,6 +1,7 @@
 //! The HTTP API: merges the per-resource routers and applies the blanket layers.
 
 mod accounts;
+mod agent_logs;
 mod agent_meta;
 mod agents;
 mod approvals;
@@ -23,6 +24,7 @@ mod metrics;
 mod notifications;
 mod obs;
 pub mod openapi;
+mod output;
 mod perf;
 mod releases;
 mod results;
@@ -30,6 +32,7 @@ mod rollouts;
 mod schedules;
 mod session;
 mod settings;
+mod tail;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -51,6 +54,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(executions::router())
         .merge(approvals::router())
         .merge(results::router())
+        .merge(output::router())
+        .merge(tail::router())
+        .merge(agent_logs::router())
         .merge(jetstream::router())
         .merge(session::router())
         .merge(accounts::router())

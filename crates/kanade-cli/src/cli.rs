@@ -11,11 +11,13 @@ mod accounts;
 mod enroll;
 mod fleet;
 mod ids;
+mod reach;
 mod settings;
 
 pub use accounts::*;
 pub use enroll::*;
 pub use fleet::*;
+pub use reach::*;
 pub use settings::*;
 
 pub const DEFAULT_BACKEND_URL: &str = "http://127.0.0.1:8080";
@@ -72,6 +74,10 @@ pub enum Command {
     Results(ResultsArgs),
     /// Output of one result.
     Result(ResultArgs),
+    /// The live output of a running execution, line by line, until it is finished.
+    Tail(TailArgs),
+    /// The agent's own log lines, fetched from the machine (operator or admin).
+    Logs(LogsArgs),
     /// Requests of jobs with `require_approval: true` (awaiting ones by default).
     Approvals(ApprovalsArgs),
     /// Approve another operator's request: its commands are sent now.
@@ -267,6 +273,10 @@ pub struct ExecArgs {
     /// Wait for the results, showing progress, then print a summary.
     #[arg(long)]
     pub wait: bool,
+    /// Like --wait, printing the machines' output live as it comes (`pc: ` before each line
+    /// when several machines run it).
+    #[arg(long)]
+    pub follow: bool,
     /// How long `--wait` waits at most.
     #[arg(long, default_value = "10m", requires = "wait")]
     pub wait_timeout: HumanDuration,
@@ -396,9 +406,12 @@ pub struct ExecutionArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ResultsArgs {
-    #[arg(value_parser = ids::EXECUTION)]
-    pub exec_id: String,
+    #[command(subcommand)]
+    pub command: Option<ResultsCommand>,
+    #[arg(value_parser = ids::EXECUTION, required = true)]
+    pub exec_id: Option<String>,
     /// Print the output of this machine's result instead of the table.
     #[arg(long)]
     #[arg(value_parser = ids::MACHINE)]

@@ -26,10 +26,12 @@ mod fleet;
 mod hints;
 mod keys;
 mod machines;
+mod reach;
 mod server;
 
 pub use fleet::{AgentQuery, ObsQuery, PerfRange};
 pub use machines::Verdict;
+pub use reach::{TailEvent, TailStream};
 
 /// The environment variable holding the bearer token every request carries.
 pub const AUTH_TOKEN_ENV: &str = "KANADE_AUTH_TOKEN";

@@ -23,6 +23,7 @@ pub mod machines;
 pub mod mfa;
 pub mod perf;
 pub mod ping;
+pub mod reach;
 pub mod releases;
 pub mod results;
 pub mod run;
@@ -150,7 +151,12 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Exec(args) => exec::run(args, &global, io).await,
         Command::Executions(args) => executions::list(args, &global, io).await,
         Command::Execution(args) => executions::show(args, &global, io).await,
-        Command::Results(args) => results::list(args, &global, io).await,
+        Command::Results(args) => match args.command {
+            Some(command) => reach::results(command, &global, io).await,
+            None => results::list(args, &global, io).await,
+        },
+        Command::Tail(args) => reach::tail(args, &global, io).await,
+        Command::Logs(args) => reach::logs(args, &global, io).await,
         Command::Result(args) => results::show(args, &global, io).await,
         Command::Approvals(args) => approvals::list(args, &global, io).await,
         Command::Approve(args) => approvals::decide(args, true, &global, io).await,

@@ -20,6 +20,7 @@ pub mod meta;
 pub mod names;
 #[cfg(feature = "openapi")]
 mod openapi;
+pub mod reach;
 pub mod schedule;
 pub mod settings;
 pub mod signing;

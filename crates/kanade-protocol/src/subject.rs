@@ -135,9 +135,16 @@ pub fn job_tail(pc_id: &str, exec_id: &str) -> String {
     format!("job.tail.{}.{exec_id}", pc_tokens(pc_id))
 }
 
-/// The live output of `exec_id` on one machine, or on every machine running it.
-pub fn job_tail_filter(exec_id: &str, pc_id: Option<&str>) -> String {
-    job_tail(pc_id.unwrap_or("*"), exec_id)
+/// The subscriptions that receive the live output of `exec_id` on one machine, or on every
+/// machine running it: one per possible label count of a machine id (1-4), since a dotted id
+/// spans several tokens and `>` cannot stand before the execution id.
+pub fn job_tail_filters(exec_id: &str, pc_id: Option<&str>) -> Vec<String> {
+    match pc_id {
+        Some(pc) => vec![job_tail(pc, exec_id)],
+        None => (1..=4)
+            .map(|labels| job_tail(&vec!["*"; labels].join("."), exec_id))
+            .collect(),
+    }
 }
 
 /// Where the backend asks machine `pc_id` for its own log lines (request/reply).
@@ -289,7 +296,20 @@ mod tests {
         assert_eq!(events_started("e1", "pc1"), "events.started.e1.pc1");
         assert_eq!(results("r1"), "results.r1");
         assert_eq!(job_tail("pc1", "e1"), "job.tail.pc1.e1");
-        assert_eq!(job_tail_filter("e1", None), "job.tail.*.e1");
+        assert_eq!(
+            job_tail_filters("e1", None),
+            [
+                "job.tail.*.e1",
+                "job.tail.*.*.e1",
+                "job.tail.*.*.*.e1",
+                "job.tail.*.*.*.*.e1"
+            ]
+        );
+        assert_eq!(
+            job_tail_filters("e1", Some("web01.corp")),
+            ["job.tail.web01.corp.e1"]
+        );
+        assert_eq!(machine_of("job.tail.web01.corp.e1"), Some("web01.corp"));
         assert_eq!(logs_fetch("pc1"), "logs.fetch.pc1");
         assert_eq!(notifications_pc("pc1"), "notifications.pc.pc1");
         assert_eq!(notifications_group("lab"), "notifications.group.lab");

@@ -8,6 +8,7 @@ import { Link, useParams } from 'react-router'
 import { ApiError, api, qs } from '../api/client'
 import type { AgentRow, CheckRow, EffectiveConfigView, ObsEntry, Page, PerfSeries, PingResult, ProcessSnapshot, ResultSummary } from '../api/types'
 import { useAuth } from '../auth'
+import { AgentLogs } from '../components/AgentLogs'
 import { DataTable } from '../components/DataTable'
 import { AgentMetaCard } from '../components/AgentMeta'
 import { EffectiveConfigTable } from '../components/EffectiveConfig'
@@ -387,6 +388,7 @@ export function RunHistory({ pcId }: { pcId: string }) {
 
 export function AgentDetailPage() {
   const { id = '' } = useParams()
+  const { can } = useAuth()
   const agent = useQuery({ queryKey: ['agent', id], queryFn: ({ signal }) => api.get<AgentRow>(`/api/agents/${encodeURIComponent(id)}`, signal) })
   const ping = useMutation({ mutationFn: () => api.post<PingResult>(`/api/agents/${encodeURIComponent(id)}/ping`) })
   const config = useEffectiveConfig(id)
@@ -455,6 +457,7 @@ export function AgentDetailPage() {
       </div>
       <Inventory pcId={id} />
       <RunHistory pcId={id} />
+      {can('operator') && <AgentLogs pcId={id} />}
     </div>
   )
 }

@@ -1,15 +1,54 @@
-// One machine's run of one job: exit code and its meaning, times, stdout and stderr.
+// One machine's run of one job: exit code and its meaning, times, stdout and stderr. Output
+// spilled beyond the inline cap can be shown whole or downloaded (operators:
+// GET /api/results/{id}/output).
 
 import { useQuery } from '@tanstack/react-query'
 import { useState } from 'react'
 import { Link, useParams } from 'react-router'
-import { api } from '../api/client'
+import { api, getToken, toApiError } from '../api/client'
 import type { ResultDetail } from '../api/types'
+import { useAuth } from '../auth'
 import { Card, ErrorBox, ExitBadge, KeyValues, exitMeaning } from '../components/ui'
 import { between, formatDateTime, formatDuration } from '../lib/format'
 
-function Output({ title, text, spilled }: { title: string; text: string; spilled?: string | null }) {
+/** The whole output of one stream of a result, as a Blob. */
+async function fetchOutput(resultId: string, stream: string): Promise<Blob> {
+  const token = getToken()
+  const resp = await fetch(`/api/results/${encodeURIComponent(resultId)}/output?stream=${stream}`, {
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+  })
+  if (!resp.ok) throw await toApiError(resp)
+  return resp.blob()
+}
+
+function Output({ title, text, spilled, resultId }: { title: string; text: string; spilled?: string | null; resultId: string }) {
   const [copied, setCopied] = useState(false)
+  const [whole, setWhole] = useState<string | null>(null)
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const { can } = useAuth()
+  const shown = whole ?? text
+  const run = async (what: 'show' | 'download') => {
+    setBusy(true)
+    setError(null)
+    try {
+      const blob = await fetchOutput(resultId, title)
+      if (what === 'show') {
+        setWhole(await blob.text())
+      } else {
+        const url = URL.createObjectURL(blob)
+        const a = document.createElement('a')
+        a.href = url
+        a.download = `${resultId}.${title}.txt`
+        a.click()
+        setTimeout(() => URL.revokeObjectURL(url), 10_000)
+      }
+    } catch (err) {
+      setError(err)
+    } finally {
+      setBusy(false)
+    }
+  }
   return (
     <Card
       title={title}
@@ -19,7 +58,7 @@ function Output({ title, text, spilled }: { title: string; text: string; spilled
             type="button"
             className="btn small"
             onClick={async () => {
-              await navigator.clipboard?.writeText(text)
+              await navigator.clipboard?.writeText(shown)
               setCopied(true)
               setTimeout(() => setCopied(false), 1500)
             }}
@@ -29,10 +68,25 @@ function Output({ title, text, spilled }: { title: string; text: string; spilled
         ) : undefined
       }
     >
-      {spilled && <p className="alert info">The full output was larger than the inline cap and is kept in the object store as {spilled}.</p>}
-      {text ? (
+      {spilled && whole === null && (
+        <div className="alert info">
+          <p>Only the first 256 KiB are shown: the full output is kept in the object store as {spilled}.</p>
+          {can('operator') && (
+            <div className="row">
+              <button type="button" className="btn small" disabled={busy} onClick={() => void run('show')}>
+                Show all
+              </button>
+              <button type="button" className="btn small" disabled={busy} onClick={() => void run('download')}>
+                Download
+              </button>
+            </div>
+          )}
+        </div>
+      )}
+      {error ? <ErrorBox error={error} /> : null}
+      {shown ? (
         <pre className="output" tabIndex={0} aria-label={title} data-testid={title.toLowerCase()}>
-          {text}
+          {shown}
         </pre>
       ) : (
         <p className="muted">(empty)</p>
@@ -73,8 +127,8 @@ export function ResultPage() {
               ]}
             />
           </Card>
-          <Output title="stdout" text={r.stdout} spilled={r.stdout_object} />
-          <Output title="stderr" text={r.stderr} spilled={r.stderr_object} />
+          <Output title="stdout" text={r.stdout} spilled={r.stdout_object} resultId={r.result_id} />
+          <Output title="stderr" text={r.stderr} spilled={r.stderr_object} resultId={r.result_id} />
         </>
       )}
     </div>

@@ -83,7 +83,7 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
     if !global.json && !response.machines.is_empty() {
         io.note(&targets_line(&response.machines));
     }
-    if !args.wait {
+    if !args.wait && !args.follow {
         match global.json {
             true => io.json(&response)?,
             false => io.print(&format!("{}\n", response.exec_id))?,
@@ -96,8 +96,16 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
             response.exec_id, response.job_id, response.version, response.target_count
         ))?;
     }
-    let bar = progress_bar(global.json, response.target_count);
-    let waited = wait(&client, &response, args.wait_timeout.0, args.grace.0, &bar).await;
+    let bar = progress_bar(global.json || args.follow, response.target_count);
+    let waiting = wait(&client, &response, args.wait_timeout.0, args.grace.0, &bar);
+    let waited = match args.follow {
+        true => {
+            let several = response.target_count != 1;
+            let exec_id = response.exec_id.clone();
+            crate::commands::reach::follow_while(&client, &exec_id, several, io, waiting).await
+        }
+        false => waiting.await,
+    };
     bar.finish_and_clear();
     let (detail, timed_out) = waited?;
     let silent = never_answered(&response.machines, &detail);

@@ -8,7 +8,7 @@ use kanade_protocol::api::{ResultDetail, ResultSummary};
 use crate::cli::{Global, ResultArgs, ResultsArgs};
 use crate::client::{ApiClient, ResultQuery};
 use crate::commands::{Io, api_client};
-use crate::{EXIT_OK, render};
+use crate::{BadInput, EXIT_OK, render};
 
 /// Rows fetched per request when listing an execution's results.
 const PAGE: u32 = 500;
@@ -16,35 +16,39 @@ const PAGE: u32 = 500;
 const PREVIEW_LIMIT: usize = 100;
 
 pub async fn list(args: ResultsArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let exec_id = args
+        .exec_id
+        .clone()
+        .ok_or_else(|| BadInput::err("name the execution: kanade results <exec_id>"))?;
     let client = api_client(global)?;
     if let Some(pc) = &args.pc {
         let query = ResultQuery {
-            exec_id: Some(args.exec_id.clone()),
+            exec_id: Some(exec_id.clone()),
             pc_id: Some(pc.clone()),
             limit: Some(1),
             offset: None,
         };
         let page = client.list_results(&query).await?;
         if page.items.is_empty() {
-            exists(&client, &args.exec_id).await?;
+            exists(&client, &exec_id).await?;
         }
         let summary = page
             .items
             .first()
-            .with_context(|| format!("no result from {pc} in execution {}", args.exec_id))?;
+            .with_context(|| format!("no result from {pc} in execution {}", exec_id))?;
         let detail = client.get_result(&summary.result_id).await?;
         return print_result(&detail, global, io);
     }
-    let mut items = all_results(&client, &args.exec_id).await?;
+    let mut items = all_results(&client, &exec_id).await?;
     if items.is_empty() {
-        exists(&client, &args.exec_id).await?;
+        exists(&client, &exec_id).await?;
     }
     if global.json {
         io.json(&items)?;
         return Ok(EXIT_OK);
     }
     if items.is_empty() {
-        io.print(&format!("no results yet for execution {}\n", args.exec_id))?;
+        io.print(&format!("no results yet for execution {}\n", exec_id))?;
         return Ok(EXIT_OK);
     }
     items.sort_by(|a, b| a.pc_id.cmp(&b.pc_id));

@@ -7,6 +7,7 @@ mod fleet;
 mod https;
 mod inventory;
 mod liveness;
+mod reach;
 mod signing;
 mod support;
 mod zero_trust;

@@ -240,6 +240,9 @@ impl System {
         config.agent.nats_ca = self.nats.ca_file();
         config.agent.data_dir = Some(self.agent_dir(id));
         config.agent.heartbeat_interval = kanade_protocol::duration::HumanDuration::from_secs(1);
+        // Where `kanade logs` looks (relative: inside the data folder); in-process agents
+        // write no file there, tests put one in.
+        config.log.path = Some(PathBuf::from("logs"));
         config.agent.enrollment_token = self
             .enrollment_token
             .clone()
