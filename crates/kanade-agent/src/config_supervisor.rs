@@ -1,5 +1,6 @@
 //! Live configuration: follows KV `agent_config` (only the keys `global`, `groups.<g>` for this
-//! machine's groups and `pcs.<pc_id>`) and `agent_groups[<pc_id>]`, resolves the effective
+//! machine's groups and `pcs.<pc_id>`), `agent_groups[<pc_id>]` and the groups derived from its
+//! inventory, `agent_groups_derived[<pc_id>]` (united with its own), resolves the effective
 //! config and publishes it, with the group set, on `watch` channels the other loops follow.
 //!
 //! A sync opens the watches first and then reads every key, so a change between the read and
@@ -150,6 +151,8 @@ pub async fn next_tick(
 
 struct Watches {
     groups: crate::key_watch::Changes,
+    /// Never yields when the broker has no `agent_groups_derived` (an older backend).
+    derived: crate::key_watch::Changes,
     config: crate::key_watch::Changes,
 }
 
@@ -182,6 +185,25 @@ async fn sync(
         .await
         .context("reading this machine's groups")?;
     desired.read_groups(entry.as_ref().map(Seen::from));
+    let derived = match js.get_key_value(names::KV_AGENT_GROUPS_DERIVED).await {
+        Ok(derived_kv) => {
+            let watch =
+                crate::key_watch::watch(js, names::KV_AGENT_GROUPS_DERIVED, &[pc_id.to_owned()])
+                    .await
+                    .context("watching agent_groups_derived")?;
+            let entry = derived_kv
+                .entry(pc_id)
+                .await
+                .context("reading this machine's derived groups")?;
+            desired.read_derived(entry.as_ref().map(Seen::from));
+            watch
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, "no agent_groups_derived bucket; only own groups apply");
+            desired.read_derived(None);
+            Box::pin(futures::stream::pending())
+        }
+    };
     let keys = desired.scope_keys(pc_id);
     let config = crate::key_watch::watch(js, names::KV_AGENT_CONFIG, &keys)
         .await
@@ -194,7 +216,11 @@ async fn sync(
         desired.read_scope(key, entry.as_ref().map(Seen::from));
     }
     desired.scopes.retain(|key, _| keys.contains(key));
-    Ok(Watches { groups, config })
+    Ok(Watches {
+        groups,
+        derived,
+        config,
+    })
 }
 
 struct Follower<'a> {
@@ -223,6 +249,19 @@ impl Follower<'_> {
                     }
                     None => {
                         return Ended::Failed(anyhow::anyhow!("the watch of agent_groups ended"));
+                    }
+                },
+                entry = watches.derived.next() => match entry {
+                    Some(Ok(entry)) => {
+                        if desired.watched_derived(Seen::from(&entry)) {
+                            return Ended::GroupsChanged;
+                        }
+                    }
+                    Some(Err(err)) => {
+                        return Ended::Failed(err.context("watching agent_groups_derived"));
+                    }
+                    None => {
+                        return Ended::Failed(anyhow::anyhow!("the watch of agent_groups_derived ended"));
                     }
                 },
                 entry = watches.config.next() => match entry {
@@ -336,15 +375,32 @@ impl<T: PartialEq> Slot<T> {
 #[derive(Debug, Default)]
 pub struct Desired {
     groups: Slot<BTreeSet<String>>,
+    /// Groups derived from inventory (`agent_groups_derived`), united with `groups`.
+    derived: Slot<BTreeSet<String>>,
     /// Whether `agent_groups` was read at least once.
     groups_known: bool,
     scopes: BTreeMap<String, Slot<ConfigScope>>,
 }
 
 impl Desired {
-    /// The machine's groups; none when the key is missing.
+    /// The machine's groups (its own and the derived ones); none when both keys are missing.
     pub fn groups(&self) -> BTreeSet<String> {
-        self.groups.value.clone().unwrap_or_default()
+        let mut groups = self.groups.value.clone().unwrap_or_default();
+        groups.extend(self.derived.value.iter().flatten().cloned());
+        groups
+    }
+
+    /// Applies a read of `agent_groups_derived[pc_id]` (`None`: no entry); true when it changed.
+    pub fn read_derived(&mut self, entry: Option<Seen<'_>>) -> bool {
+        match entry {
+            Some(entry) => self.derived.apply(&entry, true, decode_groups),
+            None => self.derived.absent(),
+        }
+    }
+
+    /// Applies a watched entry of `agent_groups_derived[pc_id]`; true when it changed.
+    pub fn watched_derived(&mut self, entry: Seen<'_>) -> bool {
+        self.derived.apply(&entry, false, decode_groups)
     }
 
     /// The `agent_config` keys that apply to this machine.
@@ -552,6 +608,27 @@ mod tests {
         assert_eq!(eff.host_perf_interval.as_secs(), 300);
         assert_eq!(eff.max_local_concurrent, 2);
         assert_eq!(eff.process_perf_top_n, 9);
+    }
+
+    #[test]
+    fn derived_groups_unite_with_the_machines_own() {
+        let mut desired = synced(Some(r#"{"groups":["ops"]}"#), &[]);
+        assert!(desired.read_derived(Some(put("pc1", 1, r#"{"groups":["firefox","ops"]}"#))));
+        assert_eq!(
+            desired.groups(),
+            ["firefox", "ops"].map(String::from).into()
+        );
+        assert!(
+            desired
+                .scope_keys("pc1")
+                .contains(&"groups.firefox".to_owned())
+        );
+        let gone = Seen {
+            operation: Delete,
+            ..put("pc1", 2, "")
+        };
+        assert!(desired.watched_derived(gone));
+        assert_eq!(desired.groups(), ["ops"].map(String::from).into());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod events;
 mod exec;
 mod executions;
 mod freeze;
+mod group_defs;
 mod group_contacts;
 mod groups;
 mod health;
@@ -78,6 +79,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(machines::router())
         .merge(settings::router())
         .merge(agent_meta::router())
+        .merge(group_defs::router())
         .merge(openapi::router())
 }
 

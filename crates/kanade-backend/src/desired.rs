@@ -18,15 +18,33 @@ async fn bucket(js: &jetstream::Context, name: &str) -> anyhow::Result<jetstream
         .with_context(|| format!("opening KV {name}"))
 }
 
-/// Every machine's groups, by machine.
+/// Every machine's groups, by machine: set by operators (`agent_groups`) and derived from
+/// inventory (`agent_groups_derived`), united.
 pub async fn all_groups(js: &jetstream::Context) -> anyhow::Result<Vec<(String, Vec<String>)>> {
-    let kv = bucket(js, names::KV_AGENT_GROUPS).await?;
+    let mut by_pc: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for name in [names::KV_AGENT_GROUPS, names::KV_AGENT_GROUPS_DERIVED] {
+        for (pc, groups) in bucket_groups(js, name).await? {
+            by_pc.entry(pc).or_default().extend(groups);
+        }
+    }
+    Ok(by_pc
+        .into_iter()
+        .map(|(pc, groups)| (pc, normalise(groups)))
+        .collect())
+}
+
+/// Every entry of one groups bucket (`agent_groups` or `agent_groups_derived`).
+pub async fn bucket_groups(
+    js: &jetstream::Context,
+    name: &str,
+) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let kv = bucket(js, name).await?;
     let keys: Vec<String> = match kv.keys().await {
         Ok(keys) => keys
             .try_collect()
             .await
-            .context("listing KV agent_groups")?,
-        Err(err) => return Err(anyhow::anyhow!(err).context("listing KV agent_groups")),
+            .with_context(|| format!("listing KV {name}"))?,
+        Err(err) => return Err(anyhow::anyhow!(err).context(format!("listing KV {name}"))),
     };
     let mut out = Vec::with_capacity(keys.len());
     for pc in keys {
@@ -36,6 +54,21 @@ pub async fn all_groups(js: &jetstream::Context) -> anyhow::Result<Vec<(String, 
         out.push((pc, groups.map(|g| g.groups).unwrap_or_default()));
     }
     Ok(out)
+}
+
+/// A machine's groups as the broker grants them: its own plus those derived from inventory
+/// (at most `MAX_GROUPS_PER_MACHINE`).
+pub async fn effective_groups_of(
+    js: &jetstream::Context,
+    pc_id: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut groups = groups_of(js, pc_id).await?;
+    let derived = bucket(js, names::KV_AGENT_GROUPS_DERIVED).await?;
+    let (more, _) = kanade_bus::kv::read::<AgentGroups>(&derived, pc_id).await?;
+    groups.extend(more.map(|g| g.groups).unwrap_or_default());
+    let mut groups = normalise(groups);
+    groups.truncate(MAX_GROUPS_PER_MACHINE);
+    Ok(groups)
 }
 
 pub async fn groups_of(js: &jetstream::Context, pc_id: &str) -> anyhow::Result<Vec<String>> {

@@ -14,6 +14,7 @@ pub mod batch;
 pub mod boot;
 pub mod catalog;
 pub mod config;
+pub mod derived_groups;
 pub mod desired;
 pub mod edge;
 pub mod error;

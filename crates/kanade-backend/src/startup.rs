@@ -222,6 +222,10 @@ async fn start(
     spawn_hint_tasks(&mut tasks, &wiring, &manifests, results);
     tasks.spawn(crate::alerts::run(alert_rx, js.clone(), mailer));
     spawn_loops(&mut tasks, &js, &store, &config, &live, &signer);
+    let (j, s, a) = (js.clone(), store.clone(), access.clone());
+    tasks.spawn(supervise("derived groups", move || {
+        crate::derived_groups::run(j.clone(), s.clone(), a.clone())
+    }));
     if let Some(keys) = keys {
         let callout = crate::access::callout::Callout {
             nats: nats.clone(),

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod approvals;
 pub mod audit;
 pub mod checks;
+pub mod derived;
 pub mod executions;
 pub mod explode;
 pub mod housekeeping;

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod approval;
 pub mod config;
+pub mod derived;
 pub mod duration;
 pub mod enrollment;
 pub mod grants;

@@ -28,6 +28,8 @@ pub const KV_AGENT_IDENTITIES: &str = "agent_identities";
 pub const KV_ENROLLMENT_TOKENS: &str = "enrollment_tokens";
 pub const KV_SERVER_SETTINGS: &str = "server_settings";
 pub const KV_AGENT_META: &str = "agent_meta";
+pub const KV_AGENT_GROUPS_DERIVED: &str = "agent_groups_derived";
+pub const KV_GROUP_DEFS: &str = "group_defs";
 
 pub const OBJ_AGENT_RELEASES: &str = "agent_releases";
 pub const OBJ_RESULT_OUTPUT: &str = "result_output";
@@ -202,6 +204,16 @@ pub const KV_BUCKETS: &[BucketSpec] = &[
         name: KV_AGENT_META,
         history: 5,
         description: "pc id -> operator attributes (owner, location, notes...)",
+    },
+    BucketSpec {
+        name: KV_AGENT_GROUPS_DERIVED,
+        history: 1,
+        description: "pc id -> groups derived from inventory (written by the backend only)",
+    },
+    BucketSpec {
+        name: KV_GROUP_DEFS,
+        history: 5,
+        description: "derived group name -> its SQL condition over the inventory",
     },
 ];
 

@@ -156,7 +156,7 @@ impl Callout {
                 if now - id.last_seen > SEEN_EVERY {
                     self.seen(pc_id, &request.host, now).await;
                 }
-                crate::desired::groups_of(&self.js, pc_id)
+                crate::desired::effective_groups_of(&self.js, pc_id)
                     .await
                     .map_err(broker)
             }
@@ -223,7 +223,7 @@ impl Callout {
             .await
             .map_err(|err| format!("registry unavailable: {err:#}"))?;
         tracing::info!(pc_id, token = token.id, "machine enrolled with a token");
-        crate::desired::groups_of(&self.js, pc_id)
+        crate::desired::effective_groups_of(&self.js, pc_id)
             .await
             .map_err(|err| format!("registry unavailable: {err:#}"))
     }

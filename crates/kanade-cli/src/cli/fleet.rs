@@ -168,6 +168,23 @@ pub enum GroupCommand {
         #[arg(value_parser = ids::GROUP)]
         group: String,
     },
+    /// Define (or replace) a group whose members are the machines matching a SQL condition
+    /// over the inventory, re-evaluated by the backend (admin).
+    Derive {
+        #[arg(value_parser = ids::GROUP)]
+        group: String,
+        /// The condition (body of a WHERE; `machine.pc_id` names the machine), e.g.
+        /// "EXISTS (SELECT 1 FROM inv_apps a WHERE a.pc_id = machine.pc_id AND a.name = 'Firefox')".
+        #[arg(long = "where", value_name = "CONDITION")]
+        condition: String,
+    },
+    /// Every derived group with its condition and current members.
+    Derived,
+    /// Delete a derived group; its members leave it (admin).
+    Underive {
+        #[arg(value_parser = ids::GROUP)]
+        group: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,6 @@
 //! `ApiClient` methods of the server settings, machine metadata and derived groups routes.
 
+use kanade_protocol::derived::{DerivedGroupRequest, DerivedGroupView};
 use kanade_protocol::meta::AgentMeta;
 use kanade_protocol::settings::SettingsView;
 use reqwest::Method;
@@ -41,5 +42,30 @@ impl ApiClient {
             .request(Method::PUT, &["api", "agents", pc_id, "meta"])
             .json(meta);
         self.send(request).await
+    }
+}
+
+impl ApiClient {
+    /// `GET /api/group-defs`.
+    pub async fn derived_groups(&self) -> Result<Vec<DerivedGroupView>, ClientError> {
+        self.send(self.request(Method::GET, &["api", "group-defs"]))
+            .await
+    }
+
+    /// `POST /api/group-defs`.
+    pub async fn derive_group(
+        &self,
+        request: &DerivedGroupRequest,
+    ) -> Result<DerivedGroupView, ClientError> {
+        let request = self
+            .request(Method::POST, &["api", "group-defs"])
+            .json(request);
+        self.send(request).await
+    }
+
+    /// `DELETE /api/group-defs/{group}`.
+    pub async fn delete_derived_group(&self, group: &str) -> Result<(), ClientError> {
+        self.send_empty(self.request(Method::DELETE, &["api", "group-defs", group]))
+            .await
     }
 }

@@ -12,6 +12,22 @@ use crate::{BadInput, EXIT_OK, render};
 pub async fn run(command: GroupCommand, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
     let client = api_client(global)?;
     let (pc, list) = match command {
+        GroupCommand::Derive { group, condition } => {
+            return crate::commands::settings::derive(&client, &group, &condition, global, io)
+                .await;
+        }
+        GroupCommand::Derived => {
+            return crate::commands::settings::derived(&client, global, io).await;
+        }
+        GroupCommand::Underive { group } => {
+            client.delete_derived_group(&group).await?;
+            if !global.json {
+                io.print(&format!(
+                    "derived group {group} deleted; its members leave it within seconds\n"
+                ))?;
+            }
+            return Ok(EXIT_OK);
+        }
         GroupCommand::List => {
             let groups = client.list_groups().await?;
             if global.json {

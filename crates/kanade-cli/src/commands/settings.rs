@@ -1,5 +1,6 @@
 //! `kanade settings list|get KEY|set KEY VALUE` (the server settings in KV `server_settings`) and
-//! `kanade machine meta` (operator attributes of a machine, KV `agent_meta`).
+//! `kanade machine meta` (operator attributes of a machine, KV `agent_meta`), and
+//! `kanade group derive|derived` (groups derived from inventory, KV `group_defs`).
 //! `set` checks the key and the value's range before any request (exit 2 naming the setting);
 //! `unset`/`null` goes back to the backend's own value.
 
@@ -129,6 +130,74 @@ pub fn meta_edits(
         edits.push((key.clone(), None));
     }
     Ok(edits)
+}
+
+/// `kanade group derive <group> --where <condition>`: checks the condition's text, defines the
+/// group and shows the machines it matches now.
+pub async fn derive(
+    client: &crate::client::ApiClient,
+    group: &str,
+    condition: &str,
+    global: &Global,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    kanade_protocol::derived::check_condition(condition)
+        .map_err(|e| BadInput::err(format!("--where {e}")))?;
+    let request = kanade_protocol::derived::DerivedGroupRequest {
+        name: group.to_owned(),
+        condition: condition.to_owned(),
+    };
+    let view = client.derive_group(&request).await?;
+    match global.json {
+        true => io.json(&view)?,
+        false => io.print(&format!(
+            "derived group {} matches {} machine(s){}\n",
+            view.name,
+            view.members.len(),
+            members_line(&view.members)
+        ))?,
+    }
+    Ok(EXIT_OK)
+}
+
+fn members_line(members: &[String]) -> String {
+    match members.len() {
+        0 => String::new(),
+        n if n <= 20 => format!(": {}", members.join(", ")),
+        _ => format!(": {}, ...", members[..20].join(", ")),
+    }
+}
+
+/// `kanade group derived`: every derived group with its condition and members now.
+pub async fn derived(
+    client: &crate::client::ApiClient,
+    global: &Global,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let groups = client.derived_groups().await?;
+    if global.json {
+        io.json(&groups)?;
+        return Ok(EXIT_OK);
+    }
+    if groups.is_empty() {
+        io.print("no derived groups: define one with `kanade group derive <group> --where <condition>`\n")?;
+        return Ok(EXIT_OK);
+    }
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.name.clone(),
+                match &g.error {
+                    Some(e) => format!("error: {}", render::cell(e)),
+                    None => g.members.len().to_string(),
+                },
+                render::cell(&g.condition),
+            ]
+        })
+        .collect();
+    io.print(&render::table(&["GROUP", "MEMBERS", "WHERE"], &rows))?;
+    Ok(EXIT_OK)
 }
 
 #[cfg(test)]

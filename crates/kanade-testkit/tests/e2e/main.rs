@@ -3,6 +3,7 @@
 
 mod approval;
 mod cli;
+mod derived_groups;
 mod fleet;
 mod https;
 mod inventory;
