@@ -268,7 +268,7 @@ mod tests {
         assert_eq!(c.timeout_secs, 2);
         assert_eq!(c.deadline_at, Some(now + chrono::TimeDelta::seconds(60)));
         assert_ne!(c.request_id, c.exec_id);
-        let err = adhoc_command("pc.1", Shell::Sh, "true", Duration::from_secs(1), now);
+        let err = adhoc_command("pc.1.2.3.4", Shell::Sh, "true", Duration::from_secs(1), now);
         assert!(err.unwrap_err().is::<BadInput>());
         let err = adhoc_command("pc", Shell::Sh, "true", Duration::ZERO, now);
         assert!(err.unwrap_err().is::<BadInput>());

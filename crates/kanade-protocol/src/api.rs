@@ -1276,12 +1276,25 @@ mod tests {
         let err = Target::default().validate().unwrap_err();
         assert_eq!(err.field(), Some("target"));
         let err = Target {
-            pcs: vec!["a.b".into()],
+            pcs: vec!["a.b.c.d.e".into()],
             ..Target::default()
         }
         .validate()
         .unwrap_err();
         assert_eq!(err.field(), Some("target.pcs[0]"));
+        // An FQDN is a machine id (the original's dotted pc_ids); a dotted group is not.
+        let fqdn = Target {
+            pcs: vec!["web01.corp.example".into()],
+            ..Target::default()
+        };
+        assert!(fqdn.validate().is_ok());
+        let err = Target {
+            groups: vec!["a.b".into()],
+            ..Target::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.field(), Some("target.groups[0]"));
     }
 
     #[test]

@@ -112,7 +112,7 @@ async fn bad_exec_requests_change_nothing() {
             Some("target"),
         ),
         (
-            serde_json::json!({"target": {"pcs": ["a.b"]}}),
+            serde_json::json!({"target": {"pcs": ["a.b.c.d.e"]}}),
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("target.pcs[0]"),
         ),

@@ -86,7 +86,7 @@ async fn notifications_reach_only_the_targeted_subjects() {
         (json!({"title": " ", "target": {"all": true}}), "title"),
         (json!({"title": "x", "target": {}}), "target"),
         (
-            json!({"title": "x", "target": {"pcs": ["a.b"]}}),
+            json!({"title": "x", "target": {"pcs": ["a.b.c.d.e"]}}),
             "target.pcs[0]",
         ),
         (

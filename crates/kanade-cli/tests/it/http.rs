@@ -219,8 +219,8 @@ async fn exec_refuses_bad_input_before_calling_the_backend() {
     let url = format!("http://127.0.0.1:{}", kanade_testkit::free_port());
     let cases = [
         (
-            vec!["exec", "hello", "--pcs", "a.b"],
-            "--pcs: `a.b` is not a valid name",
+            vec!["exec", "hello", "--pcs", "a.b.c.d.e"],
+            "--pcs: `a.b.c.d.e` is not a valid name",
         ),
         (
             vec!["exec", "hello", "--all", "--deadline", "soon"],

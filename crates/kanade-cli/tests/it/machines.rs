@@ -262,7 +262,7 @@ async fn machines_are_listed_approved_rejected_and_revoked_from_the_cli() {
     assert!(err.contains("pc-never has never asked to join"), "{err}");
 
     for bad in [
-        &["machines", "approve", "a.b"][..],
+        &["machines", "approve", "a.b.c.d.e"][..],
         &["machines", "--status", "lost"],
         &["machines", "approve"],
         &["machines", "--status", "pending", "approve", "pc-x"],
