@@ -513,7 +513,33 @@ pub fn is_explode_table(table: &str) -> bool {
         && !KANADE_INDEXES.iter().any(|i| i.starts_with(&index_prefix))
 }
 
+/// The display types the original knows (`inventory.display[].type`, `summary[].type`).
+pub const DISPLAY_TYPES: &[&str] = &["number", "bytes", "timestamp", "table"];
+
+/// Every `type` of `fields` (and of a table's `columns`) is one of [`DISPLAY_TYPES`]: an
+/// unknown one would be shown raw without anyone noticing the typo.
+fn validate_display(fields: &[DisplayField], at: &str) -> Result<(), ManifestError> {
+    for (i, field) in fields.iter().enumerate() {
+        let here = format!("{at}[{i}]");
+        if let Some(kind) = field.kind.as_deref()
+            && !DISPLAY_TYPES.contains(&kind)
+        {
+            return Err(ManifestError::invalid(
+                &format!("{here}.type"),
+                format!(
+                    "`{kind}` is not a display type; known types: {}",
+                    DISPLAY_TYPES.join(", ")
+                ),
+            ));
+        }
+        validate_display(&field.columns, &format!("{here}.columns"))?;
+    }
+    Ok(())
+}
+
 fn validate_inventory(inventory: &InventoryHint) -> Result<(), ManifestError> {
+    validate_display(&inventory.display, "inventory.display")?;
+    validate_display(&inventory.summary, "inventory.summary")?;
     let mut tables: Vec<String> = Vec::new();
     for (i, spec) in inventory.explode.iter().enumerate() {
         let at = |rest: &str| format!("inventory.explode[{i}]{rest}");
@@ -701,6 +727,31 @@ tags: [storage]
     #[test]
     fn accepts_a_plain_job() {
         assert_eq!(check(GOOD), "ok disk-usage v3 30s");
+    }
+
+    #[test]
+    fn display_types_are_the_originals() {
+        let with = |kind: &str| {
+            format!(
+                "id: inv\nversion: 1\nexecute: {{shell: sh, script: x, timeout: 30s}}\n\
+                 inventory:\n  display:\n    - {{field: mem, label: Memory, type: bytes}}\n    \
+                 - {{field: disks, type: table, columns: [{{field: size, type: {kind}}}]}}\n"
+            )
+        };
+        for known in DISPLAY_TYPES {
+            Manifest::parse(&with(known)).unwrap();
+        }
+        let err = Manifest::parse(&with("gigabytes")).unwrap_err().to_string();
+        assert!(
+            err.contains("inventory.display[1].columns[0].type"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "`gigabytes` is not a display type; known types: number, bytes, timestamp, table"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
