@@ -16,6 +16,7 @@ mod group_defs;
 mod group_contacts;
 mod groups;
 mod health;
+mod install;
 mod inventory;
 mod jetstream;
 mod jobs;
@@ -48,6 +49,7 @@ use crate::state::AppState;
 fn routes() -> OpenApiRouter<AppState> {
     openapi::base()
         .merge(health::router())
+        .merge(install::router())
         .merge(jobs::router())
         .merge(exec::router())
         .merge(schedules::router())

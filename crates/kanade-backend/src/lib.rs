@@ -21,6 +21,7 @@ pub mod error;
 pub mod exec;
 pub mod housekeeping;
 pub mod https;
+pub mod install;
 pub mod live;
 pub mod mail;
 pub mod manifests;

@@ -24,6 +24,7 @@ mod approvals;
 mod broker;
 mod fleet;
 mod hints;
+mod install;
 mod keys;
 mod machines;
 mod reach;

@@ -14,6 +14,7 @@ pub mod exec;
 pub mod executions;
 pub mod freeze;
 pub mod group;
+pub mod install;
 pub mod inventory;
 pub mod jetstream;
 pub mod job;

@@ -15,6 +15,7 @@ pub mod enrollment;
 pub mod grants;
 pub mod hints;
 pub mod ids;
+pub mod install;
 pub mod logs;
 pub mod manifest;
 pub mod meta;

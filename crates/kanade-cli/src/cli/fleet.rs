@@ -84,6 +84,32 @@ pub enum AgentCommand {
     /// Make a scope's machines update to a published version (sets `target_version`, and
     /// `target_version_jitter` with --jitter), or with --clear stop pinning one.
     Rollout(RolloutArgs),
+    /// Print one command that installs the agent on a new Linux machine (admin): it downloads
+    /// a published release from the backend, checks its SHA-256, writes agent.toml with the
+    /// broker URL, its CA and a fresh single-use enrollment token, and starts the service.
+    InstallCommand(InstallCommandArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InstallCommandArgs {
+    /// The group the new machine joins.
+    #[arg(long, value_parser = ids::GROUP)]
+    pub group: Option<String>,
+    /// How long the command's token stays usable (at most 7d).
+    #[arg(long, default_value = "1h")]
+    pub expires: HumanDuration,
+    /// The release to install (`kanade agent releases`); default the newest Linux one.
+    #[arg(long)]
+    pub release: Option<String>,
+    /// The broker URL as the new machine reaches it (default: the backend's own).
+    #[arg(long)]
+    pub broker_url: Option<String>,
+    /// The backend URL as the new machine reaches it (default: the one this command talks to).
+    #[arg(long)]
+    pub backend_url: Option<String>,
+    /// Print the script the command runs instead of the command.
+    #[arg(long)]
+    pub script: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cli::{AgentCommand, AgentsArgs, Global};
 use crate::client::AgentQuery;
-use crate::commands::{Io, api_client, check_pc, config, releases};
+use crate::commands::{Io, api_client, check_pc, config, install, releases};
 use crate::{EXIT_OK, render};
 
 pub async fn list(args: AgentsArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
@@ -101,6 +101,7 @@ pub async fn run(command: AgentCommand, global: &Global, io: &mut Io<'_>) -> any
         } => releases::publish(&binary, &version, platform.as_deref(), global, io).await,
         AgentCommand::Releases => releases::list(global, io).await,
         AgentCommand::Rollout(args) => releases::rollout(args, global, io).await,
+        AgentCommand::InstallCommand(args) => install::run(args, global, io).await,
     }
 }
 

@@ -6,6 +6,7 @@ mod cli;
 mod derived_groups;
 mod fleet;
 mod https;
+mod install;
 mod inventory;
 mod liveness;
 mod reach;

@@ -1,0 +1,172 @@
+//! Installing the agent on a new machine with the one command `kanade agent install-command`
+//! prints: run in a fresh root folder (KANADE_INSTALL_ROOT, no systemd), it downloads the
+//! published binary from the backend without an account, checks its SHA-256, writes agent.toml
+//! (broker URL, CA, a single-use token) and the unit; the agent it installed then enrolls
+//! through the auth callout and shows up in the fleet. Only an admin may make such a command.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::{System, wait_for};
+use kanade_protocol::install::{InstallCommand, InstallCommandRequest};
+
+/// The agent binary `cargo test --workspace` built beside this test (target/<profile>/).
+fn built_agent() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("kanade-agent");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (`cargo build -p kanade-agent`; `cargo test --workspace` does)",
+        bin.display()
+    );
+    bin
+}
+
+#[tokio::test]
+async fn the_printed_command_installs_an_agent_that_enrolls() {
+    let system = System::start_zero_trust(&[]).await;
+    let binary = std::fs::read(built_agent()).unwrap();
+    let release = system
+        .api
+        .publish_release(
+            "9.9.9-e2e",
+            Some(&format!("linux-{}", std::env::consts::ARCH)),
+            binary.clone(),
+        )
+        .await
+        .unwrap();
+
+    // Only an admin makes one (it makes an enrollment token).
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{}/api/accounts", system.base))
+        .bearer_auth(&system.token)
+        .json(
+            &serde_json::json!({"username": "vic", "password": "vic-password-1", "role": "viewer"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let login: kanade_protocol::api::LoginResponse = http
+        .post(format!("{}/api/auth/login", system.base))
+        .json(&serde_json::json!({"username": "vic", "password": "vic-password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused = http
+        .post(format!("{}/api/enrollment/install-command", system.base))
+        .bearer_auth(&login.token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN);
+
+    let made: InstallCommand = system
+        .api
+        .install_command(&InstallCommandRequest {
+            group: Some("lab".to_owned()),
+            expires: kanade_protocol::duration::HumanDuration::from_secs(600),
+            release: None,
+            nats_url: None,
+            backend_url: Some(system.base.clone()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(made.release, release.key);
+    assert_eq!(made.sha256, kanade_backend::releases::sha256_hex(&binary));
+    assert_eq!(made.token.uses_total, 1);
+    assert!(!made.command.contains('\n'), "one line: {}", made.command);
+
+    // The download needs no account.
+    let anon = reqwest::Client::new();
+    let got = anon.get(&made.download_url).send().await.unwrap();
+    assert_eq!(got.status(), reqwest::StatusCode::OK);
+    assert_eq!(got.bytes().await.unwrap().len(), binary.len());
+
+    let root = system.dir.path().join("new-machine");
+    std::fs::create_dir_all(&root).unwrap();
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&made.command)
+        .env("KANADE_INSTALL_ROOT", &root)
+        .env("KANADE_INSTALL_START", "0")
+        .env("KANADE_AGENT_ID", "fresh-pc")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed = root.join("usr/bin/kanade-agent");
+    assert_eq!(std::fs::read(&installed).unwrap(), binary);
+    let toml_path = root.join("etc/kanade/agent.toml");
+    let mode = std::fs::metadata(&toml_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "agent.toml holds the token");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    assert!(toml.contains(&system.nats.url()), "{toml}");
+    assert!(toml.contains("enrollment_token = \"kanade"), "{toml}");
+    let unit =
+        std::fs::read_to_string(root.join("etc/systemd/system/kanade-agent.service")).unwrap();
+    assert!(
+        unit.contains(&format!("ExecStart={}", installed.display())),
+        "{unit}"
+    );
+    if which("systemd-analyze") {
+        let verify = std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(root.join("etc/systemd/system/kanade-agent.service"))
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success(),
+            "{}",
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    }
+
+    // The machine starts the agent it installed: it enrolls with the token and heartbeats.
+    let mut agent = tokio::process::Command::new(&installed)
+        .env("KANADE_AGENT_CONFIG", &toml_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    system.wait_online(1).await;
+    let api = &system.api;
+    wait_for(
+        "fresh-pc in group lab",
+        Duration::from_secs(30),
+        || async move {
+            api.agent_groups("fresh-pc")
+                .await
+                .is_ok_and(|g| g.groups.iter().any(|g| g == "lab"))
+        },
+    )
+    .await;
+    let _ = agent.kill().await;
+
+    // The token was single use: the same command cannot enroll a second machine.
+    let tokens = system.api.enrollment_tokens().await.unwrap();
+    let used = tokens.iter().find(|t| t.id == made.token.id).unwrap();
+    assert_eq!(used.uses_left, 0, "{used:?}");
+}
+
+fn which(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+}
