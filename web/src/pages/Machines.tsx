@@ -8,6 +8,7 @@ import { useState, type FormEvent } from 'react'
 import { ApiError, api } from '../api/client'
 import type { CreatedToken, DecisionResponse, MachineIdentity, TokenRow } from '../api/types'
 import { useAuth } from '../auth'
+import { AddMachine } from '../components/AddMachine'
 import { DataTable, type Column } from '../components/DataTable'
 import { Badge, Card, ErrorBox, errorText } from '../components/ui'
 import { formatDateTime, formatRelative } from '../lib/format'
@@ -278,6 +279,7 @@ export function MachinesPage() {
       </section>
       {admin ? (
         <>
+          <AddMachine />
           <NewToken />
           <Tokens />
         </>
