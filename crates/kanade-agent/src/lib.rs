@@ -45,6 +45,7 @@ pub mod outbox;
 pub mod perf;
 pub mod private;
 pub mod process;
+pub mod read_marks;
 pub mod replay;
 pub mod self_update;
 pub mod slots;
@@ -201,6 +202,7 @@ pub async fn serve(
         pc_id: pc_id.clone(),
         inbox,
         outbox: outbox.clone(),
+        read_marks: Some(read_marks::ReadMarks::new(client.clone(), pc_id.clone())),
     };
     let socket_bound = match local::bind(&socket) {
         Ok(listener) => {

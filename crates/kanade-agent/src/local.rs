@@ -3,7 +3,8 @@
 //! received and records confirmations. The agent learns who is asking from the socket itself
 //! (`SO_PEERCRED`: the peer's uid, named through the user database), never from the request.
 //! An ack goes out as a `NotificationAck` on `events.notifications.acked.<pc>.<user>.<id>`
-//! through the durable outbox.
+//! through the durable outbox, and is written to KV `notifications_read` (`read_marks`), which
+//! the list consults too, so a confirmation made before a reinstall still counts.
 //!
 //! Protocol: one JSON `Request` per line, one JSON `Response` per line, any number per
 //! connection. These types are local to the agent binary (the CLI half is this binary too),
@@ -75,6 +76,8 @@ pub struct Local {
     pub pc_id: String,
     pub inbox: Arc<Inbox>,
     pub outbox: Arc<Outbox>,
+    /// KV `notifications_read`; `None` runs on the local inbox alone.
+    pub read_marks: Option<crate::read_marks::ReadMarks>,
 }
 
 /// Binds `path` (0666): a leftover file of a previous run is replaced; a socket another
@@ -164,18 +167,25 @@ async fn answer(stream: UnixStream, local: &Local) -> anyhow::Result<()> {
 async fn handle(request: Request, user: &str, local: &Local) -> Response {
     let now = Utc::now();
     match request {
-        Request::List => Response::Notifications {
-            user: user.to_owned(),
-            notifications: local
-                .inbox
-                .list(now)
-                .into_iter()
-                .map(|kept| Listed {
-                    acked: kept.acked_by.iter().any(|u| u == user),
-                    notification: kept.notification,
-                })
-                .collect(),
-        },
+        Request::List => {
+            let kept = local.inbox.list(now);
+            let ids: Vec<String> = kept.iter().map(|k| k.notification.id.clone()).collect();
+            let marked = match &local.read_marks {
+                Some(marks) => marks.marked(user, &ids).await,
+                None => Default::default(),
+            };
+            Response::Notifications {
+                user: user.to_owned(),
+                notifications: kept
+                    .into_iter()
+                    .map(|kept| Listed {
+                        acked: kept.acked_by.iter().any(|u| u == user)
+                            || marked.contains(&kept.notification.id),
+                        notification: kept.notification,
+                    })
+                    .collect(),
+            }
+        }
         Request::Ack { id } => {
             if !is_valid_token(&id) || local.inbox.get(&id, now).is_none() {
                 return Response::Error {
@@ -193,6 +203,15 @@ async fn handle(request: Request, user: &str, local: &Local) -> Response {
                 return Response::Error {
                     message: "the agent cannot record the confirmation; try again".to_owned(),
                 };
+            }
+            if let Some(marks) = &local.read_marks
+                && let Err(err) = marks.mark(user, &id, now).await
+            {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    id,
+                    "read mark not written to the broker"
+                );
             }
             if let Err(err) = local.inbox.mark_acked(&id, user) {
                 tracing::warn!(

@@ -120,6 +120,17 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
         ));
     }
 
+    // Read marks of notifications, its own keys only (`<pc>.<user>.<id>`): the one KV bucket
+    // an agent writes, and reads back when it lists notifications.
+    let read = names::KV_NOTIFICATIONS_READ;
+    let own_marks = names::notification_read_filter(pc_id);
+    publish.push(info(&kv(read)));
+    publish.push(format!("$KV.{read}.{own_marks}"));
+    publish.push(format!(
+        "$JS.API.DIRECT.GET.{}.$KV.{read}.{own_marks}",
+        kv(read)
+    ));
+
     // Catch-up: the newest command on each of its subjects (EXEC keeps one per subject).
     publish.push(info(names::STREAM_EXEC));
     let newest = |subject: &str| format!("$JS.API.DIRECT.GET.{}.{subject}", names::STREAM_EXEC);
@@ -232,6 +243,38 @@ mod tests {
             assert!(!allows(&grant.subscribe, &subject::commands_pc(foreign)));
             let inbox = format!("{}.x", agent_inbox_prefix(foreign));
             assert!(!allows(&grant.subscribe, &inbox), "{own} reads {inbox}");
+        }
+    }
+
+    #[test]
+    fn an_agent_writes_and_reads_its_own_read_marks_only() {
+        let mark = |pc: &str| {
+            format!(
+                "$KV.notifications_read.{}",
+                names::notification_read_key(pc, "j.doe", "n1")
+            )
+        };
+        let get = |pc: &str| {
+            format!(
+                "$JS.API.DIRECT.GET.KV_notifications_read.$KV.notifications_read.{}",
+                names::notification_read_key(pc, "ann", "n1")
+            )
+        };
+        for (own, foreign) in [
+            ("web01", "web01.corp"),
+            ("web01.corp", "web01"),
+            ("pc1", "pc2"),
+        ] {
+            let grant = agent(own, &[]);
+            for subject in [mark(own), get(own)] {
+                assert!(allows(&grant.publish, &subject), "{own}: {subject}");
+            }
+            for subject in [mark(foreign), get(foreign)] {
+                assert!(
+                    !allows(&grant.publish, &subject),
+                    "{own} as {foreign}: {subject}"
+                );
+            }
         }
     }
 

@@ -30,6 +30,7 @@ pub const KV_SERVER_SETTINGS: &str = "server_settings";
 pub const KV_AGENT_META: &str = "agent_meta";
 pub const KV_AGENT_GROUPS_DERIVED: &str = "agent_groups_derived";
 pub const KV_GROUP_DEFS: &str = "group_defs";
+pub const KV_NOTIFICATIONS_READ: &str = "notifications_read";
 
 pub const OBJ_AGENT_RELEASES: &str = "agent_releases";
 pub const OBJ_RESULT_OUTPUT: &str = "result_output";
@@ -215,6 +216,11 @@ pub const KV_BUCKETS: &[BucketSpec] = &[
         history: 5,
         description: "derived group name -> its SQL condition over the inventory",
     },
+    BucketSpec {
+        name: KV_NOTIFICATIONS_READ,
+        history: 1,
+        description: "<pc>.<user>.<notification> -> when that person confirmed it (written by agents)",
+    },
 ];
 
 /// How long entries of a KV bucket live; zero (the default) keeps them until replaced.
@@ -257,6 +263,32 @@ pub fn release_key(version: &str, platform: &str) -> String {
 /// The platform string of the machine this code was built for.
 pub fn platform() -> String {
     format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// Key of `notifications_read`: `<pc_id>.<user>.<notification_id>`, the user made one token
+/// as in its ack subject (every character outside letters, digits, '-' and '_' becomes '_'), so
+/// a machine's keys always have its id's labels plus exactly two.
+pub fn notification_read_key(pc_id: &str, user: &str, notification_id: &str) -> String {
+    let user: String = user
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect();
+    let user = if user.is_empty() {
+        "_".to_owned()
+    } else {
+        user
+    };
+    format!("{pc_id}.{user}.{notification_id}")
+}
+
+/// Every `notifications_read` key of machine `pc_id` (the grant's wildcard).
+pub fn notification_read_filter(pc_id: &str) -> String {
+    format!("{pc_id}.*.*")
 }
 
 /// Key under which an oversized stdout/stderr of a result is stored in `result_output`.

@@ -349,6 +349,16 @@ pub struct NotificationAck {
     pub acked_at: DateTime<Utc>,
 }
 
+/// Value of `notifications_read[<pc>.<user>.<notification>]`: that person at that machine
+/// confirmed the notification (the agent writes it with the ack, and reads it back when it
+/// lists notifications, so the confirmation outlives the machine's local inbox).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationRead {
+    pub acked_at: DateTime<Utc>,
+    pub acked_by: String,
+}
+
 /// Value of `group_contacts[group]`: who is e-mailed about the group's compliance alerts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -308,3 +308,80 @@ async fn an_absent_machine_catches_up_and_a_new_one_gets_no_backlog() {
     );
     agent.stop().await;
 }
+
+/// A confirmation is also a read mark in KV `notifications_read` (`<pc>.<user>.<id>`), and the
+/// list honours marks it finds there, so a person who confirmed before a reinstall (or through
+/// an original kanade client) is not asked again.
+#[tokio::test]
+async fn confirmations_are_read_marks_in_the_broker_and_the_list_honours_them() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("marks");
+    let data_dir = dir.path().join(pc.as_str());
+    let config = dir.path().join(format!("{pc}.toml"));
+    write_agent_toml(&config, &broker, &pc, &data_dir);
+    let agent = Agent::start(&broker, &pc, &data_dir).await;
+    wait_consumer(&broker, &pc, &subject::notifications_pc(&pc)).await;
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .expect("the test runs as a named account")
+        .name;
+    let marks = broker
+        .js
+        .get_key_value(names::KV_NOTIFICATIONS_READ)
+        .await
+        .unwrap();
+    // Confirmed earlier, elsewhere: the mark is in the broker before the notification arrives.
+    let earlier = kanade_protocol::wire::NotificationRead {
+        acked_at: chrono::Utc::now(),
+        acked_by: me.clone(),
+    };
+    marks
+        .put(
+            names::notification_read_key(&pc, &me, "seen-before"),
+            serde_json::to_vec(&earlier).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    for id in ["seen-before", "fresh"] {
+        let mut n = notification(id, "Please confirm");
+        n.require_ack = true;
+        publish(&broker, &subject::notifications_pc(&pc), &n).await;
+    }
+    let acked = |answer: &serde_json::Value, id: &str| {
+        answer["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["notification"]["id"] == id)
+            .map(|n| n["acked"] == true)
+    };
+    let listed = eventually(WAIT, || async {
+        let answer = cli(&config, &["list", "--json"]).await;
+        let answer: serde_json::Value = serde_json::from_slice(&answer.stdout).unwrap_or_default();
+        answer["notifications"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    assert!(listed, "both notifications listed");
+    let answer = cli(&config, &["list", "--json"]).await;
+    let answer: serde_json::Value = serde_json::from_slice(&answer.stdout).unwrap();
+    assert_eq!(acked(&answer, "seen-before"), Some(true), "{answer}");
+    assert_eq!(acked(&answer, "fresh"), Some(false), "{answer}");
+
+    let done = cli(&config, &["ack", "fresh"]).await;
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let entry = marks
+        .get(names::notification_read_key(&pc, &me, "fresh"))
+        .await
+        .unwrap()
+        .expect("the confirmation is a read mark in the broker");
+    let mark: kanade_protocol::wire::NotificationRead = serde_json::from_slice(&entry).unwrap();
+    assert_eq!(mark.acked_by, me);
+    agent.stop().await;
+}
