@@ -272,3 +272,80 @@ async fn agent_logs_come_from_the_machine_filtered_and_only_for_operators() {
     assert_eq!(err.status().map(|s| s.as_u16()), Some(403));
     assert_eq!(violations_of_reach(&system), Vec::<String>::new());
 }
+
+async fn kanade(system: &System, args: &[&str]) -> (i32, Vec<u8>, String) {
+    let mut argv = vec![
+        "kanade".to_owned(),
+        "--backend-url".to_owned(),
+        system.base.clone(),
+    ];
+    argv.extend(args.iter().map(|s| (*s).to_owned()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kanade_cli::main_with_io(argv, &mut out, &mut err).await;
+    (code, out, String::from_utf8_lossy(&err).into_owned())
+}
+
+#[tokio::test]
+async fn the_cli_follows_runs_line_by_line_and_reads_whole_outputs_and_agent_logs() {
+    let system = System::start_without_auth(&["cli-a", "cli-b"]).await;
+    system.api.create_job_yaml(TICKER).await.unwrap();
+    // Two machines: every line carries its machine; the summary follows.
+    let (code, out, err) = kanade(
+        &system,
+        &["exec", "ticker", "--pcs", "cli-a,cli-b", "--follow"],
+    )
+    .await;
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, 0, "{out}{err}");
+    for pc in ["cli-a", "cli-b"] {
+        assert!(out.contains(&format!("{pc}: tick 25\n")), "{out}");
+    }
+    assert!(
+        err.contains("cli-a: done"),
+        "stderr lines go to stderr: {err}"
+    );
+
+    // `kanade tail --pc` ends by itself once that machine's run is finished.
+    let fired = system.exec("ticker", pcs(&["cli-a"])).await;
+    let (code, out, err) = kanade(&system, &["tail", &fired.exec_id, "--pc", "cli-a"]).await;
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("tick 25\n") && !out.contains("cli-a:"),
+        "{out}"
+    );
+    assert!(err.contains("kanade results"), "{err}");
+
+    // The whole output, bytes as written.
+    let done = system.wait_completed(&fired.exec_id).await;
+    let result_id = &done.results[0].result_id;
+    let (code, out, err) = kanade(&system, &["results", "output", result_id]).await;
+    assert_eq!(code, 0, "{err}");
+    let want: String = (1..=25).map(|i| format!("tick {i}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&out), want);
+    let (code, out, _) = kanade(&system, &["results", "output", result_id, "--stderr"]).await;
+    assert_eq!((code, out.as_slice()), (0, b"done\n".as_slice()));
+
+    // The agent's log lines, filtered.
+    let folder = system.agent_dir("cli-b").join("logs");
+    std::fs::create_dir_all(&folder).unwrap();
+    let now = chrono::Utc::now();
+    std::fs::write(
+        folder.join(format!("kanade-agent.{}.log", now.format("%Y-%m-%d"))),
+        format!(
+            "{now:?}  INFO kanade_agent: listening for commands\n{now:?}  WARN kanade_agent: disk almost full\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = kanade(
+        &system,
+        &["logs", "cli-b", "--grep", "disk", "--since", "1h"],
+    )
+    .await;
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("disk almost full"));
+    let (code, _, err) = kanade(&system, &["logs", "cli-b", "--lines", "0"]).await;
+    assert_eq!(code, 2, "{err}");
+}
