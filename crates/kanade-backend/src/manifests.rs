@@ -61,6 +61,15 @@ impl ManifestCache {
         })
     }
 
+    /// The job, other than `job_id`, whose check is called `name` (check names are unique
+    /// across jobs, as in the original: their rows and alerts are keyed by the name alone).
+    pub fn check_owner(&self, name: &str, job_id: &str) -> Option<String> {
+        self.all()
+            .iter()
+            .find(|m| m.id != job_id && m.check.as_ref().is_some_and(|c| c.name == name))
+            .map(|m| m.id.clone())
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Manifest>>> {
         self.0
             .read()

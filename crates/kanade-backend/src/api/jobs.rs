@@ -54,6 +54,17 @@ async fn create(
             message: format!("table `{table}` belongs to job `{owner}`"),
         }));
     }
+    if let Some(check) = &manifest.check
+        && let Some(owner) = state.manifests.check_owner(&check.name, &manifest.id)
+    {
+        return Err(ApiError::from(ManifestError::Invalid {
+            field: "check.name".to_owned(),
+            message: format!(
+                "check `{}` belongs to job `{owner}`: check names are unique across jobs",
+                check.name
+            ),
+        }));
+    }
     let replaced = catalog::put(&state.js, &manifest, text)
         .await
         .map_err(|e| ApiError::unavailable("could not store the job", format!("{e:#}")))?;
@@ -171,7 +182,34 @@ async fn batch(
 /// replaces gives up the tables it no longer names).
 fn check_tables(state: &AppState, manifests: &[Manifest]) -> ApiResult<()> {
     let mut claimed: std::collections::HashMap<String, (usize, &str)> = Default::default();
+    let mut checks: std::collections::HashMap<&str, (usize, &str)> = Default::default();
     for (index, manifest) in manifests.iter().enumerate() {
+        if let Some(check) = &manifest.check {
+            let taken = |message: String| {
+                batch::in_document(
+                    index,
+                    ApiError::from(ManifestError::Invalid {
+                        field: "check.name".to_owned(),
+                        message,
+                    }),
+                )
+            };
+            if let Some((first, owner)) = checks.get(check.name.as_str()) {
+                return Err(taken(format!(
+                    "check `{}` is also named by job `{owner}` (documents[{first}])",
+                    check.name
+                )));
+            }
+            checks.insert(&check.name, (index, &manifest.id));
+            if let Some(owner) = state.manifests.check_owner(&check.name, &manifest.id)
+                && !manifests.iter().any(|m| m.id == owner)
+            {
+                return Err(taken(format!(
+                    "check `{}` belongs to job `{owner}`: check names are unique across jobs",
+                    check.name
+                )));
+            }
+        }
         for (path, spec) in manifest.explode_specs() {
             let taken = |message: String| {
                 batch::in_document(

@@ -159,3 +159,58 @@ async fn health_version_and_unknown_routes() {
     let err: ErrorBody = resp.json().await.unwrap();
     assert_eq!(err.error.code, "not_found");
 }
+
+/// A check name is unique across jobs, as in the original (its rows and alerts are keyed by
+/// the name): a second job naming another job's check is refused, naming both.
+#[tokio::test]
+async fn a_check_name_belongs_to_one_job() {
+    let b = TestBackend::start().await;
+    let job = |id: &str| {
+        format!(
+            "id: {id}\nversion: '1'\nexecute: {{shell: sh, script: echo ok, timeout: 30s}}\n\
+             check: {{name: disk-free, label: Disk}}\n"
+        )
+    };
+    let post = |path: &'static str, body: String| {
+        let b = &b;
+        async move {
+            b.http
+                .post(b.url(path))
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(post("/api/jobs", job("disk")).await.status(), 201);
+    // The same job again keeps its check.
+    assert_eq!(post("/api/jobs", job("disk")).await.status(), 200);
+    let resp = post("/api/jobs", job("disk-2")).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err: ErrorBody = resp.json().await.unwrap();
+    assert_eq!(err.error.field.as_deref(), Some("check.name"));
+    assert!(
+        err.error.message.contains("`disk-free` belongs to job `disk`"),
+        "{}",
+        err.error.message
+    );
+    // In a batch too, against a registered job and within the batch.
+    let batch = serde_json::json!({"documents": [job("disk-3")]}).to_string();
+    let resp = post("/api/jobs:batch", batch).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err: ErrorBody = resp.json().await.unwrap();
+    assert_eq!(err.error.field.as_deref(), Some("documents[0].check.name"));
+    let batch = serde_json::json!({"documents": [
+        job("disk").replace("disk-free", "disk-old"),
+        job("disk-4"),
+        job("disk-5"),
+    ]})
+    .to_string();
+    let resp = post("/api/jobs:batch", batch).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err: ErrorBody = resp.json().await.unwrap();
+    assert_eq!(err.error.field.as_deref(), Some("documents[2].check.name"));
+    assert!(err.error.message.contains("disk-4"), "{}", err.error.message);
+    let jobs: Vec<JobSummary> = b.get("/api/jobs").await;
+    assert_eq!(jobs.len(), 1, "nothing of a refused batch is written");
+}
