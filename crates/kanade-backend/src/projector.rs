@@ -8,6 +8,7 @@ pub mod audit;
 pub mod events;
 pub mod heartbeat;
 pub mod hints;
+pub mod inventory_feed;
 pub mod notifications;
 pub mod obs;
 pub mod perf;

@@ -51,6 +51,11 @@ const REPLAYED: &[(&str, &str, &str)] = &[
         "notifications",
     ),
     (
+        names::STREAM_INVENTORY,
+        names::CONSUMER_INVENTORY,
+        "inventory_facts",
+    ),
+    (
         names::STREAM_EVENTS,
         names::CONSUMER_NOTIFICATION_ACKS,
         "notification_acks",
@@ -177,7 +182,10 @@ async fn start(
     // Server settings the broker enforces (ensure_resources just reset them to the defaults).
     let stored = crate::settings::read_or_default(&js).await;
     if let Err(err) = crate::settings::apply_output_retention(&js, &stored).await {
-        tracing::warn!(error = format!("{err:#}"), "result_output retention not applied");
+        tracing::warn!(
+            error = format!("{err:#}"),
+            "result_output retention not applied"
+        );
     }
     let registry = crate::access::Registry::open(&js).await?;
     let kicker = match &keys {
@@ -421,6 +429,12 @@ fn spawn_projectors(tasks: &mut JoinSet<()>, nats: &async_nats::Client, wiring: 
         tasks,
         "timeline projector",
         Arc::new(projector::obs::Timeline),
+        wiring,
+    );
+    spawn_stream(
+        tasks,
+        "legacy inventory projector",
+        Arc::new(projector::inventory_feed::LegacyFeed),
         wiring,
     );
     let (store, metrics) = (wiring.store, wiring.metrics);

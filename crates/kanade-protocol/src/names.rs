@@ -9,6 +9,8 @@ pub const STREAM_EVENTS: &str = "EVENTS";
 pub const STREAM_AUDIT: &str = "AUDIT";
 pub const STREAM_OBS_EVENTS: &str = "OBS_EVENTS";
 pub const STREAM_NOTIFICATIONS: &str = "NOTIFICATIONS";
+/// The original kanade's legacy inventory feed (`inventory.<pc>.<hw|sw|net>`).
+pub const STREAM_INVENTORY: &str = "INVENTORY";
 
 pub const KV_JOBS: &str = "jobs";
 pub const KV_JOBS_YAML: &str = "jobs_yaml";
@@ -39,6 +41,7 @@ pub const CONSUMER_RESULTS: &str = "backend_results_projector";
 pub const CONSUMER_EVENTS: &str = "backend_events_projector";
 pub const CONSUMER_AUDIT: &str = "backend_audit_projector";
 pub const CONSUMER_OBS_EVENTS: &str = "backend_obs_events_projector";
+pub const CONSUMER_INVENTORY: &str = "backend_inventory_projector";
 pub const CONSUMER_NOTIFICATIONS: &str = "backend_notifications_projector";
 pub const CONSUMER_NOTIFICATION_ACKS: &str = "backend_notification_acks_projector";
 
@@ -105,6 +108,14 @@ pub const STREAMS: &[StreamSpec] = &[
         max_bytes: 512 * MIB,
         max_msgs_per_subject: None,
         description: "notifications for the people at the machines",
+    },
+    StreamSpec {
+        name: STREAM_INVENTORY,
+        subjects: &["inventory.>"],
+        max_age: Duration::from_secs(90 * 24 * 3600),
+        max_bytes: 1024 * MIB,
+        max_msgs_per_subject: None,
+        description: "legacy inventory snapshots of the original's older agents (inventory.<pc>.<kind>)",
     },
 ];
 

@@ -11,6 +11,8 @@ pub const HOST_PERF_FILTER: &str = "host_perf.>";
 pub const PROCESS_PERF_FILTER: &str = "process_perf.>";
 pub const NOTIFICATIONS_ALL: &str = "notifications.all";
 pub const NOTIFICATIONS_FILTER: &str = "notifications.>";
+/// The legacy inventory feed: `inventory.<pc>.<kind>`.
+pub const INVENTORY_FILTER: &str = "inventory.>";
 /// Every notification event on EVENTS (acks today).
 pub const NOTIFICATION_EVENTS_FILTER: &str = "events.notifications.>";
 
@@ -76,6 +78,20 @@ pub fn notification_acked(pc_id: &str, user: &str, notification_id: &str) -> Str
 /// Every ack machine `pc_id` may publish (one user token, one notification id after it).
 pub fn notification_acked_filter(pc_id: &str) -> String {
     format!("events.notifications.acked.{}.*.*", pc_tokens(pc_id))
+}
+
+/// Where the original's older agents published a legacy inventory snapshot (`kind`: `hw`,
+/// `sw`, `net`).
+pub fn inventory(pc_id: &str, kind: &str) -> String {
+    format!("inventory.{}.{kind}", pc_tokens(pc_id))
+}
+
+/// The machine and kind of a legacy inventory subject (a dotted machine id spans the tokens
+/// between the first and the last).
+pub fn inventory_parts(subject: &str) -> Option<(&str, &str)> {
+    let rest = subject.strip_prefix("inventory.")?;
+    let (pc, kind) = rest.rsplit_once('.')?;
+    (!pc.is_empty() && is_valid_token(kind)).then_some((pc, kind))
 }
 
 pub fn host_perf(pc_id: &str) -> String {

@@ -21,6 +21,7 @@ mod freeze;
 mod https;
 mod inventory;
 mod keys;
+mod legacy_inventory;
 mod notifications;
 mod openapi;
 mod projection;
