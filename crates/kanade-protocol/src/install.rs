@@ -68,16 +68,16 @@ impl InstallCommandRequest {
                 &["http://", "https://"][..],
             ),
         ] {
-            if let Some(url) = url {
-                if !schemes.iter().any(|s| url.starts_with(s)) || !url.chars().all(url_char) {
-                    return Err(invalid(
-                        field,
-                        format!(
-                            "must start with {} and use only letters, digits and :/.-_[]@%?=&+~,",
-                            schemes.join(" or ")
-                        ),
-                    ));
-                }
+            if let Some(url) = url
+                && (!schemes.iter().any(|s| url.starts_with(s)) || !url.chars().all(url_char))
+            {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "must start with {} and use only letters, digits and :/.-_[]@%?=&+~,",
+                        schemes.join(" or ")
+                    ),
+                ));
             }
         }
         Ok(())
