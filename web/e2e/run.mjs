@@ -432,6 +432,36 @@ async function main() {
     await shot(page, '10d-agent-log')
   })
 
+  await check('two-person approval: an operator\'s request of a require_approval job waits on Activity, and the admin approves it on its page so the agent runs it', async () => {
+    const made = await admin('POST', '/api/accounts', { username: 'olga', password: 'olga-first-password-1', role: 'operator' })
+    assert(made.status === 201, `create operator: ${made.status} ${JSON.stringify(made.body)}`)
+    const olga = apiAs(await apiLogin('olga', 'olga-first-password-1'))
+    const changed = await olga('POST', '/api/auth/change-password', { current_password: 'olga-first-password-1', new_password: 'olga-second-password-1' })
+    assert(changed.status === 204, `change password: ${changed.status}`)
+    const olgaApi = apiAs(await apiLogin('olga', 'olga-second-password-1'))
+    const job = await fetch(`${base}/api/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/yaml' },
+      body: 'id: guarded\nversion: 1\nexecute:\n  shell: sh\n  script: echo approved-by-a-second-operator\n  timeout: 60s\nrequire_approval: true\n',
+    })
+    assert(job.ok, `create guarded job: ${job.status} ${await job.text()}`)
+    const asked = await olgaApi('POST', '/api/exec/guarded', { target: { pcs: [AGENT_ID] } })
+    assert(asked.status === 202 && asked.body.status === 'awaiting_approval', `request: ${asked.status} ${JSON.stringify(asked.body)}`)
+    const own = await olgaApi('POST', `/api/executions/${asked.body.exec_id}/approve`, {})
+    assert(own.status === 403, `the requester approved their own request: ${own.status}`)
+    await page.getByRole('link', { name: 'Activity' }).click()
+    const banner = page.getByTestId('awaiting-approval')
+    await banner.getByRole('link', { name: 'guarded by olga' }).waitFor()
+    await shot(page, '10a-awaiting-approval')
+    await banner.getByRole('link', { name: 'guarded by olga' }).click()
+    await page.getByTestId('approval-state').filter({ hasText: 'Awaiting' }).waitFor()
+    page.once('dialog', (d) => void d.accept('e2e: second pair of eyes'))
+    await page.getByRole('button', { name: 'Approve' }).click()
+    await page.getByTestId('approval-state').filter({ hasText: 'Approved by admin' }).waitFor()
+    await page.getByRole('link', { name: 'stdout / stderr' }).waitFor({ timeout: 25_000 })
+    await shot(page, '10b-approved')
+  })
+
   await check('activity, audit, groups, freeze and accounts pages render', async () => {
     await page.getByRole('link', { name: 'Activity' }).click()
     await page.getByRole('link', { name: jobId }).first().waitFor()
