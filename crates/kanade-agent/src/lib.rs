@@ -52,6 +52,7 @@ pub mod slots;
 pub mod staleness;
 pub mod subscriptions;
 pub mod sys;
+pub mod terminal;
 pub mod verify;
 
 pub use config::AgentConfig;
@@ -192,6 +193,12 @@ pub async fn serve(
         _ => None,
     };
     subsystems.spawn(agent_logs::serve(client.clone(), pc_id.clone(), log_folder));
+    subsystems.spawn(terminal::serve(terminal::Env::new(
+        client.clone(),
+        pc_id.clone(),
+        keyring.clone(),
+        live.config.clone(),
+    )));
     subsystems.spawn(notifications::run(
         client.clone(),
         pc_id.clone(),

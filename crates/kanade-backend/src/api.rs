@@ -35,6 +35,7 @@ mod schedules;
 mod session;
 mod settings;
 mod tail;
+mod terminal;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -60,6 +61,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(output::router())
         .merge(tail::router())
         .merge(agent_logs::router())
+        .merge(terminal::router())
         .merge(jetstream::router())
         .merge(session::router())
         .merge(accounts::router())

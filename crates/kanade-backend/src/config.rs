@@ -176,6 +176,8 @@ pub struct RetentionConfig {
     pub timeline: HumanDuration,
     pub audit: HumanDuration,
     pub inventory_history: HumanDuration,
+    /// How long remote terminal transcripts are kept (object store `terminal_transcripts`).
+    pub terminal_transcripts: HumanDuration,
 }
 
 impl Default for RetentionConfig {
@@ -189,6 +191,7 @@ impl Default for RetentionConfig {
             timeline: days(90),
             audit: days(365),
             inventory_history: days(90),
+            terminal_transcripts: days(30),
         }
     }
 }

@@ -38,6 +38,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod terminal;
 pub mod totals;
 pub mod watchdog;
 pub mod web;

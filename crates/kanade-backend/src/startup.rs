@@ -187,6 +187,13 @@ async fn start(
             "result_output retention not applied"
         );
     }
+    let keep = config.retention.terminal_transcripts.0;
+    if let Err(err) = crate::terminal::apply_retention(&js, keep).await {
+        tracing::warn!(
+            error = format!("{err:#}"),
+            "terminal transcript retention not applied"
+        );
+    }
     let registry = crate::access::Registry::open(&js).await?;
     let kicker = match &keys {
         Some(keys) => Some(crate::access::connect_system(&config, keys).await?),

@@ -17,6 +17,7 @@ pub mod perf;
 pub mod results;
 pub mod scheduler;
 pub mod snapshot;
+pub mod terminal;
 pub mod users;
 
 use std::path::{Path, PathBuf};

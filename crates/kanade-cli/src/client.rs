@@ -29,6 +29,7 @@ mod keys;
 mod machines;
 mod reach;
 mod server;
+pub mod terminal;
 
 pub use fleet::{AgentQuery, ObsQuery, PerfRange};
 pub use machines::Verdict;
@@ -49,6 +50,8 @@ pub struct ApiClient {
     base_url: Url,
     token: Option<String>,
     http: reqwest::Client,
+    /// The CA `pinning` trusts (also for the remote terminal's WebSocket).
+    ca_file: Option<std::path::PathBuf>,
 }
 
 /// Why a request failed. `Api` carries the HTTP status and the server's `ErrorBody`.
@@ -186,6 +189,7 @@ impl ApiClient {
             base_url: base,
             token: token.filter(|t| !t.is_empty()),
             http,
+            ca_file: None,
         })
     }
 
@@ -214,6 +218,7 @@ impl ApiClient {
         self.http = http_client(reqwest::Client::builder().tls_certs_only([ca]))
             .build()
             .map_err(|err| bad(format!("cannot build an HTTP client: {err}")))?;
+        self.ca_file = Some(path.to_owned());
         Ok(self)
     }
 

@@ -42,6 +42,20 @@ pub struct ConfigScope {
     pub target_version_jitter: Option<HumanDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_signatures: Option<SignatureMode>,
+    /// Whether an admin may open a remote terminal on the machine (`allow`, the default, or
+    /// `deny`); checked by the backend before opening and by the agent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<TerminalPolicy>,
+}
+
+/// Whether remote terminals may be opened on a machine.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TerminalPolicy {
+    #[default]
+    Allow,
+    Deny,
 }
 
 /// What an agent does with a command whose signature does not verify: `report` logs it and
@@ -70,6 +84,8 @@ pub struct EffectiveConfig {
     pub target_version_jitter: HumanDuration,
     #[serde(default)]
     pub command_signatures: SignatureMode,
+    #[serde(default)]
+    pub terminal: TerminalPolicy,
 }
 
 /// How long, at most, an agent waits at random before a self-update (the original's default):
@@ -98,6 +114,7 @@ impl Default for EffectiveConfig {
             target_version: None,
             target_version_jitter: HumanDuration::from_secs(DEFAULT_TARGET_VERSION_JITTER_SECS),
             command_signatures: SignatureMode::Enforce,
+            terminal: TerminalPolicy::Allow,
         }
     }
 }
@@ -192,6 +209,10 @@ pub fn resolve(
             effective.command_signatures = v;
             set("command_signatures");
         }
+        if let Some(v) = scope.terminal {
+            effective.terminal = v;
+            set("terminal");
+        }
     }
     let values = serde_json::to_value(&effective).unwrap_or_default();
     let sourced = sources
@@ -217,6 +238,7 @@ pub const FIELDS: &[&str] = &[
     "target_version",
     "target_version_jitter",
     "command_signatures",
+    "terminal",
 ];
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub mod settings;
 pub mod signing;
 pub mod staleness;
 pub mod subject;
+pub mod terminal;
 pub mod wire;
 
 /// The version every kanade binary reports (agent heartbeats, `/api/version`).

@@ -36,6 +36,7 @@ pub const KV_NOTIFICATIONS_READ: &str = "notifications_read";
 
 pub const OBJ_AGENT_RELEASES: &str = "agent_releases";
 pub const OBJ_RESULT_OUTPUT: &str = "result_output";
+pub const OBJ_TERMINAL_TRANSCRIPTS: &str = "terminal_transcripts";
 
 pub const CONSUMER_RESULTS: &str = "backend_results_projector";
 pub const CONSUMER_EVENTS: &str = "backend_events_projector";
@@ -263,6 +264,13 @@ pub const OBJECT_STORES: &[ObjectStoreSpec] = &[
         max_age: Duration::from_secs(30 * 24 * 3600),
         max_bytes: 4096 * MIB,
         description: "job output above the inline cap, by result id",
+    },
+    ObjectStoreSpec {
+        name: OBJ_TERMINAL_TRANSCRIPTS,
+        // The backend sets its own `[retention] terminal_transcripts` after this at boot.
+        max_age: Duration::from_secs(30 * 24 * 3600),
+        max_bytes: 4096 * MIB,
+        description: "remote terminal transcripts, by session id",
     },
 ];
 

@@ -206,6 +206,13 @@ impl SigningKey {
     }
 
     /// A copy of `cmd` carrying a signature for `target`.
+    /// Signs other canonical bytes (a terminal open request, `crate::terminal`): standard
+    /// base64 of the ed25519 signature.
+    pub fn sign_bytes(&self, bytes: &[u8]) -> String {
+        let sig = self.pair.sign(bytes).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(sig)
+    }
+
     pub fn signed(&self, cmd: &Command, target: &str, now: DateTime<Utc>) -> Command {
         let mut out = cmd.clone();
         out.signature = Some(self.sign(cmd, target, now));
@@ -255,6 +262,16 @@ impl std::fmt::Display for Rejection {
             }
         }
     }
+}
+
+/// Whether `sig` (standard base64) is `public_key`'s signature of `bytes`.
+pub fn verify_bytes(public_key: &str, bytes: &[u8], sig: &str) -> bool {
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(sig.as_bytes()) else {
+        return false;
+    };
+    nkeys::KeyPair::from_public_key(public_key)
+        .and_then(|pair| pair.verify(bytes, &raw))
+        .is_ok()
 }
 
 /// Checks `cmd`, received on `subject`, against `keys` (key id → nkeys public key). Ok carries

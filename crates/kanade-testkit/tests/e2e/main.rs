@@ -12,4 +12,5 @@ mod liveness;
 mod reach;
 mod signing;
 mod support;
+mod terminal;
 mod zero_trust;
