@@ -44,7 +44,9 @@ const TICK: Duration = Duration::from_millis(10);
 /// JetStream publishes whose acks may be outstanding per connection before the publisher
 /// waits for some (the async-publish pattern: never await each ack on its own).
 const ACK_WINDOW: usize = 2000;
-const MAX_PUBLISH_ATTEMPTS: u32 = 20;
+/// Attempts before a message counts as lost: with the backoff (200 ms doubling to 3.2 s),
+/// about a minute of trying.
+const MAX_PUBLISH_ATTEMPTS: u32 = 25;
 /// Recent request ids kept per machine to run each request once.
 const DEDUP_DEPTH: usize = 16;
 
@@ -228,8 +230,18 @@ pub async fn connect(url: &str, name: String) -> anyhow::Result<Client> {
     {
         options = options.token(token);
     }
+    // A cluster is named by several URLs, comma separated; the client moves between them.
+    let servers: Vec<async_nats::ServerAddr> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .with_context(|| format!("`{u}` is not a broker URL (in {url})"))
+        })
+        .collect::<anyhow::Result<_>>()?;
     options
-        .connect(url)
+        .connect(servers)
         .await
         .with_context(|| format!("connecting to NATS at {url}"))
 }
@@ -402,9 +414,12 @@ async fn publisher(
                 stats.unacked.fetch_sub(1, Ordering::Relaxed);
             } else {
                 inc(&stats.js_retries);
+                // Backing off like the agent's outbox: a broker node's loss (a new stream
+                // leader, clients moving to another node) takes seconds, not milliseconds.
+                let pause = Duration::from_millis(200) * 2u32.pow(out.attempts.min(4));
                 let retry = retry.clone();
                 tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::time::sleep(pause).await;
                     let _ = retry.send(out);
                 });
             }

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 struct Node {
+    /// Clients connect in clear text (only for tests of components that cannot pin a CA yet).
+    plain: bool,
     name: String,
     port: u16,
     config: PathBuf,
@@ -28,10 +30,16 @@ impl NatsCluster {
     /// Starts `size` nodes and waits until each accepts connections. JetStream elects its meta
     /// leader a moment later: callers retry their first JetStream request.
     pub fn start(size: usize) -> NatsCluster {
-        NatsCluster::try_start(size).unwrap_or_else(|err| panic!("{err:#}"))
+        NatsCluster::try_start(size, false).unwrap_or_else(|err| panic!("{err:#}"))
     }
 
-    fn try_start(size: usize) -> anyhow::Result<NatsCluster> {
+    /// `start` with clear-text client connections, for clients that cannot pin a CA yet (the
+    /// fleet simulator). Routes are loopback only either way.
+    pub fn start_plain(size: usize) -> NatsCluster {
+        NatsCluster::try_start(size, true).unwrap_or_else(|err| panic!("{err:#}"))
+    }
+
+    fn try_start(size: usize, plain: bool) -> anyhow::Result<NatsCluster> {
         let dir = tempfile::Builder::new()
             .prefix("kanade-cluster-")
             .tempdir()?;
@@ -50,6 +58,14 @@ impl NatsCluster {
             let store = dir.path().join(&name);
             std::fs::create_dir_all(&store)?;
             let config = dir.path().join(format!("{name}.conf"));
+            let tls_block = match plain {
+                true => String::new(),
+                false => format!(
+                    "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n",
+                    tls.server_cert.display(),
+                    tls.server_key.display()
+                ),
+            };
             std::fs::write(
                 &config,
                 format!(
@@ -59,11 +75,7 @@ jetstream {{
   store_dir: "{store}"
   max_file_store: {max}
 }}
-tls {{
-  cert_file: "{cert}"
-  key_file: "{key}"
-}}
-cluster {{
+{tls_block}cluster {{
   name: kanade
   listen: 127.0.0.1:{route}
   routes: [{routes}]
@@ -71,12 +83,11 @@ cluster {{
 "#,
                     store = store.display(),
                     max = crate::nats::TEST_FILE_STORE,
-                    cert = tls.server_cert.display(),
-                    key = tls.server_key.display(),
                     routes = routes.join(", "),
                 ),
             )?;
             nodes.push(Node {
+                plain,
                 log: dir.path().join(format!("{name}.log")),
                 name,
                 port: *port,
@@ -98,14 +109,14 @@ cluster {{
     pub fn url(&self) -> String {
         self.nodes
             .iter()
-            .map(|n| format!("tls://127.0.0.1:{}", n.port))
+            .map(|n| n.client_url())
             .collect::<Vec<_>>()
             .join(",")
     }
 
     /// One node's client URL.
     pub fn node_url(&self, i: usize) -> String {
-        format!("tls://127.0.0.1:{}", self.nodes[i].port)
+        self.nodes[i].client_url()
     }
 
     pub fn node_name(&self, i: usize) -> &str {
@@ -171,6 +182,13 @@ cluster {{
             std::thread::sleep(Duration::from_millis(20));
         }
         bail!("node {} did not listen within 20 s", node.name)
+    }
+}
+
+impl Node {
+    fn client_url(&self) -> String {
+        let scheme = if self.plain { "nats" } else { "tls" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 }
 
