@@ -1,10 +1,11 @@
 //! Commands in, results out: subscribe to this machine's command subjects (group subjects
 //! follow live membership changes), catch up (`replay`: the newest command per subject) at start, after every
 //! reconnect and after a group change, check the signature (`verify`), run each `request_id`
-//! once, check the gates (version pin, run_as, revoke, deadline; the fleet freeze is not one:
+//! once, check the gates (version pin, revoke, deadline; the fleet freeze is not one:
 //! it holds only the backend's scheduled fires, never a command that reached the machine),
-//! apply jitter, wait for a slot under `max_local_concurrent`, run
-//! the script and hand the started event, the emitted timeline events and the result to the
+//! apply jitter, wait for a slot under `max_local_concurrent`, decide whose account runs it
+//! (`run_as`) and in which folder (`workdir`), run the script and hand
+//! the started event, the emitted timeline events and the result to the
 //! outbox, in that order.
 
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ use futures::StreamExt;
 use kanade_protocol::manifest::EmitKind;
 use kanade_protocol::names::{self, exit_code};
 use kanade_protocol::subject::{self, is_valid_token};
-use kanade_protocol::wire::{Command, EmitHint, EventStarted, ExecResult, RunAs, SCRIPT_REVOKED};
+use kanade_protocol::wire::{Command, EmitHint, EventStarted, ExecResult, SCRIPT_REVOKED};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -60,36 +61,70 @@ pub struct Env {
     pub keyring: Keyring,
     /// Where the catch-up marks are kept.
     pub data_dir: std::path::PathBuf,
+    /// logind's session files, for `run_as: user` and `system_gui`.
+    pub sessions_dir: std::path::PathBuf,
+    /// Told of every result recorded (the local scheduler's completion memory).
+    pub finished: Option<mpsc::UnboundedSender<crate::local_scheduler::Finished>>,
 }
 
 /// Receives and dispatches commands until the agent stops, then waits (bounded) for running
 /// jobs to record their results.
-pub async fn run(env: Env, seen: SeenRequests) {
+pub async fn run(env: Env, seen: SeenRequests, mut local: mpsc::Receiver<Command>) {
     let js = jetstream::new(env.client.clone());
     let mut stop = env.stop.clone();
-    let setup = tokio::select! {
-        setup = setup_with_retry(&env, &js) => setup,
-        _ = stopping(&mut stop) => return,
+    let slots = Slots::new(env.live.config.borrow().max_local_concurrent as usize);
+    let gates: Arc<GateCache> = Arc::default();
+    // Until the broker was reached once, the local scheduler's fires still run: the pin and
+    // revocation cannot be read then, so the job's staleness policy decides.
+    let mut early = JoinSet::new();
+    let offline = JobEnv {
+        env: env.clone(),
+        script_current: None,
+        script_status: None,
+        slots: slots.clone(),
+        gates: gates.clone(),
+    };
+    let mut seen = seen;
+    let setup = {
+        let setting_up = setup_with_retry(&env, &js);
+        let mut setting_up = std::pin::pin!(setting_up);
+        loop {
+            tokio::select! {
+                setup = &mut setting_up => break setup,
+                Some(cmd) = local.recv() => {
+                    if seen.first_sighting(&cmd.request_id, Utc::now()) {
+                        early.spawn(execute(offline.clone(), cmd));
+                    }
+                }
+                _ = stopping(&mut stop) => {
+                    wait_for_jobs(&mut early).await;
+                    return;
+                }
+            }
+        }
     };
     tracing::info!(subjects = ?setup.subs.subjects(), "listening for commands");
     env.ready.send_replace(true);
     let mut subs = setup.subs;
     let mut config = env.live.config.clone();
     let mut groups = env.live.groups.clone();
-    let slots = Slots::new(config.borrow_and_update().max_local_concurrent as usize);
+    let size = config.borrow_and_update().max_local_concurrent as usize;
+    if size != slots.size() {
+        slots.resize(size);
+    }
     let (recheck_tx, mut rechecks) = mpsc::channel(256);
     let mut intake = Intake {
         job_env: JobEnv {
             env: env.clone(),
-            script_current: setup.script_current,
-            script_status: setup.script_status,
+            script_current: Some(setup.script_current),
+            script_status: Some(setup.script_status),
             slots: slots.clone(),
-            gates: Arc::default(),
+            gates,
         },
         seen,
         refused: Refused::default(),
         recheck: recheck_tx,
-        jobs: JoinSet::new(),
+        jobs: early,
     };
     let mut marks = replay::Marks::load(env.data_dir.join("catch_up.json"));
     let mut catch_up_due = true;
@@ -142,6 +177,7 @@ pub async fn run(env: Env, seen: SeenRequests) {
                 let Recheck { subject, payload, via } = again;
                 intake.accept(&subject, &payload, via, true);
             }
+            Some(cmd) = local.recv() => intake.local(cmd),
             Some(done) = intake.jobs.join_next() => log_job_end(done),
             Ok(()) = groups.changed() => {
                 let wanted = groups.borrow_and_update().clone().unwrap_or_default();
@@ -168,15 +204,20 @@ pub async fn run(env: Env, seen: SeenRequests) {
         }
     }
     drop(subs);
+    wait_for_jobs(&mut intake.jobs).await;
+}
+
+/// Waits (bounded) for running jobs to record their results.
+async fn wait_for_jobs(jobs: &mut JoinSet<()>) {
     let waited = tokio::time::timeout(JOBS_GRACE, async {
-        while let Some(done) = intake.jobs.join_next().await {
+        while let Some(done) = jobs.join_next().await {
             log_job_end(done);
         }
     })
     .await;
     if waited.is_err() {
         tracing::warn!(
-            jobs = intake.jobs.len(),
+            jobs = jobs.len(),
             "jobs did not finish in time; abandoning them"
         );
     }
@@ -268,6 +309,14 @@ struct Intake {
 }
 
 impl Intake {
+    /// A fire of the local scheduler: from this agent's own cached KV, so not verified.
+    fn local(&mut self, cmd: Command) {
+        if !self.seen.first_sighting(&cmd.request_id, Utc::now()) {
+            return;
+        }
+        self.jobs.spawn(execute(self.job_env.clone(), cmd));
+    }
+
     fn accept(&mut self, subject: &str, payload: &[u8], via: &'static str, rechecked: bool) {
         let cmd: Command = match serde_json::from_slice(payload) {
             Ok(cmd) => cmd,
@@ -335,8 +384,9 @@ impl Intake {
 #[derive(Clone)]
 struct JobEnv {
     env: Env,
-    script_current: kv::Store,
-    script_status: kv::Store,
+    /// `None` until the broker was reached once.
+    script_current: Option<kv::Store>,
+    script_status: Option<kv::Store>,
     slots: Arc<Slots>,
     /// The pin and revocation last read, for the staleness policy.
     gates: Arc<GateCache>,
@@ -344,7 +394,8 @@ struct JobEnv {
 
 pub use crate::verify::Refusal;
 
-/// The gates in their order: version pin, run_as, revoke, deadline. `pinned` and `status` are the
+/// The gates in their order: version pin, revoke, deadline (run_as is decided just before the
+/// start, in `run_as::identity`, since who is logged on changes). `pinned` and `status` are the
 /// values of `script_current[cmd.id]` and `script_status[cmd.id]` (`None` when missing).
 pub fn check_gates(
     cmd: &Command,
@@ -360,20 +411,6 @@ pub fn check_gates(
             reason: format!(
                 "kanade: job {} is pinned to version {pinned}, this command carries version {}",
                 cmd.id, cmd.version
-            ),
-        });
-    }
-    if let Some(run_as) = cmd.run_as
-        && run_as != RunAs::System
-    {
-        let name = serde_json::to_value(run_as)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        return Some(Refusal {
-            exit_code: exit_code::UNSUPPORTED,
-            reason: format!(
-                "kanade: run_as {name} is not supported by this agent — not running (it would run as the agent's own account)"
             ),
         });
     }
@@ -447,6 +484,10 @@ async fn execute(job: JobEnv, cmd: Command) {
     if let Some(refusal) = check_deadline(&cmd, Utc::now()) {
         return skip(env, &cmd, result_id, refusal).await;
     }
+    let identity = match crate::run_as::identity(cmd.run_as, &env.sessions_dir) {
+        Ok(identity) => identity,
+        Err(refusal) => return skip(env, &cmd, result_id, refusal).await,
+    };
     let started_at = Utc::now();
     let invocation = match process::invocation(cmd.shell, &cmd.script) {
         Ok(invocation) => invocation,
@@ -454,6 +495,16 @@ async fn execute(job: JobEnv, cmd: Command) {
             let result = result_of(env, &cmd, result_id, 1, String::new(), reason, started_at);
             return record(env, Entry::Result(result)).await;
         }
+    };
+    let cwd = match cmd.cwd.as_deref().filter(|c| !c.trim().is_empty()) {
+        None => None,
+        Some(cwd) => match crate::workdir::resolve(cwd, &identity.env) {
+            Ok(dir) => Some(dir),
+            Err(reason) => {
+                let result = result_of(env, &cmd, result_id, 1, String::new(), reason, started_at);
+                return record(env, Entry::Result(result)).await;
+            }
+        },
     };
     // 0 (unset) means the longest timeout a job may ask for; larger values are capped to it.
     let timeout_secs = match cmd.timeout_secs {
@@ -488,12 +539,13 @@ async fn execute(job: JobEnv, cmd: Command) {
         },
     );
     let mut options = process::RunOptions {
-        cwd: cmd.cwd.clone(),
+        cwd,
         timeout: Duration::from_secs(timeout_secs),
         spill_stdout: env.outbox.spill_path(&result_id, "stdout"),
         spill_stderr: env.outbox.spill_path(&result_id, "stderr"),
         line_times: emits_events,
         live: Some(live_tx),
+        identity,
     };
     let mut outcome = process::run(&invocation, &options, stop.as_mut()).await;
     // Retries: a non-zero exit runs the script again after the backoff, up to `max` more
@@ -652,10 +704,18 @@ async fn read_gate_values(
     job: &JobEnv,
     job_id: &str,
 ) -> Result<(Option<String>, Option<String>), String> {
-    let pinned = read_value(&job.script_current, job_id)
+    let (Some(current), Some(status)) = (&job.script_current, &job.script_status) else {
+        return Err("kanade: the broker has not been reached since the agent started".to_owned());
+    };
+    // Disconnected (a local fire during an outage): no KV read could answer; the staleness
+    // policy decides at once instead of after the reads' timeouts.
+    if job.env.client.connection_state() != State::Connected {
+        return Err("kanade: the broker is not reachable".to_owned());
+    }
+    let pinned = read_value(current, job_id)
         .await
         .map_err(|err| format!("kanade: cannot read script_current: {err}"))?;
-    let status = read_value(&job.script_status, job_id)
+    let status = read_value(status, job_id)
         .await
         .map_err(|err| format!("kanade: cannot read script_status: {err}"))?;
     Ok((pinned, status))
@@ -752,6 +812,14 @@ fn result_of(
 }
 
 async fn record(env: &Env, entry: Entry) {
+    if let (Some(tap), Entry::Result(result)) = (&env.finished, &entry) {
+        let _ = tap.send(crate::local_scheduler::Finished {
+            request_id: result.request_id.clone(),
+            exit_code: result.exit_code,
+            skipped: result.skipped,
+            at: result.finished_at,
+        });
+    }
     if let Err(err) = env.outbox.push(&entry).await {
         tracing::error!(
             error = format!("{err:#}"),

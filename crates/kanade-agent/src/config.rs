@@ -41,6 +41,9 @@ pub struct AgentSection {
     pub enrollment_token: Option<Secret>,
     /// The heartbeat cadence as long as no KV `agent_config` scope sets `heartbeat_interval`.
     pub heartbeat_interval: HumanDuration,
+    /// systemd-logind's session state files, read for `run_as: user` / `system_gui` and the
+    /// `logon` trigger of agent-side schedules.
+    pub sessions_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -64,6 +67,7 @@ impl Default for AgentSection {
             data_dir: None,
             enrollment_token: None,
             heartbeat_interval: HumanDuration::from_secs(30),
+            sessions_dir: PathBuf::from(crate::run_as::DEFAULT_SESSIONS_DIR),
         }
     }
 }

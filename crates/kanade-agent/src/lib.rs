@@ -38,6 +38,7 @@ pub mod key_watch;
 pub mod keyring;
 pub mod live;
 pub mod local;
+pub mod local_scheduler;
 pub mod logging;
 pub mod logon;
 pub mod notifications;
@@ -47,6 +48,7 @@ pub mod private;
 pub mod process;
 pub mod read_marks;
 pub mod replay;
+pub mod run_as;
 pub mod self_update;
 pub mod slots;
 pub mod staleness;
@@ -54,6 +56,7 @@ pub mod subscriptions;
 pub mod sys;
 pub mod terminal;
 pub mod verify;
+pub mod workdir;
 
 pub use config::AgentConfig;
 
@@ -244,6 +247,19 @@ pub async fn serve(
         }
         None => tracing::info!("not running from an installed executable: self-update is off"),
     }
+    // The agent-side scheduler (`runs_on: agent`) hands its fires to command intake and hears
+    // back of every result.
+    let (fires_tx, fires_rx) = tokio::sync::mpsc::channel(64);
+    let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
+    subsystems.spawn(local_scheduler::run(local_scheduler::Env {
+        pc_id: pc_id.clone(),
+        client: client.clone(),
+        data_dir: data_dir.clone(),
+        sessions_dir: config.agent.sessions_dir.clone(),
+        groups: live.groups.clone(),
+        fires: fires_tx,
+        finished: finished_rx,
+    }));
     // Separate, because at shutdown it is awaited (jobs record results) while the others are
     // only aborted.
     let mut intake = JoinSet::new();
@@ -256,8 +272,10 @@ pub async fn serve(
         live,
         keyring,
         data_dir: data_dir.clone(),
+        sessions_dir: config.agent.sessions_dir.clone(),
+        finished: Some(finished_tx),
     };
-    intake.spawn(commands::run(env, seen));
+    intake.spawn(commands::run(env, seen, fires_rx));
 
     let outcome = tokio::select! {
         _ = shutdown => Ok(Stopped::Shutdown),

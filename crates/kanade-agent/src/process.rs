@@ -53,6 +53,29 @@ pub struct RunOptions {
     pub line_times: bool,
     /// Where a copy of the output goes while it is read (live output; never waits).
     pub live: Option<crate::live::LiveTx>,
+    /// Whose account and environment the script runs with (`run_as`); the agent's own by
+    /// default.
+    pub identity: Identity,
+}
+
+/// The account a script runs as and what its environment gets on top of the agent's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// Switch to this account in the child, before exec; `None` keeps the agent's.
+    pub account: Option<Account>,
+    /// Variables set for the script (HOME, XDG_RUNTIME_DIR, …).
+    pub env: Vec<(String, String)>,
+}
+
+/// A Unix account: the child takes its supplementary groups, gid and uid (in that order, so
+/// it keeps no group of the agent's), then changes into the working folder as that user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    /// The working folder when the command names none.
+    pub home: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,8 +155,17 @@ pub async fn run(
         .kill_on_drop(true);
     #[cfg(unix)]
     command.process_group(0);
-    if let Some(cwd) = &options.cwd {
-        command.current_dir(cwd);
+    for (name, value) in &options.identity.env {
+        command.env(name, value);
+    }
+    match &options.identity.account {
+        #[cfg(unix)]
+        Some(account) => switch_user(&mut command, account, options.cwd.as_deref()),
+        _ => {
+            if let Some(cwd) = &options.cwd {
+                command.current_dir(cwd);
+            }
+        }
     }
     let mut child = match command.spawn() {
         Ok(child) => child,
@@ -249,6 +281,47 @@ pub async fn run(
         stderr,
         started_at,
         finished_at,
+    }
+}
+
+/// Makes the child drop to `account` between fork and exec: supplementary groups, gid, uid,
+/// then the working folder (entered as the user, so a folder the user may not enter fails
+/// the start). The process group set by `process_group` is kept, so the kill-tree logic
+/// still reaches everything the script starts.
+#[cfg(unix)]
+#[allow(unsafe_code)] // pre_exec is the only way to set supplementary groups before setuid
+fn switch_user(command: &mut tokio::process::Command, account: &Account, cwd: Option<&str>) {
+    use std::os::unix::ffi::OsStrExt;
+    let groups: Vec<nix::unistd::Gid> = account
+        .groups
+        .iter()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    let gid = nix::unistd::Gid::from_raw(account.gid);
+    let uid = nix::unistd::Uid::from_raw(account.uid);
+    let dir = match cwd {
+        Some(cwd) => std::ffi::OsStr::new(cwd).as_bytes().to_vec(),
+        None => account.home.as_os_str().as_bytes().to_vec(),
+    };
+    // A path with a NUL byte cannot name a folder: the chdir fails with "not found".
+    let dir = std::ffi::CString::new(dir).unwrap_or_default();
+    let home = cwd.is_none();
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe system calls on data prepared before the fork (no allocation).
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setgroups(&groups)?;
+            nix::unistd::setgid(gid)?;
+            nix::unistd::setuid(uid)?;
+            if nix::libc::chdir(dir.as_ptr()) != 0 {
+                let err = std::io::Error::last_os_error();
+                // A user without a usable home starts in / rather than not at all.
+                if !home || nix::libc::chdir(c"/".as_ptr()) != 0 {
+                    return Err(err);
+                }
+            }
+            Ok(())
+        });
     }
 }
 
@@ -503,6 +576,7 @@ mod tests {
             spill_stderr: dir.join("err"),
             line_times: false,
             live: None,
+            identity: Identity::default(),
         }
     }
 

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use kanade_protocol::api::Role;
 use kanade_protocol::names;
-use kanade_protocol::schedule::{RolloutPlan, Schedule, When};
+use kanade_protocol::schedule::{RolloutPlan, RunsOn, Schedule, When};
 use tokio::time::Instant;
 
 use crate::auth::Caller;
@@ -366,6 +366,13 @@ fn apply_schedule(state: &mut Leading, entry: kv::Entry) {
             return;
         }
     };
+    if schedule.runs_on == RunsOn::Agent {
+        // The targeted agents fire it themselves.
+        if state.schedules.remove(&entry.key).is_some() {
+            tracing::info!(schedule = %entry.key, "schedule moved to the agents (runs_on: agent)");
+        }
+        return;
+    }
     tracing::info!(schedule = %entry.key, when = %schedule.when.describe(), enabled = schedule.enabled, "schedule loaded");
     state.schedules.insert(
         entry.key.clone(),

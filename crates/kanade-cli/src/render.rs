@@ -152,6 +152,7 @@ pub fn value(value: &serde_json::Value) -> String {
 /// What the agent meant by a result that is not a plain exit of the script.
 pub fn exit_meaning(code: i32, skipped: bool) -> Option<&'static str> {
     match (code, skipped) {
+        (exit_code::NO_USER, true) => Some("skipped: no user is logged on (run_as)"),
         (exit_code::UNSUPPORTED, true) => Some("skipped: not supported on this machine's agent"),
         (exit_code::SIGNATURE_REFUSED, true) => Some("skipped: the signature was refused"),
         (exit_code::VERSION_MISMATCH, true) => Some("skipped: another version is pinned"),

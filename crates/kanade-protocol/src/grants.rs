@@ -28,17 +28,27 @@ pub fn agent_inbox_prefix(pc_id: &str) -> String {
 }
 
 /// Buckets an agent reads every key of: job pins and revocations (any job may be sent to
-/// it), the fleet freeze and the command signing keys (all public by nature).
+/// it), the fleet freeze and the command signing keys (all public by nature), and the
+/// schedules and jobs its local scheduler fires (`runs_on: agent`, as the original's agents
+/// watch them).
 const READ_WHOLE_BUCKETS: &[&str] = &[
     names::KV_SCRIPT_CURRENT,
     names::KV_SCRIPT_STATUS,
     names::KV_FLEET_CONFIG,
     names::KV_COMMAND_KEYS,
+    names::KV_SCHEDULES,
+    names::KV_JOBS,
 ];
 
-/// Buckets an agent watches whole (the command signing keys: public by nature). The client's
-/// watch puts its filter in the request body, which nats-server cannot check.
-const WATCHED_BUCKETS: &[&str] = &[names::KV_COMMAND_KEYS];
+/// Buckets an agent watches whole (the command signing keys: public by nature; the
+/// schedules, jobs and freeze its local scheduler follows). The client's watch puts its
+/// filter in the request body, which nats-server cannot check.
+const WATCHED_BUCKETS: &[&str] = &[
+    names::KV_COMMAND_KEYS,
+    names::KV_SCHEDULES,
+    names::KV_JOBS,
+    names::KV_FLEET_CONFIG,
+];
 
 /// The grant of machine `pc_id` in `groups`.
 pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
@@ -326,7 +336,7 @@ mod tests {
             "$JS.API.CONSUMER.CREATE.NOTIFICATIONS.n1.notifications.pc.pc2",
             "$JS.API.CONSUMER.CREATE.NOTIFICATIONS.n1.notifications.>",
             "$JS.API.DIRECT.GET.KV_agent_groups.$KV.agent_groups.pc2",
-            "$JS.API.DIRECT.GET.KV_jobs.$KV.jobs.x",
+            "$JS.API.DIRECT.GET.KV_jobs_yaml.$KV.jobs_yaml.x",
             "$JS.API.CONSUMER.CREATE.KV_agent_config",
             "$JS.API.CONSUMER.CREATE.KV_agent_config.w1.$KV.agent_config.pcs.pc2",
             "$JS.API.CONSUMER.CREATE.KV_agent_config.w1.$KV.agent_config.>",

@@ -322,9 +322,12 @@ pub fn output_object_key(result_id: &str, stream: &str) -> String {
 /// sent it for an unsupported `run_as` (now [`exit_code::UNSUPPORTED`], the original's 122),
 /// and it is never given another meaning.
 pub mod exit_code {
+    /// `run_as: user` or `system_gui` while no user is logged on (no active local session in
+    /// logind): the run cannot happen now. Skipped. (Ours; the original has no code for it.)
+    pub const NO_USER: i32 = 120;
     /// Unsupported on this OS or by this agent: the command asks for something the agent does
-    /// not implement here (a `run_as` of `user` or `system_gui`), so it is not run rather than
-    /// run differently. Skipped. (Agents before this release used 122 for "the fleet is
+    /// not implement here (a `run_as` of `user` or `system_gui` on a system other than Linux),
+    /// so it is not run rather than run differently. Skipped. (Agents before this release used 122 for "the fleet is
     /// frozen"; the freeze no longer stops commands on the agent.)
     pub const UNSUPPORTED: i32 = 122;
     /// The command's signature is missing, made by an unknown key, does not match, names

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod compat;
+pub mod policy;
 
 use crate::api::Target;
 use crate::duration::HumanDuration;
@@ -49,6 +50,53 @@ pub struct Schedule {
     pub constraints: Option<Constraints>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<OnFailure>,
+    /// `backend` (the default: the backend's scheduler fires it) or `agent` (every targeted
+    /// agent fires it on its own clock from its cached copy, also while the broker is away).
+    #[serde(default, skip_serializing_if = "RunsOn::is_backend")]
+    pub runs_on: RunsOn,
+}
+
+/// Which scheduler fires a schedule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RunsOn {
+    #[default]
+    Backend,
+    Agent,
+}
+
+impl RunsOn {
+    pub fn is_backend(&self) -> bool {
+        *self == RunsOn::Backend
+    }
+}
+
+/// An event on the machine that fires an agent-side schedule (`when: {on: [...]}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OsEvent {
+    /// Once per boot of the machine (an agent restart in the same boot does not count again).
+    Startup,
+    /// A user session becomes the machine's active local session (logind).
+    Logon,
+    /// Refused by `validate`: the agent reads logind's session files, which do not record
+    /// screen locks.
+    Lock,
+    /// Refused like `Lock`.
+    Unlock,
+}
+
+impl OsEvent {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OsEvent::Startup => "startup",
+            OsEvent::Logon => "logon",
+            OsEvent::Lock => "lock",
+            OsEvent::Unlock => "unlock",
+        }
+    }
 }
 
 /// When a schedule fires: exactly one of these keys.
@@ -64,6 +112,8 @@ pub enum When {
     PerPc(Reconcile),
     /// The target as a whole runs it once, or again `every` after its newest success.
     PerTarget(Reconcile),
+    /// Events on the machine (`runs_on: agent` only): `startup`, `logon`.
+    On(Vec<OsEvent>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,6 +322,54 @@ impl Schedule {
                     return Err(invalid(field, "must be between 1m and 366days"));
                 }
             }
+            When::On(events) => {
+                if self.runs_on != RunsOn::Agent {
+                    return Err(invalid(
+                        "when.on",
+                        "OS-event triggers fire on the machine: they need `runs_on: agent`",
+                    ));
+                }
+                if events.is_empty() {
+                    return Err(invalid("when.on", "must name at least one event"));
+                }
+                if let Some(e) = events
+                    .iter()
+                    .find(|e| matches!(e, OsEvent::Lock | OsEvent::Unlock))
+                {
+                    return Err(invalid(
+                        "when.on",
+                        format!(
+                            "`{}` is not supported: the agent follows logind's session files, \
+                             which do not record screen locks (`startup` and `logon` are)",
+                            e.as_str()
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.runs_on == RunsOn::Agent {
+            if matches!(self.when, When::PerTarget(_)) {
+                return Err(invalid(
+                    "when.per_target",
+                    "is not available with `runs_on: agent`: each agent only knows its own runs",
+                ));
+            }
+            if self.rollout.is_some() {
+                return Err(invalid(
+                    "rollout",
+                    "is not available with `runs_on: agent`: each agent fires for itself",
+                ));
+            }
+            if self
+                .constraints
+                .as_ref()
+                .is_some_and(|c| c.max_concurrent.is_some())
+            {
+                return Err(invalid(
+                    "constraints.max_concurrent",
+                    "is a fleet-wide cap, which agent-side schedules cannot keep (backend only)",
+                ));
+            }
         }
         match (&self.rollout, target_is_empty(&self.target)) {
             (None, _) => self.target.validate()?,
@@ -354,6 +452,14 @@ impl When {
             When::Cron(text) => format!("cron {}", text.trim()),
             When::PerPc(r) => format!("per_pc {}", reconcile(r)),
             When::PerTarget(r) => format!("per_target {}", reconcile(r)),
+            When::On(events) => format!(
+                "on {}",
+                events
+                    .iter()
+                    .map(OsEvent::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         }
     }
 }

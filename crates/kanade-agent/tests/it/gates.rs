@@ -1,4 +1,4 @@
-//! Gates before running: version pin, run_as, revoke and deadline each produce one skipped
+//! Gates before running: version pin, revoke and deadline each produce one skipped
 //! result with the reserved exit code, and the script never starts. The fleet freeze is not a
 //! gate: a frozen fleet's agent runs what it gets.
 
@@ -139,38 +139,6 @@ async fn a_frozen_fleet_still_runs_every_command_it_gets() {
         .await;
     let result = skipped(&broker, &pc, &revoked).await;
     assert_eq!(result.exit_code, exit_code::REVOKED);
-    agent.stop().await;
-}
-
-#[tokio::test]
-async fn a_run_as_the_agent_does_not_implement_is_skipped_never_run_as_itself() {
-    let broker = Broker::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let pc = pc_id("runas");
-    let agent = Agent::start(&broker, &pc, dir.path()).await;
-    let marker = dir.path().join("ran");
-    for run_as in ["user", "system_gui"] {
-        // The original's Command shape with run_as, as its backend would publish it.
-        let mut cmd = command(&format!("touch '{}'", marker.display()));
-        cmd.run_as = Some(serde_json::from_value(serde_json::json!(run_as)).unwrap());
-        let result = skipped(&broker, &pc, &cmd).await;
-        assert_eq!(result.exit_code, exit_code::UNSUPPORTED);
-        assert!(
-            result
-                .stderr
-                .contains(&format!("run_as {run_as} is not supported")),
-            "{}",
-            result.stderr
-        );
-    }
-    assert!(!marker.exists(), "the script ran");
-    // run_as system is the agent's own account: it runs.
-    let mut system = command("echo as system");
-    system.run_as = Some(kanade_protocol::wire::RunAs::System);
-    broker.send(&subject::commands_pc(&pc), &system).await;
-    let result = broker.wait_result(&system.request_id).await;
-    assert!(!result.skipped, "{result:#?}");
-    assert_eq!(result.stdout, "as system\n");
     agent.stop().await;
 }
 

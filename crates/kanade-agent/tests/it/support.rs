@@ -378,14 +378,20 @@ pub struct Agent {
 impl Agent {
     /// Starts an agent without waiting for it to be ready.
     pub fn spawn(broker: &Broker, pc_id: &str, data_dir: &Path) -> Agent {
-        let config = agent_config(broker, pc_id, data_dir);
+        Agent::spawn_with(agent_config(broker, pc_id, data_dir))
+    }
+
+    /// Starts an agent with `config` (from `agent_config`, changed) without waiting.
+    pub fn spawn_with(config: AgentConfig) -> Agent {
+        let pc_id = config.agent.id.clone().expect("an agent id");
+        let data_dir = config.agent.data_dir.clone().expect("a data dir");
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(kanade_agent::run(config, async move {
             let _ = rx.await;
         }));
         Agent {
-            pc_id: pc_id.to_owned(),
-            data_dir: data_dir.to_path_buf(),
+            pc_id,
+            data_dir,
             shutdown: Some(tx),
             handle: Some(handle),
         }

@@ -58,6 +58,8 @@ pub async fn history(
                     .await?;
             }
         }
+        // Agent-side schedules never reach the backend's scheduler (`apply_schedule`).
+        When::On(_) => {}
         When::PerPc(_) | When::PerTarget(_) => {
             h.machines = machines(fanout, schedule, now).await?;
             let job_id = schedule.job_id.clone();

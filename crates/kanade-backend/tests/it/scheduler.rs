@@ -681,3 +681,32 @@ async fn a_schedules_on_failure_retry_travels_with_its_commands() {
         })
     );
 }
+
+/// `runs_on: agent` schedules (the original's shapes) are stored for the agents, which fire
+/// them themselves: the backend's scheduler never does, while its own schedules keep firing.
+#[tokio::test]
+async fn agent_side_schedules_are_left_to_the_agents() {
+    let b = start().await;
+    let on_agents = "id: local-tick\njob_id: hello\nwhen: {cron: '* * * * * *'}\nruns_on: agent\ntarget: {all: true}\n";
+    assert_eq!(put_schedule(&b, on_agents).await, StatusCode::CREATED);
+    let logon = "id: logon-compliance\njob_id: hello\nwhen: { on: [startup, logon] }\nruns_on: agent\ntarget: { all: true }\n";
+    assert_eq!(put_schedule(&b, logon).await, StatusCode::CREATED);
+    let detail: ScheduleDetail = b.get("/api/schedules/logon-compliance").await;
+    assert_eq!(detail.schedule.when.describe(), "on startup,logon");
+    assert_eq!(detail.next_fire, None);
+    let unlock = logon.replace("logon] }", "unlock] }");
+    assert_eq!(
+        put_schedule(&b, &unlock).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let every_1s = EVERY_2S.replace("*/2 * * * * *", "* * * * * *");
+    assert_eq!(put_schedule(&b, &every_1s).await, StatusCode::CREATED);
+    wait_for(
+        "the backend's own schedule fires",
+        Duration::from_secs(10),
+        || async { fired_by(&b, "tick") >= 2 },
+    )
+    .await;
+    assert_eq!(fired_by(&b, "local-tick"), 0, "fired by the backend");
+    assert_eq!(fired_by(&b, "logon-compliance"), 0);
+}

@@ -1,6 +1,7 @@
 //! The original's schedule fields this kanade does not act on, refused with the reason (422
 //! naming the field) instead of the bare "unknown field" a typo gets, and those whose value is
 //! already the behaviour (`runs_on: backend`, `rollout.strategy: wave`), accepted and dropped.
+//! `runs_on: agent` and `when.on` are real (validated in `Schedule::validate`).
 
 use serde_json::Value;
 
@@ -16,28 +17,13 @@ pub fn screen(value: &mut Value) -> Result<(), ManifestError> {
         Some(Some("backend")) => {
             object.remove("runs_on");
         }
-        Some(Some("agent")) => {
-            return Err(ManifestError::invalid(
-                "runs_on",
-                "agent-side schedules (each agent ticking on its own clock) are not built yet; \
-                 `backend` (the default) fires from the backend",
-            ));
-        }
+        Some(Some("agent")) => {}
         Some(_) => {
             return Err(ManifestError::invalid(
                 "runs_on",
                 "must be `backend` or `agent`",
             ));
         }
-    }
-    if let Some(Value::Object(when)) = object.get("when")
-        && when.contains_key("on")
-    {
-        return Err(ManifestError::invalid(
-            "when.on",
-            "OS-event triggers (startup, logon, lock, unlock) need agent-side schedules \
-             (`runs_on: agent`), which are not built yet",
-        ));
     }
     if let Some(Value::Object(rollout)) = object.get_mut("rollout") {
         match rollout.get("strategy").map(|v| v.as_str()) {
@@ -89,7 +75,7 @@ mod tests {
     #[test]
     fn what_is_not_built_is_refused_with_the_reason() {
         for (extra, field, why) in [
-            ("runs_on: agent\n", "runs_on", "not built yet"),
+            ("runs_on: elsewhere\n", "runs_on", "`backend` or `agent`"),
             (
                 "rollout: {strategy: canary, waves: [{group: a}]}\n",
                 "rollout.strategy",
@@ -104,13 +90,55 @@ mod tests {
             let err = parse(extra).unwrap_err();
             assert!(err.contains(field) && err.contains(why), "{extra}: {err}");
         }
-        let err = Schedule::parse("id: s\njob_id: j\nwhen: {on: [logon]}\nruns_on: agent\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("runs_on"), "{err}");
         let err = Schedule::parse("id: s\njob_id: j\nwhen: {on: [logon]}\n")
             .unwrap_err()
             .to_string();
         assert!(err.contains("when.on"), "{err}");
+    }
+
+    #[test]
+    fn agent_side_schedules_follow_the_original_s_rules() {
+        // The reference's own example, as written: lock/unlock cannot be sensed here.
+        let err = Schedule::parse(
+            "id: logon-compliance\njob_id: check-bitlocker\nwhen: { on: [logon, unlock] }\n\
+             runs_on: agent\ntarget: { all: true }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("when.on") && err.contains("`unlock` is not supported"),
+            "{err}"
+        );
+        let s = Schedule::parse(
+            "id: logon-compliance\njob_id: check-bitlocker\nwhen: { on: [startup, logon] }\n\
+             runs_on: agent\ntarget: { all: true }\n",
+        )
+        .unwrap();
+        assert_eq!(s.runs_on, crate::schedule::RunsOn::Agent);
+        assert_eq!(s.when.describe(), "on startup,logon");
+        // It round-trips through KV's JSON.
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Schedule>(&json).unwrap(), s);
+        let agent = "id: s\njob_id: j\nruns_on: agent\ntarget: {all: true}\n";
+        for (rest, field) in [
+            ("when: {per_target: once}\n", "when.per_target"),
+            (
+                "when: {cron: '0 3 * * *'}\nconstraints: {max_concurrent: 2}\n",
+                "constraints.max_concurrent",
+            ),
+            ("when: {on: []}\n", "when.on"),
+        ] {
+            let err = Schedule::parse(&format!("{agent}{rest}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{rest}: {err}");
+        }
+        for rest in [
+            "when: {per_pc: {every: 12h}}\n",
+            "when: {calendar: {at: '10:00', days: [tue#2]}}\n",
+            "when: {cron: '0 3 * * *'}\nconstraints: {window: '22:00-04:00', skip_dates: [2026-12-24]}\n",
+        ] {
+            Schedule::parse(&format!("{agent}{rest}")).unwrap();
+        }
     }
 }
