@@ -79,6 +79,10 @@ const SWEEPS: &[(&str, &str)] = &[
         "DELETE FROM executions WHERE exec_id IN (SELECT exec_id FROM executions WHERE initiated_at < ?1 LIMIT ?2)",
     ),
     (
+        "approvals",
+        "DELETE FROM approvals WHERE exec_id IN (SELECT exec_id FROM approvals WHERE requested_at < ?1 LIMIT ?2)",
+    ),
+    (
         "host_perf",
         "DELETE FROM host_perf_samples WHERE (pc_id, at) IN (SELECT pc_id, at FROM host_perf_samples WHERE at < ?1 LIMIT ?2)",
     ),
@@ -115,6 +119,8 @@ pub fn sweep_batch(
     let window = match kind {
         "results" => retention.results,
         "executions" => retention.executions,
+        // A request goes with its execution.
+        "approvals" => retention.executions,
         "host_perf" => retention.host_perf,
         "process_perf" => retention.process_perf,
         "timeline" => retention.timeline,

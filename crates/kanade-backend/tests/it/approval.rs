@@ -341,3 +341,31 @@ async fn a_wipe_rebuilds_requests_and_decisions_from_the_audit_stream() {
     let command = command_for(&b, "pc-3").await.expect("sent after the wipe");
     assert_eq!(command.request_id, waiting.request_id);
 }
+
+#[tokio::test]
+async fn housekeeping_leaves_a_waiting_request_alone_and_retention_removes_it_with_its_execution() {
+    let b = TestBackend::start().await;
+    register(&b, GUARDED).await;
+    let asked = request(&b.http, &b, "pc-h").await;
+    let store = kanade_backend::store::Store::open(&b.db_path())
+        .await
+        .unwrap();
+    let mut config = kanade_backend::BackendConfig::default();
+    config.telemetry.pending_expiry = kanade_protocol::duration::HumanDuration::from_secs(0);
+    let retention = kanade_backend::housekeeping::retention(&config.retention);
+    kanade_backend::housekeeping::once(&store, &config.telemetry, &retention)
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&b, &asked.exec_id).await.execution.status,
+        "awaiting_approval",
+        "not expired as a pending execution nobody picked up"
+    );
+    config.retention.executions = kanade_protocol::duration::HumanDuration::from_secs(0);
+    let retention = kanade_backend::housekeeping::retention(&config.retention);
+    kanade_backend::housekeeping::once(&store, &config.telemetry, &retention)
+        .await
+        .unwrap();
+    assert_eq!(b.query_i64("SELECT COUNT(*) FROM approvals"), 0);
+    assert_eq!(b.query_i64("SELECT COUNT(*) FROM executions"), 0);
+}
