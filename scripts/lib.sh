@@ -147,3 +147,22 @@ ensure_schemathesis() {
     }
     info "schemathesis $SCHEMATHESIS_VERSION at ${SCHEMATHESIS_DIR#"$KANADE_ROOT"/}"
 }
+
+CARGO_DEB_VERSION="3.8.0"
+CARGO_DEB_DIR="$KANADE_ROOT/.tools/cargo-deb"
+
+# cargo-deb $CARGO_DEB_VERSION (crates.io) in .tools/cargo-deb, for scripts/package. Defines
+# nothing: run it as "$CARGO_DEB_DIR/bin/cargo-deb".
+ensure_cargo_deb() {
+    local bin="$CARGO_DEB_DIR/bin/cargo-deb"
+    if ! { [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q " ${CARGO_DEB_VERSION}\$"; }; then
+        info "installing cargo-deb $CARGO_DEB_VERSION into ${CARGO_DEB_DIR#"$KANADE_ROOT"/}"
+        cargo install --quiet --locked --root "$CARGO_DEB_DIR" --version "$CARGO_DEB_VERSION" cargo-deb
+    fi
+}
+
+# systemd-analyze (to verify unit files) and dpkg, for scripts/package --check.
+ensure_package_tools() {
+    command -v systemd-analyze >/dev/null 2>&1 || ensure_apt systemd
+    command -v dpkg-deb >/dev/null 2>&1 || ensure_apt dpkg
+}
