@@ -36,7 +36,8 @@ impl LiveTx {
         if bytes.is_empty() {
             return;
         }
-        if self.tx.try_send((stream, bytes.to_vec())).is_err() {
+        // A full queue is known before copying anything.
+        if self.tx.capacity() == 0 || self.tx.try_send((stream, bytes.to_vec())).is_err() {
             self.dropped
                 .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         }

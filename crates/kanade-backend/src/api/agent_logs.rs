@@ -44,7 +44,8 @@ struct LogsQuery {
     params(("pc_id" = String, Path, description = "The machine id"), LogsQuery),
     responses(
         (status = 200, body = LogsReply, description = "The agent's log lines, oldest first (`error` says why there are none, e.g. no log folder configured)"),
-        (status = 504, body = kanade_protocol::api::ErrorBody, description = "The machine did not answer (offline, or an agent without this feature)"),
+        (status = 404, body = kanade_protocol::api::ErrorBody, description = "A machine never seen"),
+        (status = 504, body = kanade_protocol::api::ErrorBody, description = "A known machine did not answer (offline, or an agent without this feature)"),
     ),
 )]
 async fn logs(
@@ -70,6 +71,9 @@ async fn logs(
         return Err(ApiError::bad_request(format!(
             "lines: {lines} is not between 1 and {LOGS_MAX_LINES}"
         )));
+    }
+    if !super::agents::seen(&state, &pc_id).await? {
+        return Err(ApiError::not_found(format!("machine {pc_id}")));
     }
     let request = LogsRequest {
         since: q.since,

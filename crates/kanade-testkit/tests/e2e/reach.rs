@@ -188,7 +188,7 @@ async fn a_spilled_5_mib_output_comes_back_byte_for_byte() {
 
 #[tokio::test]
 async fn agent_logs_come_from_the_machine_filtered_and_only_for_operators() {
-    let system = System::start_zero_trust(&["pc-logs"]).await;
+    let mut system = System::start_zero_trust(&["pc-logs"]).await;
     let folder = system.agent_dir("pc-logs").join("logs");
     std::fs::create_dir_all(&folder).unwrap();
     let today = chrono::Utc::now();
@@ -245,13 +245,13 @@ async fn agent_logs_come_from_the_machine_filtered_and_only_for_operators() {
         })
     })
     .await;
-    // A machine that does not answer: 504, named.
+    // A machine never seen: 404; a known one that does not answer: 504, named.
     let err = system
         .api
         .agent_logs("pc-absent", None, None, None)
         .await
         .unwrap_err();
-    assert_eq!(err.status().map(|s| s.as_u16()), Some(504), "{err}");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(404), "{err}");
 
     // A viewer may do none of it.
     let viewer = viewer(&system).await;
@@ -271,6 +271,16 @@ async fn agent_logs_come_from_the_machine_filtered_and_only_for_operators() {
         .unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(403));
     assert_eq!(violations_of_reach(&system), Vec::<String>::new());
+
+    // Known but gone: 504 naming it.
+    system.stop_agent("pc-logs").await;
+    let err = system
+        .api
+        .agent_logs("pc-logs", None, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(504), "{err}");
+    assert!(err.to_string().contains("pc-logs"), "{err}");
 }
 
 async fn kanade(system: &System, args: &[&str]) -> (i32, Vec<u8>, String) {
