@@ -36,6 +36,7 @@ mod session;
 mod settings;
 mod tail;
 mod terminal;
+mod tail;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

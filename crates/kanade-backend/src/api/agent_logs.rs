@@ -45,6 +45,7 @@ struct LogsQuery {
     responses(
         (status = 200, body = LogsReply, description = "The agent's log lines, oldest first (`error` says why there are none, e.g. no log folder configured)"),
         (status = 404, body = kanade_protocol::api::ErrorBody, description = "A machine never seen"),
+        (status = 502, body = kanade_protocol::api::ErrorBody, description = "The machine answered something that is not its log reply"),
         (status = 504, body = kanade_protocol::api::ErrorBody, description = "A known machine did not answer (offline, or an agent without this feature)"),
     ),
 )]
