@@ -202,11 +202,6 @@ pub async fn serve(
         keyring.clone(),
         live.config.clone(),
     )));
-    let log_folder = match (&config.log.path, config.log.keep_days) {
-        (Some(path), days) if days > 0 => logging::log_folder(path, &data_dir).ok(),
-        _ => None,
-    };
-    subsystems.spawn(agent_logs::serve(client.clone(), pc_id.clone(), log_folder));
     subsystems.spawn(notifications::run(
         client.clone(),
         pc_id.clone(),
