@@ -91,3 +91,86 @@ async fn a_second_operator_s_approval_makes_the_agent_run_it() {
         Some(Some("admin".to_owned()))
     );
 }
+
+/// Runs the `kanade` command with the session stored in `dir`.
+async fn kanade(system: &System, dir: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut argv: Vec<String> = ["kanade", "--backend-url", &system.base, "--config-dir", dir]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    argv.extend(args.iter().map(|s| (*s).to_owned()));
+    let mut input = std::io::Cursor::new(stdin.as_bytes().to_vec());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kanade_cli::main_with_io_stdin(argv, &mut input, &mut out, &mut err).await;
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_requests_lists_refuses_the_requester_and_rejects() {
+    let system = System::start(&["pc-cli-appr"]).await;
+    system.api.create_job_yaml(GUARDED).await.unwrap();
+    operator(&system, "olga").await;
+    let (olga_dir, admin_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (olga, admin) = (
+        olga_dir.path().to_str().unwrap(),
+        admin_dir.path().to_str().unwrap(),
+    );
+    let login = ["login", "--password-stdin", "--username"];
+    let (code, _, err) = kanade(
+        &system,
+        olga,
+        &[&login[..], &["olga"]].concat(),
+        "olga-second-password-1\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let password = format!("{}\n", crate::support::ADMIN_PASSWORD);
+    let (code, _, err) = kanade(
+        &system,
+        admin,
+        &[&login[..], &["admin"]].concat(),
+        &password,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+
+    let (code, out, err) = kanade(
+        &system,
+        olga,
+        &["exec", "guarded", "--pcs", "pc-cli-appr"],
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let exec_id = out.trim().to_owned();
+    assert!(
+        err.contains("awaits approval") && err.contains(&format!("kanade approve {exec_id}")),
+        "{err}"
+    );
+    let (code, _, err) = kanade(&system, olga, &["approve", &exec_id], "").await;
+    assert_ne!(code, 0, "the requester approved their own request");
+    assert!(err.contains("cannot approve"), "{err}");
+
+    let (code, out, err) = kanade(&system, admin, &["--json", "approvals"], "").await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&exec_id) && out.contains("olga"), "{out}");
+    let (code, out, err) = kanade(
+        &system,
+        admin,
+        &["reject", &exec_id, "--reason", "not now"],
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("nothing was sent"), "{out}");
+    let (code, out, _) = kanade(&system, admin, &["approvals"], "").await;
+    assert_eq!(code, 0);
+    assert!(out.contains("no approval requests"), "{out}");
+    let detail = system.api.get_execution(&exec_id).await.unwrap();
+    assert_eq!(detail.execution.status, "rejected");
+    assert!(detail.results.is_empty());
+}
