@@ -93,6 +93,17 @@ pub async fn evaluate(
     .await?
 }
 
+/// Tries `condition` once in the sandbox (even with no machine known): why it is refused.
+pub async fn probe(store: &Store, condition: &str) -> anyhow::Result<Result<(), Refused>> {
+    let path = store.path().to_path_buf();
+    let condition = condition.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let conn = crate::store::derived::open(&path).context("opening the sandbox")?;
+        Ok(crate::store::derived::probe(&conn, &condition))
+    })
+    .await?
+}
+
 /// The materializer's loop.
 pub async fn run(
     js: jetstream::Context,

@@ -100,9 +100,17 @@ async fn define(
         .map_err(|e| invalid("name", e.to_string()))?;
     derived::check_condition(&req.condition).map_err(|m| invalid("where", m))?;
     let condition = req.condition.trim().to_owned();
+    let tried =
+        |e: anyhow::Error| ApiError::internal("could not try the condition", format!("{e:#}"));
+    if let Err(why) = derived_groups::probe(&state.store, &condition)
+        .await
+        .map_err(tried)?
+    {
+        return Err(invalid("where", why.0));
+    }
     if let Err(why) = derived_groups::evaluate(&state.store, &condition)
         .await
-        .map_err(|e| ApiError::internal("could not try the condition", format!("{e:#}")))?
+        .map_err(tried)?
     {
         return Err(invalid("where", why.0));
     }

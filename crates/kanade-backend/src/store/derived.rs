@@ -76,11 +76,24 @@ pub struct Refused(pub String);
 /// The machines matching `condition`, sorted; refused when it does not prepare as one
 /// read-only expression, reads what it may not, or runs past `LIMIT`.
 pub fn members(conn: &Connection, condition: &str) -> Result<Vec<String>, Refused> {
+    run(conn, &statement(condition))
+}
+
+/// Runs `condition` once for a machine that does not exist, so a condition too slow to
+/// finish is refused even while no machine is known yet.
+pub fn probe(conn: &Connection, condition: &str) -> Result<(), Refused> {
+    let sql = format!(
+        "WITH machine(pc_id) AS (SELECT '') SELECT machine.pc_id FROM machine WHERE ({condition})"
+    );
+    run(conn, &sql).map(|_| ())
+}
+
+fn run(conn: &Connection, sql: &str) -> Result<Vec<String>, Refused> {
     let started = Instant::now();
     conn.progress_handler(1000, Some(move || started.elapsed() > LIMIT))
         .map_err(|e| Refused(e.to_string()))?;
     let result = (|| {
-        let mut stmt = conn.prepare(&statement(condition))?;
+        let mut stmt = conn.prepare(sql)?;
         if !stmt.readonly() {
             return Err(rusqlite::Error::InvalidQuery);
         }
@@ -162,5 +175,7 @@ mod tests {
         assert!(members(&conn, "1); DELETE FROM agents; SELECT (1").is_err());
         let slow = "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n) > 0";
         assert!(members(&conn, slow).unwrap_err().0.contains("longer than"));
+        assert!(probe(&conn, slow).unwrap_err().0.contains("longer than"));
+        assert!(probe(&conn, "1").is_ok());
     }
 }

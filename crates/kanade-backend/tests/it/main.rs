@@ -18,6 +18,7 @@ mod exec_faults;
 mod exec_targets;
 mod file_modes;
 mod freeze;
+mod group_defs;
 mod https;
 mod inventory;
 mod keys;
