@@ -21,7 +21,9 @@ use futures::StreamExt;
 use kanade_protocol::manifest::EmitKind;
 use kanade_protocol::names::{self, exit_code};
 use kanade_protocol::subject::{self, is_valid_token};
-use kanade_protocol::wire::{Command, EmitHint, EventStarted, ExecResult, SCRIPT_REVOKED};
+use kanade_protocol::wire::{
+    Command, CommandExtras, EmitHint, EventStarted, ExecResult, SCRIPT_REVOKED,
+};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -93,7 +95,7 @@ pub async fn run(env: Env, seen: SeenRequests, mut local: mpsc::Receiver<Command
                 setup = &mut setting_up => break setup,
                 Some(cmd) = local.recv() => {
                     if seen.first_sighting(&cmd.request_id, Utc::now()) {
-                        early.spawn(execute(offline.clone(), cmd));
+                        early.spawn(execute(offline.clone(), cmd, false));
                     }
                 }
                 _ = stopping(&mut stop) => {
@@ -314,7 +316,7 @@ impl Intake {
         if !self.seen.first_sighting(&cmd.request_id, Utc::now()) {
             return;
         }
-        self.jobs.spawn(execute(self.job_env.clone(), cmd));
+        self.jobs.spawn(execute(self.job_env.clone(), cmd, false));
     }
 
     fn accept(&mut self, subject: &str, payload: &[u8], via: &'static str, rechecked: bool) {
@@ -377,7 +379,21 @@ impl Intake {
             job = cmd.id,
             "accepted a command"
         );
-        self.jobs.spawn(execute(self.job_env.clone(), cmd));
+        // The original's fields `Command` does not carry: refuse what is not acted on.
+        let extras: CommandExtras = serde_json::from_slice(payload).unwrap_or_default();
+        if let Some(reason) = extras.unsupported() {
+            let env = env.clone();
+            let result_id = uuid::Uuid::new_v4().to_string();
+            let refusal = Refusal {
+                exit_code: exit_code::NOT_BUILT,
+                reason,
+            };
+            self.jobs
+                .spawn(async move { skip(&env, &cmd, result_id, refusal).await });
+            return;
+        }
+        let bypass = extras.bypass_local_limit;
+        self.jobs.spawn(execute(self.job_env.clone(), cmd, bypass));
     }
 }
 
@@ -436,8 +452,9 @@ pub fn check_deadline(cmd: &Command, now: DateTime<Utc>) -> Option<Refusal> {
     }
 }
 
-/// One command on this machine, from gates to the recorded result.
-async fn execute(job: JobEnv, cmd: Command) {
+/// One command on this machine, from gates to the recorded result. `bypass_local_limit`
+/// (the original's, for end-user jobs) starts it without waiting for a slot.
+async fn execute(job: JobEnv, cmd: Command, bypass_local_limit: bool) {
     let result_id = uuid::Uuid::new_v4().to_string();
     let env = &job.env;
     let policy = cmd.staleness.unwrap_or_default();
@@ -475,11 +492,14 @@ async fn execute(job: JobEnv, cmd: Command) {
             }
         }
     }
-    let _slot = tokio::select! {
-        slot = job.slots.acquire() => slot,
-        reason = stop.as_mut() => {
-            return skip(env, &cmd, result_id, not_started(reason)).await;
-        }
+    let _slot = match bypass_local_limit {
+        true => None,
+        false => tokio::select! {
+            slot = job.slots.acquire() => Some(slot),
+            reason = stop.as_mut() => {
+                return skip(env, &cmd, result_id, not_started(reason)).await;
+            }
+        },
     };
     if let Some(refusal) = check_deadline(&cmd, Utc::now()) {
         return skip(env, &cmd, result_id, refusal).await;

@@ -152,6 +152,9 @@ pub fn value(value: &serde_json::Value) -> String {
 /// What the agent meant by a result that is not a plain exit of the script.
 pub fn exit_meaning(code: i32, skipped: bool) -> Option<&'static str> {
     match (code, skipped) {
+        (exit_code::NOT_BUILT, true) => {
+            Some("skipped: the command needs a part this agent does not support")
+        }
         (exit_code::NO_USER, true) => Some("skipped: no user is logged on (run_as)"),
         (exit_code::UNSUPPORTED, true) => Some("skipped: not supported on this machine's agent"),
         (exit_code::SIGNATURE_REFUSED, true) => Some("skipped: the signature was refused"),

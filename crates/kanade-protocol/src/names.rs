@@ -357,6 +357,10 @@ mod tests {
         for s in STREAMS {
             assert!(s.max_age >= DAY, "{}", s.name);
             assert!(s.max_bytes > 0, "{}", s.name);
+    /// The command needs a part of the original's command format this agent does not carry
+    /// out (`script_object`, `check`, `collect` or `finalize` in the command): it is not run
+    /// rather than run without it. Skipped. (Ours; the original has no code for it.)
+    pub const NOT_BUILT: i32 = 119;
             for subject in s.subjects {
                 assert!(seen.insert(*subject), "{subject} captured twice");
             }

@@ -6,6 +6,53 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::manifest::{EmitHint, Priority, RunAs, Shell};
 
+/// Fields of the original's `Command` that [`Command`] does not carry, read by the agent from
+/// the same message: a command that needs one this agent does not act on is refused with
+/// exit [`crate::names::exit_code::NOT_BUILT`] (never run without it), and
+/// `bypass_local_limit` lets a run start without waiting for a `max_local_concurrent` slot.
+/// Our backend sends none of them (manifests refuse `script_object`, `collect`, `finalize`);
+/// the signature does not cover them.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct CommandExtras {
+    #[serde(default)]
+    pub bypass_local_limit: bool,
+    #[serde(default)]
+    pub script_object: Option<String>,
+    #[serde(default)]
+    pub script_object_sha256: Option<String>,
+    #[serde(default)]
+    pub check: Option<serde_json::Value>,
+    #[serde(default)]
+    pub collect: Option<serde_json::Value>,
+    #[serde(default)]
+    pub finalize: Option<serde_json::Value>,
+}
+
+impl CommandExtras {
+    /// Why this agent cannot run the command as asked (`None`: it can).
+    pub fn unsupported(&self) -> Option<String> {
+        let set = |v: &Option<serde_json::Value>| v.as_ref().is_some_and(|v| !v.is_null());
+        let named = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let mut parts = Vec::new();
+        if named(&self.script_object) || named(&self.script_object_sha256) {
+            parts.push("script_object (scripts from the object store)");
+        }
+        if set(&self.check) {
+            parts.push("check (a compliance check evaluated by the agent)");
+        }
+        if set(&self.collect) || set(&self.finalize) {
+            parts.push("collect/finalize (file collection)");
+        }
+        (!parts.is_empty()).then(|| {
+            format!(
+                "kanade: this agent does not support {} in a command; not run, rather than run \
+                 without it (register the job with an inline script)",
+                parts.join(", ")
+            )
+        })
+    }
+}
+
 /// A request to run one job on every machine listening on the subject it is published to
 /// (`commands.all`, `commands.group.<g>`, `commands.pc.<pc_id>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -382,6 +429,29 @@ pub struct AgentGroups {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_originals_extra_command_fields_are_read_and_refused_by_name() {
+        // The original's command with a script from the object store and a check.
+        let raw = r#"{"id":"disk","version":"3","request_id":"r1","exec_id":"e1",
+            "shell":"powershell","script":"","timeout_secs":60,"bypass_local_limit":true,
+            "script_object":"disk/3","script_object_sha256":"ab12",
+            "check":{"name":"disk-free"},"collect":null,"issued_at":"2026-01-01T00:00:00Z"}"#;
+        let extras: CommandExtras = serde_json::from_str(raw).unwrap();
+        assert!(extras.bypass_local_limit);
+        let why = extras.unsupported().unwrap();
+        assert!(
+            why.contains("script_object") && why.contains("check"),
+            "{why}"
+        );
+        assert!(!why.contains("collect"), "a null collect is absent: {why}");
+        let plain: CommandExtras = serde_json::from_str(r#"{"id":"x","finalize":null}"#).unwrap();
+        assert_eq!(plain.unsupported(), None);
+        assert!(!plain.bypass_local_limit);
+        let collect: CommandExtras =
+            serde_json::from_str(r#"{"collect":{"paths":["C:/logs"]}}"#).unwrap();
+        assert!(collect.unsupported().unwrap().contains("collect/finalize"));
+    }
 
     #[test]
     fn a_freeze_is_active_inside_its_window_only() {

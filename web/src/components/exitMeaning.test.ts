@@ -3,6 +3,7 @@ import { exitMeaning } from './ui'
 
 describe('exitMeaning', () => {
   it('reads the reserved codes only on results the agent skipped', () => {
+    expect(exitMeaning(119, true, false)).toBe('skipped: the command needs a part this agent does not support')
     expect(exitMeaning(122, true, false)).toBe('skipped: unsupported on this machine')
     expect(exitMeaning(123, true, false)).toBe('skipped: signature refused')
     expect(exitMeaning(125, true, false)).toBe('skipped: deadline passed before start')

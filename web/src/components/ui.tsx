@@ -91,6 +91,7 @@ export function exitMeaning(code: number | null, skipped: boolean, reaped: boole
 /** The agent's reserved codes of skipped results (README, "Reserved exit codes"). Only a
  * result the agent marked skipped means one of these: scripts may exit with the same numbers. */
 const SKIP_MEANINGS: Record<number, string> = {
+  119: 'skipped: the command needs a part this agent does not support',
   120: 'skipped: no user is logged on (run_as)',
   122: 'skipped: unsupported on this machine',
   123: 'skipped: signature refused',

@@ -187,3 +187,88 @@ async fn one_slot_runs_commands_one_after_the_other_and_queued_ones_can_be_kille
     assert_eq!(long_result.exit_code, exit_code::KILLED);
     agent.stop().await;
 }
+
+/// Signs `cmd` for `subject` and sends it with the original's extra fields `extras` merged in
+/// (the signature does not cover them).
+async fn send_with(
+    broker: &Broker,
+    subject: &str,
+    cmd: &kanade_protocol::wire::Command,
+    extras: serde_json::Value,
+) {
+    let signed = broker.key.signed(cmd, subject, chrono::Utc::now());
+    let mut value = serde_json::to_value(&signed).unwrap();
+    for (k, v) in extras.as_object().unwrap() {
+        value[k] = v.clone();
+    }
+    broker
+        .send_raw(subject, serde_json::to_vec(&value).unwrap())
+        .await;
+}
+
+/// The original's `bypass_local_limit` starts a run without waiting for a slot, and a command
+/// that needs `script_object`, `check`, `collect` or `finalize` is not run without them: it is
+/// skipped with exit 119 saying which.
+#[tokio::test]
+async fn bypass_runs_beside_a_full_slot_and_unsupported_parts_are_refused_by_name() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("bypass");
+    broker
+        .set_config(&format!("pcs.{pc}"), json!({"max_local_concurrent": 1}))
+        .await;
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+    let to = subject::commands_pc(&pc);
+
+    let long = command("sleep 30");
+    broker.send(&to, &long).await;
+    let running = eventually(WAIT, || async {
+        !broker.started_events(&long.exec_id).await.is_empty()
+    })
+    .await;
+    assert!(running, "the long run never started");
+    let urgent = command("echo urgent");
+    send_with(&broker, &to, &urgent, json!({"bypass_local_limit": true})).await;
+    let result = broker.wait_result(&urgent.request_id).await;
+    assert_eq!((result.exit_code, result.stdout.as_str()), (0, "urgent\n"));
+    assert!(
+        broker.results(&long.request_id).await.is_empty(),
+        "the slot holder is still running"
+    );
+
+    let stored = command("");
+    send_with(
+        &broker,
+        &to,
+        &stored,
+        json!({"script_object": "disk/3", "script_object_sha256": "ab12", "check": {"name": "disk-free"}}),
+    )
+    .await;
+    let result = broker.wait_result(&stored.request_id).await;
+    assert!(result.skipped);
+    assert_eq!(result.exit_code, exit_code::NOT_BUILT);
+    assert!(
+        result.stderr.contains("script_object") && result.stderr.contains("check"),
+        "{}",
+        result.stderr
+    );
+    let collect = command("echo must not run");
+    send_with(
+        &broker,
+        &to,
+        &collect,
+        json!({"collect": {"paths": ["/var/log"]}}),
+    )
+    .await;
+    let result = broker.wait_result(&collect.request_id).await;
+    assert_eq!(
+        (result.exit_code, result.stdout.as_str()),
+        (exit_code::NOT_BUILT, "")
+    );
+    assert!(
+        result.stderr.contains("collect/finalize"),
+        "{}",
+        result.stderr
+    );
+    agent.stop().await;
+}

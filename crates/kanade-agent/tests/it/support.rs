@@ -173,12 +173,12 @@ impl Broker {
 
     /// Every result published for `request_id` so far.
     pub async fn results(&self, request_id: &str) -> Vec<ExecResult> {
-        read_stream(
-            &self.js,
-            names::STREAM_RESULTS,
-            &subject::results_of("*", request_id),
-        )
-        .await
+        // `results.<pc>.<request>` where a dotted machine id spans several tokens.
+        let all: Vec<ExecResult> =
+            read_stream(&self.js, names::STREAM_RESULTS, subject::RESULTS_FILTER).await;
+        all.into_iter()
+            .filter(|r| r.request_id == request_id)
+            .collect()
     }
 
     pub async fn started_events(&self, exec_id: &str) -> Vec<EventStarted> {
