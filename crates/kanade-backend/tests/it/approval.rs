@@ -369,3 +369,47 @@ async fn housekeeping_leaves_a_waiting_request_alone_and_retention_removes_it_wi
     assert_eq!(b.query_i64("SELECT COUNT(*) FROM approvals"), 0);
     assert_eq!(b.query_i64("SELECT COUNT(*) FROM executions"), 0);
 }
+
+#[tokio::test]
+async fn a_scheduled_job_that_gains_require_approval_fires_requests_that_wait() {
+    let b = TestBackend::start().await;
+    register(&b, &GUARDED.replace("require_approval: true\n", "")).await;
+    let resp = b
+        .http
+        .post(b.url("/api/schedules"))
+        .body("id: tick\njob_id: guarded\nwhen: {cron: '* * * * * *'}\ntarget: {pcs: [pc-s]}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    wait_for("a plain fire", Duration::from_secs(20), || async {
+        b.query_i64("SELECT COUNT(*) FROM executions WHERE initiated_by = 'scheduler:tick'") >= 1
+    })
+    .await;
+    register(&b, &GUARDED.replace("version: 1", "version: 2")).await;
+    wait_for("a fire that waits", Duration::from_secs(20), || async {
+        b.query_i64(
+            "SELECT COUNT(*) FROM approvals a JOIN executions e USING (exec_id)
+             WHERE a.requested_by = 'scheduler:tick' AND e.status = 'awaiting_approval'
+                 AND e.version = '2'",
+        ) >= 1
+    })
+    .await;
+    assert_eq!(
+        b.query_i64(
+            "SELECT COUNT(*) FROM executions WHERE version = '2' AND status <> 'awaiting_approval'"
+        ),
+        0,
+        "no fire of the guarded version went out"
+    );
+    let stream = b.js.get_stream(names::STREAM_EXEC).await.unwrap();
+    let last = stream
+        .get_last_raw_message_by_subject("commands.pc.pc-s")
+        .await
+        .unwrap();
+    let command: Command = serde_json::from_slice(&last.payload).unwrap();
+    assert_eq!(
+        command.version, "1",
+        "the last command sent is the unguarded one"
+    );
+}
