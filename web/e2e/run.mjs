@@ -432,6 +432,23 @@ async function main() {
     await shot(page, '10d-agent-log')
   })
 
+  await check('an admin opens a terminal on the machine page, runs a command in it and the session is audited', async () => {
+    await page.goto(`${base}/agents/${AGENT_ID}`)
+    await page.getByRole('button', { name: 'Open terminal' }).click()
+    await page.getByTestId('terminal-status').filter({ hasText: 'Session ' }).waitFor()
+    await page.getByTestId('terminal').click()
+    // The quotes keep the typed line from matching; only the output does.
+    await page.keyboard.type("echo term''inal-ok-$((6*7))\n")
+    await page.getByTestId('terminal').filter({ hasText: 'terminal-ok-42' }).waitFor()
+    await shot(page, '10e-terminal')
+    await page.getByRole('button', { name: 'Close' }).click()
+    await page.getByTestId('terminal-status').filter({ hasText: 'Ended' }).waitFor()
+    await waitFor('the terminal session in the audit', T, async () => {
+      const listed = await admin('GET', `/api/terminal-sessions?pc_id=${AGENT_ID}`)
+      return listed.status === 200 && listed.body.some((s) => s.ended_at && s.user === 'admin')
+    })
+  })
+
   await check('two-person approval: an operator\'s request of a require_approval job waits on Activity, and the admin approves it on its page so the agent runs it', async () => {
     const made = await admin('POST', '/api/accounts', { username: 'olga', password: 'olga-first-password-1', role: 'operator' })
     assert(made.status === 201, `create operator: ${made.status} ${JSON.stringify(made.body)}`)

@@ -13,12 +13,14 @@ mod fleet;
 mod ids;
 mod reach;
 mod settings;
+mod shell;
 
 pub use accounts::*;
 pub use enroll::*;
 pub use fleet::*;
 pub use reach::*;
 pub use settings::*;
+pub use shell::*;
 
 pub const DEFAULT_BACKEND_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -78,6 +80,8 @@ pub enum Command {
     Tail(TailArgs),
     /// The agent's own log lines, fetched from the machine (operator or admin).
     Logs(LogsArgs),
+    /// An interactive shell on one machine (admin only; audited, its transcript kept).
+    Shell(ShellArgs),
     /// Requests of jobs with `require_approval: true` (awaiting ones by default).
     Approvals(ApprovalsArgs),
     /// Approve another operator's request: its commands are sent now.

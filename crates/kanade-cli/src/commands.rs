@@ -30,6 +30,7 @@ pub mod results;
 pub mod run;
 pub mod schedule;
 pub mod settings;
+pub mod shell;
 pub mod timeline;
 
 use std::io::{BufRead, Write};
@@ -158,6 +159,7 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         },
         Command::Tail(args) => reach::tail(args, &global, io).await,
         Command::Logs(args) => reach::logs(args, &global, io).await,
+        Command::Shell(args) => shell::run(args, &global, io).await,
         Command::Result(args) => results::show(args, &global, io).await,
         Command::Approvals(args) => approvals::list(args, &global, io).await,
         Command::Approve(args) => approvals::decide(args, true, &global, io).await,

@@ -9,6 +9,7 @@ import { ApiError, api, qs } from '../api/client'
 import type { AgentRow, CheckRow, EffectiveConfigView, ObsEntry, Page, PerfSeries, PingResult, ProcessSnapshot, ResultSummary } from '../api/types'
 import { useAuth } from '../auth'
 import { AgentLogs } from '../components/AgentLogs'
+import { TerminalCard } from '../components/TerminalCard'
 import { DataTable } from '../components/DataTable'
 import { AgentMetaCard } from '../components/AgentMeta'
 import { EffectiveConfigTable } from '../components/EffectiveConfig'
@@ -458,6 +459,7 @@ export function AgentDetailPage() {
       <Inventory pcId={id} />
       <RunHistory pcId={id} />
       {can('operator') && <AgentLogs pcId={id} />}
+      {can('admin') && <TerminalCard pcId={id} />}
     </div>
   )
 }

@@ -30,6 +30,8 @@ pub enum FieldType {
     Version,
     /// `report` or `enforce`.
     SignatureMode,
+    /// `allow` or `deny`.
+    TerminalPolicy,
 }
 
 impl FieldType {
@@ -41,6 +43,7 @@ impl FieldType {
             FieldType::Time => "an RFC 3339 time (2026-01-31T18:00:00Z)",
             FieldType::Version => "a version (letters, digits, '.', '-' and '_')",
             FieldType::SignatureMode => "report or enforce",
+            FieldType::TerminalPolicy => "allow or deny",
         }
     }
 }
@@ -57,6 +60,7 @@ pub const FIELD_TYPES: &[(&str, FieldType)] = &[
     ("target_version", FieldType::Version),
     ("target_version_jitter", FieldType::Duration),
     ("command_signatures", FieldType::SignatureMode),
+    ("terminal", FieldType::TerminalPolicy),
 ];
 
 pub async fn run(command: ConfigCommand, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
@@ -166,6 +170,10 @@ pub fn typed_value(key: &str, text: &str) -> anyhow::Result<Value> {
         }
         FieldType::SignatureMode => match text.trim() {
             mode @ ("report" | "enforce") => Value::String(mode.to_owned()),
+            _ => return Err(wrong()),
+        },
+        FieldType::TerminalPolicy => match text.trim() {
+            policy @ ("allow" | "deny") => Value::String(policy.to_owned()),
             _ => return Err(wrong()),
         },
     };

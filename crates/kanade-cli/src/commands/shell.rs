@@ -1,0 +1,116 @@
+//! `kanade shell <pc>`: an interactive shell on one machine through the backend (admin only).
+//! The local terminal is put in raw mode (restored on every way out), keystrokes — Ctrl-C
+//! included — go to the remote shell, a window resize (SIGWINCH) is sent along, and the
+//! command ends with the remote shell's exit code when it exits.
+
+use std::io::{IsTerminal, Write};
+use std::os::fd::AsFd;
+
+use nix::sys::termios::{self, SetArg, Termios};
+use std::io::Read;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::EXIT_FAILED;
+use crate::cli::{Global, ShellArgs};
+use crate::client::terminal::TerminalEvent;
+use crate::commands::{Io, api_client};
+
+/// Puts the terminal on stdin in raw mode and restores it when dropped.
+struct RawMode(Option<Termios>);
+
+impl RawMode {
+    fn enter() -> RawMode {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return RawMode(None);
+        }
+        let Ok(saved) = termios::tcgetattr(stdin.as_fd()) else {
+            return RawMode(None);
+        };
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        if termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).is_err() {
+            return RawMode(None);
+        }
+        RawMode(Some(saved))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, saved);
+        }
+    }
+}
+
+/// The size of the terminal on stdout (rows, cols), 24x80 when it is not one.
+#[allow(unsafe_code)] // TIOCGWINSZ has no safe wrapper
+fn window_size() -> (u16, u16) {
+    let mut size = nix::libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: `size` is a valid winsize the call writes into.
+    let rc = unsafe { nix::libc::ioctl(1, nix::libc::TIOCGWINSZ as _, &mut size) };
+    if rc < 0 || size.ws_row == 0 || size.ws_col == 0 {
+        return (24, 80);
+    }
+    (size.ws_row, size.ws_col)
+}
+
+pub async fn run(args: ShellArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let client = api_client(global)?;
+    let (rows, cols) = window_size();
+    let (mut writer, mut reader) = client.open_terminal(&args.pc, rows, cols).await?;
+    let mut winch = signal(SignalKind::window_change())?;
+    // Standard input is read on a thread of its own (a blocking read), handed over in chunks.
+    let (keys_tx, mut keys) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; 4096];
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 || keys_tx.blocking_send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin_open = true;
+    let raw = RawMode::enter();
+    let mut stdout = std::io::stdout();
+    let ended = loop {
+        tokio::select! {
+            event = reader.next() => match event {
+                Some(TerminalEvent::Output(bytes)) => {
+                    let _ = stdout.write_all(&bytes);
+                    let _ = stdout.flush();
+                }
+                Some(TerminalEvent::Opened(_)) => {}
+                Some(TerminalEvent::Exit { code, reason }) => break (code, reason),
+                None => break (None, "the connection to the backend ended".to_owned()),
+            },
+            read = keys.recv(), if stdin_open => match read {
+                None => stdin_open = false,
+                Some(bytes) => {
+                    if writer.input(&bytes).await.is_err() {
+                        break (None, "the connection to the backend ended".to_owned());
+                    }
+                }
+            },
+            _ = winch.recv() => {
+                let (rows, cols) = window_size();
+                let _ = writer.resize(rows, cols).await;
+            }
+        }
+    };
+    writer.close().await;
+    drop(raw);
+    let (code, reason) = ended;
+    if reason != "shell exited" {
+        io.note(&format!("kanade shell: the session ended: {reason}"));
+    }
+    Ok(code.unwrap_or(EXIT_FAILED))
+}
