@@ -67,7 +67,11 @@ impl Env {
 /// all of them (with their shells) end when this future is dropped.
 pub async fn serve(env: Env) {
     let mut requests = loop {
-        match env.client.subscribe(subject::terminal_open(&env.pc_id)).await {
+        match env
+            .client
+            .subscribe(subject::terminal_open(&env.pc_id))
+            .await
+        {
             Ok(sub) => break sub,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot listen for terminal requests; retrying");

@@ -102,7 +102,9 @@ pub async fn open(
     let reply: OpenReply = serde_json::from_slice(&reply.payload)
         .map_err(|e| Refused::Agent(format!("machine {pc_id} answered unreadably: {e}")))?;
     if !reply.ok {
-        return Err(Refused::Agent(reply.error.unwrap_or_else(|| "refused".into())));
+        return Err(Refused::Agent(
+            reply.error.unwrap_or_else(|| "refused".into()),
+        ));
     }
     crate::audit::record(
         &state.js,
@@ -293,9 +295,7 @@ pub async fn bridge(state: AppState, mut socket: WebSocket, caller: Caller, mut 
 /// Puts a transcript in the object store; false when it could not be kept.
 async fn store_transcript(js: &jetstream::Context, session_id: &str, body: Vec<u8>) -> bool {
     let result = async {
-        let bucket = js
-            .get_object_store(names::OBJ_TERMINAL_TRANSCRIPTS)
-            .await?;
+        let bucket = js.get_object_store(names::OBJ_TERMINAL_TRANSCRIPTS).await?;
         let mut reader = std::io::Cursor::new(body);
         bucket.put(session_id, &mut reader).await?;
         anyhow::Ok(())
@@ -329,17 +329,10 @@ pub async fn read_transcript(
     session_id: &str,
 ) -> anyhow::Result<Option<Vec<u8>>> {
     use tokio::io::AsyncReadExt;
-    let bucket = js
-        .get_object_store(names::OBJ_TERMINAL_TRANSCRIPTS)
-        .await?;
+    let bucket = js.get_object_store(names::OBJ_TERMINAL_TRANSCRIPTS).await?;
     let mut object = match bucket.get(session_id).await {
         Ok(object) => object,
-        Err(err)
-            if matches!(
-                err.kind(),
-                jetstream::object_store::GetErrorKind::NotFound
-            ) =>
-        {
+        Err(err) if matches!(err.kind(), jetstream::object_store::GetErrorKind::NotFound) => {
             return Ok(None);
         }
         Err(err) => return Err(err.into()),

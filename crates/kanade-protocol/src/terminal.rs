@@ -67,8 +67,13 @@ pub struct OpenReply {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Input {
     /// Keystrokes, standard base64.
-    Data { data: String },
-    Resize { rows: u16, cols: u16 },
+    Data {
+        data: String,
+    },
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
     Keepalive,
     Close,
 }
@@ -78,7 +83,10 @@ pub enum Input {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Output {
     /// Terminal output, standard base64; `seq` counts frames from 0 so gaps show.
-    Data { seq: u64, data: String },
+    Data {
+        seq: u64,
+        data: String,
+    },
     Keepalive,
     /// The shell is gone; nothing follows.
     Exit {
@@ -269,8 +277,7 @@ mod tests {
     #[test]
     fn a_signed_open_verifies_only_for_its_machine_and_time() {
         let key = SigningKey::generate();
-        let keys: BTreeMap<String, String> =
-            [(key.key_id().to_owned(), key.public_key())].into();
+        let keys: BTreeMap<String, String> = [(key.key_id().to_owned(), key.public_key())].into();
         let now = Utc::now();
         let req = OpenRequest::signed(&key, "s1", "pc1", "admin", (24, 80), now);
         assert_eq!(req.verify("pc1", &keys, now), Ok(()));

@@ -106,8 +106,7 @@ impl Shell {
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut guard = self.master.readable().await?;
-            match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), buf).map_err(io::Error::from))
-            {
+            match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), buf).map_err(io::Error::from)) {
                 Ok(Ok(n)) => return Ok(n),
                 // Linux answers EIO on the master when the last slave holder closed it.
                 Ok(Err(err)) if err.raw_os_error() == Some(nix::libc::EIO) => return Ok(0),

@@ -173,7 +173,9 @@ async fn transcript(
     let body = crate::terminal::read_transcript(&state.js, &session_id)
         .await
         .map_err(|e| ApiError::unavailable("cannot read the transcript", e))?
-        .ok_or_else(|| ApiError::not_found(format!("transcript of terminal session {session_id}")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!("transcript of terminal session {session_id}"))
+        })?;
     let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

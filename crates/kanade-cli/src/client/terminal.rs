@@ -30,7 +30,10 @@ pub enum TerminalEvent {
     Opened(String),
     Output(Vec<u8>),
     /// The session ended; nothing follows.
-    Exit { code: Option<i32>, reason: String },
+    Exit {
+        code: Option<i32>,
+        reason: String,
+    },
 }
 
 /// The sending half.
@@ -142,8 +145,7 @@ impl ApiClient {
         pc_id: Option<&str>,
     ) -> Result<Vec<TerminalSession>, ClientError> {
         let query = [("pc_id", pc_id.map(str::to_owned))];
-        let request =
-            self.request_with_query(Method::GET, &["api", "terminal-sessions"], &query);
+        let request = self.request_with_query(Method::GET, &["api", "terminal-sessions"], &query);
         self.send(request).await
     }
 

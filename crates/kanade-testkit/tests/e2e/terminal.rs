@@ -17,7 +17,9 @@ async fn read_until(reader: &mut TerminalReader, seen: &mut String, needle: &str
     while !seen.contains(needle) {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match tokio::time::timeout(left, reader.next()).await {
-            Ok(Some(TerminalEvent::Output(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(Some(TerminalEvent::Output(bytes))) => {
+                seen.push_str(&String::from_utf8_lossy(&bytes))
+            }
             Ok(Some(TerminalEvent::Opened(_))) => {}
             Ok(other) => panic!("the session ended before {needle:?}: {other:?}; saw {seen:?}"),
             Err(_) => panic!("timed out waiting for {needle:?}; saw {seen:?}"),
@@ -89,17 +91,27 @@ async fn a_terminal_session_runs_commands_resizes_and_is_audited_with_its_transc
 
     let api = &system.api;
     let sid = session_id.clone();
-    wait_for("the session's end in the audit log", Duration::from_secs(20), || {
-        let sid = sid.clone();
-        async move {
-            api.terminal_sessions(Some("term1"))
-                .await
-                .is_ok_and(|list| list.iter().any(|s| s.session_id == sid && s.ended_at.is_some()))
-        }
-    })
+    wait_for(
+        "the session's end in the audit log",
+        Duration::from_secs(20),
+        || {
+            let sid = sid.clone();
+            async move {
+                api.terminal_sessions(Some("term1"))
+                    .await
+                    .is_ok_and(|list| {
+                        list.iter()
+                            .any(|s| s.session_id == sid && s.ended_at.is_some())
+                    })
+            }
+        },
+    )
     .await;
     let sessions = api.terminal_sessions(None).await.unwrap();
-    let session = sessions.iter().find(|s| s.session_id == session_id).unwrap();
+    let session = sessions
+        .iter()
+        .find(|s| s.session_id == session_id)
+        .unwrap();
     assert_eq!(session.user, "admin");
     assert_eq!(session.pc_id, "term1");
     assert_eq!(session.end_reason.as_deref(), Some("shell exited"));
@@ -151,7 +163,12 @@ async fn only_admins_open_terminals_and_the_freeze_and_a_group_setting_forbid_th
         })
         .await
         .unwrap();
-    let err = system.api.open_terminal("term2", 24, 80).await.err().unwrap();
+    let err = system
+        .api
+        .open_terminal("term2", 24, 80)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.code(), Some("fleet_frozen"), "{err}");
     system.api.lift_freeze().await.unwrap();
 
@@ -162,7 +179,12 @@ async fn only_admins_open_terminals_and_the_freeze_and_a_group_setting_forbid_th
         .patch_config("groups.kiosk", patch.as_object().unwrap())
         .await
         .unwrap();
-    let err = system.api.open_terminal("term2", 24, 80).await.err().unwrap();
+    let err = system
+        .api
+        .open_terminal("term2", 24, 80)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(403), "{err}");
     assert_eq!(err.code(), Some("terminal_denied"));
 }
