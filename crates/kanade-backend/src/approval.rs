@@ -251,11 +251,15 @@ pub async fn approve(
     )
     .await;
     if let Err(err) = sent {
-        let id = exec_id.to_owned();
-        let _ = fanout
-            .store
-            .write(move |c| Ok(store::approvals::reopen(c, &id)?))
-            .await;
+        // The broker refused the commands: nothing went out, so the request waits again. A
+        // database fault after publishing leaves the approval standing (they may have gone).
+        if matches!(err, FireError::Broker(_)) {
+            let id = exec_id.to_owned();
+            let _ = fanout
+                .store
+                .write(move |c| Ok(store::approvals::reopen(c, &id)?))
+                .await;
+        }
         return Err(err.into());
     }
     let decided = ApprovalDecision {
