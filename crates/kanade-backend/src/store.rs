@@ -111,6 +111,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0009_wire_compat.sql")),
         M::up(include_str!("../migrations/0010_approvals.sql")),
         M::up(include_str!("../migrations/0011_accounts_kv.sql")),
+        M::up(include_str!("../migrations/0012_result_links.sql")),
     ])
 }
 

@@ -384,6 +384,12 @@ pub struct ResultDetail {
     pub stdout_object: Option<String>,
     #[serde(default)]
     pub stderr_object: Option<String>,
+    /// The object-store key of the file bundle the run collected (the original's `collect`).
+    #[serde(default)]
+    pub collect_object: Option<String>,
+    /// The result this one follows (the original's `finalize` runs).
+    #[serde(default)]
+    pub parent_result_id: Option<String>,
     /// Why the job's inventory or check payload could not be read, if it could not.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hint_errors: Vec<String>,

@@ -53,6 +53,17 @@ impl CommandExtras {
     }
 }
 
+/// Links an original agent's result carries that [`ExecResult`] does not: the object-store key
+/// of the file bundle its `collect` made, and the result a `finalize` run follows. Read by the
+/// results projector from the same message and stored on the result.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ResultLinks {
+    #[serde(default)]
+    pub collect_object: Option<String>,
+    #[serde(default)]
+    pub parent_result_id: Option<String>,
+}
+
 /// A request to run one job on every machine listening on the subject it is published to
 /// (`commands.all`, `commands.group.<g>`, `commands.pc.<pc_id>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

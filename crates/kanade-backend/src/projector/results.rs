@@ -6,13 +6,26 @@ use chrono::Utc;
 use kanade_protocol::api::LiveEvent;
 use kanade_protocol::names;
 use kanade_protocol::subject;
-use kanade_protocol::wire::{ExecResult, legacy_result_id};
+use kanade_protocol::wire::{ExecResult, ResultLinks, legacy_result_id};
 use rusqlite::Transaction;
 
 use crate::alerts::{Alert, AlertQueue};
 use crate::manifests::ManifestCache;
 use crate::projector::{Durable, Meta, Projection, hints};
 use crate::store;
+
+/// A result as reported, with the original's links `ExecResult` does not carry.
+pub struct Reported {
+    pub result: ExecResult,
+    pub links: ResultLinks,
+}
+
+impl std::ops::Deref for Reported {
+    type Target = ExecResult;
+    fn deref(&self) -> &ExecResult {
+        &self.result
+    }
+}
 
 pub struct Results {
     pub manifests: ManifestCache,
@@ -25,7 +38,7 @@ pub struct Results {
 }
 
 impl Projection for Results {
-    type Event = ExecResult;
+    type Event = Reported;
     type Effect = Alert;
     const DURABLE: Durable = Durable {
         stream: names::STREAM_RESULTS,
@@ -33,7 +46,7 @@ impl Projection for Results {
         filter: subject::RESULTS_FILTER,
     };
 
-    fn decode(subject: &str, payload: &[u8]) -> Result<ExecResult, String> {
+    fn decode(subject: &str, payload: &[u8]) -> Result<Reported, String> {
         let mut result: ExecResult = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
         if result.exec_id.is_empty() || result.pc_id.is_empty() {
             return Err("exec_id and pc_id must not be empty".to_owned());
@@ -46,13 +59,14 @@ impl Projection for Results {
             }
             result.result_id = legacy_result_id(&result.request_id, &result.pc_id);
         }
-        Ok(result)
+        let links: ResultLinks = serde_json::from_slice(payload).unwrap_or_default();
+        Ok(Reported { result, links })
     }
 
     fn apply(
         &self,
         tx: &Transaction<'_>,
-        event: &ExecResult,
+        event: &Reported,
         meta: Meta,
         effects: &mut Vec<Alert>,
     ) -> rusqlite::Result<()> {
@@ -62,6 +76,9 @@ impl Projection for Results {
         };
         if !applied {
             return Ok(());
+        }
+        if event.links != ResultLinks::default() {
+            store::results::set_links(tx, &event.result_id, &event.links)?;
         }
         let Some(manifest) = self.manifests.get(&event.job_id) else {
             return Ok(());
@@ -88,7 +105,7 @@ impl Projection for Results {
             .apply(tx)
     }
 
-    fn live(event: &ExecResult) -> Vec<LiveEvent> {
+    fn live(event: &Reported) -> Vec<LiveEvent> {
         vec![
             LiveEvent::Result {
                 exec_id: event.exec_id.clone(),

@@ -228,10 +228,29 @@ pub fn for_execution(conn: &Connection, exec_id: &str) -> rusqlite::Result<Vec<R
     stmt.query_map([exec_id], summary)?.collect()
 }
 
+/// Stores the original's result links (`collect_object`, `parent_result_id`) on a result.
+pub fn set_links(
+    tx: &Transaction<'_>,
+    result_id: &str,
+    links: &kanade_protocol::wire::ResultLinks,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE execution_results SET collect_object = ?2, parent_result_id = ?3
+         WHERE result_id = ?1",
+    )?
+    .execute(params![
+        result_id,
+        links.collect_object,
+        links.parent_result_id
+    ])?;
+    Ok(())
+}
+
 pub fn get(conn: &Connection, result_id: &str) -> rusqlite::Result<Option<ResultDetail>> {
     conn.query_row(
         &format!(
-            "SELECT {COLUMNS}, stdout, stderr, stdout_object, stderr_object, hint_errors
+            "SELECT {COLUMNS}, stdout, stderr, stdout_object, stderr_object, hint_errors,
+                 collect_object, parent_result_id
              FROM execution_results WHERE result_id = ?1"
         ),
         [result_id],
@@ -242,6 +261,8 @@ pub fn get(conn: &Connection, result_id: &str) -> rusqlite::Result<Option<Result
                 stderr: row.get(13)?,
                 stdout_object: row.get(14)?,
                 stderr_object: row.get(15)?,
+                collect_object: row.get(17)?,
+                parent_result_id: row.get(18)?,
                 hint_errors: row
                     .get::<_, Option<String>>(16)?
                     .and_then(|text| serde_json::from_str(&text).ok())

@@ -173,14 +173,7 @@ async fn a_check_name_belongs_to_one_job() {
     };
     let post = |path: &'static str, body: String| {
         let b = &b;
-        async move {
-            b.http
-                .post(b.url(path))
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { b.http.post(b.url(path)).body(body).send().await.unwrap() }
     };
     assert_eq!(post("/api/jobs", job("disk")).await.status(), 201);
     // The same job again keeps its check.
@@ -190,7 +183,9 @@ async fn a_check_name_belongs_to_one_job() {
     let err: ErrorBody = resp.json().await.unwrap();
     assert_eq!(err.error.field.as_deref(), Some("check.name"));
     assert!(
-        err.error.message.contains("`disk-free` belongs to job `disk`"),
+        err.error
+            .message
+            .contains("`disk-free` belongs to job `disk`"),
         "{}",
         err.error.message
     );
@@ -210,7 +205,11 @@ async fn a_check_name_belongs_to_one_job() {
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err: ErrorBody = resp.json().await.unwrap();
     assert_eq!(err.error.field.as_deref(), Some("documents[2].check.name"));
-    assert!(err.error.message.contains("disk-4"), "{}", err.error.message);
+    assert!(
+        err.error.message.contains("disk-4"),
+        "{}",
+        err.error.message
+    );
     let jobs: Vec<JobSummary> = b.get("/api/jobs").await;
     assert_eq!(jobs.len(), 1, "nothing of a refused batch is written");
 }

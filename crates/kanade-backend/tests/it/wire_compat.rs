@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use kanade_protocol::api::{AgentRow, ExecResponse, ExecutionDetail, Page, PerfSeries};
+use kanade_protocol::api::{
+    AgentRow, ExecResponse, ExecutionDetail, Page, PerfSeries, ResultDetail,
+};
 use kanade_protocol::subject;
 use serde_json::json;
 
@@ -226,6 +228,7 @@ async fn results_and_started_events_without_result_id_meet_on_the_derived_id() {
     .await;
     let id1 = reference_legacy_id(&fired.request_id, "pc1");
     let id2 = reference_legacy_id(&fired.request_id, "pc2");
+    let (want_pc1, want_pc2) = (id1.clone(), id2.clone());
     wait_for("both in flight", WAIT, || async {
         b.query_i64(&format!(
             "SELECT COUNT(*) FROM execution_results WHERE result_id IN ('{id1}', '{id2}')
@@ -233,18 +236,19 @@ async fn results_and_started_events_without_result_id_meet_on_the_derived_id() {
         )) == 2
     })
     .await;
-    // The results of an older agent: no result_id, the original's field names.
+    // The results of an older agent: no result_id, the original's field names; pc2's
+    // carries the original's collect bundle key and finalize link.
     for pc in ["pc1", "pc2"] {
-        publish_js(
-            &b,
-            subject::results(&fired.request_id),
-            json!({
-                "request_id": fired.request_id, "exec_id": fired.exec_id, "pc_id": pc,
-                "manifest_id": "hello", "exit_code": 0, "stdout": "hello\n", "stderr": "",
-                "started_at": started_at, "finished_at": Utc::now()
-            }),
-        )
-        .await;
+        let mut body = json!({
+            "request_id": fired.request_id, "exec_id": fired.exec_id, "pc_id": pc,
+            "manifest_id": "hello", "exit_code": 0, "stdout": "hello\n", "stderr": "",
+            "started_at": started_at, "finished_at": Utc::now()
+        });
+        if pc == "pc2" {
+            body["collect_object"] = json!("pc2/hello/2026-12-04T00:00:00Z.zip");
+            body["parent_result_id"] = json!("r-parent");
+        }
+        publish_js(&b, subject::results(&fired.request_id), body).await;
     }
     wait_for("both results", WAIT, || async {
         b.get::<ExecutionDetail>(&format!("/api/executions/{}", fired.exec_id))
@@ -261,6 +265,17 @@ async fn results_and_started_events_without_result_id_meet_on_the_derived_id() {
     want.sort();
     assert_eq!(ids, want, "one row per machine, keyed by the derived id");
     assert_eq!(e.execution.status, "completed");
+    let with_links: ResultDetail = b.get(&format!("/api/results/{}", want_pc2)).await;
+    assert_eq!(
+        with_links.collect_object.as_deref(),
+        Some("pc2/hello/2026-12-04T00:00:00Z.zip")
+    );
+    assert_eq!(with_links.parent_result_id.as_deref(), Some("r-parent"));
+    let without: ResultDetail = b.get(&format!("/api/results/{}", want_pc1)).await;
+    assert_eq!(
+        (without.collect_object, without.parent_result_id),
+        (None, None)
+    );
 }
 
 #[tokio::test]

@@ -832,6 +832,8 @@ async fn result(Path(id): Path<String>) -> Response {
         },
         stdout_object: None,
         stderr_object: None,
+        collect_object: None,
+        parent_result_id: None,
         hint_errors: Vec::new(),
     })
     .into_response()
