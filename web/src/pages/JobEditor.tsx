@@ -89,7 +89,12 @@ export function JobEditorPage() {
     <div className="page">
       <div className="page-head">
         <h1>
-          {isNew ? 'New job' : id} {status.data?.revoked && <Badge tone="bad">revoked</Badge>}
+          {isNew ? 'New job' : id} {status.data?.revoked && <Badge tone="bad">revoked</Badge>}{' '}
+          {job.data?.manifest.require_approval === true && (
+            <Badge tone="warn" title="Every run waits for a second operator's approval before anything is sent">
+              requires approval
+            </Badge>
+          )}
         </h1>
         <div className="row">
           <Link to="/jobs" className="btn ghost">
