@@ -9,6 +9,7 @@ import { ApiError, api } from '../api/client'
 import type { GroupEmails, GroupSummary } from '../api/types'
 import { useAuth } from '../auth'
 import { DataTable } from '../components/DataTable'
+import { DerivedGroups } from '../components/DerivedGroups'
 import { Card, ErrorBox, errorText } from '../components/ui'
 import { emailIndex, emailProblems, splitEmails } from '../lib/emails'
 import { useUrlState } from '../lib/params'
@@ -155,6 +156,7 @@ export function GroupsPage() {
         ]}
       />
       {s.contacts && <Contacts key={s.contacts} group={s.contacts} onClose={() => set({ contacts: null })} />}
+      <DerivedGroups />
     </div>
   )
 }
