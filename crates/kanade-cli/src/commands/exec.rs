@@ -61,6 +61,11 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         .validate(now)
         .map_err(|err| BadInput::err(err.to_string()))?;
 
+    if args.follow && global.json {
+        return Err(BadInput::err(
+            "--follow prints the machines' output as text: leave out --json (or use --wait --json)",
+        ));
+    }
     let client = api_client(global)?;
     let frozen = freeze_note(&client, request.rollout.is_some()).await;
     if let Some(note) = &frozen {
@@ -76,7 +81,6 @@ pub async fn run(args: ExecArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
     if let Some(note) = approval_note(&response) {
         io.note(&note);
     }
-
     if let Some(note) = delivery_note(&response) {
         io.note(&note);
     }

@@ -314,6 +314,14 @@ async fn the_cli_follows_runs_line_by_line_and_reads_whole_outputs_and_agent_log
         err.contains("cli-a: done"),
         "stderr lines go to stderr: {err}"
     );
+    // Live text and JSON do not mix: refused before anything is sent.
+    let (code, _, err) = kanade(
+        &system,
+        &["--json", "exec", "ticker", "--pcs", "cli-a", "--follow"],
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--follow"), "{err}");
 
     // `kanade tail --pc` ends by itself once that machine's run is finished.
     let fired = system.exec("ticker", pcs(&["cli-a"])).await;
