@@ -3,17 +3,16 @@
 //! included — go to the remote shell, a window resize (SIGWINCH) is sent along, and the
 //! command ends with the remote shell's exit code when it exits.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::os::fd::AsFd;
 
 use nix::sys::termios::{self, SetArg, Termios};
-use std::io::Read;
-
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 
 use crate::EXIT_FAILED;
 use crate::cli::{Global, ShellArgs};
-use crate::client::terminal::TerminalEvent;
+use crate::client::terminal::{TerminalEvent, TerminalReader, TerminalWriter};
 use crate::commands::{Io, api_client};
 
 /// Puts the terminal on stdin in raw mode and restores it when dropped.
@@ -65,10 +64,9 @@ fn window_size() -> (u16, u16) {
 pub async fn run(args: ShellArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
     let client = api_client(global)?;
     let (rows, cols) = window_size();
-    let (mut writer, mut reader) = client.open_terminal(&args.pc, rows, cols).await?;
-    let mut winch = signal(SignalKind::window_change())?;
+    let (writer, reader) = client.open_terminal(&args.pc, rows, cols).await?;
     // Standard input is read on a thread of its own (a blocking read), handed over in chunks.
-    let (keys_tx, mut keys) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let (keys_tx, keys) = mpsc::channel::<Vec<u8>>(64);
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
         let mut buf = vec![0u8; 4096];
@@ -78,39 +76,64 @@ pub async fn run(args: ShellArgs, global: &Global, io: &mut Io<'_>) -> anyhow::R
             }
         }
     });
-    let mut stdin_open = true;
-    let raw = RawMode::enter();
-    let mut stdout = std::io::stdout();
-    let ended = loop {
-        tokio::select! {
-            event = reader.next() => match event {
-                Some(TerminalEvent::Output(bytes)) => {
-                    let _ = stdout.write_all(&bytes);
-                    let _ = stdout.flush();
-                }
-                Some(TerminalEvent::Opened(_)) => {}
-                Some(TerminalEvent::Exit { code, reason }) => break (code, reason),
-                None => break (None, "the connection to the backend ended".to_owned()),
-            },
-            read = keys.recv(), if stdin_open => match read {
-                None => stdin_open = false,
-                Some(bytes) => {
-                    if writer.input(&bytes).await.is_err() {
-                        break (None, "the connection to the backend ended".to_owned());
-                    }
-                }
-            },
-            _ = winch.recv() => {
-                let (rows, cols) = window_size();
-                let _ = writer.resize(rows, cols).await;
+    let (sizes_tx, sizes) = mpsc::channel::<(u16, u16)>(4);
+    let mut winch = signal(SignalKind::window_change())?;
+    let resizes = tokio::spawn(async move {
+        while winch.recv().await.is_some() {
+            if sizes_tx.send(window_size()).await.is_err() {
+                break;
             }
         }
-    };
-    writer.close().await;
+    });
+    let raw = RawMode::enter();
+    let mut stdout = std::io::stdout();
+    let (code, reason) = relay(writer, reader, keys, sizes, &mut stdout).await;
+    resizes.abort();
     drop(raw);
-    let (code, reason) = ended;
     if reason != "shell exited" {
         io.note(&format!("kanade shell: the session ended: {reason}"));
     }
     Ok(code.unwrap_or(EXIT_FAILED))
+}
+
+/// Moves keystrokes and sizes to the remote terminal and its output to `out` until the session
+/// ends; the remote exit code (when the shell exited) and why it ended.
+pub async fn relay(
+    mut writer: TerminalWriter,
+    mut reader: TerminalReader,
+    mut keys: mpsc::Receiver<Vec<u8>>,
+    mut sizes: mpsc::Receiver<(u16, u16)>,
+    out: &mut (dyn Write + Send),
+) -> (Option<i32>, String) {
+    let lost = || (None, "the connection to the backend ended".to_owned());
+    let (mut keys_open, mut sizes_open) = (true, true);
+    let ended = loop {
+        tokio::select! {
+            event = reader.next() => match event {
+                Some(TerminalEvent::Output(bytes)) => {
+                    let _ = out.write_all(&bytes);
+                    let _ = out.flush();
+                }
+                Some(TerminalEvent::Opened(_)) => {}
+                Some(TerminalEvent::Exit { code, reason }) => break (code, reason),
+                None => break lost(),
+            },
+            read = keys.recv(), if keys_open => match read {
+                None => keys_open = false,
+                Some(bytes) => {
+                    if writer.input(&bytes).await.is_err() {
+                        break lost();
+                    }
+                }
+            },
+            size = sizes.recv(), if sizes_open => match size {
+                None => sizes_open = false,
+                Some((rows, cols)) => {
+                    let _ = writer.resize(rows, cols).await;
+                }
+            },
+        }
+    };
+    writer.close().await;
+    ended
 }

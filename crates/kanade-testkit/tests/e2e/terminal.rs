@@ -235,3 +235,57 @@ async fn a_broker_restart_ends_the_session_and_leaves_no_shell() {
     .await;
     system.nats.restart();
 }
+
+#[tokio::test]
+async fn kanade_shell_relays_keys_resizes_and_ctrl_c_and_returns_the_remote_exit_code() {
+    let system = System::start(&["term4"]).await;
+    let (writer, reader) = system.api.open_terminal("term4", 24, 80).await.unwrap();
+    let (keys_tx, keys) = tokio::sync::mpsc::channel(8);
+    let (sizes_tx, sizes) = tokio::sync::mpsc::channel(2);
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut sink = Shared(out.clone());
+    let relay = tokio::spawn(async move {
+        kanade_cli::commands::shell::relay(writer, reader, keys, sizes, &mut sink).await
+    });
+    let seen = |needle: &'static str| {
+        let out = out.clone();
+        async move { String::from_utf8_lossy(&out.lock().unwrap()).contains(needle) }
+    };
+    // Ctrl-C interrupts the remote command, not the relay.
+    keys_tx
+        .send(b"echo sta''rted; sleep 30\r".to_vec())
+        .await
+        .unwrap();
+    wait_for("the sleep to start", Duration::from_secs(20), || {
+        seen("started")
+    })
+    .await;
+    keys_tx.send(vec![3]).await.unwrap();
+    keys_tx
+        .send(b"echo after''-interrupt\r".to_vec())
+        .await
+        .unwrap();
+    wait_for("output after Ctrl-C", Duration::from_secs(20), || {
+        seen("after-interrupt")
+    })
+    .await;
+    sizes_tx.send((33, 77)).await.unwrap();
+    keys_tx.send(b"stty size\r".to_vec()).await.unwrap();
+    wait_for("the new size", Duration::from_secs(20), || seen("33 77")).await;
+    keys_tx.send(b"exit 7\r".to_vec()).await.unwrap();
+    let (code, reason) = tokio::time::timeout(Duration::from_secs(20), relay)
+        .await
+        .expect("the relay ends when the shell exits")
+        .unwrap();
+    assert_eq!((code, reason.as_str()), (Some(7), "shell exited"));
+}
