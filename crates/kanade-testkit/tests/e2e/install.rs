@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::{System, wait_for};
-use kanade_protocol::install::{InstallCommand, InstallCommandRequest};
+use kanade_protocol::install::InstallCommand;
 
 /// The agent binary `cargo test --workspace` built beside this test (target/<profile>/).
 fn built_agent() -> PathBuf {
@@ -72,17 +72,39 @@ async fn the_printed_command_installs_an_agent_that_enrolls() {
         .unwrap();
     assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN);
 
-    let made: InstallCommand = system
-        .api
-        .install_command(&InstallCommandRequest {
-            group: Some("lab".to_owned()),
-            expires: kanade_protocol::duration::HumanDuration::from_secs(600),
-            release: None,
-            nats_url: None,
-            backend_url: Some(system.base.clone()),
-        })
-        .await
-        .unwrap();
+    // The admin asks the CLI for the command (its session kept in a folder of its own).
+    let config_dir = system.dir.path().join("cli-config");
+    kanade_cli::session::save(
+        &config_dir,
+        &kanade_cli::session::Session {
+            backend_url: system.base.clone(),
+            token: system.token.clone(),
+            username: "admin".to_owned(),
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        },
+    )
+    .unwrap();
+    let argv: Vec<String> = [
+        "kanade",
+        "--backend-url",
+        &system.base,
+        "--config-dir",
+        config_dir.to_str().unwrap(),
+        "--json",
+        "agent",
+        "install-command",
+        "--group",
+        "lab",
+        "--expires",
+        "10m",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kanade_cli::main_with_io(argv, &mut out, &mut err).await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    let made: InstallCommand = serde_json::from_slice(&out).unwrap();
     assert_eq!(made.release, release.key);
     assert_eq!(made.sha256, kanade_backend::releases::sha256_hex(&binary));
     assert_eq!(made.token.uses_total, 1);
