@@ -10,6 +10,7 @@ mod install;
 mod inventory;
 mod liveness;
 mod reach;
+mod read_marks;
 mod signing;
 mod support;
 mod terminal;
