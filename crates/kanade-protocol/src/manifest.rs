@@ -183,6 +183,19 @@ pub struct CheckHint {
     pub detail_field: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertSpec>,
+    /// The original's `fleet`: `false` makes a gate-only check, whose rows are stored (and
+    /// alert) but which the fleet compliance views leave out unless asked
+    /// (`GET /api/compliance?include_non_fleet=true`).
+    #[serde(default = "default_fleet", skip_serializing_if = "is_fleet")]
+    pub fleet: bool,
+}
+
+fn default_fleet() -> bool {
+    true
+}
+
+fn is_fleet(fleet: &bool) -> bool {
+    *fleet
 }
 
 fn default_status_field() -> String {

@@ -22,18 +22,40 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(for_pc))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct SummaryQuery {
+    /// Also list gate-only checks (`check.fleet: false`), which the fleet view leaves out.
+    #[serde(default)]
+    include_non_fleet: bool,
+}
+
 #[utoipa::path(
     get,
     path = "/api/compliance",
+    params(SummaryQuery),
     responses(
-        (status = 200, body = Vec<ComplianceSummary>, description = "Per check: how many machines pass, warn or fail"),
+        (status = 200, body = Vec<ComplianceSummary>, description = "Per check: how many machines pass, warn or fail (gate-only checks only with include_non_fleet=true)"),
     ),
 )]
 async fn summary(
     State(state): State<AppState>,
     _caller: Require<Viewer>,
+    AppQuery(q): AppQuery<SummaryQuery>,
 ) -> ApiResult<Json<Vec<ComplianceSummary>>> {
-    Ok(Json(state.store.read(|c| store::checks::summary(c)).await?))
+    let mut all = state.store.read(|c| store::checks::summary(c)).await?;
+    if !q.include_non_fleet {
+        let gate_only: Vec<String> = state
+            .manifests
+            .all()
+            .iter()
+            .filter_map(|m| m.check.as_ref().filter(|c| !c.fleet))
+            .map(|c| c.name.clone())
+            .collect();
+        all.retain(|s| !gate_only.contains(&s.check_name));
+    }
+    Ok(Json(all))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -409,3 +409,35 @@ check:
     let n: Notification = serde_json::from_slice(&to_group.payload).unwrap();
     assert_eq!((n.id.as_str(), n.toast), (sent[0].id.as_str(), true));
 }
+
+/// The original's gate-only check (`fleet: false`): its rows are stored, the fleet listing
+/// leaves it out unless asked, and its own page and the machine's checks still show it.
+#[tokio::test]
+async fn a_gate_only_check_is_stored_but_left_out_of_the_fleet_view() {
+    const GATE: &str = "
+id: vpn-gate
+version: 1
+execute: {shell: sh, script: check-vpn, timeout: 30s}
+check: {name: vpn-ready, label: VPN client ready, fleet: false}
+";
+    let b = TestBackend::start().await;
+    register(&b, GATE).await;
+    register(&b, DISK).await;
+    let t = Utc::now() - chrono::Duration::minutes(1);
+    for (job, pc) in [("vpn-gate", "pc1"), ("disk", "pc1")] {
+        let r = run(job, pc, &check_out("fail", "no"), 1, t);
+        publish(&b, &r).await;
+        projected(&b, &r).await;
+    }
+    let names = |list: Vec<ComplianceSummary>| -> Vec<String> {
+        list.into_iter().map(|s| s.check_name).collect()
+    };
+    assert_eq!(names(b.get("/api/compliance").await), ["disk-free"]);
+    let mut all = names(b.get("/api/compliance?include_non_fleet=true").await);
+    all.sort();
+    assert_eq!(all, ["disk-free", "vpn-ready"]);
+    let rows: Page<CheckRow> = b.get("/api/compliance/vpn-ready").await;
+    assert_eq!(rows.total, 1, "its rows are stored");
+    let on_pc: Vec<CheckRow> = b.get("/api/agents/pc1/checks").await;
+    assert_eq!(on_pc.len(), 2);
+}

@@ -1,7 +1,7 @@
 //! The original's job-manifest fields this kanade does not act on, each refused with the
 //! reason (422 naming the field) instead of the bare "unknown field" a typo gets, and the
-//! few whose value this kanade already honours by default (`tier: endpoint`,
-//! `check.fleet: true`), which are accepted and dropped. `require_approval` is acted on (the
+//! few whose value this kanade already honours by default (`tier: endpoint`), which are
+//! accepted and dropped; `check.fleet` is only type-checked here (see `CheckHint::fleet`). `require_approval` is acted on (the
 //! two-person rule, see `approval`) and only type-checked here. Nothing is silently ignored:
 //! what stays in the manifest is acted on.
 
@@ -95,16 +95,8 @@ pub fn screen(value: &mut Value) -> Result<(), ManifestError> {
     }
     if let Some(Value::Object(check)) = object.get_mut("check") {
         match check.get("fleet") {
-            None => {}
-            Some(Value::Bool(true)) => {
-                check.remove("fleet");
-            }
-            Some(Value::Bool(false)) => {
-                return Err(ManifestError::invalid(
-                    "check.fleet",
-                    "gate-only checks (fleet: false) are not built: every check is shown for the fleet",
-                ));
-            }
+            // `CheckHint::fleet`: false keeps the check out of the fleet compliance views.
+            None | Some(Value::Bool(_)) => {}
             Some(_) => {
                 return Err(ManifestError::invalid(
                     "check.fleet",
@@ -147,11 +139,7 @@ mod tests {
             ),
             ("target: {all: true}\n", "target", "v0.18"),
             ("tier: controller\n", "tier", "controller tier"),
-            (
-                "check: {name: c, fleet: false}\n",
-                "check.fleet",
-                "gate-only",
-            ),
+            ("check: {name: c, fleet: 0}\n", "check.fleet", "true or false"),
             (
                 "check: {name: c, troubleshoot: fix}\n",
                 "check.troubleshoot",
@@ -179,7 +167,12 @@ mod tests {
         let err = parse("require_approval: yes please\n").unwrap_err();
         assert!(err.contains("require_approval"), "{err}");
         let with_check = parse("check: {name: c, fleet: true}\n").unwrap();
-        assert_eq!(with_check.check.unwrap().name, "c");
+        assert_eq!(with_check.check.as_ref().unwrap().name, "c");
+        assert!(with_check.check.unwrap().fleet);
+        // A gate-only check (the original's `fleet: false`): stored, out of the fleet views.
+        let gate = parse("check: {name: c, fleet: false}\n").unwrap();
+        assert!(!gate.check.unwrap().fleet);
+        assert!(parse("check: {name: c}\n").unwrap().check.unwrap().fleet);
         // A typo is still a typo.
         let err = parse("colect: {}\n").unwrap_err();
         assert!(err.contains("colect"), "{err}");
