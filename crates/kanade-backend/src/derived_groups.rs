@@ -104,6 +104,17 @@ pub async fn probe(store: &Store, condition: &str) -> anyhow::Result<Result<(), 
     .await?
 }
 
+/// The newest change of `group_defs` (its stream's last sequence): one STREAM.INFO, so the
+/// loop can look every second without listing the bucket.
+async fn definitions_mark(js: &jetstream::Context) -> anyhow::Result<u64> {
+    let name = format!("KV_{}", names::KV_GROUP_DEFS);
+    let mut stream = js
+        .get_stream(&name)
+        .await
+        .with_context(|| format!("opening stream {name}"))?;
+    Ok(stream.info().await?.state.last_sequence)
+}
+
 /// The materializer's loop.
 pub async fn run(
     js: jetstream::Context,
@@ -116,14 +127,15 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let defs = definitions(&js).await?;
+        let defs_mark = definitions_mark(&js).await?;
         let inventory = store
             .read(|c| crate::store::derived::inventory_mark(c))
             .await?;
-        let mark = Some((serde_json::to_string(&defs)?, inventory));
+        let mark = Some((defs_mark, inventory));
         if mark == last_mark && last_run.elapsed() < REFRESH_EVERY {
             continue;
         }
+        let defs = definitions(&js).await?;
         once(&js, &store, &access, &defs).await?;
         last_mark = mark;
         last_run = tokio::time::Instant::now();
