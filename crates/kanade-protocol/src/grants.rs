@@ -1,7 +1,8 @@
 //! What each identity may do on the broker, as the subject lists the backend's auth callout
 //! grants (nats-server enforces them). One definition, so the agent's use of the broker and
 //! the grant that permits it cannot drift apart: an agent may publish only its own reports and
-//! subscribe only to its own commands; it reads a fixed set of KV buckets and never writes KV.
+//! subscribe only to its own commands; it reads a fixed set of KV buckets and writes only its
+//! own keys of `notifications_read` (read marks of notifications).
 //!
 //! Subjects of the JetStream API used here: `$JS.API.STREAM.INFO.<stream>` (opening a bucket
 //! or stream), `$JS.API.DIRECT.GET.<stream>.<subject>` (the newest message on one subject:
