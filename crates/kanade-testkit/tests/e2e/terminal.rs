@@ -289,3 +289,44 @@ async fn kanade_shell_relays_keys_resizes_and_ctrl_c_and_returns_the_remote_exit
         .unwrap();
     assert_eq!((code, reason.as_str()), (Some(7), "shell exited"));
 }
+
+/// Keystroke round trip on loopback (BENCHMARKS.md): one key typed at the WebSocket until its
+/// echo comes back through backend, broker, agent and the remote shell's line editor. Measured,
+/// never asserted: `cargo test --release -p kanade-testkit --test e2e keystroke -- --ignored
+/// --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, run by hand"]
+async fn keystroke_round_trip() {
+    let system = System::start(&["term-bench"]).await;
+    let (mut writer, mut reader, _) = open(&system.api, "term-bench").await;
+    let mut seen = String::new();
+    writer.input(b"echo rea''dy\r").await.unwrap();
+    read_until(&mut reader, &mut seen, "ready").await;
+    let mut times = Vec::new();
+    for i in 0..1000 {
+        let t0 = std::time::Instant::now();
+        writer.input(b"x").await.unwrap();
+        loop {
+            match reader.next().await {
+                Some(TerminalEvent::Output(bytes)) if bytes.contains(&b'x') => break,
+                Some(TerminalEvent::Output(_)) => continue,
+                other => panic!("session ended: {other:?}"),
+            }
+        }
+        times.push(t0.elapsed());
+        if i % 50 == 49 {
+            // Ctrl-U clears the line so it does not wrap.
+            writer.input(&[0x15]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    println!(
+        "keystroke round trip over {} keys: p50 {:?}, p99 {:?}, max {:?}",
+        times.len(),
+        at(0.50),
+        at(0.99),
+        times[times.len() - 1]
+    );
+}
