@@ -3,6 +3,7 @@
 //! command line, loads config, initialises logging and calls it.
 
 pub mod access;
+pub mod accounts;
 pub mod agent_meta;
 pub mod alerts;
 pub mod api;

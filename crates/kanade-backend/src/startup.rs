@@ -95,7 +95,6 @@ pub async fn serve(
     );
 
     let data_dir = config.data_dir();
-    auth::bootstrap_admin(&store, &config.secrets, &data_dir).await?;
     let ttl = chrono::Duration::from_std(config.auth.session_ttl.0)
         .context("session_ttl is too large")?;
     let auth = Arc::new(AuthSettings::new(&config.secrets, &data_dir, ttl)?);
@@ -194,6 +193,19 @@ async fn start(
             "terminal transcript retention not applied"
         );
     }
+    let accounts = crate::accounts::Accounts::open(&js, &store).await?;
+    crate::accounts::mirror::publish_legacy(&accounts).await?;
+    let mut tasks = JoinSet::new();
+    let a = accounts.clone();
+    tasks.spawn(supervise("accounts read model", move || {
+        crate::accounts::mirror::run_accounts(a.clone())
+    }));
+    let a = accounts.clone();
+    tasks.spawn(supervise("sessions read model", move || {
+        crate::accounts::mirror::run_sessions(a.clone())
+    }));
+    accounts.synced().await;
+    auth::bootstrap_admin(&accounts, &config.secrets, &config.data_dir()).await?;
     let registry = crate::access::Registry::open(&js).await?;
     let kicker = match &keys {
         Some(keys) => Some(crate::access::connect_system(&config, keys).await?),
@@ -219,7 +231,6 @@ async fn start(
 
     let metrics = Metrics::default();
     let live = LiveHub::default();
-    let mut tasks = JoinSet::new();
     let wiring = Wiring {
         js: &js,
         store: &store,
@@ -267,6 +278,7 @@ async fn start(
         totals: Arc::default(),
         signer,
         access,
+        accounts,
     };
     Ok(Started {
         app: crate::api::router(state),

@@ -28,6 +28,8 @@ pub const KV_GROUP_CONTACTS: &str = "group_contacts";
 pub const KV_COMMAND_KEYS: &str = "command_keys";
 pub const KV_AGENT_IDENTITIES: &str = "agent_identities";
 pub const KV_ENROLLMENT_TOKENS: &str = "enrollment_tokens";
+pub const KV_ACCOUNTS: &str = "accounts";
+pub const KV_SESSIONS: &str = "sessions";
 pub const KV_SERVER_SETTINGS: &str = "server_settings";
 pub const KV_AGENT_META: &str = "agent_meta";
 pub const KV_AGENT_GROUPS_DERIVED: &str = "agent_groups_derived";
@@ -209,6 +211,16 @@ pub const KV_BUCKETS: &[BucketSpec] = &[
         description: "token id -> enrollment token (secret's SHA-256, group, expiry, uses left)",
     },
     BucketSpec {
+        name: KV_ACCOUNTS,
+        history: 1,
+        description: "operator accounts (hex of the user name -> account with its argon2id hash and TOTP secret)",
+    },
+    BucketSpec {
+        name: KV_SESSIONS,
+        history: 1,
+        description: "signed-in sessions (<account id>.<session id> -> issued and expiry times)",
+    },
+    BucketSpec {
         name: KV_SERVER_SETTINGS,
         history: 1,
         description: "the server settings document admins edit (key `settings`)",
@@ -273,6 +285,29 @@ pub const OBJECT_STORES: &[ObjectStoreSpec] = &[
         description: "remote terminal transcripts, by session id",
     },
 ];
+
+/// Key of an account in `accounts`: the user name in lowercase hex (user names may hold `@`,
+/// which KV keys may not).
+pub fn account_key(username: &str) -> String {
+    username.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The user name behind an `accounts` key; `None` when the key is not one [`account_key`] made.
+pub fn username_of_key(key: &str) -> Option<String> {
+    if !key.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes = (0..key.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(key.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// Key of a session in `sessions`: `<account id>.<session id>`.
+pub fn session_key(account_id: &str, jti: &str) -> String {
+    format!("{account_id}.{jti}")
+}
 
 /// Key of an agent release in `agent_releases`: `<version>-<platform>`.
 pub fn release_key(version: &str, platform: &str) -> String {
@@ -348,6 +383,17 @@ pub mod exit_code {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_keys_round_trip_every_user_name() {
+        for name in ["admin", "a.b@example.com", ".x-_", "Ünï"] {
+            let key = account_key(name);
+            assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+            assert_eq!(username_of_key(&key).as_deref(), Some(name));
+        }
+        assert_eq!(username_of_key("abc"), None);
+        assert_eq!(username_of_key("zz"), None);
+    }
 
     const DAY: Duration = Duration::from_secs(24 * 3600);
 

@@ -131,16 +131,20 @@ async fn login(
         .keys
         .issue(&user.username, &user.account_id, ttl, now)
         .map_err(|e| ApiError::internal("could not sign a session", e))?;
-    let (jti, account_id, expires_at) = (
-        claims.jti.clone(),
-        user.account_id.clone(),
-        claims.expires_at(),
-    );
-    state
-        .store
-        .write(move |c| store::users::start_session(c, &jti, &account_id, expires_at, now))
+    let (jti, expires_at) = (claims.jti.clone(), claims.expires_at());
+    if !state
+        .accounts
+        .start_session(&user, &jti, expires_at)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(ApiError::from)?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "account_changed",
+            "the account changed while signing in; sign in again",
+        )
+        .into());
+    }
     audit_sign_in(&state, &user.username, &address, None).await;
     tracing::info!(user = %user.username, "signed in");
     Ok(Json(LoginResponse {
@@ -264,10 +268,10 @@ async fn change_password(
         .await?
         .map_err(|e| ApiError::internal("hashing", e))?;
     // This session stays valid; the account's other sessions end.
-    let (name, keep) = (caller.username.clone(), caller.session.clone().map(|s| s.0));
+    let keep = caller.session.clone().map(|s| s.0);
     state
-        .store
-        .write(move |c| store::users::set_password(c, &name, &hash, keep.as_deref(), Utc::now()))
+        .accounts
+        .set_password(&caller.username, &hash, keep.as_deref())
         .await
         .map_err(ApiError::from)?;
     audit::record(
@@ -293,10 +297,7 @@ async fn logout(
     SignedIn(caller): SignedIn,
 ) -> ApiResult<StatusCode> {
     if let Some((jti, expires_at)) = caller.session.clone() {
-        state
-            .store
-            .write(move |c| store::users::revoke_session(c, &jti, expires_at, Utc::now()))
-            .await?;
+        state.accounts.end_session(&jti, expires_at).await?;
     }
     audit::record(
         &state.js,
@@ -323,10 +324,9 @@ async fn mfa_init(
     let secret = totp::new_secret();
     let otpauth_url = totp::url(&secret, &caller.username)
         .ok_or_else(|| ApiError::internal("building the otpauth URL", "invalid secret"))?;
-    let (name, pending) = (caller.username.clone(), secret.clone());
     state
-        .store
-        .write(move |c| store::users::set_totp_pending(c, &name, Some(&pending), Utc::now()))
+        .accounts
+        .set_totp_pending(&caller.username, Some(&secret))
         .await?;
     Ok(Json(MfaInit {
         secret,
@@ -379,10 +379,9 @@ async fn set_mfa(
     secret: Option<String>,
     action: &str,
 ) -> ApiResult<StatusCode> {
-    let name = caller.username.clone();
     state
-        .store
-        .write(move |c| store::users::set_totp(c, &name, secret.as_deref(), Utc::now()))
+        .accounts
+        .set_totp(&caller.username, secret.as_deref())
         .await?;
     audit::record(&state.js, caller, action, Some(&caller.username), json!({})).await;
     Ok(StatusCode::NO_CONTENT)

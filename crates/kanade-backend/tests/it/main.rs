@@ -26,6 +26,7 @@ mod legacy_inventory;
 mod notifications;
 mod openapi;
 mod projection;
+mod replicas;
 mod scheduler;
 mod sentinel;
 mod settings;
