@@ -79,8 +79,8 @@ export function AddMachine() {
           <p className="muted">One command for a new machine: it downloads the agent from this backend, checks it, configures it with a single-use token and starts it.</p>
           <div className="row wrap">
             <label>
-              Group (optional)
-              <input value={group} onChange={(e) => setGroup(e.target.value)} placeholder="joins this group" aria-invalid={error?.field === 'group'} />
+              Machine joins group
+              <input value={group} onChange={(e) => setGroup(e.target.value)} placeholder="optional" aria-invalid={error?.field === 'group'} />
               {err('group')}
             </label>
             <label>
