@@ -6,6 +6,7 @@
 
 use axum::Json;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -77,6 +78,7 @@ struct OpenQuery {
     params(("pc_id" = String, Path, description = "The machine id"), OpenQuery),
     responses(
         (status = 101, description = "WebSocket: binary frames are terminal bytes both ways; text frames are JSON controls (`{\"type\":\"resize\",\"rows\":40,\"cols\":100}` from the client; `opened` and, last, `exit` with `reason` from the server). Every session is audited (`terminal_open`, `terminal_close`) and its transcript kept"),
+        (status = 400, body = kanade_protocol::api::ErrorBody, description = "Not a WebSocket request, or a size out of range"),
         (status = 403, body = kanade_protocol::api::ErrorBody, description = "Not an admin, or the machine's config says `terminal: deny`"),
         (status = 409, body = kanade_protocol::api::ErrorBody, description = "The fleet freeze is on"),
         (status = 502, body = kanade_protocol::api::ErrorBody, description = "The machine refused, did not answer, or is offline"),
@@ -88,13 +90,18 @@ async fn open(
     caller: Require<Admin>,
     Path(pc_id): Path<String>,
     AppQuery(q): AppQuery<OpenQuery>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     if !subject::is_valid_pc_id(&pc_id) {
         return Err(ApiError::bad_request(format!(
             "`{pc_id}` is not a valid machine id"
         )));
     }
+    let ws = ws.map_err(|why| {
+        ApiError::bad_request(format!(
+            "this is a WebSocket endpoint; connect with `Upgrade: websocket` ({why})"
+        ))
+    })?;
     let size = (q.rows.unwrap_or(24), q.cols.unwrap_or(80));
     terminal::check_size(size.0, size.1).map_err(ApiError::bad_request)?;
     let caller = caller.0;

@@ -155,6 +155,23 @@ async fn only_admins_open_terminals_and_the_freeze_and_a_group_setting_forbid_th
         assert_eq!(err.status().map(|s| s.as_u16()), Some(403), "{name} lists");
     }
 
+    // Without a session, refused before anything else; a plain GET is told what the route is.
+    let anonymous = ApiClient::new(&system.base, None).unwrap();
+    let err = anonymous
+        .open_terminal("term2", 24, 80)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
+    let plain = reqwest::Client::new()
+        .get(format!("{}/api/agents/term2/terminal", system.base))
+        .bearer_auth(&system.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status().as_u16(), 400);
+    assert!(plain.text().await.unwrap().contains("WebSocket"));
+
     system
         .api
         .set_freeze(&FreezeRequest {
