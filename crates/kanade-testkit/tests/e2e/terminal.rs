@@ -145,6 +145,31 @@ async fn a_terminal_session_runs_commands_resizes_and_is_audited_with_its_transc
 }
 
 #[tokio::test]
+async fn a_terminal_works_within_the_agents_broker_grant() {
+    // Zero trust: nats-server enforces the grant the auth callout gives the machine, so the
+    // agent reaches its terminal subjects only through exactly what grants::agent names.
+    let system = System::start_zero_trust(&["term.zt"]).await;
+    let (mut writer, mut reader, _) = open(&system.api, "term.zt").await;
+    let mut seen = String::new();
+    writer.input(b"echo gran''ted\r").await.unwrap();
+    read_until(&mut reader, &mut seen, "granted").await;
+    writer.input(b"exit\r").await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), reader.next()).await {
+            Ok(Some(TerminalEvent::Output(_))) => continue,
+            Ok(Some(TerminalEvent::Exit { .. })) => break,
+            other => panic!("the session did not end cleanly: {other:?}"),
+        }
+    }
+    let violations: Vec<String> = system
+        .broker_violations()
+        .into_iter()
+        .filter(|line| line.contains("terminal"))
+        .collect();
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
+#[tokio::test]
 async fn only_admins_open_terminals_and_the_freeze_and_a_group_setting_forbid_them() {
     let system = System::start(&["term2"]).await;
     for (name, role) in [("op", Role::Operator), ("look", Role::Viewer)] {
