@@ -7,7 +7,6 @@ use async_nats::jetstream;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use kanade_protocol::api::{AgentRow, Page, PerfSeries, PingResult, ProcessSnapshot, VersionCount};
 use kanade_protocol::names;
 use kanade_protocol::subject;
@@ -128,22 +127,15 @@ async fn list(
     Ok(Json(page))
 }
 
-/// Machines whose `agent_groups` entry lists `group`.
+/// Machines in `group`, set by operators (`agent_groups`) or derived from inventory
+/// (`agent_groups_derived`).
 async fn members(js: &jetstream::Context, group: &str) -> anyhow::Result<Vec<String>> {
-    let kv = js.get_key_value(names::KV_AGENT_GROUPS).await?;
-    let keys: Vec<String> = kv.keys().await?.try_collect().await?;
-    let mut out = Vec::new();
-    for pc in keys {
-        let Some(bytes) = kv.get(&pc).await? else {
-            continue;
-        };
-        if serde_json::from_slice::<AgentGroups>(&bytes)
-            .is_ok_and(|g| g.groups.iter().any(|x| x == group))
-        {
-            out.push(pc);
-        }
-    }
-    Ok(out)
+    Ok(crate::desired::all_groups(js)
+        .await?
+        .into_iter()
+        .filter(|(_, groups)| groups.iter().any(|g| g == group))
+        .map(|(pc, _)| pc)
+        .collect())
 }
 
 #[utoipa::path(

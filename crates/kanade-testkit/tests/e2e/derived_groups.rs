@@ -97,6 +97,21 @@ async fn a_machine_whose_inventory_matches_joins_the_group_and_takes_its_command
         kv.get("dg-two").await.unwrap().is_none(),
         "dg-two does not match"
     );
+    // The machine list filters by derived groups too, and the groups overview counts them.
+    let listed = api
+        .list_agents(&kanade_cli::client::AgentQuery {
+            group: Some("firefox".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed.items.iter().map(|a| a.pc_id.as_str()).collect();
+    assert_eq!(ids, ["dg-one"]);
+    let groups = api.list_groups().await.unwrap();
+    assert!(
+        groups.iter().any(|g| g.name == "firefox" && g.members == 1),
+        "{groups:?}"
+    );
 
     // A command to the group reaches the member, and only it.
     wait_for(
