@@ -9,15 +9,10 @@ import { Terminal } from '@xterm/xterm'
 import { FitAddon } from '@xterm/addon-fit'
 import '@xterm/xterm/css/xterm.css'
 import { getToken } from '../api/client'
+import { terminalUrl } from '../lib/terminal'
 import { Card } from './ui'
 
 type Status = { state: 'idle' } | { state: 'connecting' } | { state: 'open'; sessionId: string } | { state: 'ended'; reason: string }
-
-/** The WebSocket URL of a machine's terminal, on the origin the page came from. */
-export function terminalUrl(loc: { protocol: string; host: string }, pcId: string, rows: number, cols: number): string {
-  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:'
-  return `${scheme}//${loc.host}/api/agents/${encodeURIComponent(pcId)}/terminal?rows=${rows}&cols=${cols}`
-}
 
 export function TerminalCard({ pcId }: { pcId: string }) {
   const [status, setStatus] = useState<Status>({ state: 'idle' })
