@@ -71,6 +71,9 @@ describe('checkSchedule', () => {
     expect(both[0]).toMatchObject({ field: 'when', line: 3 })
     expect(checkSchedule('id: s\njob_id: j\nwhen:\n  hourly: true\n')[0]).toMatchObject({ field: 'when.hourly', line: 4 })
   })
+  it('takes the original agent-side schedule as written', () => {
+    expect(checkSchedule('id: logon-compliance\njob_id: check-bitlocker\nwhen: { on: [startup, logon] }\nruns_on: agent\ntarget: { all: true }\n')).toEqual([])
+  })
   it('names missing and unknown fields', () => {
     const problems = checkSchedule('job: x\n')
     expect(problems.map((p) => p.message)).toEqual(expect.arrayContaining(['missing field `id`', 'missing field `job_id`']))

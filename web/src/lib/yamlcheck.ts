@@ -114,8 +114,8 @@ export function checkManifest(text: string): Problem[] {
   return problems
 }
 
-const SCHEDULE_KEYS = ['id', 'job_id', 'description', 'enabled', 'when', 'target', 'rollout', 'jitter', 'starting_deadline', 'tz', 'active', 'constraints', 'on_failure']
-const WHEN_KINDS = ['calendar', 'cron', 'per_pc', 'per_target']
+const SCHEDULE_KEYS = ['id', 'job_id', 'description', 'enabled', 'when', 'target', 'rollout', 'jitter', 'starting_deadline', 'tz', 'active', 'constraints', 'on_failure', 'runs_on']
+const WHEN_KINDS = ['calendar', 'cron', 'per_pc', 'per_target', 'on']
 
 /** YAML syntax problems only, with their line; `null` when the text parses. */
 function syntax(text: string): { problems: Problem[]; value: unknown } {
@@ -145,13 +145,13 @@ export function checkSchedule(text: string): Problem[] {
     if (typeof m[key] !== 'string' || !ID_RE.test(m[key] as string)) out.push(at(text, key, m[key] === undefined ? `missing field \`${key}\`` : `${key}: letters, digits, "-", "_" or ".", not ending with "."`))
   }
   const when = m.when
-  if (when === undefined) out.push({ message: 'missing field `when` (calendar, cron, per_pc or per_target)', field: 'when', source: 'yaml' })
-  else if (when === null || typeof when !== 'object' || Array.isArray(when)) out.push(at(text, 'when', 'when must be a mapping with one of calendar, cron, per_pc, per_target'))
+  if (when === undefined) out.push({ message: 'missing field `when` (calendar, cron, per_pc, per_target or on)', field: 'when', source: 'yaml' })
+  else if (when === null || typeof when !== 'object' || Array.isArray(when)) out.push(at(text, 'when', 'when must be a mapping with one of calendar, cron, per_pc, per_target, on'))
   else {
     const kinds = Object.keys(when)
     const unknown = kinds.filter((k) => !WHEN_KINDS.includes(k))
     for (const k of unknown) out.push(at(text, `when.${k}`, `unknown kind \`${k}\` in when, expected one of ${WHEN_KINDS.join(', ')}`))
-    if (!unknown.length && kinds.length !== 1) out.push(at(text, 'when', 'set exactly one of calendar, cron, per_pc, per_target'))
+    if (!unknown.length && kinds.length !== 1) out.push(at(text, 'when', 'set exactly one of calendar, cron, per_pc, per_target, on'))
   }
   return out
 }
