@@ -215,9 +215,9 @@ impl ProcessSampler {
                 let secs = now.duration_since(*at).as_secs_f64();
                 if secs > 0.0 {
                     sample.disk_read_bytes_per_sec =
-                        reading.read_bytes.saturating_sub(old.read_bytes) as f64 / secs;
+                        Some(reading.read_bytes.saturating_sub(old.read_bytes) as f64 / secs);
                     sample.disk_written_bytes_per_sec =
-                        reading.written_bytes.saturating_sub(old.written_bytes) as f64 / secs;
+                        Some(reading.written_bytes.saturating_sub(old.written_bytes) as f64 / secs);
                 }
             }
             io.insert(*key, (now, reading));
@@ -262,8 +262,8 @@ pub fn rank(
                 name: p.name.clone(),
                 cpu_pct,
                 rss_bytes: p.rss_bytes,
-                disk_read_bytes_per_sec: 0.0,
-                disk_written_bytes_per_sec: 0.0,
+                disk_read_bytes_per_sec: None,
+                disk_written_bytes_per_sec: None,
             };
             (key, sample)
         })

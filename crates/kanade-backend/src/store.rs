@@ -112,6 +112,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0010_approvals.sql")),
         M::up(include_str!("../migrations/0011_accounts_kv.sql")),
         M::up(include_str!("../migrations/0012_result_links.sql")),
+        M::up(include_str!("../migrations/0013_process_disk_unknown.sql")),
     ])
 }
 

@@ -283,10 +283,11 @@ pub struct ProcessSample {
     pub name: String,
     pub cpu_pct: f32,
     pub rss_bytes: u64,
+    /// Unknown (absent, `null`) until the agent has read the process twice.
     #[serde(default)]
-    pub disk_read_bytes_per_sec: f64,
+    pub disk_read_bytes_per_sec: Option<f64>,
     #[serde(default)]
-    pub disk_written_bytes_per_sec: f64,
+    pub disk_written_bytes_per_sec: Option<f64>,
 }
 
 /// One event on a machine's timeline, `obs.<pc_id>` (stream OBS_EVENTS). Idempotent on

@@ -140,8 +140,8 @@ export interface ProcessSample {
   name: string
   cpu_pct: number
   rss_bytes: number
-  disk_read_bytes_per_sec: number
-  disk_written_bytes_per_sec: number
+  disk_read_bytes_per_sec: number | null
+  disk_written_bytes_per_sec: number | null
 }
 
 export interface ProcessSnapshot {

@@ -327,3 +327,41 @@ async fn run_as_and_cwd_travel_in_the_command() {
     assert_eq!(raw["run_as"], "user", "{raw}");
     assert_eq!(raw["cwd"], "/tmp", "{raw}");
 }
+
+/// The original's process snapshot where a process has no disk rates yet (its first reading):
+/// stored as unknown (NULL) and shown as `null`, not as 0.
+#[tokio::test]
+async fn process_disk_rates_missing_are_unknown_not_zero() {
+    let b = TestBackend::start().await;
+    publish_core(
+        &b,
+        subject::process_perf("pc1"),
+        json!({
+            "pc_id": "pc1", "at": Utc::now(),
+            "processes": [
+                {"pid": 1, "name": "init", "cpu_pct": 0.5, "rss_bytes": 1000u64},
+                {"pid": 7, "name": "backup", "cpu_pct": 40.0, "rss_bytes": 9000u64,
+                 "disk_read_bytes_per_sec": 2048.0, "disk_written_bytes_per_sec": 0.0}
+            ]
+        }),
+    )
+    .await;
+    wait_for("the snapshot", WAIT, || async {
+        b.query_i64("SELECT COUNT(*) FROM process_perf_samples") == 2
+    })
+    .await;
+    assert_eq!(
+        b.query_i64(
+            "SELECT COUNT(*) FROM process_perf_samples
+             WHERE pid = 1 AND disk_read_bytes_per_sec IS NULL AND disk_written_bytes_per_sec IS NULL"
+        ),
+        1
+    );
+    let body: serde_json::Value = b.get("/api/agents/pc1/processes").await;
+    let text = body.to_string();
+    assert!(
+        text.contains(r#""disk_read_bytes_per_sec":null"#)
+            && text.contains(r#""disk_read_bytes_per_sec":2048.0"#),
+        "{text}"
+    );
+}
