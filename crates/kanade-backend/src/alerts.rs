@@ -153,10 +153,10 @@ pub async fn run(
 ) {
     while let Some(alert) = alerts.recv().await {
         tracing::info!(pc_id = %alert.pc_id, check = %alert.check_name, status = alert.status.as_str(), "compliance alert");
-        if let Some(notification) = alert.notification(Utc::now()) {
-            if notify::publish(&js, &notification).await.is_empty() {
-                tracing::error!(pc_id = %alert.pc_id, check = %alert.check_name, "alert notification not delivered");
-            }
+        if let Some(notification) = alert.notification(Utc::now())
+            && notify::publish(&js, &notification).await.is_empty()
+        {
+            tracing::error!(pc_id = %alert.pc_id, check = %alert.check_name, "alert notification not delivered");
         }
         if alert.spec.notify_groups.is_empty() {
             continue;

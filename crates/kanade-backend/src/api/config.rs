@@ -192,15 +192,14 @@ async fn effective(
         .store
         .read(move |c| crate::store::perf::cpu_count(c, &id))
         .await?;
-    if let Some(cpus) = cpus {
-        if let Some(source) = view
+    if let Some(cpus) = cpus
+        && let Some(source) = view
             .sources
             .iter_mut()
             .find(|s| s.field == "max_local_concurrent" && s.scope == "default")
-        {
-            source.value = json!(cpus.max(1));
-            view.effective.max_local_concurrent = cpus.max(1);
-        }
+    {
+        source.value = json!(cpus.max(1));
+        view.effective.max_local_concurrent = cpus.max(1);
     }
     let own_scope = format!("pcs.{pc_id}");
     let configured = !view.groups.is_empty() || view.sources.iter().any(|s| s.scope == own_scope);
