@@ -19,6 +19,7 @@ use kanade_protocol::config::TerminalPolicy;
 use kanade_protocol::terminal::{
     self, Control, Input, OpenReply, OpenRequest, Output, TranscriptEntry,
 };
+use kanade_protocol::wire::AuditEvent;
 use kanade_protocol::{names, subject};
 use tokio::time::Instant;
 
@@ -28,6 +29,10 @@ use crate::state::AppState;
 
 /// How long the agent may take to start the shell.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often, and how long apart, the end of a session is tried to be recorded while the
+/// broker is away (two minutes in all).
+const RECORD_ATTEMPTS: u32 = 60;
+const RECORD_RETRY: Duration = Duration::from_secs(2);
 /// A transcript keeps at most this many bytes of text; past it only the counts go on.
 const TRANSCRIPT_MAX_BYTES: usize = 8 * 1024 * 1024;
 
@@ -272,14 +277,26 @@ pub async fn bridge(state: AppState, mut socket: WebSocket, caller: Caller, mut 
         .await;
     let _ = socket.send(Message::Close(None)).await;
     rec.flush_input();
-    let transcript = store_transcript(&state.js, &s.session_id, rec.ndjson()).await;
     let ended_at = Utc::now();
-    crate::audit::record(
-        &state.js,
-        &caller,
-        "terminal_close",
-        Some(&s.pc_id),
-        serde_json::json!({
+    let js = state.js.clone();
+    let mut transcript = false;
+    // A session ended by a broker restart is recorded once the broker is back (for a while).
+    for attempt in 0..RECORD_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(RECORD_RETRY).await;
+        }
+        if !transcript {
+            transcript = store_transcript(&js, &s.session_id, rec.ndjson()).await;
+        }
+        if transcript || attempt + 1 >= RECORD_ATTEMPTS / 2 {
+            break;
+        }
+    }
+    let event = AuditEvent {
+        actor: caller.username.clone(),
+        action: "terminal_close".to_owned(),
+        target: Some(s.pc_id.clone()),
+        payload: serde_json::json!({
             "session_id": s.session_id,
             "reason": reason,
             "exit_code": code,
@@ -288,8 +305,18 @@ pub async fn bridge(state: AppState, mut socket: WebSocket, caller: Caller, mut 
             "input_bytes": rec.input_bytes,
             "transcript": transcript,
         }),
-    )
-    .await;
+        occurred_at: ended_at,
+        client_addr: caller.client_addr.clone(),
+    };
+    for attempt in 0..RECORD_ATTEMPTS {
+        match crate::audit::publish(&js, &event).await {
+            Ok(()) => return,
+            Err(err) if attempt + 1 == RECORD_ATTEMPTS => {
+                tracing::error!(session_id = s.session_id, error = %format!("{err:#}"), "the end of a terminal session was not audited");
+            }
+            Err(_) => tokio::time::sleep(RECORD_RETRY).await,
+        }
+    }
 }
 
 /// Puts a transcript in the object store; false when it could not be kept.

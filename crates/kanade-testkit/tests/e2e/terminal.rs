@@ -234,7 +234,7 @@ async fn only_admins_open_terminals_and_the_freeze_and_a_group_setting_forbid_th
 #[tokio::test]
 async fn a_broker_restart_ends_the_session_and_leaves_no_shell() {
     let mut system = System::start(&["term3"]).await;
-    let (mut writer, mut reader, _) = open(&system.api, "term3").await;
+    let (mut writer, mut reader, session_id) = open(&system.api, "term3").await;
     let mut seen = String::new();
     writer.input(b"printf 'pid=%s=\\n' $$\r").await.unwrap();
     read_until(&mut reader, &mut seen, "=\r\n").await;
@@ -276,6 +276,27 @@ async fn a_broker_restart_ends_the_session_and_leaves_no_shell() {
     })
     .await;
     system.nats.restart();
+    // Its end is recorded once the broker is back.
+    let api = &system.api;
+    wait_for(
+        "the session's end in the audit log",
+        Duration::from_secs(60),
+        || {
+            let sid = session_id.clone();
+            async move {
+                api.terminal_sessions(Some("term3"))
+                    .await
+                    .is_ok_and(|list| {
+                        list.iter().any(|s| {
+                            s.session_id == sid
+                                && s.end_reason.as_deref() == Some("broker connection lost")
+                        })
+                    })
+            }
+        },
+    )
+    .await;
+    assert!(api.terminal_transcript(&session_id).await.is_ok());
 }
 
 #[tokio::test]
