@@ -381,11 +381,14 @@ mod tests {
         assert_eq!(parse_scope("groups.lab").unwrap(), "groups.lab");
         assert_eq!(parse_scope("group.lab").unwrap(), "groups.lab");
         assert_eq!(parse_scope("pc.pc-1").unwrap(), "pcs.pc-1");
+        // A dotted (FQDN) machine id is a machine scope; a dotted group is not.
+        assert_eq!(parse_scope("pcs.a.b").unwrap(), "pcs.a.b");
         for (bad, want) in [
             ("everyone", "`everyone` is not a scope"),
             ("teams.a", "`teams.a` is not a scope"),
             ("groups.", "scope groups.: `` is not a valid name"),
-            ("pcs.a.b", "`a.b` is not a valid name"),
+            ("pcs.a.b.c.d.e", "`a.b.c.d.e` is not a valid name"),
+            ("groups.a.b", "`a.b` is not a valid name"),
         ] {
             let err = parse_scope(bad).unwrap_err();
             assert!(err.is::<BadInput>());

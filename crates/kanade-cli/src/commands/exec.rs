@@ -461,9 +461,9 @@ mod tests {
         let cases = [
             (
                 false,
-                vec!["a.b"],
+                vec!["a.b.c.d.e"],
                 vec![],
-                "--pcs: `a.b` is not a valid name",
+                "--pcs: `a.b.c.d.e` is not a valid name",
             ),
             (
                 false,
