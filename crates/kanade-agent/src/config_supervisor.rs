@@ -668,7 +668,11 @@ mod tests {
         ));
         assert_eq!(effective(&desired).max_local_concurrent, 2);
         assert!(desired.read_scope("global", None));
-        assert_eq!(effective(&desired).max_local_concurrent, 4);
+        // Back to the built-in default: the machine's CPU count.
+        assert_eq!(
+            effective(&desired).max_local_concurrent,
+            kanade_protocol::config::default_max_local_concurrent()
+        );
     }
 
     #[test]
