@@ -357,6 +357,10 @@ pub fn output_object_key(result_id: &str, stream: &str) -> String {
 /// sent it for an unsupported `run_as` (now [`exit_code::UNSUPPORTED`], the original's 122),
 /// and it is never given another meaning.
 pub mod exit_code {
+    /// The command needs a part of the original's command format this agent does not carry
+    /// out (`script_object`, `check`, `collect` or `finalize` in the command): it is not run
+    /// rather than run without it. Skipped. (Ours; the original has no code for it.)
+    pub const NOT_BUILT: i32 = 119;
     /// `run_as: user` or `system_gui` while no user is logged on (no active local session in
     /// logind): the run cannot happen now. Skipped. (Ours; the original has no code for it.)
     pub const NO_USER: i32 = 120;
@@ -403,10 +407,6 @@ mod tests {
         for s in STREAMS {
             assert!(s.max_age >= DAY, "{}", s.name);
             assert!(s.max_bytes > 0, "{}", s.name);
-    /// The command needs a part of the original's command format this agent does not carry
-    /// out (`script_object`, `check`, `collect` or `finalize` in the command): it is not run
-    /// rather than run without it. Skipped. (Ours; the original has no code for it.)
-    pub const NOT_BUILT: i32 = 119;
             for subject in s.subjects {
                 assert!(seen.insert(*subject), "{subject} captured twice");
             }
