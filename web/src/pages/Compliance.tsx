@@ -1,5 +1,6 @@
 // Compliance: every check across the fleet (ok / warn / fail / unknown), and one check's
-// machines, filterable by status.
+// machines, filterable by status. Gate-only checks (`check.fleet: false`) are listed only
+// when asked (`gates=1`, the API's include_non_fleet).
 
 import { keepPreviousData, useQuery } from '@tanstack/react-query'
 import { Link } from 'react-router'
@@ -16,13 +17,17 @@ export function CheckBadge({ status }: { status: CheckStatus }) {
   return <Badge tone={TONE[status] ?? 'muted'}>{status}</Badge>
 }
 
-const KEYS = ['check', 'status', 'page'] as const
+const KEYS = ['check', 'status', 'page', 'gates'] as const
 
 export function CompliancePage() {
   const [s, set] = useUrlState(KEYS)
   const page = Number(s.page) || 0
   const size = 25
-  const summary = useQuery({ queryKey: ['compliance'], queryFn: ({ signal }) => api.get<ComplianceSummary[]>('/api/compliance', signal), retry: false })
+  const summary = useQuery({
+    queryKey: ['compliance', s.gates],
+    queryFn: ({ signal }) => api.get<ComplianceSummary[]>(`/api/compliance${qs({ include_non_fleet: s.gates ? true : undefined })}`, signal),
+    retry: false,
+  })
   const rows = useQuery({
     queryKey: ['compliance', s.check, s.status, page],
     queryFn: ({ signal }) => api.get<Page<CheckRow>>(`/api/compliance/${encodeURIComponent(s.check)}${qs({ status: s.status, limit: size, offset: page * size })}`, signal),
@@ -43,6 +48,10 @@ export function CompliancePage() {
     <div className="page">
       <h1>Compliance</h1>
       <p className="muted">The latest status of every check job (a job with a `check` hint) on every machine.</p>
+      <label className="inline">
+        <input type="checkbox" checked={!!s.gates} onChange={(e) => set({ gates: e.target.checked ? 1 : null })} /> include gate-only checks
+        (<code>fleet: false</code>)
+      </label>
       <DataTable
         label="Checks"
         filename="compliance"
