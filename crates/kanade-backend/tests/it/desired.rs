@@ -76,7 +76,7 @@ async fn group_membership_is_edited_without_losing_concurrent_changes() {
     );
     let bad_pc = b
         .http
-        .get(b.url("/api/agents/a.b/groups"))
+        .get(b.url("/api/agents/a.b.c.d.e/groups"))
         .send()
         .await
         .unwrap();
