@@ -303,8 +303,8 @@ async fn ping_reports_the_answer_or_exits_1() {
     assert_eq!(answer["answered"], false);
     fleet.backend.take_requests();
 
-    let out = fleet.run("viewer", &["ping", "a.b"]).await;
-    bad_input(&out, "error: `a.b` is not a valid machine id");
+    let out = fleet.run("viewer", &["ping", "a.b.c.d.e"]).await;
+    bad_input(&out, "error: `a.b.c.d.e` is not a valid machine id");
     fleet.assert_no_request();
 }
 
@@ -560,8 +560,8 @@ async fn config_set_types_values_and_patches_the_scope() {
             "error: `everyone` is not a scope; use global, groups.<name> or pcs.<machine>",
         ),
         (
-            vec!["config", "effective", "a.b"],
-            "error: `a.b` is not a valid machine id",
+            vec!["config", "effective", "a.b.c.d.e"],
+            "error: `a.b.c.d.e` is not a valid machine id",
         ),
     ] {
         let out = fleet.run("operator", &args).await;
