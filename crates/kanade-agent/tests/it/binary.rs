@@ -84,7 +84,7 @@ fn log_text(dir: &std::path::Path) -> String {
 async fn the_binary_refuses_a_bad_config_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("agent.toml");
-    std::fs::write(&config, "[agent]\nid = \"no.dots\"\n").unwrap();
+    std::fs::write(&config, "[agent]\nid = \"no*stars\"\n").unwrap();
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_kanade-agent"))
         .arg("--config")
         .arg(&config)
@@ -93,5 +93,5 @@ async fn the_binary_refuses_a_bad_config_with_a_clear_message() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("agent id \"no.dots\""), "{stderr}");
+    assert!(stderr.contains("agent id \"no*stars\""), "{stderr}");
 }

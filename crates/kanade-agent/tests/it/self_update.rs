@@ -261,7 +261,7 @@ async fn a_version_that_keeps_failing_to_start_is_rolled_back_quarantined_and_no
     broken.extend_from_slice(b"\nbroken 6.6.6 build\n");
     std::fs::write(&install.exe, &broken).unwrap();
     let bad_config = install.config.with_file_name("bad.toml");
-    std::fs::write(&bad_config, "[agent]\nid = \"no.dots\"\n").unwrap();
+    std::fs::write(&bad_config, "[agent]\nid = \"no*stars\"\n").unwrap();
     for start in 1..=4 {
         let mut command = tokio::process::Command::new(&install.exe);
         command
@@ -272,7 +272,7 @@ async fn a_version_that_keeps_failing_to_start_is_rolled_back_quarantined_and_no
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "start {start}: {stderr}");
         assert!(
-            stderr.contains("agent id \"no.dots\""),
+            stderr.contains("agent id \"no*stars\""),
             "start {start}: {stderr}"
         );
         let rolled_back = stderr.contains("6.6.6 is quarantined");
