@@ -36,7 +36,6 @@ mod session;
 mod settings;
 mod tail;
 mod terminal;
-mod tail;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
