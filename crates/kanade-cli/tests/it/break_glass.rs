@@ -249,7 +249,10 @@ async fn kanade_run_exits_with_the_script_exit_code() {
 
     let bad = kanade_on(&server, &["run", "pc.1.2.3.4", "--", "true"]).await;
     assert_eq!(bad.code, 2, "{bad:?}");
-    assert!(bad.stderr.contains("`pc.1.2.3.4` is not a valid machine id"));
+    assert!(
+        bad.stderr
+            .contains("`pc.1.2.3.4` is not a valid machine id")
+    );
 }
 
 /// The last audit event on `audit.<action>` in stream `AUDIT`.

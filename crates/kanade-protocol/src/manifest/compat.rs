@@ -139,7 +139,11 @@ mod tests {
             ),
             ("target: {all: true}\n", "target", "v0.18"),
             ("tier: controller\n", "tier", "controller tier"),
-            ("check: {name: c, fleet: 0}\n", "check.fleet", "true or false"),
+            (
+                "check: {name: c, fleet: 0}\n",
+                "check.fleet",
+                "true or false",
+            ),
             (
                 "check: {name: c, troubleshoot: fix}\n",
                 "check.troubleshoot",
