@@ -134,12 +134,16 @@ pub fn is_token(token: &str) -> bool {
     chars_within(token, MAX_TOKEN_LEN, b"-_")
 }
 
+/// Most dot-separated labels a machine id may have, as in the original: the broker's grants
+/// enumerate how many tokens a machine's subjects have, so the count must be bounded.
+pub const MAX_MACHINE_LABELS: usize = 4;
+
 /// Machine ids: as the original, a host name or FQDN of at most
-/// [`crate::subject::MAX_MACHINE_LABELS`] dot-separated labels, each a subject token, so the
-/// id spans 1-4 tokens of the subjects that carry it ([`crate::subject::pc_tokens`]).
+/// [`MAX_MACHINE_LABELS`] dot-separated labels, each a subject token, so the
+/// id spans 1-4 tokens of the subjects that carry it (`subject::pc_tokens`).
 pub fn is_machine_id(pc_id: &str) -> bool {
     pc_id.len() <= MAX_TOKEN_LEN
-        && pc_id.split('.').count() <= crate::subject::MAX_MACHINE_LABELS
+        && pc_id.split('.').count() <= MAX_MACHINE_LABELS
         && pc_id.split('.').all(is_token)
 }
 

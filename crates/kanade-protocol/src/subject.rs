@@ -16,9 +16,7 @@ pub const INVENTORY_FILTER: &str = "inventory.>";
 /// Every notification event on EVENTS (acks today).
 pub const NOTIFICATION_EVENTS_FILTER: &str = "events.notifications.>";
 
-/// Most dot-separated labels a machine id may have, as in the original: the broker's grants
-/// enumerate how many tokens a machine's subjects have, so the count must be bounded.
-pub const MAX_MACHINE_LABELS: usize = 4;
+pub use crate::ids::MAX_MACHINE_LABELS;
 
 /// How a machine id goes into a subject, the original's mapping: as it is, one subject token
 /// per dot-separated label, so `web01.corp.example` makes `heartbeat.web01.corp.example`.
