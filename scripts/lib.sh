@@ -62,6 +62,12 @@ ensure_build_tools() {
     command -v cc >/dev/null 2>&1 || ensure_apt gcc libc6-dev
 }
 
+# dbus-daemon: the agent tests start a private bus for the logind stand-in of the `lock` /
+# `unlock` triggers.
+ensure_dbus_daemon() {
+    command -v dbus-daemon >/dev/null 2>&1 || ensure_apt dbus-daemon
+}
+
 # rustfmt and clippy, which a minimal rustup profile leaves out.
 ensure_rust_components() {
     command -v cargo >/dev/null 2>&1 ||

@@ -44,6 +44,9 @@ pub struct AgentSection {
     /// systemd-logind's session state files, read for `run_as: user` / `system_gui` and the
     /// `logon` trigger of agent-side schedules.
     pub sessions_dir: PathBuf,
+    /// The D-Bus bus where systemd-logind tells screen locks, for the `lock` / `unlock`
+    /// triggers of agent-side schedules: `system` (the default), a D-Bus address, or `off`.
+    pub logind_bus: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -68,6 +71,7 @@ impl Default for AgentSection {
             enrollment_token: None,
             heartbeat_interval: HumanDuration::from_secs(30),
             sessions_dir: PathBuf::from(crate::run_as::DEFAULT_SESSIONS_DIR),
+            logind_bus: crate::screen_lock::SYSTEM_BUS.to_owned(),
         }
     }
 }

@@ -49,6 +49,7 @@ pub mod process;
 pub mod read_marks;
 pub mod replay;
 pub mod run_as;
+pub mod screen_lock;
 pub mod self_update;
 pub mod slots;
 pub mod staleness;
@@ -256,6 +257,7 @@ pub async fn serve(
         client: client.clone(),
         data_dir: data_dir.clone(),
         sessions_dir: config.agent.sessions_dir.clone(),
+        logind_bus: config.agent.logind_bus.clone(),
         groups: live.groups.clone(),
         fires: fires_tx,
         finished: finished_rx,

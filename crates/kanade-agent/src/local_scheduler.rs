@@ -7,7 +7,9 @@
 //! that exited 0 and was not skipped counts as done). `when.on` events: `startup` once per boot
 //! of the machine (the kernel's boot id; an agent restart in the same boot does not fire
 //! again; `starting_deadline` limits it to agents started within that long of the boot), and
-//! `logon` when a new active local user session appears in logind's session files. The fleet
+//! `logon` when a new active local user session appears in logind's session files, `lock` /
+//! `unlock` when logind says the active session's screen locked or unlocked (`screen_lock`,
+//! over D-Bus). The fleet
 //! freeze (cached; undecodable = frozen), the active period, window and skip dates hold fires.
 //!
 //! A fire is a `Command` built from the cached job, handed to command intake (`commands`),
@@ -54,6 +56,8 @@ pub struct Env {
     pub client: async_nats::Client,
     pub data_dir: PathBuf,
     pub sessions_dir: PathBuf,
+    /// Where logind tells screen locks (`screen_lock`).
+    pub logind_bus: String,
     pub groups: watch::Receiver<Option<BTreeSet<String>>>,
     /// Where fires go (command intake).
     pub fires: mpsc::Sender<Command>,
@@ -70,6 +74,11 @@ pub async fn run(mut env: Env) {
         env.data_dir.clone(),
         env.groups.clone(),
         cache_tx,
+    )));
+    let (screen_tx, mut screen_rx) = mpsc::unbounded_channel();
+    let _screen = AbortOnDrop(tokio::spawn(crate::screen_lock::watch(
+        env.logind_bus.clone(),
+        screen_tx,
     )));
     let memory_path = cache::memory_path(&env.data_dir);
     let mut memory: Memory = cache::load(&memory_path);
@@ -88,8 +97,11 @@ pub async fn run(mut env: Env) {
     let mut pending: BTreeMap<String, String> = BTreeMap::new();
     let mut ticks = tokio::time::interval(TICK);
     loop {
+        // A lock or unlock is decided on its own, at once.
+        let mut screen = None;
         tokio::select! {
             _ = ticks.tick() => {}
+            Some(event) = screen_rx.recv() => screen = Some(event),
             Some(done) = env.finished.recv() => {
                 if let Some(schedule) = pending.remove(&done.request_id)
                     && done.exit_code == 0
@@ -135,6 +147,7 @@ pub async fn run(mut env: Env) {
                     boot: &boot,
                     uptime_at_start,
                     logons,
+                    screen,
                 },
             );
             if due.remember != *memo {
@@ -209,6 +222,8 @@ pub struct Triggers<'a> {
     pub uptime_at_start: chrono::Duration,
     /// New active user sessions.
     pub logons: usize,
+    /// A lock or unlock of the active session (`screen_lock`).
+    pub screen: Option<OsEvent>,
 }
 
 /// One schedule's decision: the memory to keep and the fire, if any.
@@ -253,6 +268,12 @@ pub fn decide(
                 && policy::gate(schedule, now).is_none()
             {
                 return due(remember, Some(now), Some(OsEvent::Logon));
+            }
+            if let Some(event) = triggers.screen
+                && events.contains(&event)
+                && policy::gate(schedule, now).is_none()
+            {
+                return due(remember, Some(now), Some(event));
             }
             due(remember, None, None)
         }
@@ -456,6 +477,7 @@ mod tests {
             boot,
             uptime_at_start: chrono::Duration::minutes(1),
             logons,
+            screen: None,
         }
     }
 

@@ -81,10 +81,9 @@ pub enum OsEvent {
     Startup,
     /// A user session becomes the machine's active local session (logind).
     Logon,
-    /// Refused by `validate`: the agent reads logind's session files, which do not record
-    /// screen locks.
+    /// The active user session's screen locks (logind's `LockedHint`, over D-Bus).
     Lock,
-    /// Refused like `Lock`.
+    /// The active user session's screen unlocks.
     Unlock,
 }
 
@@ -331,19 +330,6 @@ impl Schedule {
                 }
                 if events.is_empty() {
                     return Err(invalid("when.on", "must name at least one event"));
-                }
-                if let Some(e) = events
-                    .iter()
-                    .find(|e| matches!(e, OsEvent::Lock | OsEvent::Unlock))
-                {
-                    return Err(invalid(
-                        "when.on",
-                        format!(
-                            "`{}` is not supported: the agent follows logind's session files, \
-                             which do not record screen locks (`startup` and `logon` are)",
-                            e.as_str()
-                        ),
-                    ));
                 }
             }
         }

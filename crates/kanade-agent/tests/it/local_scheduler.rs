@@ -16,7 +16,7 @@ use kanade_protocol::{names, subject};
 use crate::support::{Agent, Broker, WAIT, agent_config, eventually, pc_id, read_stream, short_id};
 
 /// Registers a job and an agent-side schedule of it, both as the original writes them.
-async fn register(broker: &Broker, schedule_rest: &str) -> String {
+pub(crate) async fn register(broker: &Broker, schedule_rest: &str) -> String {
     let job = format!("job-{}", short_id());
     let manifest = Manifest::parse(&format!(
         "id: {job}\nversion: '1'\nexecute:\n  shell: sh\n  timeout: 30s\n  script: echo fired\n"
@@ -43,7 +43,7 @@ async fn register(broker: &Broker, schedule_rest: &str) -> String {
     job
 }
 
-async fn results_of(broker: &Broker, pc: &str, job: &str) -> Vec<ExecResult> {
+pub(crate) async fn results_of(broker: &Broker, pc: &str, job: &str) -> Vec<ExecResult> {
     let all: Vec<ExecResult> = read_stream(
         &broker.js,
         names::STREAM_RESULTS,

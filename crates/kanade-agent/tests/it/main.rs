@@ -18,6 +18,7 @@ mod output;
 mod perf;
 mod run;
 mod run_as;
+mod screen_lock;
 mod self_update;
 mod signatures;
 mod support;

@@ -694,11 +694,9 @@ async fn agent_side_schedules_are_left_to_the_agents() {
     let detail: ScheduleDetail = b.get("/api/schedules/logon-compliance").await;
     assert_eq!(detail.schedule.when.describe(), "on startup,logon");
     assert_eq!(detail.next_fire, None);
-    let unlock = logon.replace("logon] }", "unlock] }");
-    assert_eq!(
-        put_schedule(&b, &unlock).await,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
+    // Screen locks too (the agent follows logind over D-Bus); still never fired here.
+    let unlock = logon.replace("logon] }", "lock, unlock] }");
+    assert_eq!(put_schedule(&b, &unlock).await, StatusCode::OK);
     let every_1s = EVERY_2S.replace("*/2 * * * * *", "* * * * * *");
     assert_eq!(put_schedule(&b, &every_1s).await, StatusCode::CREATED);
     wait_for(

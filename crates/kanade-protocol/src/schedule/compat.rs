@@ -98,17 +98,13 @@ mod tests {
 
     #[test]
     fn agent_side_schedules_follow_the_original_s_rules() {
-        // The reference's own example, as written: lock/unlock cannot be sensed here.
-        let err = Schedule::parse(
+        // The reference's own example, as written.
+        let s = Schedule::parse(
             "id: logon-compliance\njob_id: check-bitlocker\nwhen: { on: [logon, unlock] }\n\
              runs_on: agent\ntarget: { all: true }\n",
         )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("when.on") && err.contains("`unlock` is not supported"),
-            "{err}"
-        );
+        .unwrap();
+        assert_eq!(s.when.describe(), "on logon,unlock");
         let s = Schedule::parse(
             "id: logon-compliance\njob_id: check-bitlocker\nwhen: { on: [startup, logon] }\n\
              runs_on: agent\ntarget: { all: true }\n",
