@@ -828,7 +828,18 @@ fn result_of(
         started_at,
         finished_at: Utc::now(),
         skipped: false,
+        schedule_id: local_schedule(cmd),
     }
+}
+
+/// The agent-side schedule a local fire came from: those are unsigned and issued by
+/// `scheduler:<id>` (`local_scheduler::command`), so the backend can record their execution.
+fn local_schedule(cmd: &Command) -> Option<String> {
+    if cmd.signature.is_some() {
+        return None;
+    }
+    let id = cmd.issued_by.as_deref()?.strip_prefix("scheduler:")?;
+    Some(id.to_owned())
 }
 
 async fn record(env: &Env, entry: Entry) {
@@ -952,6 +963,7 @@ mod tests {
             started_at: now,
             finished_at: now,
             skipped: false,
+            schedule_id: None,
         };
         fit_for_broker(&mut result, 1024 * 1024);
         assert!(serde_json::to_vec(&result).unwrap().len() <= MAX_RESULT_JSON);

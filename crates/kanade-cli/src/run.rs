@@ -226,6 +226,7 @@ mod tests {
             started_at: Utc::now(),
             finished_at: Utc::now(),
             skipped,
+            schedule_id: None,
         }
     }
 

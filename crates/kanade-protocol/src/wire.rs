@@ -156,6 +156,10 @@ pub struct ExecResult {
     /// 123 signature, 124–127; see `names::exit_code`).
     #[serde(default)]
     pub skipped: bool,
+    /// The agent-side schedule (`runs_on: agent`) whose fire this run was; its execution id is
+    /// then the agent's own, which the backend learns from the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<String>,
 }
 
 /// Published on `events.started.<exec_id>.<pc_id>` just before a script starts.

@@ -563,6 +563,7 @@ async fn run_one(ctx: Arc<RunCtx>, pc_id: Arc<str>, cmd: Arc<Command>) {
         started_at: Utc::now(),
         finished_at: Utc::now(),
         skipped: false,
+        schedule_id: None,
     };
     if let Some((code, reason)) = refusal(&ctx, &cmd).await {
         inc(&ctx.stats.skipped);

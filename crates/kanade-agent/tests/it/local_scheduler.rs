@@ -98,6 +98,9 @@ async fn an_agent_side_schedule_fires_while_the_broker_is_stopped() {
     let first = wait_results(&broker, &pc, &job, 1).await;
     assert_eq!(first[0].stdout, "fired\n");
     assert_eq!(first[0].exit_code, 0);
+    // The result names its schedule, so the backend can record the agent's execution.
+    let schedule = format!("local-{job}");
+    assert_eq!(first[0].schedule_id.as_deref(), Some(schedule.as_str()));
     assert!(cached(dir.path(), &job), "the schedule is kept on disk");
 
     broker.server.stop();

@@ -72,6 +72,41 @@ pub fn confirm(conn: &Connection, exec_id: &str) -> StoreResult<()> {
 }
 
 /// A run started: a pending (or unconfirmed) execution becomes running.
+/// The execution of an agent-side schedule's fire, learned from its results: created by the
+/// first (`initiated_by` `agent:<schedule>`, started when that run started), and every
+/// machine that reports joins its targets. Idempotent: the count is of the machines with a
+/// row. An execution the backend started itself is left alone.
+pub fn record_local_fire(
+    tx: &Transaction<'_>,
+    r: &kanade_protocol::wire::ExecResult,
+    schedule: &str,
+) -> rusqlite::Result<()> {
+    let initiated_by = format!("agent:{schedule}");
+    tx.prepare_cached(
+        "INSERT INTO executions (exec_id, job_id, version, request_id, initiated_by,
+             initiated_at, target_count, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'running')
+         ON CONFLICT (exec_id) DO NOTHING",
+    )?
+    .execute(params![
+        r.exec_id,
+        r.job_id,
+        r.version,
+        r.request_id,
+        initiated_by,
+        ts(r.started_at),
+    ])?;
+    tx.prepare_cached(
+        "UPDATE executions SET
+             target_count = (SELECT COUNT(DISTINCT pc_id) FROM execution_results
+                 WHERE exec_id = ?1),
+             initiated_at = MIN(initiated_at, ?3)
+         WHERE exec_id = ?1 AND initiated_by = ?2",
+    )?
+    .execute(params![r.exec_id, initiated_by, ts(r.started_at)])?;
+    Ok(())
+}
+
 pub fn mark_running(tx: &Transaction<'_>, exec_id: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE executions SET status = 'running'

@@ -138,6 +138,9 @@ pub fn apply_result_counting(
         ts(recorded_at),
         r.skipped,
     ])?;
+    if let Some(schedule) = &r.schedule_id {
+        executions::record_local_fire(tx, r, schedule)?;
+    }
     match previous {
         Some(from) => deltas.recount(&r.exec_id, from, outcome(r)),
         None => deltas.count(&r.exec_id, outcome(r)),

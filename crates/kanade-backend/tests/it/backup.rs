@@ -34,6 +34,7 @@ async fn publish_results(b: &TestBackend, fired: &ExecResponse) {
             started_at: now,
             finished_at: now,
             skipped: false,
+            schedule_id: None,
         };
         b.js.publish(
             subject::results(&fired.request_id),

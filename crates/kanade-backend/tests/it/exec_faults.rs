@@ -64,6 +64,7 @@ fn result_for(fired: &ExecResponse, pc: &str) -> ExecResult {
         started_at: now,
         finished_at: now,
         skipped: false,
+        schedule_id: None,
     }
 }
 

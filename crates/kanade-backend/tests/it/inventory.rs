@@ -56,6 +56,7 @@ pub fn run(
         started_at: finished_at - chrono::Duration::seconds(1),
         finished_at,
         skipped: false,
+        schedule_id: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn result_for(fired: &ExecResponse, pc: &str, exit_code: i32) -> ExecResult {
         started_at: now,
         finished_at: now,
         skipped: false,
+        schedule_id: None,
     }
 }
 
@@ -309,4 +310,84 @@ async fn a_result_or_start_naming_another_machine_than_its_subject_is_dropped() 
     let machines: Vec<&str> = e.results.iter().map(|r| r.pc_id.as_str()).collect();
     assert_eq!(machines, ["pc1"], "a forged report was projected: {e:#?}");
     assert_eq!(e.execution.success_count, 1);
+}
+
+#[tokio::test]
+async fn agent_side_fires_appear_as_executions_from_their_results() {
+    let b = TestBackend::start().await;
+    // One clock tick of an agent-side schedule: the agents share an exec id the backend never
+    // issued; each result names the schedule.
+    let exec_id = uuid::Uuid::new_v4().to_string();
+    let local = |pc: &str, exit_code: i32| {
+        let now = Utc::now();
+        ExecResult {
+            result_id: format!("{exec_id}-{pc}"),
+            request_id: format!("req-{pc}"),
+            exec_id: exec_id.clone(),
+            pc_id: pc.to_owned(),
+            job_id: "inventory".to_owned(),
+            version: "3".to_owned(),
+            exit_code,
+            stdout: String::new(),
+            stderr: String::new(),
+            stdout_object: None,
+            stderr_object: None,
+            started_at: now,
+            finished_at: now,
+            skipped: false,
+            schedule_id: Some("nightly".to_owned()),
+        }
+    };
+    let first = local("pc1", 0);
+    publish(&b, subject::results(&first.request_id), &first).await;
+    wait_for("the execution row", Duration::from_secs(10), || async {
+        let resp = b
+            .http
+            .get(b.url(&format!("/api/executions/{exec_id}")))
+            .send()
+            .await
+            .unwrap();
+        resp.status().is_success()
+    })
+    .await;
+    // A redelivery counts nothing; a second machine joins the targets.
+    publish(&b, subject::results(&first.request_id), &first).await;
+    let second = local("pc2", 4);
+    publish(&b, subject::results(&second.request_id), &second).await;
+    wait_for("both machines counted", Duration::from_secs(10), || async {
+        execution(&b, &exec_id).await.results.len() == 2
+    })
+    .await;
+    let e = execution(&b, &exec_id).await;
+    let x = &e.execution;
+    assert_eq!(x.initiated_by, "agent:nightly");
+    assert_eq!((x.job_id.as_str(), x.version.as_str()), ("inventory", "3"));
+    assert_eq!(
+        (
+            x.target_count,
+            x.success_count,
+            x.failure_count,
+            x.status.as_str()
+        ),
+        (2, 1, 1, "completed")
+    );
+    let listed: Page<kanade_protocol::api::ExecutionSummary> =
+        b.get("/api/executions?job_id=inventory").await;
+    assert!(
+        listed.items.iter().any(|s| s.exec_id == exec_id),
+        "{listed:?}"
+    );
+
+    // A result naming a schedule for an execution the backend issued changes nothing of it.
+    let fired = fire(&b, serde_json::json!({"pcs": ["pc1"]})).await;
+    let mut spoof = result_for(&fired, "pc9", 0);
+    spoof.schedule_id = Some("nightly".to_owned());
+    publish(&b, subject::results(&fired.request_id), &spoof).await;
+    wait_for("the stray result", Duration::from_secs(10), || async {
+        execution(&b, &fired.exec_id).await.results.len() == 1
+    })
+    .await;
+    let e = execution(&b, &fired.exec_id).await;
+    assert_ne!(e.execution.initiated_by, "agent:nightly");
+    assert_eq!(e.execution.target_count, 1);
 }

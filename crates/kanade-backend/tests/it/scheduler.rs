@@ -114,6 +114,7 @@ async fn report(b: &TestBackend, exec_id: &str, request_id: &str, pc: &str, exit
         started_at: now,
         finished_at: now,
         skipped: false,
+        schedule_id: None,
     };
     b.js.publish(
         subject::results(request_id),

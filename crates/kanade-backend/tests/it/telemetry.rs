@@ -498,6 +498,7 @@ async fn silent_runs_are_reaped_and_a_late_result_replaces_them() {
         started_at,
         finished_at: Utc::now(),
         skipped: false,
+        schedule_id: None,
     };
     for _ in 0..2 {
         b.js.publish(
@@ -567,6 +568,7 @@ async fn retention_deletes_only_what_is_older_than_its_window() {
             started_at: at,
             finished_at: at,
             skipped: false,
+            schedule_id: None,
         };
         b.js.publish(
             subject::results("q"),
@@ -712,6 +714,7 @@ async fn live_updates_stream_committed_changes() {
         started_at: now,
         finished_at: now,
         skipped: false,
+        schedule_id: None,
     };
     b.js.publish(
         subject::results(&fired.request_id),

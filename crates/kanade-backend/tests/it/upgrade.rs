@@ -74,6 +74,7 @@ async fn an_older_backend_boots_on_a_newer_schema_and_replays_everything() {
             started_at: now,
             finished_at: now,
             skipped: false,
+            schedule_id: None,
         };
         b.js.publish(
             subject::results(&fired.request_id),
@@ -230,6 +231,7 @@ async fn a_rollback_through_the_sentinel_serves_the_replayed_results() {
             started_at: now,
             finished_at: now,
             skipped: false,
+            schedule_id: None,
         };
         b.js.publish(
             subject::results(&fired.request_id),

@@ -71,6 +71,7 @@ async fn wipe_keeps_accounts_and_replay_rebuilds_the_rest() {
                 started_at: now,
                 finished_at: now,
                 skipped: false,
+                schedule_id: None,
             };
             b.js.publish(
                 subject::results(&f.request_id),

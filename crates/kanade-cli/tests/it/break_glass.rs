@@ -64,6 +64,7 @@ fn answer(command: &Command) -> ExecResult {
         started_at: Utc::now(),
         finished_at: Utc::now(),
         skipped,
+        schedule_id: None,
     }
 }
 

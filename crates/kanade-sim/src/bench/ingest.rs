@@ -54,6 +54,7 @@ pub fn results(m: usize, stdout_bytes: usize) -> Vec<ExecResult> {
                 started_at: started,
                 finished_at: started + chrono::Duration::milliseconds(800),
                 skipped: false,
+                schedule_id: None,
             }
         })
         .collect()
