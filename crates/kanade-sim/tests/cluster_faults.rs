@@ -223,7 +223,7 @@ async fn a_broker_node_killed_during_a_fan_out_loses_and_doubles_no_result_on_ei
     assert_eq!(fired.target_count, n as i64);
     let exec = fired.exec_id.clone();
     // Results are flowing: kill the node leading RESULTS in the middle of them.
-    wait_for("the first results", Duration::from_secs(30), || async {
+    wait_for("the first results", Duration::from_secs(120), || async {
         a.query(RESULTS_OF, &exec) >= (n / 20).max(1) as i64
     })
     .await;
@@ -290,7 +290,7 @@ async fn the_standby_backend_fires_the_next_ticks_when_the_lease_holder_dies_and
     assert!(resp.status().is_success(), "schedule: {}", resp.status());
     let fires = "SELECT COUNT(*) FROM executions WHERE initiated_by = ?1";
     let by = "scheduler:tick";
-    wait_for("three ticks fired", Duration::from_secs(30), || async {
+    wait_for("three ticks fired", Duration::from_secs(90), || async {
         a.query(fires, by) >= 3
     })
     .await;
@@ -313,7 +313,7 @@ async fn the_standby_backend_fires_the_next_ticks_when_the_lease_holder_dies_and
     let before = standby.query(fires, by);
     wait_for(
         "the standby fires three more ticks",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         || async { standby.query(fires, by) >= before + 3 },
     )
     .await;
@@ -327,7 +327,7 @@ async fn the_standby_backend_fires_the_next_ticks_when_the_lease_holder_dies_and
     // Every fire is complete on the standby's read model (which holds the dead leader's too).
     let all_done =
         "SELECT COUNT(*) FROM executions WHERE initiated_by = ?1 AND status <> 'completed'";
-    wait_for("every fire completed", Duration::from_secs(60), || async {
+    wait_for("every fire completed", Duration::from_secs(120), || async {
         standby.query(all_done, by) == 0
     })
     .await;
