@@ -323,20 +323,7 @@ pub fn platform() -> String {
 /// as in its ack subject (every character outside letters, digits, '-' and '_' becomes '_'), so
 /// a machine's keys always have its id's labels plus exactly two.
 pub fn notification_read_key(pc_id: &str, user: &str, notification_id: &str) -> String {
-    let user: String = user
-        .chars()
-        .map(
-            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                true => c,
-                false => '_',
-            },
-        )
-        .collect();
-    let user = if user.is_empty() {
-        "_".to_owned()
-    } else {
-        user
-    };
+    let user = crate::subject::user_token(user);
     format!("{pc_id}.{user}.{notification_id}")
 }
 

@@ -49,11 +49,10 @@ pub fn notifications_pc(pc_id: &str) -> String {
     format!("notifications.pc.{}", pc_tokens(pc_id))
 }
 
-/// Where an agent reports that `user` confirmed a notification. The user name is made a
-/// legal token (every character outside letters, digits, '-' and '_' becomes '_'); the
-/// message itself carries the name unchanged.
-pub fn notification_acked(pc_id: &str, user: &str, notification_id: &str) -> String {
-    let user: String = user
+/// A user name made one subject token (and one KV key label): every character outside
+/// letters, digits, '-' and '_' becomes '_'; an empty name is `_`.
+pub fn user_token(user: &str) -> String {
+    let token: String = user
         .chars()
         .map(
             |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -62,11 +61,18 @@ pub fn notification_acked(pc_id: &str, user: &str, notification_id: &str) -> Str
             },
         )
         .collect();
-    let user = if user.is_empty() {
+    if token.is_empty() {
         "_".to_owned()
     } else {
-        user
-    };
+        token
+    }
+}
+
+/// Where an agent reports that `user` confirmed a notification. The user name is made a
+/// legal token (every character outside letters, digits, '-' and '_' becomes '_'); the
+/// message itself carries the name unchanged.
+pub fn notification_acked(pc_id: &str, user: &str, notification_id: &str) -> String {
+    let user = user_token(user);
     format!(
         "events.notifications.acked.{}.{user}.{notification_id}",
         pc_tokens(pc_id)
