@@ -41,6 +41,8 @@ pub struct Probe {
     system: Option<System>,
     pid: Option<Pid>,
     signing: Signing,
+    /// logind's session files, for who is logged on (`[agent] sessions_dir`).
+    sessions_dir: std::path::PathBuf,
 }
 
 impl Probe {
@@ -49,6 +51,7 @@ impl Probe {
         version: &str,
         sentinel: Option<BootSentinel>,
         signing: Signing,
+        sessions_dir: &std::path::Path,
     ) -> Probe {
         let hostname = System::host_name().unwrap_or_default();
         let os_version = match (System::name(), System::os_version()) {
@@ -66,6 +69,7 @@ impl Probe {
             system: System::new().ok(),
             pid: sysinfo::get_current_pid().ok(),
             signing,
+            sessions_dir: sessions_dir.to_owned(),
         }
     }
 
@@ -90,7 +94,7 @@ impl Probe {
                 disk = Some((usage.total_read_bytes, usage.total_written_bytes));
             }
         }
-        let logon = crate::logon::current();
+        let logon = crate::logon::current(&self.sessions_dir);
         Heartbeat {
             pc_id: self.pc_id.clone(),
             at: Utc::now(),

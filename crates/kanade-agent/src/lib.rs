@@ -157,6 +157,7 @@ pub async fn serve(
             keyring: keyring.clone(),
             config: live.config.clone(),
         },
+        &config.agent.sessions_dir,
     )));
     let inbox = Arc::new(notifications::Inbox::load(&data_dir));
     let socket = local::socket_path(&data_dir);

@@ -1,6 +1,7 @@
 //! Who is logged on at the machine, for the heartbeat's `last_logon_user` /
 //! `last_logon_display_name`: on Linux the active local session in logind's state files
-//! (`/run/systemd/sessions/*`, no `loginctl` process), its full name from `/etc/passwd`.
+//! (`[agent] sessions_dir`, read by `run_as`; no `loginctl` process), its full name from
+//! `/etc/passwd`.
 //! Elsewhere, or without logind, nothing is reported and the backend keeps what it had.
 
 use std::path::Path;
@@ -12,45 +13,20 @@ pub struct Logon {
     pub display_name: Option<String>,
 }
 
-pub fn current() -> Option<Logon> {
+pub fn current(sessions: &Path) -> Option<Logon> {
     if !cfg!(target_os = "linux") {
         return None;
     }
-    current_in(Path::new("/run/systemd/sessions"), Path::new("/etc/passwd"))
+    current_in(sessions, Path::new("/etc/passwd"))
 }
 
 /// `current` over the given logind sessions folder and passwd file.
 pub fn current_in(sessions: &Path, passwd: &Path) -> Option<Logon> {
-    let mut entries: Vec<_> = std::fs::read_dir(sessions)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_none())
-        .collect();
-    entries.sort();
-    let user = entries.iter().find_map(|path| {
-        let text = std::fs::read_to_string(path).ok()?;
-        active_local_user(&text)
-    })?;
+    let user = crate::run_as::active_session(sessions)?.user;
     let display_name = std::fs::read_to_string(passwd)
         .ok()
         .and_then(|text| full_name(&text, &user));
     Some(Logon { user, display_name })
-}
-
-/// The `USER` of a logind session file that is active, local and of class `user`.
-fn active_local_user(text: &str) -> Option<String> {
-    let value = |key: &str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-    };
-    let active = value("ACTIVE") == Some("1");
-    let remote = value("REMOTE") == Some("1");
-    let class_ok = value("CLASS").is_none_or(|c| c == "user");
-    match (active && !remote && class_ok, value("USER")) {
-        (true, Some(user)) if !user.is_empty() => Some(user.to_owned()),
-        _ => None,
-    }
 }
 
 /// The first GECOS field of `user` in a passwd file, when it is not empty.
