@@ -52,6 +52,21 @@ pub fn script_digest(manifest: &Manifest) -> String {
     crate::releases::sha256_hex(manifest.script().unwrap_or_default().as_bytes())
 }
 
+/// The one way an exec starts (API and scheduler): a job with `require_approval` becomes a
+/// request waiting for a second operator (nothing is sent); any other is fired at once.
+pub async fn fire_or_request(
+    fanout: &Fanout,
+    manifest: &Manifest,
+    req: &ExecRequest,
+    actor: &Caller,
+    now: DateTime<Utc>,
+) -> Result<ExecResponse, FireError> {
+    if manifest.require_approval {
+        return request(fanout, manifest, req, actor, now).await;
+    }
+    exec::fire_and_record(fanout, manifest, req, actor, now).await
+}
+
 /// Records a request to run `manifest` as `req` for `actor`; nothing is sent.
 pub async fn request(
     fanout: &Fanout,
@@ -342,7 +357,7 @@ async fn expire(
         reason: None,
         target_count: None,
     };
-    let actor = crate::scheduler::system_caller(EXPIRY_ACTOR);
+    let actor = Caller::system(EXPIRY_ACTOR);
     finish(fanout, &actor, &decided).await;
     tracing::info!(exec_id = %approval.exec_id, "an approval request expired; nothing was sent");
     Ok(())

@@ -83,6 +83,20 @@ pub struct Caller {
     pub client_addr: Option<String>,
 }
 
+impl Caller {
+    /// An actor for events the backend itself causes (`scheduler`, `scheduler:<id>`,
+    /// approval expiry): an admin without a session.
+    pub fn system(name: &str) -> Caller {
+        Caller {
+            username: name.to_owned(),
+            role: Role::Admin,
+            must_change_pw: false,
+            session: None,
+            client_addr: None,
+        }
+    }
+}
+
 pub trait MinRole {
     const ROLE: Role;
 }

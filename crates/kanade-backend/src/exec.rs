@@ -1,6 +1,6 @@
 //! Fan-out: turns "run job J on target T" into a pinned version, one command per subject and
 //! an `executions` row, announced by an `exec` audit event and a live event. The exec API and
-//! the scheduler both go through `fire_and_record`. With a rollout, nothing is published here:
+//! the scheduler both go through `approval::fire_or_request` → `fire_and_record`. With a rollout, nothing is published here:
 //! the plan goes to KV `exec_rollouts` and the wave driver (`scheduler::waves`) publishes
 //! each wave when it is due. Publishing itself is `publish::publish_command`: a command the
 //! broker may have stored without acknowledging leaves the execution `unconfirmed`, never
@@ -80,8 +80,8 @@ impl Fanout {
 }
 
 /// Fires `manifest` as `actor`, then records the `exec` audit event (which also rebuilds the
-/// execution after a read-model wipe) and announces it live. A job with `require_approval`
-/// sends nothing: the execution waits for a second operator (`approval::request`).
+/// execution after a read-model wipe) and announces it live. Callers go through
+/// `approval::fire_or_request`, which holds back a job with `require_approval`.
 pub async fn fire_and_record(
     fanout: &Fanout,
     manifest: &Manifest,
@@ -89,9 +89,6 @@ pub async fn fire_and_record(
     actor: &Caller,
     now: DateTime<Utc>,
 ) -> Result<ExecResponse, FireError> {
-    if manifest.require_approval {
-        return crate::approval::request(fanout, manifest, req, actor, now).await;
-    }
     let fired = fire(fanout, manifest, req, &actor.username, now).await?;
     let record = ExecutionRecord {
         exec_id: fired.exec_id.clone(),

@@ -22,12 +22,10 @@ use anyhow::Context;
 use async_nats::jetstream::kv;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use kanade_protocol::api::Role;
 use kanade_protocol::names;
 use kanade_protocol::schedule::{RolloutPlan, RunsOn, Schedule, When};
 use tokio::time::Instant;
 
-use crate::auth::Caller;
 use crate::exec::Fanout;
 use crate::scheduler::lease::Lease;
 use crate::scheduler::policy::History;
@@ -54,17 +52,6 @@ pub async fn run(fanout: Fanout, settings: Settings) -> anyhow::Result<()> {
                 return Err(err);
             }
         }
-    }
-}
-
-/// An actor for events the backend itself causes (`scheduler`, `scheduler:<id>`).
-pub fn system_caller(name: &str) -> Caller {
-    Caller {
-        username: name.to_owned(),
-        role: Role::Admin,
-        must_change_pw: false,
-        session: None,
-        client_addr: None,
     }
 }
 

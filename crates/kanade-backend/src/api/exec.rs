@@ -66,7 +66,7 @@ async fn fire(
             "could not check the fleet freeze ({err:#}); if it is on, scheduled fires and rollout waves are held"
         )),
     };
-    let mut fired = exec::fire_and_record(&fanout, &job.manifest, &req, &caller, now)
+    let mut fired = crate::approval::fire_or_request(&fanout, &job.manifest, &req, &caller, now)
         .await
         .map_err(|e| match e {
             exec::FireError::Store(err) => ApiError::from(err),

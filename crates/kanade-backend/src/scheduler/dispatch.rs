@@ -3,7 +3,7 @@
 //! fire. Every fire first writes a dispatch mark in KV `scheduler_dispatch` with
 //! compare-and-set — `tick.<schedule>.<unix time>` for a clock tick, `pc.<schedule>.<pc>` and
 //! `target.<schedule>` for reconcile dispatches — so a restarted or second backend never fires
-//! the same thing twice. Then it goes through `exec::fire_and_record` as
+//! the same thing twice. Then it goes through `approval::fire_or_request` (which holds back jobs needing approval) as
 //! `scheduler:<schedule id>`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,9 +16,9 @@ use kanade_protocol::api::{ExecRequest, Target};
 use kanade_protocol::manifest::Manifest;
 use kanade_protocol::schedule::{Schedule, When};
 
+use crate::auth::Caller;
 use crate::exec::{self, Fanout};
 use crate::scheduler::policy::{Fire, History};
-use crate::scheduler::system_caller;
 use crate::{catalog, store};
 
 /// Dispatch marks this backend wrote or read while leading: key → (time, revision).
@@ -144,8 +144,8 @@ pub async fn fire(
         // A schedule fires at whoever its target names when the tick comes.
         allow_unknown: true,
     };
-    let actor = system_caller(&actor(&schedule.id));
-    match exec::fire_and_record(fanout, manifest, &req, &actor, now).await {
+    let actor = Caller::system(&actor(&schedule.id));
+    match crate::approval::fire_or_request(fanout, manifest, &req, &actor, now).await {
         Ok(fired) => {
             tracing::info!(
                 schedule = %schedule.id,

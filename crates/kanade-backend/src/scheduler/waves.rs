@@ -15,8 +15,9 @@ use kanade_protocol::schedule::{RolloutPlan, RolloutProgress};
 use kanade_protocol::subject;
 use serde_json::json;
 
+use crate::auth::Caller;
 use crate::exec::{self, Fanout};
-use crate::scheduler::{policy, system_caller};
+use crate::scheduler::policy;
 use crate::store;
 
 /// How long a due wave waits while the fleet is frozen before it looks again.
@@ -221,7 +222,7 @@ async fn halt(
     });
     crate::audit::record(
         &fanout.js,
-        &system_caller("scheduler"),
+        &Caller::system("scheduler"),
         "rollout.halt",
         Some(&plan.exec_id),
         payload,
