@@ -1079,6 +1079,9 @@ pub struct NotificationRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     pub target: Target,
+    /// Ask the people's client to show it as a toast too (the original's `toast`).
+    #[serde(default)]
+    pub toast: bool,
 }
 
 impl NotificationRequest {
@@ -1318,6 +1321,7 @@ mod tests {
                 pcs: vec!["pc1".into()],
                 ..Target::default()
             },
+            toast: false,
         };
         good.validate(now).unwrap();
         assert_eq!(

@@ -56,7 +56,7 @@ async fn send(
         issued_by: Some(caller.username.clone()),
         expires_at: req.expires_at,
         target: req.target,
-        toast: false,
+        toast: req.toast,
     };
     let size = serde_json::to_vec(&notification).map_or(0, |v| v.len());
     crate::edge::fits_broker(&state.nats, "the notification", size)?;

@@ -34,7 +34,8 @@ async fn notifications_reach_only_the_targeted_subjects() {
             "title": "Reboot at 22:00",
             "body": "Save your work.",
             "expires_at": (Utc::now() + chrono::Duration::hours(2)).to_rfc3339(),
-            "target": {"groups": ["lab"], "pcs": ["pc1", "pc1"]}
+            "target": {"groups": ["lab"], "pcs": ["pc1", "pc1"]},
+            "toast": true
         }))
         .send()
         .await
@@ -53,6 +54,8 @@ async fn notifications_reach_only_the_targeted_subjects() {
             .await
             .unwrap()
             .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+        assert_eq!(body["toast"], true, "the original's toast travels: {body}");
         subjects.push(msg.subject.to_string());
     }
     subjects.sort();

@@ -29,6 +29,7 @@ async fn a_confirmation_is_written_under_the_machines_own_key() {
                 pcs: vec!["rm-one".into()],
                 ..Default::default()
             },
+            toast: false,
         })
         .await
         .unwrap();
