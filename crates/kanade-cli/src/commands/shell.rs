@@ -108,15 +108,16 @@ pub async fn relay(
     let lost = || (None, "the connection to the backend ended".to_owned());
     let (mut keys_open, mut sizes_open) = (true, true);
     let ended = loop {
+        // Biased, sizes first: a resize made before keys were typed reaches the shell before
+        // them (`stty size` typed after a resize sees the new size); keys before output, so a
+        // flood of output never holds back Ctrl-C.
         tokio::select! {
-            event = reader.next() => match event {
-                Some(TerminalEvent::Output(bytes)) => {
-                    let _ = out.write_all(&bytes);
-                    let _ = out.flush();
+            biased;
+            size = sizes.recv(), if sizes_open => match size {
+                None => sizes_open = false,
+                Some((rows, cols)) => {
+                    let _ = writer.resize(rows, cols).await;
                 }
-                Some(TerminalEvent::Opened(_)) => {}
-                Some(TerminalEvent::Exit { code, reason }) => break (code, reason),
-                None => break lost(),
             },
             read = keys.recv(), if keys_open => match read {
                 None => keys_open = false,
@@ -126,11 +127,14 @@ pub async fn relay(
                     }
                 }
             },
-            size = sizes.recv(), if sizes_open => match size {
-                None => sizes_open = false,
-                Some((rows, cols)) => {
-                    let _ = writer.resize(rows, cols).await;
+            event = reader.next() => match event {
+                Some(TerminalEvent::Output(bytes)) => {
+                    let _ = out.write_all(&bytes);
+                    let _ = out.flush();
                 }
+                Some(TerminalEvent::Opened(_)) => {}
+                Some(TerminalEvent::Exit { code, reason }) => break (code, reason),
+                None => break lost(),
             },
         }
     };
