@@ -41,12 +41,25 @@ struct TailQuery {
     pc: Option<String>,
 }
 
+/// One server-sent event as the document describes it (each event of the stream has this
+/// shape: its name in `event`, its JSON in `data`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct SseEvent {
+    /// `chunk` or `end`.
+    event: Option<String>,
+    /// A `TailChunk` as JSON for `chunk`; `{"status": …}` for `end`.
+    data: String,
+    id: Option<String>,
+    retry: Option<u64>,
+}
+
 #[utoipa::path(
     get,
     path = "/api/executions/{exec_id}/tail",
     params(("exec_id" = String, Path, description = "The execution id"), TailQuery),
     responses(
-        (status = 200, description = "Server-sent events: `chunk` (a `TailChunk` as JSON: pc_id, stream, text, dropped_bytes, done) as output arrives, then one `end` (`{\"status\": …}`) when the execution, or the named machine's run, is finished", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-sent events: `chunk` (a `TailChunk` as JSON: pc_id, stream, text, dropped_bytes, done) as output arrives, then one `end` (`{\"status\": …}`) when the execution, or the named machine's run, is finished", content_type = "text/event-stream", body = SseEvent),
         (status = 404, body = kanade_protocol::api::ErrorBody, description = "No such execution"),
     ),
 )]
