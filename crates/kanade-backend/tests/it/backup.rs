@@ -6,44 +6,19 @@ use std::time::Duration;
 use kanade_backend::BackendConfig;
 use kanade_protocol::api::ExecResponse;
 use kanade_protocol::subject;
-use kanade_protocol::wire::ExecResult;
 use kanade_testkit::NatsServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{HELLO, TestBackend, connect, use_broker, wait_for};
+use crate::support::{HELLO, TestBackend, connect, publish, result_for, use_broker, wait_for};
 
 const NIGHTLY: &str =
     "id: nightly\njob_id: hello\nwhen: {cron: '0 3 * * *'}\ntarget: {all: true}\n";
 
 async fn publish_results(b: &TestBackend, fired: &ExecResponse) {
     for pc in ["pc1", "pc2"] {
-        let now = chrono::Utc::now();
-        let r = ExecResult {
-            result_id: format!("{}-{pc}", fired.exec_id),
-            request_id: fired.request_id.clone(),
-            exec_id: fired.exec_id.clone(),
-            pc_id: pc.into(),
-            job_id: "hello".into(),
-            version: "1".into(),
-            exit_code: i32::from(pc == "pc2"),
-            stdout: format!("hi from {pc}"),
-            stderr: String::new(),
-            stdout_object: None,
-            stderr_object: None,
-            started_at: now,
-            finished_at: now,
-            skipped: false,
-            schedule_id: None,
-        };
-        b.js.publish(
-            subject::results(&fired.request_id),
-            serde_json::to_vec(&r).unwrap().into(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+        let r = result_for(fired, pc, i32::from(pc == "pc2"));
+        publish(b, subject::results(&fired.request_id), &r).await;
     }
 }
 

@@ -8,7 +8,7 @@ use kanade_protocol::api::{ExecResponse, ExecutionDetail, Page, ResultDetail, Re
 use kanade_protocol::subject;
 use kanade_protocol::wire::{EventStarted, ExecResult, Heartbeat};
 
-use crate::support::{HELLO, TestBackend, wait_for};
+use crate::support::{HELLO, TestBackend, publish, result_for, wait_for};
 
 async fn fire(b: &TestBackend, target: serde_json::Value) -> ExecResponse {
     let resp = b
@@ -28,35 +28,6 @@ async fn fire(b: &TestBackend, target: serde_json::Value) -> ExecResponse {
         .unwrap();
     assert!(resp.status().is_success(), "{}", resp.status());
     resp.json().await.unwrap()
-}
-
-fn result_for(fired: &ExecResponse, pc: &str, exit_code: i32) -> ExecResult {
-    let now = Utc::now();
-    ExecResult {
-        result_id: format!("{}-{pc}", fired.exec_id),
-        request_id: fired.request_id.clone(),
-        exec_id: fired.exec_id.clone(),
-        pc_id: pc.to_owned(),
-        job_id: "hello".to_owned(),
-        version: "1".to_owned(),
-        exit_code,
-        stdout: format!("hello from {pc}\n"),
-        stderr: String::new(),
-        stdout_object: None,
-        stderr_object: None,
-        started_at: now,
-        finished_at: now,
-        skipped: false,
-        schedule_id: None,
-    }
-}
-
-async fn publish<T: serde::Serialize>(b: &TestBackend, subject: String, msg: &T) {
-    b.js.publish(subject, serde_json::to_vec(msg).unwrap().into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
 }
 
 async fn execution(b: &TestBackend, exec_id: &str) -> ExecutionDetail {

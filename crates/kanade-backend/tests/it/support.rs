@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use kanade_backend::BackendConfig;
+use kanade_protocol::api::ExecResponse;
+use kanade_protocol::wire::ExecResult;
 use kanade_testkit::NatsServer;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
@@ -245,3 +247,34 @@ execute:
   script: echo hello
   timeout: 30s
 ";
+
+/// A finished result of `fired` from `pc`, as an agent would publish it.
+pub fn result_for(fired: &ExecResponse, pc: &str, exit_code: i32) -> ExecResult {
+    let now = chrono::Utc::now();
+    ExecResult {
+        result_id: format!("{}-{pc}", fired.exec_id),
+        request_id: fired.request_id.clone(),
+        exec_id: fired.exec_id.clone(),
+        pc_id: pc.to_owned(),
+        job_id: "hello".to_owned(),
+        version: "1".to_owned(),
+        exit_code,
+        stdout: format!("hello from {pc}\n"),
+        stderr: String::new(),
+        stdout_object: None,
+        stderr_object: None,
+        started_at: now,
+        finished_at: now,
+        skipped: false,
+        schedule_id: None,
+    }
+}
+
+/// Publishes `msg` as JSON on JetStream and waits for the broker's ack.
+pub async fn publish<T: serde::Serialize>(b: &TestBackend, subject: String, msg: &T) {
+    b.js.publish(subject, serde_json::to_vec(msg).unwrap().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use kanade_protocol::api::ExecResponse;
 use kanade_protocol::subject;
-use kanade_protocol::wire::ExecResult;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{HELLO, TestBackend, wait_for};
+use crate::support::{HELLO, TestBackend, publish, result_for, wait_for};
 
 fn users(b: &TestBackend) -> Vec<String> {
     let conn = rusqlite::Connection::open(b.db_path()).unwrap();
@@ -58,32 +57,8 @@ async fn an_older_backend_boots_on_a_newer_schema_and_replays_everything() {
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let fired: ExecResponse = resp.json().await.unwrap();
     for pc in ["pc1", "pc2"] {
-        let now = chrono::Utc::now();
-        let r = ExecResult {
-            result_id: format!("{}-{pc}", fired.exec_id),
-            request_id: fired.request_id.clone(),
-            exec_id: fired.exec_id.clone(),
-            pc_id: pc.into(),
-            job_id: "hello".into(),
-            version: "1".into(),
-            exit_code: 0,
-            stdout: format!("hi from {pc}"),
-            stderr: String::new(),
-            stdout_object: None,
-            stderr_object: None,
-            started_at: now,
-            finished_at: now,
-            skipped: false,
-            schedule_id: None,
-        };
-        b.js.publish(
-            subject::results(&fired.request_id),
-            serde_json::to_vec(&r).unwrap().into(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+        let r = result_for(&fired, pc, 0);
+        publish(&b, subject::results(&fired.request_id), &r).await;
     }
     wait_for("projection", Duration::from_secs(15), || async {
         b.query_i64("SELECT COUNT(*) FROM execution_results") == 2
@@ -215,32 +190,8 @@ async fn a_rollback_through_the_sentinel_serves_the_replayed_results() {
         .unwrap();
     let fired: ExecResponse = resp.json().await.unwrap();
     for pc in ["pc1", "pc2"] {
-        let now = chrono::Utc::now();
-        let r = ExecResult {
-            result_id: format!("{}-{pc}", fired.exec_id),
-            request_id: fired.request_id.clone(),
-            exec_id: fired.exec_id.clone(),
-            pc_id: pc.into(),
-            job_id: "hello".into(),
-            version: "1".into(),
-            exit_code: 0,
-            stdout: String::new(),
-            stderr: String::new(),
-            stdout_object: None,
-            stderr_object: None,
-            started_at: now,
-            finished_at: now,
-            skipped: false,
-            schedule_id: None,
-        };
-        b.js.publish(
-            subject::results(&fired.request_id),
-            serde_json::to_vec(&r).unwrap().into(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+        let r = result_for(&fired, pc, 0);
+        publish(&b, subject::results(&fired.request_id), &r).await;
     }
     wait_for("projection", Duration::from_secs(15), || async {
         b.query_i64("SELECT COUNT(*) FROM execution_results") == 2
