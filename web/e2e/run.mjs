@@ -135,7 +135,16 @@ function totpNow(secret) {
 
 const results = []
 let currentPage = null
+// E2E_ONLY=NAME runs only the checks kept in web/e2e/checks/ whose file name contains NAME
+// (each such file signs in on its own), skipping the walk-through below: quicker while working
+// on one page.
+const ONLY = process.env.E2E_ONLY ?? ''
+let inChecksFile = false
 async function check(name, fn) {
+  if (ONLY && !inChecksFile) {
+    log(`skip ${name} (E2E_ONLY=${ONLY})`)
+    return
+  }
   const t0 = Date.now()
   try {
     await fn()
@@ -813,6 +822,23 @@ async function main() {
     // After signing out, signing in starts at the dashboard, not at the page left behind.
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor()
   })
+
+  // Checks kept in their own files, web/e2e/checks/*.mjs in name order: each exports
+  // `run(ctx)` and starts by signing in as whom it needs (`ctx.signIn(token)`).
+  const signIn = async (token) => {
+    await page.goto(`${base}/`)
+    await page.evaluate((t) => localStorage.setItem('kanade.token', t), token)
+    await page.goto(`${base}/`)
+  }
+  const ctx = { page, base, admin, adminToken, apiAs, apiLogin, signIn, check, shot, settle, assert, waitFor, sleep, log, AGENT_ID, T, SHOTS, tmp }
+  const checksDir = path.join(WEB, 'e2e/checks')
+  const files = fs.existsSync(checksDir) ? fs.readdirSync(checksDir).filter((f) => f.endsWith('.mjs')).sort() : []
+  for (const file of files) {
+    if (ONLY && !file.includes(ONLY)) continue
+    inChecksFile = true
+    await (await import(path.join(checksDir, file))).run(ctx)
+    inChecksFile = false
+  }
 
   await check('no errors in the browser console', async () => {
     // Chromium logs every non-2xx fetch as a failed resource load: the probes of routes that
