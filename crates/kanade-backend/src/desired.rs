@@ -187,6 +187,28 @@ pub async fn effective(
     })
 }
 
+/// What each field of the scope `key` gets when it is unset there: the layers below it
+/// resolved (built-in defaults; for a group also global; for a machine also global and its
+/// groups), each value with the scope it comes from.
+pub async fn inherited(
+    js: &jetstream::Context,
+    key: &str,
+) -> anyhow::Result<Vec<kanade_protocol::config::Sourced>> {
+    let global = match key == config::GLOBAL_KEY {
+        true => None,
+        false => read_scope(js, config::GLOBAL_KEY).await?,
+    };
+    let mut group_scopes = Vec::new();
+    if let Some(pc_id) = key.strip_prefix("pcs.") {
+        for g in groups_of(js, pc_id).await? {
+            if let Some(scope) = read_scope(js, &config::group_key(&g)).await? {
+                group_scopes.push((g, scope));
+            }
+        }
+    }
+    Ok(config::resolve(global.as_ref(), &group_scopes, None).1)
+}
+
 /// What KV `fleet_config[freeze]` holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FreezeState {

@@ -223,6 +223,19 @@ pub struct ScheduleDetail {
     pub next_fire: Option<DateTime<Utc>>,
 }
 
+/// `POST /api/schedules:preview`: when a draft schedule would fire, without saving it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SchedulePreview {
+    /// `calendar 03:00 mon-fri`, `cron 0 */2 * * *` ...
+    pub when: String,
+    /// Whether the draft is enabled (the fires are computed as if it were).
+    pub enabled: bool,
+    /// The next fires after now, constraints applied; empty for per_pc/per_target/on (they
+    /// do not fire on a clock) and for a schedule that will never fire again.
+    pub next_fires: Vec<DateTime<Utc>>,
+}
+
 /// One row of `GET /api/schedules/upcoming`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

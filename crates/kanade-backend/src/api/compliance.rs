@@ -1,9 +1,9 @@
-//! `/api/compliance`: each check across the fleet, one check per machine, and one machine's
-//! checks.
+//! `/api/compliance`: each check across the fleet, one check per machine, one check's daily
+//! trend, and one machine's checks.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use kanade_protocol::api::{CheckRow, ComplianceSummary, Page};
+use kanade_protocol::api::{CheckRow, CheckTrend, ComplianceSummary, Page};
 use kanade_protocol::hints::CheckStatus;
 use serde::Deserialize;
 
@@ -19,6 +19,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(summary))
         .routes(routes!(for_check))
+        .routes(routes!(trend))
         .routes(routes!(for_pc))
 }
 
@@ -103,6 +104,65 @@ async fn for_check(
         return Err(ApiError::not_found(format!("check {check}")));
     }
     Ok(Json(page))
+}
+
+/// The longest trend asked for, in days.
+const MAX_TREND_DAYS: u32 = 366;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct TrendQuery {
+    /// How many days back, today included (1 to 366; default 30).
+    days: Option<u32>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/compliance/{check}/trend",
+    params(("check" = String, Path, description = "The check (job) id"), TrendQuery),
+    responses(
+        (status = 200, body = CheckTrend, description = "Per UTC day: machines by their last result that day (days without results left out)"),
+        (status = 400, body = kanade_protocol::api::ErrorBody, description = "`days` is out of range"),
+        (status = 404, body = kanade_protocol::api::ErrorBody, description = "No machine ever reported the check"),
+    ),
+)]
+async fn trend(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(check): Path<String>,
+    AppQuery(q): AppQuery<TrendQuery>,
+) -> ApiResult<Json<CheckTrend>> {
+    let days = q.days.unwrap_or(30);
+    if !(1..=MAX_TREND_DAYS).contains(&days) {
+        let mut err = ApiError::bad_request(format!(
+            "days must be from 1 to {MAX_TREND_DAYS}, not {days}"
+        ));
+        err.field = Some("days".to_owned());
+        return Err(err);
+    }
+    // Whole UTC days: from the start of the first day shown.
+    let today = chrono::Utc::now().date_naive();
+    let first = today - chrono::Days::new(u64::from(days - 1));
+    let since = first.and_time(chrono::NaiveTime::MIN).and_utc();
+    let name = check.clone();
+    let (known, points) = state
+        .store
+        .read(move |c| {
+            Ok((
+                store::checks::known(c, &name)?,
+                store::checks::trend(c, &name, since)?,
+            ))
+        })
+        .await?;
+    if !known {
+        return Err(ApiError::not_found(format!("check {check}")));
+    }
+    Ok(Json(CheckTrend {
+        check_name: check,
+        days,
+        points,
+    }))
 }
 
 #[utoipa::path(

@@ -1,6 +1,7 @@
 //! Layered agent config: `GET/PUT/PATCH/DELETE /api/config/{scope}` (scope `global`,
 //! `groups.<g>` or `pcs.<pc_id>`) and `GET /api/agents/{pc_id}/effective_config` (each value
-//! with the scope it came from).
+//! with the scope it came from), and `GET /api/config/{scope}/inherited` (what an unset field
+//! of a scope gets from the layers below it).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -21,6 +22,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(read, replace, patch, remove))
         .routes(routes!(effective))
+        .routes(routes!(inherited))
 }
 
 fn key(scope: &str) -> ApiResult<String> {
@@ -161,6 +163,46 @@ async fn remove(
         .map_err(unavailable)?;
     audit::record(&state.js, &caller, "config.delete", Some(&key), json!({})).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What each field of a scope falls back to when it is unset there. `max_local_concurrent`'s
+/// built-in default is each machine's CPU count: it is the machine's reported count on a
+/// machine scope and `null` elsewhere.
+#[utoipa::path(
+    get,
+    path = "/api/config/{scope}/inherited",
+    params(("scope" = String, Path, description = "`global`, `groups.<group>` or `pcs.<pc_id>`")),
+    responses(
+        (status = 200, body = Vec<kanade_protocol::config::Sourced>, description = "Each field's value from the layers below the scope, with the scope it comes from (`default` for built-in)"),
+        (status = 400, body = kanade_protocol::api::ErrorBody, description = "Not a scope; `field` is `scope`"),
+    ),
+)]
+async fn inherited(
+    State(state): State<AppState>,
+    _caller: Require<Viewer>,
+    Path(scope): Path<String>,
+) -> ApiResult<Json<Vec<kanade_protocol::config::Sourced>>> {
+    let key = key(&scope)?;
+    let mut sources = desired::inherited(&state.js, &key)
+        .await
+        .map_err(unavailable)?;
+    let cpus = match key.strip_prefix("pcs.") {
+        Some(pc_id) => {
+            let id = pc_id.to_owned();
+            state
+                .store
+                .read(move |c| crate::store::perf::cpu_count(c, &id))
+                .await?
+        }
+        None => None,
+    };
+    if let Some(source) = sources
+        .iter_mut()
+        .find(|s| s.field == "max_local_concurrent" && s.scope == "default")
+    {
+        source.value = cpus.map_or(serde_json::Value::Null, |n| json!(n.max(1)));
+    }
+    Ok(Json(sources))
 }
 
 #[utoipa::path(

@@ -1,6 +1,7 @@
 //! `/api/schedules`: register (YAML or JSON body; the same id replaces; several at once, all or
 //! nothing, through `/api/schedules:batch`), list with the next fire time, read with the text
-//! as written, delete, enable/disable, and the upcoming fires across all schedules. The scheduler picks every change up from KV within moments.
+//! as written, delete, enable/disable, the upcoming fires across all schedules, and a draft's
+//! next fires (`/api/schedules:preview`, nothing saved). The scheduler picks every change up from KV within moments.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -9,7 +10,9 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use kanade_protocol::api::{BatchRequest, BatchResponse, BatchWritten};
 use kanade_protocol::manifest::ManifestError;
-use kanade_protocol::schedule::{Schedule, ScheduleDetail, ScheduleSummary, UpcomingFire};
+use kanade_protocol::schedule::{
+    Schedule, ScheduleDetail, SchedulePreview, ScheduleSummary, UpcomingFire,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -26,6 +29,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(batch))
         .routes(routes!(upcoming))
+        .routes(routes!(preview))
         .routes(routes!(read, delete))
         .routes(routes!(enable))
         .routes(routes!(disable))
@@ -328,6 +332,55 @@ async fn upcoming(
     fires.sort_by(|a, b| (a.at, &a.schedule_id).cmp(&(b.at, &b.schedule_id)));
     fires.truncate(limit);
     Ok(Json(fires))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PreviewQuery {
+    /// How many fires (1 to 50; default 5).
+    count: Option<usize>,
+}
+
+/// The most fires a preview lists.
+const MAX_PREVIEW: usize = 50;
+
+/// A draft schedule's next fires, as if enabled; nothing is saved and the job need not exist
+/// yet (registering checks that). The form of the schedule editor shows them as you type.
+#[utoipa::path(
+    post,
+    path = "/api/schedules:preview",
+    params(PreviewQuery),
+    request_body(content = Schedule, content_type = "application/json", description = "The draft as JSON (YAML is accepted too)"),
+    responses(
+        (status = 200, body = SchedulePreview, description = "The draft's next fires"),
+        (status = 400, body = kanade_protocol::api::ErrorBody, description = "`count` is out of range"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The schedule breaks a rule; `field` names it"),
+    ),
+)]
+async fn preview(
+    _caller: Require<Viewer>,
+    AppQuery(query): AppQuery<PreviewQuery>,
+    body: Bytes,
+) -> ApiResult<Json<SchedulePreview>> {
+    let count = query.count.unwrap_or(5);
+    if !(1..=MAX_PREVIEW).contains(&count) {
+        let mut err = ApiError::bad_request(format!(
+            "count must be from 1 to {MAX_PREVIEW}, not {count}"
+        ));
+        err.field = Some("count".to_owned());
+        return Err(err);
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    let mut schedule = Schedule::parse(text)?;
+    let enabled = schedule.enabled;
+    schedule.enabled = true;
+    Ok(Json(SchedulePreview {
+        when: schedule.when.describe(),
+        enabled,
+        next_fires: policy::upcoming(&schedule, Utc::now(), count),
+    }))
 }
 
 fn next_fire(schedule: &Schedule) -> Option<chrono::DateTime<Utc>> {

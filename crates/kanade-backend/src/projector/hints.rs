@@ -215,20 +215,19 @@ fn apply_check(
 ) -> rusqlite::Result<()> {
     let r = run.result;
     let previous = store::checks::current(tx, &r.pc_id, &check.name)?;
-    let stored = store::checks::upsert(
-        tx,
-        &store::checks::NewStatus {
-            pc_id: &r.pc_id,
-            check_name: &check.name,
-            status: checked.status,
-            detail: checked.detail.as_deref(),
-            label: check.label.as_deref(),
-            job_id: &r.job_id,
-            result_id: &r.result_id,
-            finished_at: r.finished_at,
-            recorded_at: run.meta.published,
-        },
-    )?;
+    let status = store::checks::NewStatus {
+        pc_id: &r.pc_id,
+        check_name: &check.name,
+        status: checked.status,
+        detail: checked.detail.as_deref(),
+        label: check.label.as_deref(),
+        job_id: &r.job_id,
+        result_id: &r.result_id,
+        finished_at: r.finished_at,
+        recorded_at: run.meta.published,
+    };
+    store::checks::record_history(tx, &status)?;
+    let stored = store::checks::upsert(tx, &status)?;
     let Some(spec) = check.alert.as_ref().filter(|_| stored) else {
         return Ok(());
     };

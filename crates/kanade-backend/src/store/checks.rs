@@ -1,11 +1,11 @@
 //! `check_status` (the latest status of each check on each machine; the newest run wins even
-//! when results arrive out of order) and `check_alerts` (alerts already decided, so a
-//! redelivered result never alerts twice).
+//! when results arrive out of order), `check_history` (every result, for the trend) and
+//! `check_alerts` (alerts already decided, so a redelivered result never alerts twice).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use kanade_protocol::api::{CheckRow, ComplianceSummary, Page};
+use kanade_protocol::api::{CheckRow, CheckTrendDay, ComplianceSummary, Page};
 use kanade_protocol::hints::CheckStatus;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
@@ -68,6 +68,79 @@ pub fn upsert(tx: &Transaction<'_>, s: &NewStatus<'_>) -> rusqlite::Result<bool>
         ],
     )?;
     Ok(changed > 0)
+}
+
+/// Keeps `s` in the history (a redelivered result is stored once), late results included.
+pub fn record_history(tx: &Transaction<'_>, s: &NewStatus<'_>) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO check_history (result_id, check_name, pc_id, status, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        params![
+            s.result_id,
+            s.check_name,
+            s.pc_id,
+            s.status.as_str(),
+            ts(s.finished_at),
+        ],
+    )?;
+    Ok(())
+}
+
+/// One check per UTC day since `since` (oldest first): each machine that reported that day
+/// counts once, by the last result it reported that day.
+pub fn trend(
+    conn: &Connection,
+    check_name: &str,
+    since: DateTime<Utc>,
+) -> rusqlite::Result<Vec<CheckTrendDay>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, status, COUNT(*) FROM (
+             SELECT substr(finished_at, 1, 10) AS day, status,
+                    ROW_NUMBER() OVER (PARTITION BY substr(finished_at, 1, 10), pc_id
+                                       ORDER BY finished_at DESC, result_id DESC) AS nth
+             FROM check_history WHERE check_name = ?1 AND finished_at >= ?2)
+         WHERE nth = 1 GROUP BY day, status ORDER BY day",
+    )?;
+    let mut days: Vec<CheckTrendDay> = Vec::new();
+    let counted = stmt.query_map(params![check_name, ts(since)], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            crate::store::count_at(r, 2)?,
+        ))
+    })?;
+    for item in counted {
+        let (day, status, n) = item?;
+        if days.last().is_none_or(|d| d.day != day) {
+            days.push(CheckTrendDay {
+                day,
+                ok: 0,
+                warn: 0,
+                fail: 0,
+                unknown: 0,
+            });
+        }
+        let Some(entry) = days.last_mut() else {
+            continue;
+        };
+        match CheckStatus::parse_lenient(&status) {
+            CheckStatus::Ok => entry.ok += n,
+            CheckStatus::Warn => entry.warn += n,
+            CheckStatus::Fail => entry.fail += n,
+            CheckStatus::Unknown => entry.unknown += n,
+        }
+    }
+    Ok(days)
+}
+
+/// Whether any machine ever reported `check_name` (still in the history or the latest status).
+pub fn known(conn: &Connection, check_name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM check_status WHERE check_name = ?1)
+             OR EXISTS (SELECT 1 FROM check_history WHERE check_name = ?1)",
+        [check_name],
+        |r| r.get(0),
+    )
 }
 
 /// Notes that the run `result_id` alerts for `check_name`. False when it already had.

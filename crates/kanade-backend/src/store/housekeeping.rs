@@ -99,6 +99,10 @@ const SWEEPS: &[(&str, &str)] = &[
         "DELETE FROM inventory_history WHERE id IN (SELECT id FROM inventory_history WHERE observed_at < ?1 LIMIT ?2)",
     ),
     (
+        "check_history",
+        "DELETE FROM check_history WHERE (result_id, check_name) IN (SELECT result_id, check_name FROM check_history WHERE finished_at < ?1 LIMIT ?2)",
+    ),
+    (
         "check_alerts",
         "DELETE FROM check_alerts WHERE (result_id, check_name) IN (SELECT result_id, check_name FROM check_alerts WHERE decided_at < ?1 LIMIT ?2)",
     ),
@@ -127,6 +131,8 @@ pub fn sweep_batch(
         "inventory_history" => retention.inventory_history,
         // An alert decision matters only while its result could be redelivered.
         "check_alerts" => retention.results,
+        // The compliance trend reaches as far back as results are kept.
+        "check_history" => retention.results,
         _ => retention.audit,
     };
     let Some((_, sql)) = SWEEPS.iter().find(|(k, _)| *k == kind) else {

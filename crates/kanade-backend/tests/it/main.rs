@@ -5,6 +5,7 @@ mod agent_meta;
 mod api_exec;
 mod api_jobs;
 mod approval;
+mod authoring;
 mod auth;
 mod auth_attacks;
 mod backup;
