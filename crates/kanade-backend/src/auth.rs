@@ -319,6 +319,7 @@ pub async fn bootstrap_admin(
     data_dir: &Path,
 ) -> anyhow::Result<()> {
     if accounts.store.read(|c| store::users::count(c)).await? > 0 {
+        forget_used_one_time_password(accounts, data_dir).await?;
         return Ok(());
     }
     let (password, must_change) = match &secrets.bootstrap_admin_password {
@@ -347,6 +348,27 @@ pub async fn bootstrap_admin(
             tracing::info!("bootstrap admin account created by another replica")
         }
         Err(err) => return Err(err.into()),
+    }
+    Ok(())
+}
+
+/// Removes the bootstrap admin's one-time password file once that password has been changed
+/// (or the account is gone): it no longer lets anyone in and only misleads whoever finds it.
+async fn forget_used_one_time_password(
+    accounts: &crate::accounts::Accounts,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let file = data_dir.join("admin-password");
+    if !file.exists() {
+        return Ok(());
+    }
+    let admin = accounts
+        .store
+        .read(|c| store::users::get(c, "admin"))
+        .await?;
+    if admin.is_none_or(|u| !u.must_change_pw) {
+        std::fs::remove_file(&file)?;
+        tracing::info!(file = %file.display(), "removed the one-time admin password file: that password was changed");
     }
     Ok(())
 }

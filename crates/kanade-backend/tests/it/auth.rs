@@ -530,7 +530,7 @@ async fn static_token_and_disabled_auth_modes() {
     crate::support::use_broker(&mut config, &nats);
     config.db.sqlite_path = dir.path().join("backend.db");
     config.secrets.static_token = Some("service-token-0123456789".into());
-    let b = TestBackend::with_config(nats, dir, js, config).await;
+    let mut b = TestBackend::with_config(nats, dir, js, config).await;
     // No bootstrap password given: one was generated into a private file beside the database.
     let file = b.config.data_dir().join("admin-password");
     let generated = std::fs::read_to_string(&file).unwrap();
@@ -560,6 +560,26 @@ async fn static_token_and_disabled_auth_modes() {
     assert!(
         session.must_change_pw,
         "a generated password must be changed"
+    );
+    // A restart keeps the file while the password is still the one-time one ...
+    b.kill().await;
+    b.boot().await;
+    assert!(file.exists(), "the one-time password is still the password");
+    // ... and removes it once that password was changed: it lets nobody in any more.
+    let changed = client_with_token(&session.token)
+        .post(b.url("/api/auth/change-password"))
+        .json(
+            &json!({"current_password": generated.trim(), "new_password": "admin-chose-this-one"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(changed.status().is_success(), "{}", changed.status());
+    b.kill().await;
+    b.boot().await;
+    assert!(
+        !file.exists(),
+        "a used one-time password file is removed at start"
     );
     let service = client_with_token("service-token-0123456789");
     assert_eq!(
