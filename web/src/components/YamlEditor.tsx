@@ -1,8 +1,12 @@
-// The manifest editor: a textarea with line numbers, client-side YAML/manifest checks as you
-// type, and server errors pinned to the line of the field they name.
+// The manifest editor: a textarea with line numbers and syntax colours (a highlighted copy of
+// the text drawn under a transparent textarea), client-side YAML/manifest checks as you type
+// (durations with the server's grammar), and server errors pinned to the line of the field
+// they name.
 
 import { useEffect, useId, useMemo, useRef, useState } from 'react'
 import { checkManifest, type Problem } from '../lib/yamlcheck'
+import { tokenize } from '../lib/yamlhighlight'
+import './yaml-editor.css'
 
 interface Props {
   value: string
@@ -18,6 +22,7 @@ interface Props {
 export function YamlEditor({ value, onChange, serverProblems = [], readOnly, label = 'Manifest (YAML)', check = checkManifest }: Props) {
   const area = useRef<HTMLTextAreaElement>(null)
   const gutter = useRef<HTMLDivElement>(null)
+  const shade = useRef<HTMLPreElement>(null)
   const [checked, setChecked] = useState<Problem[]>(() => check(value))
   const escaped = useRef(false)
   const id = useId()
@@ -35,6 +40,7 @@ export function YamlEditor({ value, onChange, serverProblems = [], readOnly, lab
     return m
   }, [problems])
   const lines = value.split('\n').length
+  const colours = useMemo(() => tokenize(value), [value])
 
   const jump = (p: Problem) => {
     const ta = area.current
@@ -62,38 +68,59 @@ export function YamlEditor({ value, onChange, serverProblems = [], readOnly, lab
             </div>
           ))}
         </div>
-        <textarea
-          id={id}
-          ref={area}
-          value={value}
-          readOnly={readOnly}
-          spellCheck={false}
-          autoCapitalize="off"
-          autoCorrect="off"
-          wrap="off"
-          aria-invalid={problems.length > 0}
-          aria-describedby={`${id}-problems ${id}-hint`}
-          onScroll={(e) => {
-            if (gutter.current) gutter.current.scrollTop = e.currentTarget.scrollTop
-          }}
-          onChange={(e) => onChange(e.target.value)}
-          onKeyDown={(e) => {
-            // Tab indents; Escape then Tab leaves the editor (keyboard users are never trapped).
-            if (e.key === 'Escape') {
-              escaped.current = true
-              return
-            }
-            if (e.key === 'Tab' && !e.shiftKey && !escaped.current && !readOnly) {
-              e.preventDefault()
-              const ta = e.currentTarget
-              const { selectionStart: s, selectionEnd: end } = ta
-              const next = value.slice(0, s) + '  ' + value.slice(end)
-              onChange(next)
-              requestAnimationFrame(() => ta.setSelectionRange(s + 2, s + 2))
-            }
-            escaped.current = false
-          }}
-        />
+        <div className="code-wrap">
+          <pre className="yaml-shade" ref={shade} aria-hidden="true">
+            {colours.map((line, i) => (
+              <div key={i} className={badLines.has(i + 1) ? 'bad' : undefined}>
+                {line.map((t, j) =>
+                  t.kind === 'plain' ? (
+                    t.text
+                  ) : (
+                    <span key={j} className={`tk-${t.kind}`}>
+                      {t.text}
+                    </span>
+                  ),
+                )}
+              </div>
+            ))}
+          </pre>
+          <textarea
+            id={id}
+            ref={area}
+            value={value}
+            readOnly={readOnly}
+            spellCheck={false}
+            autoCapitalize="off"
+            autoCorrect="off"
+            wrap="off"
+            aria-invalid={problems.length > 0}
+            aria-describedby={`${id}-problems ${id}-hint`}
+            onScroll={(e) => {
+              if (gutter.current) gutter.current.scrollTop = e.currentTarget.scrollTop
+              if (shade.current) {
+                shade.current.scrollTop = e.currentTarget.scrollTop
+                shade.current.scrollLeft = e.currentTarget.scrollLeft
+              }
+            }}
+            onChange={(e) => onChange(e.target.value)}
+            onKeyDown={(e) => {
+              // Tab indents; Escape then Tab leaves the editor (keyboard users are never trapped).
+              if (e.key === 'Escape') {
+                escaped.current = true
+                return
+              }
+              if (e.key === 'Tab' && !e.shiftKey && !escaped.current && !readOnly) {
+                e.preventDefault()
+                const ta = e.currentTarget
+                const { selectionStart: s, selectionEnd: end } = ta
+                const next = value.slice(0, s) + '  ' + value.slice(end)
+                onChange(next)
+                requestAnimationFrame(() => ta.setSelectionRange(s + 2, s + 2))
+              }
+              escaped.current = false
+            }}
+          />
+        </div>
       </div>
       {!readOnly && (
         <p id={`${id}-hint`} className="hint muted">

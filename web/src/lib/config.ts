@@ -3,6 +3,7 @@
 // investigation mode. Pure functions, so they are testable.
 
 import type { ConfigScope, EffectiveConfigView } from '../api/types'
+import { parseDuration } from './duration'
 import { toMillis } from './format'
 
 export type FieldKind = 'duration' | 'bool' | 'count' | 'time' | 'text'
@@ -35,18 +36,18 @@ export type ConfigValue = string | number | boolean
 export type Parsed = { ok: true; value: ConfigValue | null } | { ok: false; error: string }
 
 const MAX_U32 = 4_294_967_295
-// What the server's duration parser reads: a number of seconds, or number+unit groups
-// ("30s", "5m", "1h 30m", "2days"); the server has the last word on the units.
-const DURATION = /^(\d+(\.\d+)?\s*[a-zµ]+\s*)+$/i
 
 /** Typed text → the value to send; empty text means "unset" (`null`). */
 export function parseFieldValue(kind: FieldKind, text: string): Parsed {
   const t = text.trim()
   if (t === '') return { ok: true, value: null }
   switch (kind) {
-    case 'duration':
-      if (/^\d+$/.test(t)) return { ok: true, value: Number(t) }
-      return DURATION.test(t) ? { ok: true, value: t } : { ok: false, error: 'a duration such as 30s, 5m or 1h 30m, or a number of seconds' }
+    case 'duration': {
+      // The server's grammar and its 3650-day cap, checked as it is typed.
+      const d = parseDuration(t)
+      if (!d.ok) return { ok: false, error: d.outOfRange ? d.error : 'a duration such as 30s, 5m or 1h 30m, or a number of seconds' }
+      return /^\d+$/.test(t) ? { ok: true, value: Number(t) } : { ok: true, value: t }
+    }
     case 'count': {
       const n = /^\d+$/.test(t) ? Number(t) : NaN
       return Number.isSafeInteger(n) && n <= MAX_U32 ? { ok: true, value: n } : { ok: false, error: `a whole number from 0 to ${MAX_U32}` }

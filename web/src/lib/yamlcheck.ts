@@ -2,6 +2,7 @@
 // 400/422 errors ({"error":{"code","message","field"}}) to a line of the text.
 
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml'
+import { checkDurationValue } from './duration'
 
 export interface Problem {
   message: string
@@ -67,6 +68,29 @@ function at(text: string, field: string, message: string): Problem {
   return { message, field, source: 'yaml', ...(pos ? { line: pos.line, col: pos.col } : {}) }
 }
 
+/** The value at a manifest path (`rollout.waves[1].delay`), or undefined. */
+function valueAt(root: unknown, field: string): unknown {
+  let v: unknown = root
+  for (const key of splitPath(field)) {
+    if (v === null || typeof v !== 'object') return undefined
+    v = (v as Record<string | number, unknown>)[key]
+  }
+  return v
+}
+
+/** Each duration field present in `root` that the server's duration parser would refuse
+ * (a typo, or more than 3650 days), at its line. */
+function durationProblems(text: string, root: unknown, fields: string[]): Problem[] {
+  const out: Problem[] = []
+  for (const field of fields) {
+    const v = valueAt(root, field)
+    if (v === undefined || v === null) continue
+    const why = checkDurationValue(v)
+    if (why) out.push(at(text, field, `${field}: ${why}`))
+  }
+  return out
+}
+
 /** Problems a browser can find before sending: YAML syntax, and the manifest's basic shape
  * (unknown keys, required fields, id syntax, shell). The server checks everything again. */
 export function checkManifest(text: string): Problem[] {
@@ -109,6 +133,7 @@ export function checkManifest(text: string): Problem[] {
     if (!script && e.script_file === undefined) problems.push(at(text, e.script === undefined ? 'execute' : 'execute.script', 'execute.script is required'))
     if (e.script_file !== undefined) problems.push(at(text, 'execute.script_file', 'the server cannot read your files: put the script inline in `script`'))
     if (e.timeout === undefined) problems.push(at(text, 'execute', 'missing field `timeout` in execute (e.g. 30s, 5m)'))
+    else problems.push(...durationProblems(text, m, ['execute.timeout']))
   }
   if (m.tags !== undefined && !Array.isArray(m.tags)) problems.push(at(text, 'tags', 'tags must be a list'))
   return problems
@@ -153,6 +178,10 @@ export function checkSchedule(text: string): Problem[] {
     for (const k of unknown) out.push(at(text, `when.${k}`, `unknown kind \`${k}\` in when, expected one of ${WHEN_KINDS.join(', ')}`))
     if (!unknown.length && kinds.length !== 1) out.push(at(text, 'when', 'set exactly one of calendar, cron, per_pc, per_target, on'))
   }
+  const waves = (m.rollout as { waves?: unknown } | null | undefined)?.waves
+  const fields = ['jitter', 'starting_deadline', 'when.per_pc.every', 'when.per_target.every', 'on_failure.retry.backoff']
+  if (Array.isArray(waves)) waves.forEach((_, i) => fields.push(`rollout.waves[${i}].delay`))
+  out.push(...durationProblems(text, m, fields))
   return out
 }
 

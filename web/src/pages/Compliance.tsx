@@ -1,11 +1,12 @@
 // Compliance: every check across the fleet (ok / warn / fail / unknown), and one check's
 // machines, filterable by status. Gate-only checks (`check.fleet: false`) are listed only
-// when asked (`gates=1`, the API's include_non_fleet).
+// when asked (`gates=1`, the API's include_non_fleet). A picked check shows its daily trend.
 
 import { keepPreviousData, useQuery } from '@tanstack/react-query'
 import { Link } from 'react-router'
 import { ApiError, api, qs } from '../api/client'
 import type { CheckRow, CheckStatus, ComplianceSummary, Page } from '../api/types'
+import { ComplianceTrend } from '../components/ComplianceTrend'
 import { DataTable } from '../components/DataTable'
 import { Badge, Card, NotAvailable } from '../components/ui'
 import { formatDateTime, formatRelative } from '../lib/format'
@@ -70,6 +71,7 @@ export function CompliancePage() {
           { key: 'failing', header: 'Failing machines', value: (c) => c.failing.join(' '), render: (c) => <span className="clip">{c.failing.slice(0, 5).join(', ')}{c.failing.length > 5 ? ' …' : ''}</span>, wide: true },
         ]}
       />
+      {s.check && <ComplianceTrend key={s.check} check={s.check} label={summary.data?.find((c) => c.check_name === s.check)?.label} />}
       {s.check && (
         <Card
           title={`Machines: ${s.check}`}

@@ -6,7 +6,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useId, useMemo, useState, type FormEvent } from 'react'
 import { Link } from 'react-router'
 import { ApiError, api } from '../api/client'
-import type { AgentRelease, ConfigScope, EffectiveConfigView } from '../api/types'
+import type { AgentRelease, ConfigScope, EffectiveConfigView, Sourced } from '../api/types'
 import { useAuth } from '../auth'
 import { EffectiveConfigTable } from '../components/EffectiveConfig'
 import { ScopePicker } from '../components/ScopePicker'
@@ -25,18 +25,26 @@ const PLACEHOLDER: Record<ConfigField['kind'], string> = {
   text: 'e.g. 1.4.0',
 }
 
+/** What an unset field falls back to, in words: "30s (built-in default)". */
+function fallbackText(s: Sourced | undefined): string | null {
+  if (!s) return null
+  const none = s.value === null || s.value === undefined || s.value === ''
+  if (s.field === 'max_local_concurrent' && none) return "each machine's CPU count (built-in default)"
+  return `${none ? 'none' : showValue(s.field, s.value)} (${scopeLabel(s.scope)})`
+}
+
 /** A server message without the field name it starts with (it is shown at the field). */
 function atField(field: string, message: string): string {
   return message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message
 }
 
-function FieldInput({ field, id, value, onChange, invalid, versions }: { field: ConfigField; id: string; value: string; onChange: (v: string) => void; invalid: boolean; versions?: string[] }) {
+function FieldInput({ field, id, value, onChange, invalid, versions, fallback }: { field: ConfigField; id: string; value: string; onChange: (v: string) => void; invalid: boolean; versions?: string[]; fallback?: string | null }) {
   // Named by the field alone (the label cell also says what it is for).
   const named = { id, 'aria-label': field.name, 'aria-describedby': `${id}-about`, 'aria-invalid': invalid }
   if (field.kind === 'bool')
     return (
       <select {...named} value={value} onChange={(e) => onChange(e.target.value)}>
-        <option value="">not set</option>
+        <option value="">{fallback ? `not set: ${fallback}` : 'not set'}</option>
         <option value="true">yes</option>
         <option value="false">no</option>
       </select>
@@ -48,7 +56,8 @@ function FieldInput({ field, id, value, onChange, invalid, versions }: { field: 
         {...named}
         value={value}
         onChange={(e) => onChange(e.target.value)}
-        placeholder={`not set (${PLACEHOLDER[field.kind]})`}
+        placeholder={fallback ? `not set: ${fallback}` : `not set (${PLACEHOLDER[field.kind]})`}
+        title={PLACEHOLDER[field.kind] || undefined}
         inputMode={field.kind === 'count' ? 'numeric' : undefined}
         list={versions ? `${id}-versions` : undefined}
         autoComplete="off"
@@ -73,6 +82,9 @@ function ScopeEditor({ scope }: { scope: string }) {
   const q = useQuery({ queryKey: ['config', scope], queryFn: ({ signal }) => api.get<ConfigScope>(`/api/config/${encodeURIComponent(scope)}`, signal) })
   const releases = useQuery({ queryKey: ['releases'], queryFn: ({ signal }) => api.get<AgentRelease[]>('/api/agent-releases', signal), retry: false, enabled: editable })
   const versions = useMemo(() => [...new Set((releases.data ?? []).map((r) => r.version))], [releases.data])
+  // What each field falls back to when it is unset here (the layers below this scope).
+  const inherited = useQuery({ queryKey: ['config', scope, 'inherited'], queryFn: ({ signal }) => api.get<Sourced[]>(`/api/config/${encodeURIComponent(scope)}/inherited`, signal), retry: false })
+  const fallbackOf = (name: string) => fallbackText(inherited.data?.find((s) => s.field === name))
   const [texts, setTexts] = useState<Record<string, string> | null>(null)
   const [errors, setErrors] = useState<Record<string, string>>({})
   const [formError, setFormError] = useState<unknown>(null)
@@ -157,7 +169,9 @@ function ScopeEditor({ scope }: { scope: string }) {
                   const inputId = `${id}-${f.name}`
                   const text = shown[f.name] ?? ''
                   const changed = text.trim() !== fieldText(f.kind, q.data[f.name]).trim()
-                  const err = errors[f.name]
+                  // A duration is checked as it is typed (the server's grammar and 3650-day cap).
+                  const err = errors[f.name] ?? (f.kind === 'duration' ? edit.errors[f.name] : undefined)
+                  const fallback = fallbackOf(f.name)
                   return (
                     <tr key={f.name} className={changed ? 'changed' : undefined} data-field={f.name}>
                       <td>
@@ -172,7 +186,7 @@ function ScopeEditor({ scope }: { scope: string }) {
                         {editable ? (
                           <div className="stack tight">
                             <div className="row nowrap">
-                              <FieldInput field={f} id={inputId} value={text} onChange={(v) => change(f.name, v)} invalid={!!err} versions={f.name === 'target_version' ? versions : undefined} />
+                              <FieldInput field={f} id={inputId} value={text} onChange={(v) => change(f.name, v)} invalid={!!err} versions={f.name === 'target_version' ? versions : undefined} fallback={fallback} />
                               {text !== '' && (
                                 <button type="button" className="btn small ghost" aria-label={`Unset ${f.name}`} title="Unset (the value comes from the scopes below again)" onClick={() => change(f.name, '')}>
                                   ✕
@@ -186,7 +200,7 @@ function ScopeEditor({ scope }: { scope: string }) {
                             )}
                           </div>
                         ) : q.data[f.name] === undefined ? (
-                          <span className="muted">not set</span>
+                          <span className="muted">{fallback ? `not set: ${fallback}` : 'not set'}</span>
                         ) : (
                           showValue(f.name, q.data[f.name])
                         )}

@@ -9,6 +9,7 @@ import { ApiError, api, request } from '../api/client'
 import type { JobDetail, JobStatus } from '../api/types'
 import { useAuth } from '../auth'
 import { ExecDialog } from '../components/ExecDialog'
+import { JobRuns } from '../components/JobRuns'
 import { YamlEditor } from '../components/YamlEditor'
 import { Badge, Card, ErrorBox, errorText } from '../components/ui'
 import { checkManifest, serverProblem, type Problem } from '../lib/yamlcheck'
@@ -135,6 +136,7 @@ export function JobEditorPage() {
           </form>
         )}
       </section>
+      {!isNew && id && <JobRuns jobId={id} />}
       {!isNew && editable && (
         <Card title="Danger zone">
           <div className="row">

@@ -1,5 +1,6 @@
-// Creating and editing a schedule as YAML (POST /api/schedules, application/yaml); server
-// errors are pinned to the line of the field they name, like the job editor.
+// Creating and editing a schedule with a form (calendar/cron helper, the next five fires) and
+// as YAML, the two kept in sync (POST /api/schedules, application/yaml); server errors are
+// pinned to the line of the field they name, like the job editor.
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useEffect, useState } from 'react'
@@ -8,6 +9,7 @@ import { stringify } from 'yaml'
 import { ApiError, api, request } from '../api/client'
 import type { ScheduleDetail } from '../api/types'
 import { useAuth } from '../auth'
+import { ScheduleForm } from '../components/ScheduleForm'
 import { YamlEditor } from '../components/YamlEditor'
 import { Badge, Card, ErrorBox, errorText } from '../components/ui'
 import { formatDateTime, formatRelative } from '../lib/format'
@@ -68,6 +70,11 @@ export function ScheduleEditorPage() {
     },
   })
   const local = checkSchedule(text)
+  const edit = (v: string) => {
+    setText(v)
+    setServerProblems([])
+    setSaved(null)
+  }
   const d = q.data
   return (
     <div className="page">
@@ -91,18 +98,10 @@ export function ScheduleEditorPage() {
               if (editable) save.mutate(text)
             }}
           >
-            <YamlEditor
-              value={text}
-              onChange={(v) => {
-                setText(v)
-                setServerProblems([])
-                setSaved(null)
-              }}
-              serverProblems={serverProblems}
-              readOnly={!editable}
-              label={editable ? 'Schedule (YAML)' : 'Schedule (read only)'}
-              check={checkSchedule}
-            />
+            <div className="grid two schedule-authoring">
+              <ScheduleForm text={text} onChange={edit} readOnly={!editable} ready={local.length === 0} />
+              <YamlEditor value={text} onChange={edit} serverProblems={serverProblems} readOnly={!editable} label={editable ? 'Schedule (YAML)' : 'Schedule (read only)'} check={checkSchedule} />
+            </div>
             {editable && (
               <div className="row">
                 <button type="submit" className="btn primary" data-mutating disabled={save.isPending || local.length > 0}>
