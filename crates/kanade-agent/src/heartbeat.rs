@@ -4,7 +4,8 @@
 //! `agents.<pc_id>.ping`. It carries the host name, OS, agent version, the agent's own
 //! CPU, memory and cumulative disk use, who is logged on (`logon`), the command formats it
 //! speaks, the versions the boot sentinel quarantined on this machine, the command signing keys
-//! it trusts and whether it enforces signatures.
+//! it trusts, whether it enforces signatures, and the machine's addresses, uptime and load
+//! (`host_facts`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -118,6 +119,9 @@ impl Probe {
             enforcing: Some(
                 self.signing.config.borrow().command_signatures == SignatureMode::Enforce,
             ),
+            ip_addresses: crate::host_facts::ip_addresses(),
+            uptime_secs: crate::host_facts::uptime_secs(),
+            load_avg: crate::host_facts::load_avg(),
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod dedup;
 pub mod desktop;
 pub mod emit;
 pub mod heartbeat;
+pub mod host_facts;
 pub mod identity;
 pub mod key_watch;
 pub mod keyring;

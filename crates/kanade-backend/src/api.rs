@@ -31,6 +31,7 @@ mod perf;
 mod releases;
 mod results;
 mod rollouts;
+mod saved_searches;
 mod schedules;
 mod session;
 mod settings;
@@ -79,6 +80,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(compliance::router())
         .merge(notifications::router())
         .merge(group_contacts::router())
+        .merge(saved_searches::router())
         .merge(keys::router())
         .merge(machines::router())
         .merge(settings::router())

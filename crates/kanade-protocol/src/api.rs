@@ -721,6 +721,15 @@ pub struct AgentRow {
     pub enforcing: Option<bool>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The machine's addresses from its last heartbeat.
+    #[serde(default)]
+    pub ip_addresses: Vec<String>,
+    /// Seconds since boot, as of `last_heartbeat`.
+    #[serde(default)]
+    pub uptime_secs: Option<u64>,
+    /// Load average over 1, 5 and 15 minutes, as of `last_heartbeat`.
+    #[serde(default)]
+    pub load_avg: Vec<f64>,
 }
 
 /// `GET /api/agents/versions`.

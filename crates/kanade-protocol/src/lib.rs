@@ -23,6 +23,7 @@ pub mod names;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod reach;
+pub mod saved;
 pub mod schedule;
 pub mod settings;
 pub mod signing;

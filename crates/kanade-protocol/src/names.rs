@@ -35,6 +35,7 @@ pub const KV_AGENT_META: &str = "agent_meta";
 pub const KV_AGENT_GROUPS_DERIVED: &str = "agent_groups_derived";
 pub const KV_GROUP_DEFS: &str = "group_defs";
 pub const KV_NOTIFICATIONS_READ: &str = "notifications_read";
+pub const KV_SAVED_SEARCHES: &str = "saved_searches";
 
 pub const OBJ_AGENT_RELEASES: &str = "agent_releases";
 pub const OBJ_RESULT_OUTPUT: &str = "result_output";
@@ -244,6 +245,11 @@ pub const KV_BUCKETS: &[BucketSpec] = &[
         name: KV_NOTIFICATIONS_READ,
         history: 1,
         description: "<pc>.<user>.<notification> -> when that person confirmed it (written by agents)",
+    },
+    BucketSpec {
+        name: KV_SAVED_SEARCHES,
+        history: 1,
+        description: "hex of a user name -> that user's saved inventory searches (some shared)",
     },
 ];
 

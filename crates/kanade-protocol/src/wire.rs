@@ -226,6 +226,15 @@ pub struct Heartbeat {
     /// false in mode `report`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforcing: Option<bool>,
+    /// The machine's addresses (interfaces up, without loopback and link-local ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_addresses: Vec<String>,
+    /// Seconds since the machine booted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_secs: Option<u64>,
+    /// The load average over 1, 5 and 15 minutes (empty where the platform has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_avg: Vec<f64>,
 }
 
 /// Command format names reported in `Heartbeat::command_protocols`.

@@ -35,7 +35,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
-    /// Substring of the machine id or host name.
+    /// Substring of the machine id, host name or one of its addresses.
     q: Option<String>,
     online: Option<bool>,
     group: Option<String>,

@@ -19,8 +19,10 @@ pub fn upsert_heartbeats(
         "INSERT INTO agents (pc_id, hostname, os_family, os_version, agent_version, first_seen,
              last_heartbeat, agent_cpu_pct, agent_rss_bytes, quarantined_versions, updated_at,
              agent_disk_read_bytes, agent_disk_written_bytes, last_logon_user,
-             last_logon_display_name, command_protocols, command_keys, enforcing)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             last_logon_display_name, command_protocols, command_keys, enforcing,
+             ip_addresses, uptime_secs, load_avg)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19, ?20)
          ON CONFLICT (pc_id) DO UPDATE SET
              hostname = CASE WHEN excluded.hostname = '' THEN agents.hostname ELSE excluded.hostname END,
              os_family = CASE WHEN excluded.os_family = '' THEN agents.os_family ELSE excluded.os_family END,
@@ -38,7 +40,10 @@ pub fn upsert_heartbeats(
              last_logon_user = COALESCE(excluded.last_logon_user, agents.last_logon_user),
              command_protocols = COALESCE(excluded.command_protocols, agents.command_protocols),
              command_keys = excluded.command_keys,
-             enforcing = excluded.enforcing",
+             enforcing = excluded.enforcing,
+             ip_addresses = excluded.ip_addresses,
+             uptime_secs = excluded.uptime_secs,
+             load_avg = excluded.load_avg",
     )?;
     for hb in beats {
         stmt.execute(params![
@@ -63,9 +68,20 @@ pub fn upsert_heartbeats(
                 .as_ref()
                 .map(|keys| serde_json::to_string(keys).unwrap_or_else(|_| "[]".to_owned())),
             hb.enforcing,
+            json_list(&hb.ip_addresses),
+            hb.uptime_secs.map(big),
+            json_list(&hb.load_avg),
         ])?;
     }
     Ok(())
+}
+
+/// A list as JSON, `None` when empty (not reported).
+fn json_list<T: serde::Serialize>(items: &[T]) -> Option<String> {
+    match items.is_empty() {
+        true => None,
+        false => serde_json::to_string(items).ok(),
+    }
 }
 
 fn big(v: u64) -> i64 {
@@ -128,11 +144,12 @@ pub const SORTABLE: &[&str] = &[
     "first_seen",
     "agent_cpu_pct",
     "agent_rss_bytes",
+    "uptime_secs",
 ];
 
 #[derive(Debug, Default, Clone)]
 pub struct ListFilter {
-    /// Matches the machine id or host name (substring, case-insensitive).
+    /// Matches the machine id, host name or an address (substring, case-insensitive).
     pub text: Option<String>,
     pub online: Option<bool>,
     pub os: Option<String>,
@@ -173,6 +190,15 @@ fn row(r: &rusqlite::Row<'_>, cutoff: &str) -> rusqlite::Result<AgentRow> {
             .and_then(|keys| serde_json::from_str(&keys).ok()),
         enforcing: r.get(16)?,
         groups: Vec::new(),
+        ip_addresses: r
+            .get::<_, Option<String>>(17)?
+            .and_then(|a| serde_json::from_str(&a).ok())
+            .unwrap_or_default(),
+        uptime_secs: unsigned(r.get(18)?),
+        load_avg: r
+            .get::<_, Option<String>>(19)?
+            .and_then(|l| serde_json::from_str(&l).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -180,7 +206,7 @@ const COLUMNS: &str =
     "pc_id, hostname, os_family, os_version, agent_version, first_seen, last_heartbeat,
     agent_cpu_pct, agent_rss_bytes, quarantined_versions, agent_disk_read_bytes,
     agent_disk_written_bytes, last_logon_user, last_logon_display_name, command_protocols,
-    command_keys, enforcing";
+    command_keys, enforcing, ip_addresses, uptime_secs, load_avg";
 
 pub fn list(
     conn: &Connection,
@@ -203,7 +229,8 @@ pub fn list(
         )
     });
     let condition =
-        "(?1 IS NULL OR lower(pc_id) LIKE ?1 ESCAPE '\\' OR lower(hostname) LIKE ?1 ESCAPE '\\')
+        "(?1 IS NULL OR lower(pc_id) LIKE ?1 ESCAPE '\\' OR lower(hostname) LIKE ?1 ESCAPE '\\'
+            OR lower(ip_addresses) LIKE ?1 ESCAPE '\\')
         AND (?2 IS NULL OR (?2 = 1 AND last_heartbeat >= ?3) OR (?2 = 0 AND last_heartbeat < ?3))
         AND (?4 IS NULL OR os_family = ?4 OR os_version = ?4)
         AND (?5 IS NULL OR agent_version = ?5)

@@ -28,6 +28,7 @@ mod notifications;
 mod openapi;
 mod projection;
 mod replicas;
+mod saved_searches;
 mod scheduler;
 mod sentinel;
 mod settings;
