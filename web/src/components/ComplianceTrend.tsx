@@ -15,7 +15,8 @@ const SERIES: SeriesSpec[] = [
   { label: 'fail', color: 'var(--bad)' },
   { label: 'unknown', color: 'var(--muted)' },
 ]
-const count = (v: number) => String(Math.round(v))
+// Machines are whole: no tick between two counts.
+const count = (v: number) => (Number.isInteger(v) ? String(v) : '')
 
 export function ComplianceTrend({ check, label }: { check: string; label?: string | null }) {
   const [days, setDays] = useState(30)

@@ -3,7 +3,7 @@
 // target, jitter and zone. It reads from and writes into the YAML text (lib/scheduleform),
 // and shows the draft's next five fires as computed by the server.
 
-import { useQuery } from '@tanstack/react-query'
+import { keepPreviousData, useQuery } from '@tanstack/react-query'
 import { useEffect, useId, useState, type InputHTMLAttributes } from 'react'
 import { request } from '../api/client'
 import { parseDuration } from '../lib/duration'
@@ -35,9 +35,9 @@ function Draft({ value, onValue, ...rest }: { value: string; onValue: (v: string
 const KINDS: { kind: WhenKind; label: string }[] = [
   { kind: 'calendar', label: 'Calendar' },
   { kind: 'cron', label: 'Cron' },
-  { kind: 'per_pc', label: 'Each machine' },
-  { kind: 'per_target', label: 'The target as a whole' },
-  { kind: 'on', label: 'On an OS event' },
+  { kind: 'per_pc', label: 'Per machine' },
+  { kind: 'per_target', label: 'Per target' },
+  { kind: 'on', label: 'OS event' },
 ]
 
 interface Preview {
@@ -59,9 +59,12 @@ function NextFires({ text, ready }: { text: string; ready: boolean }) {
     enabled: ready && settled.trim() !== '',
     retry: false,
     staleTime: 30_000,
+    placeholderData: keepPreviousData,
   })
+  // Settled: the list shown is the one of the text as it is now.
+  const current = settled === text && !q.isFetching
   return (
-    <div className="next-fires" aria-live="polite">
+    <div className="next-fires" aria-live="polite" data-settled={current}>
       <span className="field-label">Next five fires</span>
       {!ready ? (
         <p className="muted small">Fix the problems below to see when it fires.</p>

@@ -28,7 +28,7 @@ describe('the schedule form reads and writes the YAML', () => {
     expect(out).toContain('# nightly clean-up')
     expect(out).toContain('window: 22:00-04:00 # keep')
     expect(out).toContain('at: "04:30"')
-    expect(out).toContain('days: [ sat, sun ]')
+    expect(out).toContain('days: [sat, sun]')
     expect(out).toContain('enabled: false')
     expect(readForm(out)).toMatchObject({ at: '04:30', days: ['sat', 'sun'], enabled: false, jitter: '5m' })
   })

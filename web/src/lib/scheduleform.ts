@@ -166,7 +166,7 @@ export function writeForm(text: string, form: ScheduleForm): string {
   }
   setOrDelete(doc, 'jitter', form.jitter.trim())
   setOrDelete(doc, 'tz', form.tz.trim())
-  return doc.toString({ lineWidth: 0 })
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false })
 }
 
 /** "a, b ,c" → ["a", "b", "c"]. */
