@@ -199,11 +199,14 @@ pub async fn serve(
         _ => None,
     };
     subsystems.spawn(agent_logs::serve(client.clone(), pc_id.clone(), log_folder));
+    let consents = terminal::consent::Consents::default();
     subsystems.spawn(terminal::serve(terminal::Env::new(
         client.clone(),
         pc_id.clone(),
         keyring.clone(),
         live.config.clone(),
+        consents.clone(),
+        config.agent.sessions_dir.clone(),
     )));
     subsystems.spawn(notifications::run(
         client.clone(),
@@ -216,6 +219,7 @@ pub async fn serve(
         inbox,
         outbox: outbox.clone(),
         read_marks: Some(read_marks::ReadMarks::new(client.clone(), pc_id.clone())),
+        consents,
     };
     let socket_bound = match local::bind(&socket) {
         Ok(listener) => {

@@ -9,7 +9,9 @@
 //! Protocol: one JSON `Request` per line, one JSON `Response` per line, any number per
 //! connection. These types are local to the agent binary (the CLI half is this binary too),
 //! so they live here rather than in `kanade-protocol`. `kanade-agent notifications list|ack`
-//! is the client (`client`).
+//! and `kanade-agent consent list|accept|deny` are the client (`client`). Consent requests
+//! (`terminal: consent`, `terminal::consent`) are listed to and answered by the signed-in
+//! user they wait for.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use tokio::net::{UnixListener, UnixStream};
 
 use crate::notifications::Inbox;
 use crate::outbox::{Entry, Outbox};
+use crate::terminal::consent::{ConsentRequest, Consents};
 
 pub const SOCKET_NAME: &str = "agent.sock";
 /// A request line longer than this ends the connection.
@@ -40,6 +43,10 @@ pub enum Request {
     List,
     /// The caller confirms notification `id`.
     Ack { id: String },
+    /// The remote-terminal consent requests waiting for the caller's answer.
+    Consents,
+    /// The caller accepts (or declines) remote-terminal request `id`.
+    Consent { id: String, accept: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +60,15 @@ pub enum Response {
     Acked {
         id: String,
         user: String,
+    },
+    Consents {
+        user: String,
+        requests: Vec<ConsentRequest>,
+    },
+    Consented {
+        id: String,
+        user: String,
+        accepted: bool,
     },
     Error {
         message: String,
@@ -78,6 +94,8 @@ pub struct Local {
     pub outbox: Arc<Outbox>,
     /// KV `notifications_read`; `None` runs on the local inbox alone.
     pub read_marks: Option<crate::read_marks::ReadMarks>,
+    /// Remote-terminal requests waiting for consent.
+    pub consents: Consents,
 }
 
 /// Binds `path` (0666): a leftover file of a previous run is replaced; a socket another
@@ -167,6 +185,18 @@ async fn answer(stream: UnixStream, local: &Local) -> anyhow::Result<()> {
 async fn handle(request: Request, user: &str, local: &Local) -> Response {
     let now = Utc::now();
     match request {
+        Request::Consents => Response::Consents {
+            user: user.to_owned(),
+            requests: local.consents.list_for(user),
+        },
+        Request::Consent { id, accept } => match local.consents.answer(&id, user, accept) {
+            Ok(()) => Response::Consented {
+                id,
+                user: user.to_owned(),
+                accepted: accept,
+            },
+            Err(message) => Response::Error { message },
+        },
         Request::List => {
             let kept = local.inbox.list(now);
             let ids: Vec<String> = kept.iter().map(|k| k.notification.id.clone()).collect();
@@ -307,6 +337,23 @@ pub async fn client(socket: &Path, request: Request, json: bool) -> anyhow::Resu
             }
         }
         Response::Acked { id, user } => println!("Confirmed {id} as {user}."),
+        Response::Consents { requests, .. } => {
+            if requests.is_empty() {
+                println!("No remote terminal is waiting for your consent.");
+            }
+            for r in requests {
+                println!(
+                    "{}  {} asks to open a remote terminal (answer before {})",
+                    r.id,
+                    r.admin,
+                    r.expires_at.format("%H:%M:%S UTC")
+                );
+            }
+        }
+        Response::Consented { id, accepted, .. } => match accepted {
+            true => println!("Accepted remote terminal {id}."),
+            false => println!("Declined remote terminal {id}."),
+        },
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! sentinel first (before config and logging: a version that cannot even load its config is
 //! rolled back too), load `agent.toml`, start logging, then run the agent until ctrl-c or
 //! SIGTERM, or until a self-update asks to execute the new binary. `kanade-agent
-//! notifications list|ack` is the client of a running agent's local socket instead.
+//! notifications list|ack` and `kanade-agent consent list|accept|deny` are clients of a running
+//! agent's local socket instead.
 
 use std::path::PathBuf;
 
@@ -28,6 +29,23 @@ enum Command {
     /// Messages for the people at this machine, from the running agent.
     #[command(subcommand)]
     Notifications(Notifications),
+    /// Remote terminals waiting for your consent (`terminal: consent`).
+    #[command(subcommand)]
+    Consent(Consent),
+}
+
+#[derive(Subcommand)]
+enum Consent {
+    /// Show the requests waiting for your answer.
+    List {
+        /// Print the agent's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let the admin open remote terminal <ID>.
+    Accept { id: String },
+    /// Refuse remote terminal <ID>.
+    Deny { id: String },
 }
 
 #[derive(Subcommand)]
@@ -44,12 +62,21 @@ enum Notifications {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Notifications(action)) = cli.command {
+    if let Some(command) = cli.command {
         let config = AgentConfig::load(cli.config.as_deref())?;
         let socket = local::socket_path(&config.data_dir()?);
-        let (request, json) = match action {
-            Notifications::List { json } => (local::Request::List, json),
-            Notifications::Ack { id } => (local::Request::Ack { id }, false),
+        let (request, json) = match command {
+            Command::Notifications(Notifications::List { json }) => (local::Request::List, json),
+            Command::Notifications(Notifications::Ack { id }) => {
+                (local::Request::Ack { id }, false)
+            }
+            Command::Consent(Consent::List { json }) => (local::Request::Consents, json),
+            Command::Consent(Consent::Accept { id }) => {
+                (local::Request::Consent { id, accept: true }, false)
+            }
+            Command::Consent(Consent::Deny { id }) => {
+                (local::Request::Consent { id, accept: false }, false)
+            }
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

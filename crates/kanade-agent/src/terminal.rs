@@ -6,10 +6,13 @@
 //! the backend closes it, no input came for the idle timeout, the backend's keepalives stop
 //! for `PEER_TIMEOUT_SECS`, the broker connection drops, or the agent stops. Open requests are
 //! refused unless signed by a key of `command_keys` for this machine within the last minute,
-//! and while the machine's effective config says `terminal: deny`.
+//! and while the machine's effective config says `terminal: deny`; with `terminal: consent`
+//! the user signed in at the machine must accept first (`consent`).
 
+pub mod consent;
 mod pty;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +47,10 @@ pub struct Env {
     pub config: watch::Receiver<EffectiveConfig>,
     /// No input this long closes a session.
     pub idle_timeout: Duration,
+    /// Requests waiting for the signed-in user's consent (answered over the local socket).
+    pub consents: consent::Consents,
+    /// Where logind's sessions are (who is signed in, for consent).
+    pub sessions_dir: PathBuf,
 }
 
 impl Env {
@@ -52,6 +59,8 @@ impl Env {
         pc_id: String,
         keyring: Keyring,
         config: watch::Receiver<EffectiveConfig>,
+        consents: consent::Consents,
+        sessions_dir: PathBuf,
     ) -> Env {
         Env {
             client,
@@ -59,12 +68,15 @@ impl Env {
             keyring,
             config,
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            consents,
+            sessions_dir,
         }
     }
 }
 
-/// Answers open requests until the connection ends; each session runs in its own task, and
-/// all of them (with their shells) end when this future is dropped.
+/// Answers open requests until the connection ends; each request (a consent wait included)
+/// and each session runs in its own task, and all of them (with their shells) end when this
+/// future is dropped.
 pub async fn serve(env: Env) {
     let mut requests = loop {
         match env
@@ -90,29 +102,37 @@ pub async fn serve(env: Env) {
         let Some(reply_to) = msg.reply.clone() else {
             continue;
         };
-        let answer = match open(&env, &msg.payload, &slots).await {
-            Ok(started) => {
-                let reply = OpenReply {
-                    ok: true,
-                    error: None,
-                    pid: Some(started.shell.pid()),
-                };
-                sessions.spawn(run_session(env.clone(), started));
-                reply
-            }
-            Err(error) => {
-                tracing::warn!(error, "terminal open refused");
-                OpenReply {
-                    ok: false,
-                    error: Some(error),
-                    pid: None,
+        let (env, slots) = (env.clone(), slots.clone());
+        sessions.spawn(async move {
+            let (answer, started) = match open(&env, &msg.payload, &slots).await {
+                Ok(started) => (
+                    OpenReply {
+                        ok: true,
+                        error: None,
+                        pid: Some(started.shell.pid()),
+                        accepted_by: started.accepted_by.clone(),
+                    },
+                    Some(started),
+                ),
+                Err(error) => {
+                    tracing::warn!(error, "terminal open refused");
+                    let reply = OpenReply {
+                        ok: false,
+                        error: Some(error),
+                        pid: None,
+                        accepted_by: None,
+                    };
+                    (reply, None)
                 }
+            };
+            let payload = serde_json::to_vec(&answer).unwrap_or_default();
+            if let Err(err) = env.client.publish(reply_to, payload.into()).await {
+                tracing::warn!(error = %err, "cannot answer a terminal request");
             }
-        };
-        let payload = serde_json::to_vec(&answer).unwrap_or_default();
-        if let Err(err) = env.client.publish(reply_to, payload.into()).await {
-            tracing::warn!(error = %err, "cannot answer a terminal request");
-        }
+            if let Some(started) = started {
+                run_session(env, started).await;
+            }
+        });
     }
 }
 
@@ -121,6 +141,8 @@ struct Started {
     session_id: String,
     shell: pty::Shell,
     input: async_nats::Subscriber,
+    /// Who accepted, under `terminal: consent`.
+    accepted_by: Option<String>,
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -134,8 +156,25 @@ async fn open(env: &Env, payload: &[u8], slots: &Arc<Semaphore>) -> Result<Start
         verdict = request.verify(&env.pc_id, &env.keyring.snapshot(), Utc::now());
     }
     verdict.map_err(|err| format!("terminal request refused: {err}"))?;
-    if env.config.borrow().terminal == TerminalPolicy::Deny {
+    let (policy, consent_timeout) = {
+        let config = env.config.borrow();
+        (config.terminal, config.terminal_consent_timeout.0)
+    };
+    if policy == TerminalPolicy::Deny {
         return Err("remote terminals are denied on this machine (config terminal: deny)".into());
+    }
+    let mut accepted_by = None;
+    if policy == TerminalPolicy::Consent {
+        let user = env
+            .consents
+            .ask(
+                &env.sessions_dir,
+                &request.session_id,
+                &request.user,
+                terminal::consent_timeout(consent_timeout),
+            )
+            .await?;
+        accepted_by = Some(user);
     }
     let slot = slots
         .clone()
@@ -159,6 +198,7 @@ async fn open(env: &Env, payload: &[u8], slots: &Arc<Semaphore>) -> Result<Start
         session_id: request.session_id,
         shell,
         input,
+        accepted_by,
         _slot: slot,
     })
 }

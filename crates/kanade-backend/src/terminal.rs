@@ -5,6 +5,10 @@
 //! input lines with their time, NDJSON in object store `terminal_transcripts`, written when the
 //! session ends; kept `[retention] terminal_transcripts`).
 //!
+//! Under `terminal: consent` the WebSocket is accepted first and told `waiting` while the
+//! agent asks the signed-in user (`with_consent`); a refusal (declined, no answer in time,
+//! nobody signed in) is sent as `refused` and audited as `terminal_refused`.
+//!
 //! WebSocket frames: binary frames carry terminal bytes both ways; text frames carry
 //! `terminal::Control` JSON (`resize` from the client; `opened`, `exit` from the backend).
 
@@ -59,13 +63,15 @@ pub fn new_session_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Checks the freeze and the machine's policy, then asks the agent to open a shell.
-pub async fn open(
-    state: &AppState,
-    caller: &Caller,
-    pc_id: &str,
-    (rows, cols): (u16, u16),
-) -> Result<Opened, Refused> {
+/// What the checks allow: a session right away, or one the signed-in user must accept
+/// within `consent`.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    pub consent: Option<Duration>,
+}
+
+/// Checks the freeze and the machine's policy.
+pub async fn check(state: &AppState, pc_id: &str) -> Result<Admission, Refused> {
     let now = Utc::now();
     let freeze = desired::freeze(&state.js)
         .await
@@ -76,9 +82,26 @@ pub async fn open(
     let effective = desired::effective(&state.js, pc_id)
         .await
         .map_err(|e| Refused::Unavailable(format!("cannot read the machine's config: {e:#}")))?;
-    if effective.effective.terminal == TerminalPolicy::Deny {
-        return Err(Refused::Denied);
-    }
+    let consent = match effective.effective.terminal {
+        TerminalPolicy::Deny => return Err(Refused::Denied),
+        TerminalPolicy::Allow => None,
+        TerminalPolicy::Consent => Some(terminal::consent_timeout(
+            effective.effective.terminal_consent_timeout.0,
+        )),
+    };
+    Ok(Admission { consent })
+}
+
+/// Asks the agent to open a shell (after `check`); under consent the agent answers once its
+/// user did, so the wait is that much longer. A refusal is audited as `terminal_refused`.
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    pc_id: &str,
+    (rows, cols): (u16, u16),
+    admission: Admission,
+) -> Result<Opened, Refused> {
+    let now = Utc::now();
     let session_id = new_session_id();
     // Subscribed before asking, so the shell's first output (the prompt) is not lost.
     let output = state
@@ -96,7 +119,7 @@ pub async fn open(
     );
     let payload = serde_json::to_vec(&request).unwrap_or_default();
     let reply = tokio::time::timeout(
-        OPEN_TIMEOUT,
+        OPEN_TIMEOUT + admission.consent.unwrap_or_default(),
         state
             .nats
             .request(subject::terminal_open(pc_id), payload.into()),
@@ -107,18 +130,22 @@ pub async fn open(
     let reply: OpenReply = serde_json::from_slice(&reply.payload)
         .map_err(|e| Refused::Agent(format!("machine {pc_id} answered unreadably: {e}")))?;
     if !reply.ok {
-        return Err(Refused::Agent(
-            reply.error.unwrap_or_else(|| "refused".into()),
-        ));
+        let why = reply.error.unwrap_or_else(|| "refused".into());
+        crate::audit::record(
+            &state.js,
+            caller,
+            "terminal_refused",
+            Some(pc_id),
+            serde_json::json!({ "session_id": session_id, "reason": why }),
+        )
+        .await;
+        return Err(Refused::Agent(why));
     }
-    crate::audit::record(
-        &state.js,
-        caller,
-        "terminal_open",
-        Some(pc_id),
-        serde_json::json!({ "session_id": session_id, "rows": rows, "cols": cols }),
-    )
-    .await;
+    let mut payload = serde_json::json!({ "session_id": session_id, "rows": rows, "cols": cols });
+    if admission.consent.is_some() {
+        payload["accepted_by"] = serde_json::json!(reply.accepted_by);
+    }
+    crate::audit::record(&state.js, caller, "terminal_open", Some(pc_id), payload).await;
     Ok(Opened {
         session_id,
         pc_id: pc_id.to_owned(),
@@ -181,6 +208,36 @@ impl Record {
             out.push(b'\n');
         }
         out
+    }
+}
+
+/// Under `terminal: consent`: tells the client it waits for the user, asks the agent, then
+/// runs the session or sends the refusal and closes.
+pub async fn with_consent(
+    state: AppState,
+    mut socket: WebSocket,
+    caller: Caller,
+    pc_id: String,
+    size: (u16, u16),
+    admission: Admission,
+) {
+    let timeout = admission.consent.unwrap_or_default();
+    let waiting = Control::Waiting {
+        message: format!("waiting for the user signed in at {pc_id} to accept…"),
+        timeout_secs: timeout.as_secs(),
+    };
+    let _ = socket.send(control(&waiting)).await;
+    match start(&state, &caller, &pc_id, size, admission).await {
+        Ok(opened) => bridge(state, socket, caller, opened).await,
+        Err(refused) => {
+            let reason = match refused {
+                Refused::Agent(why) | Refused::Unavailable(why) => why,
+                Refused::Frozen => "the fleet freeze is on".to_owned(),
+                Refused::Denied => format!("the config of machine {pc_id} says terminal: deny"),
+            };
+            let _ = socket.send(control(&Control::Refused { reason })).await;
+            let _ = socket.send(Message::Close(None)).await;
+        }
     }
 }
 

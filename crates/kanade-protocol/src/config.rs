@@ -42,10 +42,14 @@ pub struct ConfigScope {
     pub target_version_jitter: Option<HumanDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_signatures: Option<SignatureMode>,
-    /// Whether an admin may open a remote terminal on the machine (`allow`, the default, or
-    /// `deny`); checked by the backend before opening and by the agent again.
+    /// Whether an admin may open a remote terminal on the machine (`allow`, the default,
+    /// `consent`: only once the user signed in there accepts, or `deny`); checked by the
+    /// backend before opening and by the agent again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminal: Option<TerminalPolicy>,
+    /// How long `terminal: consent` waits for the signed-in user's answer (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_consent_timeout: Option<HumanDuration>,
 }
 
 /// Whether remote terminals may be opened on a machine.
@@ -55,6 +59,8 @@ pub struct ConfigScope {
 pub enum TerminalPolicy {
     #[default]
     Allow,
+    /// The user signed in at the machine is asked first and must accept.
+    Consent,
     Deny,
 }
 
@@ -86,6 +92,15 @@ pub struct EffectiveConfig {
     pub command_signatures: SignatureMode,
     #[serde(default)]
     pub terminal: TerminalPolicy,
+    #[serde(default = "default_terminal_consent_timeout")]
+    pub terminal_consent_timeout: HumanDuration,
+}
+
+/// How long `terminal: consent` waits for an answer unless a scope says otherwise.
+pub const DEFAULT_TERMINAL_CONSENT_TIMEOUT_SECS: u64 = 30;
+
+fn default_terminal_consent_timeout() -> HumanDuration {
+    HumanDuration::from_secs(DEFAULT_TERMINAL_CONSENT_TIMEOUT_SECS)
 }
 
 /// How long, at most, an agent waits at random before a self-update (the original's default):
@@ -115,6 +130,7 @@ impl Default for EffectiveConfig {
             target_version_jitter: HumanDuration::from_secs(DEFAULT_TARGET_VERSION_JITTER_SECS),
             command_signatures: SignatureMode::Enforce,
             terminal: TerminalPolicy::Allow,
+            terminal_consent_timeout: default_terminal_consent_timeout(),
         }
     }
 }
@@ -213,6 +229,10 @@ pub fn resolve(
             effective.terminal = v;
             set("terminal");
         }
+        if let Some(v) = scope.terminal_consent_timeout {
+            effective.terminal_consent_timeout = v;
+            set("terminal_consent_timeout");
+        }
     }
     let values = serde_json::to_value(&effective).unwrap_or_default();
     let sourced = sources
@@ -239,6 +259,7 @@ pub const FIELDS: &[&str] = &[
     "target_version_jitter",
     "command_signatures",
     "terminal",
+    "terminal_consent_timeout",
 ];
 
 #[cfg(test)]

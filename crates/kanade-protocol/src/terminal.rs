@@ -29,6 +29,9 @@ pub const PEER_TIMEOUT_SECS: u64 = 20;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 15 * 60;
 /// One output frame carries at most this many bytes.
 pub const OUTPUT_CHUNK_MAX: usize = 16 * 1024;
+/// The longest and shortest consent wait an agent honours (`terminal_consent_timeout`).
+pub const CONSENT_TIMEOUT_MIN_SECS: u64 = 1;
+pub const CONSENT_TIMEOUT_MAX_SECS: u64 = 10 * 60;
 /// Transcripts are kept this many days unless the backend config says otherwise.
 pub const DEFAULT_TRANSCRIPT_RETENTION_DAYS: u32 = 30;
 /// The smallest and largest terminal sizes accepted.
@@ -60,6 +63,9 @@ pub struct OpenReply {
     /// The shell's process id (its process group id too).
     #[serde(default)]
     pub pid: Option<u32>,
+    /// Under `terminal: consent`, the signed-in user who accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_by: Option<String>,
 }
 
 /// What the backend sends into a session.
@@ -100,6 +106,12 @@ pub enum Output {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Control {
+    /// Backend → client: the machine's config says `terminal: consent`; its signed-in user
+    /// is being asked and has `timeout_secs` to answer. `opened` or `refused` follows.
+    Waiting { message: String, timeout_secs: u64 },
+    /// Backend → client, last frame before the close: no session was opened (the user
+    /// declined, did not answer in time, or nobody is signed in).
+    Refused { reason: String },
     /// Backend → client: the shell is running.
     Opened { session_id: String },
     /// Client → backend.
@@ -110,6 +122,14 @@ pub enum Control {
         code: Option<i32>,
         reason: String,
     },
+}
+
+/// The consent wait a configured `terminal_consent_timeout` means, within the bounds.
+pub fn consent_timeout(configured: std::time::Duration) -> std::time::Duration {
+    configured.clamp(
+        std::time::Duration::from_secs(CONSENT_TIMEOUT_MIN_SECS),
+        std::time::Duration::from_secs(CONSENT_TIMEOUT_MAX_SECS),
+    )
 }
 
 /// Whether a size is acceptable; the error names the field.

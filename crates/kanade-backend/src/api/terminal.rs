@@ -77,7 +77,7 @@ struct OpenQuery {
     path = "/api/agents/{pc_id}/terminal",
     params(("pc_id" = String, Path, description = "The machine id"), OpenQuery),
     responses(
-        (status = 101, description = "WebSocket: binary frames are terminal bytes both ways; text frames are JSON controls (`{\"type\":\"resize\",\"rows\":40,\"cols\":100}` from the client; `opened` and, last, `exit` with `reason` from the server). Every session is audited (`terminal_open`, `terminal_close`) and its transcript kept"),
+        (status = 101, description = "WebSocket: binary frames are terminal bytes both ways; text frames are JSON controls (`{\"type\":\"resize\",\"rows\":40,\"cols\":100}` from the client; `opened` and, last, `exit` with `reason` from the server). Under `terminal: consent` the server first sends `waiting` (`message`, `timeout_secs`) while the machine's signed-in user is asked, then `opened` or, last, `refused` with `reason` (declined, no answer in time, nobody signed in; audited as `terminal_refused`). Every session is audited (`terminal_open`, `terminal_close`) and its transcript kept"),
         (status = 400, body = kanade_protocol::api::ErrorBody, description = "Not a WebSocket request, or a size out of range"),
         (status = 403, body = kanade_protocol::api::ErrorBody, description = "Not an admin, or the machine's config says `terminal: deny`"),
         (status = 409, body = kanade_protocol::api::ErrorBody, description = "The fleet freeze is on"),
@@ -105,24 +105,37 @@ async fn open(
     let size = (q.rows.unwrap_or(24), q.cols.unwrap_or(80));
     terminal::check_size(size.0, size.1).map_err(ApiError::bad_request)?;
     let caller = caller.0;
-    let opened = crate::terminal::open(&state, &caller, &pc_id, size)
+    let refusal = |refused: Refused| match refused {
+        Refused::Frozen => ApiError::new(
+            StatusCode::CONFLICT,
+            "fleet_frozen",
+            "the fleet freeze is on: remote terminals wait for the thaw",
+        ),
+        Refused::Denied => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "terminal_denied",
+            format!("the config of machine {pc_id} says terminal: deny"),
+        ),
+        Refused::Agent(why) => ApiError::new(StatusCode::BAD_GATEWAY, "agent_refused", why),
+        Refused::Unavailable(why) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", why)
+        }
+    };
+    let admission = crate::terminal::check(&state, &pc_id)
         .await
-        .map_err(|refused| match refused {
-            Refused::Frozen => ApiError::new(
-                StatusCode::CONFLICT,
-                "fleet_frozen",
-                "the fleet freeze is on: remote terminals wait for the thaw",
-            ),
-            Refused::Denied => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "terminal_denied",
-                format!("the config of machine {pc_id} says terminal: deny"),
-            ),
-            Refused::Agent(why) => ApiError::new(StatusCode::BAD_GATEWAY, "agent_refused", why),
-            Refused::Unavailable(why) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", why)
-            }
-        })?;
+        .map_err(refusal)?;
+    if admission.consent.is_some() {
+        // The user's answer can take a while: the client is told it waits, over the socket.
+        return Ok(ws
+            .protocols([PROTOCOL])
+            .on_upgrade(move |socket| {
+                crate::terminal::with_consent(state, socket, caller, pc_id, size, admission)
+            })
+            .into_response());
+    }
+    let opened = crate::terminal::start(&state, &caller, &pc_id, size, admission)
+        .await
+        .map_err(refusal)?;
     Ok(ws
         .protocols([PROTOCOL])
         .on_upgrade(move |socket| crate::terminal::bridge(state, socket, caller, opened))

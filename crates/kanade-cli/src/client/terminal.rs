@@ -26,6 +26,13 @@ type Ws = WebSocketStream<Box<dyn Io>>;
 /// What arrives from the remote terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TerminalEvent {
+    /// `terminal: consent`: the machine's signed-in user is being asked.
+    Waiting {
+        message: String,
+        timeout_secs: u64,
+    },
+    /// No session: the user declined, did not answer in time, or nobody is signed in.
+    Refused(String),
     /// The shell runs; the session id names it in the audit log.
     Opened(String),
     Output(Vec<u8>),
@@ -68,6 +75,18 @@ impl TerminalReader {
                     }
                     Ok(Control::Exit { code, reason }) => {
                         return Some(TerminalEvent::Exit { code, reason });
+                    }
+                    Ok(Control::Waiting {
+                        message,
+                        timeout_secs,
+                    }) => {
+                        return Some(TerminalEvent::Waiting {
+                            message,
+                            timeout_secs,
+                        });
+                    }
+                    Ok(Control::Refused { reason }) => {
+                        return Some(TerminalEvent::Refused(reason));
                     }
                     _ => continue,
                 },

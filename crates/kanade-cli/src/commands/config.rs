@@ -43,7 +43,7 @@ impl FieldType {
             FieldType::Time => "an RFC 3339 time (2026-01-31T18:00:00Z)",
             FieldType::Version => "a version (letters, digits, '.', '-' and '_')",
             FieldType::SignatureMode => "report or enforce",
-            FieldType::TerminalPolicy => "allow or deny",
+            FieldType::TerminalPolicy => "allow, consent or deny",
         }
     }
 }
@@ -61,6 +61,7 @@ pub const FIELD_TYPES: &[(&str, FieldType)] = &[
     ("target_version_jitter", FieldType::Duration),
     ("command_signatures", FieldType::SignatureMode),
     ("terminal", FieldType::TerminalPolicy),
+    ("terminal_consent_timeout", FieldType::Duration),
 ];
 
 pub async fn run(command: ConfigCommand, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
@@ -173,7 +174,7 @@ pub fn typed_value(key: &str, text: &str) -> anyhow::Result<Value> {
             _ => return Err(wrong()),
         },
         FieldType::TerminalPolicy => match text.trim() {
-            policy @ ("allow" | "deny") => Value::String(policy.to_owned()),
+            policy @ ("allow" | "consent" | "deny") => Value::String(policy.to_owned()),
             _ => return Err(wrong()),
         },
     };

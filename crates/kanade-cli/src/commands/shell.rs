@@ -1,7 +1,8 @@
 //! `kanade shell <pc>`: an interactive shell on one machine through the backend (admin only).
 //! The local terminal is put in raw mode (restored on every way out), keystrokes — Ctrl-C
 //! included — go to the remote shell, a window resize (SIGWINCH) is sent along, and the
-//! command ends with the remote shell's exit code when it exits.
+//! command ends with the remote shell's exit code when it exits. Under `terminal: consent` it
+//! says it waits for the machine's user, and why not when they do not accept.
 
 use std::io::{IsTerminal, Read, Write};
 use std::os::fd::AsFd;
@@ -10,10 +11,11 @@ use nix::sys::termios::{self, SetArg, Termios};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::EXIT_FAILED;
-use crate::cli::{Global, ShellArgs};
+use crate::cli::{Global, ShellArgs, ShellCommand};
 use crate::client::terminal::{TerminalEvent, TerminalReader, TerminalWriter};
 use crate::commands::{Io, api_client};
+use crate::render;
+use crate::{EXIT_FAILED, EXIT_OK};
 
 /// Puts the terminal on stdin in raw mode and restores it when dropped.
 struct RawMode(Option<Termios>);
@@ -63,8 +65,76 @@ fn window_size() -> (u16, u16) {
 
 pub async fn run(args: ShellArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {
     let client = api_client(global)?;
+    match (args.command, args.pc) {
+        (Some(ShellCommand::Sessions { pc }), _) => {
+            let sessions = client.terminal_sessions(pc.as_deref()).await?;
+            if global.json {
+                io.json(&sessions)?;
+                return Ok(EXIT_OK);
+            }
+            let rows: Vec<Vec<String>> = sessions
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.session_id.clone(),
+                        s.pc_id.clone(),
+                        s.user.clone(),
+                        render::time(s.started_at),
+                        s.duration_secs
+                            .map(|d| {
+                                render::duration(chrono::TimeDelta::milliseconds(
+                                    (d * 1000.0) as i64,
+                                ))
+                            })
+                            .unwrap_or_else(|| "open".into()),
+                        s.end_reason.clone().unwrap_or_default(),
+                        render::yes(s.has_transcript),
+                    ]
+                })
+                .collect();
+            io.print(&render::table(
+                &[
+                    "SESSION",
+                    "MACHINE",
+                    "BY",
+                    "STARTED",
+                    "LASTED",
+                    "ENDED BECAUSE",
+                    "TRANSCRIPT",
+                ],
+                &rows,
+            ))?;
+            Ok(EXIT_OK)
+        }
+        (Some(ShellCommand::Transcript { id }), _) => {
+            let entries = client.terminal_transcript(&id).await?;
+            if global.json {
+                io.json(&entries)?;
+                return Ok(EXIT_OK);
+            }
+            // Output as the terminal showed it; input lines are already echoed in it.
+            let text: String = entries
+                .iter()
+                .filter(|e| e.dir == "o")
+                .map(|e| e.text.as_str())
+                .collect();
+            io.print(&text)?;
+            Ok(EXIT_OK)
+        }
+        (None, Some(pc)) => open(&client, &pc, io).await,
+        (None, None) => Err(crate::BadInput::err(
+            "name the machine: kanade shell <pc> (or kanade shell sessions|transcript)".to_owned(),
+        )),
+    }
+}
+
+async fn open(client: &crate::client::ApiClient, pc: &str, io: &mut Io<'_>) -> anyhow::Result<i32> {
     let (rows, cols) = window_size();
-    let (writer, reader) = client.open_terminal(&args.pc, rows, cols).await?;
+    let (writer, mut reader) = client.open_terminal(pc, rows, cols).await?;
+    if let Err(refused) = wait_opened(&mut reader, io).await {
+        io.note(&format!("kanade shell: refused: {refused}"));
+        return Ok(EXIT_FAILED);
+    }
     // Standard input is read on a thread of its own (a blocking read), handed over in chunks.
     let (keys_tx, keys) = mpsc::channel::<Vec<u8>>(64);
     std::thread::spawn(move || {
@@ -94,6 +164,25 @@ pub async fn run(args: ShellArgs, global: &Global, io: &mut Io<'_>) -> anyhow::R
         io.note(&format!("kanade shell: the session ended: {reason}"));
     }
     Ok(code.unwrap_or(EXIT_FAILED))
+}
+
+/// Reads until the session is open, noting a consent wait; the reason when it is not opened.
+pub async fn wait_opened(reader: &mut TerminalReader, io: &mut Io<'_>) -> Result<String, String> {
+    loop {
+        match reader.next().await {
+            Some(TerminalEvent::Opened(session_id)) => return Ok(session_id),
+            Some(TerminalEvent::Waiting {
+                message,
+                timeout_secs,
+            }) => io.note(&format!(
+                "kanade shell: {message} (up to {timeout_secs} s; Ctrl-C gives up)"
+            )),
+            Some(TerminalEvent::Refused(reason)) => return Err(reason),
+            Some(TerminalEvent::Exit { reason, .. }) => return Err(reason),
+            Some(TerminalEvent::Output(_)) => {}
+            None => return Err("the connection to the backend ended".to_owned()),
+        }
+    }
 }
 
 /// Moves keystrokes and sizes to the remote terminal and its output to `out` until the session
@@ -132,7 +221,8 @@ pub async fn relay(
                     let _ = out.write_all(&bytes);
                     let _ = out.flush();
                 }
-                Some(TerminalEvent::Opened(_)) => {}
+                Some(TerminalEvent::Opened(_) | TerminalEvent::Waiting { .. }) => {}
+                Some(TerminalEvent::Refused(reason)) => break (None, reason),
                 Some(TerminalEvent::Exit { code, reason }) => break (code, reason),
                 None => break lost(),
             },

@@ -14,4 +14,5 @@ mod read_marks;
 mod signing;
 mod support;
 mod terminal;
+mod terminal_consent;
 mod zero_trust;

@@ -234,6 +234,15 @@ impl System {
 
     /// Starts (or restarts) an in-process agent with its own data folder.
     pub async fn start_agent(&mut self, id: &str) {
+        self.start_agent_with(id, |_| {}).await
+    }
+
+    /// Like `start_agent`, with the agent's config adjusted last (e.g. its sessions folder).
+    pub async fn start_agent_with(
+        &mut self,
+        id: &str,
+        adjust: impl FnOnce(&mut kanade_agent::AgentConfig),
+    ) {
         let mut config = kanade_agent::AgentConfig::default();
         config.agent.id = Some(id.to_owned());
         config.agent.nats_url = self.nats.url();
@@ -247,6 +256,7 @@ impl System {
             .enrollment_token
             .clone()
             .map(kanade_agent::config::Secret);
+        adjust(&mut config);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(kanade_agent::run(config, async move {
             let _ = stopped.await;
