@@ -7,10 +7,17 @@ use clap::{Parser, Subcommand};
 use kanade_backend::BackendConfig;
 use kanade_sentinel::{BootDecision, BootSentinel};
 
+/// This build's version: the workspace's, marked `+schema-next` in the test-only build with
+/// one more migration (cargo feature `schema-next`), so the boot sentinel tells the two apart.
+#[cfg(not(feature = "schema-next"))]
+const VERSION: &str = kanade_protocol::VERSION;
+#[cfg(feature = "schema-next")]
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+schema-next");
+
 #[derive(Parser)]
 #[command(
     name = "kanade-backend",
-    version,
+    version = VERSION,
     about = "kanade server: API, projections, scheduler"
 )]
 struct Cli {
@@ -167,7 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             new_version,
             installed_exe,
         } => {
-            let sentinel = BootSentinel::new(&installed_exe, kanade_protocol::VERSION);
+            let sentinel = BootSentinel::new(&installed_exe, VERSION);
             sentinel
                 .arm_for_swap(&new_version)
                 .with_context(|| format!("arming the boot sentinel for {new_version}"))?;
@@ -250,7 +257,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve => {
             let exe = std::env::current_exe().context("locating this executable")?;
-            let sentinel = BootSentinel::new(&exe, kanade_protocol::VERSION);
+            let sentinel = BootSentinel::new(&exe, VERSION);
             if let BootDecision::RolledBack { from } = sentinel
                 .check_on_boot(kanade_sentinel::DEFAULT_MAX_ATTEMPTS)
                 .context("boot sentinel")?
@@ -287,7 +294,7 @@ fn check_quarantine(version: &str, exe: Option<PathBuf>) -> std::process::ExitCo
             return std::process::ExitCode::FAILURE;
         }
     };
-    if BootSentinel::new(&exe, kanade_protocol::VERSION).is_quarantined(version) {
+    if BootSentinel::new(&exe, VERSION).is_quarantined(version) {
         eprintln!("{version} is quarantined: it crash-looped after an update; do not deploy it");
         return std::process::ExitCode::from(3);
     }

@@ -99,7 +99,7 @@ pub struct Store {
 
 /// The migrations, in order. A shipped migration is never edited; add a new one.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
+    Migrations::new(snapshot::with_schema_next(vec![
         M::up(include_str!("../migrations/0001_init.sql")),
         M::up(include_str!("../migrations/0002_accounts_audit.sql")),
         M::up(include_str!("../migrations/0003_telemetry.sql")),
@@ -115,7 +115,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0013_process_disk_unknown.sql")),
         M::up(include_str!("../migrations/0014_check_history.sql")),
         M::up(include_str!("../migrations/0015_agent_host_facts.sql")),
-    ])
+    ]))
 }
 
 impl Store {

@@ -67,6 +67,21 @@ pub fn copy_to(db: &Path, dest: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The shipped migrations, plus one more in a `schema-next` build only (a test build, never
+/// shipped): the real newer schema that the two-build upgrade and rollback test
+/// (tests/it/two_builds.rs, run by scripts/upgrade-check) moves a database to and back from.
+pub(super) fn with_schema_next(
+    shipped: Vec<rusqlite_migration::M<'static>>,
+) -> Vec<rusqlite_migration::M<'static>> {
+    #[cfg(feature = "schema-next")]
+    let shipped = {
+        let mut all = shipped;
+        all.push(rusqlite_migration::M::up(include_str!("schema_next.sql")));
+        all
+    };
+    shipped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,7 @@ mod settings;
 mod startup;
 mod support;
 mod telemetry;
+mod two_builds;
 mod upgrade;
 mod web;
 mod wipe;
