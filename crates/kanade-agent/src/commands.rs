@@ -22,7 +22,7 @@ use kanade_protocol::manifest::EmitKind;
 use kanade_protocol::names::{self, exit_code};
 use kanade_protocol::subject::{self, is_valid_token};
 use kanade_protocol::wire::{
-    Command, CommandExtras, EmitHint, EventStarted, ExecResult, SCRIPT_REVOKED,
+    Command, CommandExtras, EmitHint, EventStarted, ExecResult, ResultLinks, SCRIPT_REVOKED,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -658,7 +658,28 @@ async fn execute(job: JobEnv, cmd: Command, bypass_local_limit: bool) {
         result.stderr_object = Some(names::output_object_key(&result_id, "stderr"));
     }
     fit_for_broker(&mut result, env.client.server_info().max_payload);
-    record(env, Entry::Result(result)).await;
+    let entry = match collected.as_ref().and_then(|c| c.key.clone()) {
+        Some(key) => Entry::Linked(
+            result,
+            ResultLinks {
+                collect_object: Some(key),
+                parent_result_id: None,
+            },
+        ),
+        None => Entry::Result(result),
+    };
+    record(env, entry).await;
+    if let Some(spec) = cmd.finalize.as_ref().filter(|_| clean) {
+        crate::finalize::run(
+            env,
+            &cmd,
+            spec,
+            &result_id,
+            collected.as_ref(),
+            stop.as_mut(),
+        )
+        .await;
+    }
 }
 
 fn not_started(reason: Stop) -> Refusal {
@@ -697,6 +718,46 @@ async fn parse_emitted(
         };
         let from_file = match spilled {
             true => std::fs::File::open(&spill).and_then(|file| emit::parse(file, &origin)),
+    // `collect` and `finalize` follow a clean exit only.
+    let clean = outcome.exit_code == 0;
+    let collected = match &cmd.collect {
+        Some(hint) if clean => {
+            let spill = outcome
+                .stdout
+                .spilled
+                .then_some(options.spill_stdout.as_path());
+            let collected = crate::collect::run(
+                &env.client,
+                hint,
+                crate::collect::key_now(&env.pc_id, &cmd.id),
+                &result.stdout,
+                spill,
+                options.cwd.clone().map(std::path::PathBuf::from),
+                env.outbox.spill_path(&result_id, "collect.zip"),
+            )
+            .await;
+            if !collected.outcome.ok {
+                // A run whose files could not be collected has not done its job.
+                result.exit_code = 1;
+            }
+            if !result.stderr.is_empty() && !result.stderr.ends_with('\n') {
+                result.stderr.push('\n');
+            }
+            result.stderr.push_str(&collected.note());
+            Some(collected)
+        }
+        Some(_) => {
+            if !result.stderr.is_empty() && !result.stderr.ends_with('\n') {
+                result.stderr.push('\n');
+            }
+            result.stderr.push_str(&format!(
+                "kanade: nothing collected (the script exited {})",
+                outcome.exit_code
+            ));
+            None
+        }
+        None => None,
+    };
             false => Err(std::io::Error::other("not spilled")),
         };
         match from_file {
@@ -804,7 +865,7 @@ async fn skip(env: &Env, cmd: &Command, result_id: String, refusal: Refusal) {
     record(env, Entry::Result(result)).await;
 }
 
-fn result_of(
+pub(crate) fn result_of(
     env: &Env,
     cmd: &Command,
     result_id: String,
@@ -842,8 +903,14 @@ fn local_schedule(cmd: &Command) -> Option<String> {
     Some(id.to_owned())
 }
 
-async fn record(env: &Env, entry: Entry) {
-    if let (Some(tap), Entry::Result(result)) = (&env.finished, &entry) {
+pub(crate) async fn record(env: &Env, entry: Entry) {
+    // A finalize step's result (it has a parent) is not the run the local scheduler waits for.
+    let run = match &entry {
+        Entry::Result(result) => Some(result),
+        Entry::Linked(result, links) if links.parent_result_id.is_none() => Some(result),
+        _ => None,
+    };
+    if let (Some(tap), Some(result)) = (&env.finished, run) {
         let _ = tap.send(crate::local_scheduler::Finished {
             request_id: result.request_id.clone(),
             exit_code: result.exit_code,
@@ -862,7 +929,7 @@ async fn record(env: &Env, entry: Entry) {
 
 /// Shortens the inline output until the encoded result fits in one broker message; binary
 /// output can grow up to six-fold when encoded as JSON.
-fn fit_for_broker(result: &mut ExecResult, server_max_payload: usize) {
+pub(crate) fn fit_for_broker(result: &mut ExecResult, server_max_payload: usize) {
     let limit = match server_max_payload {
         0 => MAX_RESULT_JSON,
         max => MAX_RESULT_JSON.min(max / 10 * 9),
@@ -970,3 +1037,5 @@ mod tests {
         assert!(result.stderr.ends_with("message size limit\n"));
     }
 }
+            collect: None,
+            finalize: None,

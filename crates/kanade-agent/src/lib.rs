@@ -26,12 +26,14 @@
 //! through the broker, with the types in `kanade-protocol`.
 
 pub mod agent_logs;
+pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod config_supervisor;
 pub mod dedup;
 pub mod desktop;
 pub mod emit;
+pub mod finalize;
 pub mod heartbeat;
 pub mod host_facts;
 pub mod identity;

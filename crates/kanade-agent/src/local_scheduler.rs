@@ -343,6 +343,8 @@ pub fn command(
         emergency: false,
         issued_at: now,
         issued_by: Some(format!("scheduler:{}", schedule.id)),
+        collect: manifest.collect.clone(),
+        finalize: manifest.finalize.clone(),
         signature: None,
     })
 }

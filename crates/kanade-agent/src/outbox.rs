@@ -26,7 +26,7 @@ use async_nats::connection::State;
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
-use kanade_protocol::wire::{EventStarted, ExecResult, NotificationAck, ObsEvent};
+use kanade_protocol::wire::{EventStarted, ExecResult, NotificationAck, ObsEvent, ResultLinks};
 use kanade_protocol::{names, subject};
 use tokio::sync::Notify;
 
@@ -47,6 +47,9 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
     Result(ExecResult),
+    /// A result with the links `ExecResult` has no fields for (its bundle, its parent run),
+    /// written into the same JSON object.
+    Linked(ExecResult, ResultLinks),
     Started(EventStarted),
     /// Timeline events, published in this order.
     Events(Vec<ObsEvent>),
@@ -122,6 +125,7 @@ impl Outbox {
     pub async fn push(&self, entry: &Entry) -> anyhow::Result<()> {
         let (suffix, bytes) = match entry {
             Entry::Result(result) => (RESULT_SUFFIX, serde_json::to_vec(result)?),
+            Entry::Linked(result, links) => (RESULT_SUFFIX, linked_json(result, links)?),
             Entry::Started(event) => (STARTED_SUFFIX, serde_json::to_vec(event)?),
             Entry::Events(events) => (OBS_SUFFIX, serde_json::to_vec(events)?),
             Entry::Ack(ack) => (ACK_SUFFIX, serde_json::to_vec(ack)?),
@@ -179,7 +183,12 @@ impl Outbox {
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         if name.ends_with(RESULT_SUFFIX) {
-            return Ok(Entry::Result(serde_json::from_slice(&bytes)?));
+            let result = serde_json::from_slice(&bytes)?;
+            let links: ResultLinks = serde_json::from_slice(&bytes)?;
+            return Ok(match links == ResultLinks::default() {
+                true => Entry::Result(result),
+                false => Entry::Linked(result, links),
+            });
         }
         if name.ends_with(STARTED_SUFFIX) {
             return Ok(Entry::Started(serde_json::from_slice(&bytes)?));
@@ -207,7 +216,7 @@ impl Outbox {
     }
 
     fn spill_files(&self, entry: &Entry) -> Vec<(PathBuf, String)> {
-        let Entry::Result(result) = entry else {
+        let (Entry::Result(result) | Entry::Linked(result, _)) = entry else {
             return Vec::new();
         };
         [
@@ -332,6 +341,11 @@ async fn publish(outbox: &Outbox, js: &jetstream::Context, entry: &Entry) -> Res
             result.result_id.clone(),
             serde_json::to_vec(result),
         ),
+        Entry::Linked(result, links) => (
+            subject::results_of(&result.pc_id, &result.request_id),
+            result.result_id.clone(),
+            linked_json(result, links),
+        ),
         Entry::Started(event) => (
             subject::events_started(&event.exec_id, &event.pc_id),
             format!("started-{}", event.result_id),
@@ -361,6 +375,17 @@ async fn publish(outbox: &Outbox, js: &jetstream::Context, entry: &Entry) -> Res
         .with_context(|| format!("waiting for the ack of {subject}"))
         .map_err(Failure::Retry)?;
     Ok(())
+}
+
+/// A result and its links as one JSON object (the shape the results projector reads).
+fn linked_json(result: &ExecResult, links: &ResultLinks) -> serde_json::Result<Vec<u8>> {
+    let mut value = serde_json::to_value(result)?;
+    if let (Some(object), serde_json::Value::Object(extra)) =
+        (value.as_object_mut(), serde_json::to_value(links)?)
+    {
+        object.extend(extra);
+    }
+    serde_json::to_vec(&value)
 }
 
 /// Hands one message with its `Nats-Msg-Id` to JetStream; the ack is awaited by the caller.
@@ -529,7 +554,7 @@ mod tests {
             .iter()
             .map(|p| match reopened.load(p).unwrap() {
                 Entry::Started(e) => e.result_id,
-                Entry::Result(r) => r.result_id,
+                Entry::Result(r) | Entry::Linked(r, _) => r.result_id,
                 Entry::Events(e) => e[0].kind.clone(),
                 Entry::Ack(a) => a.notification_id,
             })

@@ -26,6 +26,7 @@ mod metrics;
 mod notifications;
 mod obs;
 pub mod openapi;
+mod collect;
 mod output;
 mod perf;
 mod releases;
@@ -60,6 +61,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(approvals::router())
         .merge(results::router())
         .merge(output::router())
+        .merge(collect::router())
         .merge(tail::router())
         .merge(agent_logs::router())
         .merge(terminal::router())

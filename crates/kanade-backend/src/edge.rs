@@ -31,6 +31,7 @@ fn path_kind(route: &str, name: &str) -> IdKind {
         "check" => IdKind::Check,
         "scope" => IdKind::Scope,
         "token_id" => IdKind::EnrollmentToken,
+        "bundle_key" => IdKind::Bundle,
         "id" if route.starts_with("/api/jobs/") => IdKind::Job,
         "id" if route.starts_with("/api/schedules/") => IdKind::Schedule,
         "id" if route.starts_with("/api/notifications/") => IdKind::Notification,

@@ -240,6 +240,8 @@ pub(crate) async fn send(
         emergency: false,
         issued_at: now,
         issued_by: Some(initiated_by.to_owned()),
+        collect: manifest.collect.clone(),
+        finalize: manifest.finalize.clone(),
         signature: None,
     };
     let sent = match &req.rollout {

@@ -84,31 +84,45 @@ pub fn session_ttl(stored: &ServerSettings, configured: chrono::Duration) -> chr
         .unwrap_or(configured)
 }
 
-/// Gives object store `result_output` the configured age (its backing stream `OBJ_…`).
+/// Gives object stores `result_output` and `collections` their configured ages (their backing
+/// streams `OBJ_…`).
 pub async fn apply_output_retention(
     js: &jetstream::Context,
     stored: &ServerSettings,
 ) -> anyhow::Result<()> {
-    let days = stored
-        .result_output_retention_days
-        .unwrap_or(settings::DEFAULT_RESULT_OUTPUT_RETENTION_DAYS);
-    let wanted = Duration::from_secs(u64::from(days) * 24 * 3600);
-    let name = format!("OBJ_{}", names::OBJ_RESULT_OUTPUT);
-    let mut stream = js
-        .get_stream(&name)
-        .await
-        .with_context(|| format!("opening stream {name}"))?;
-    let info = stream
-        .info()
-        .await
-        .with_context(|| format!("reading {name}"))?;
-    if info.config.max_age != wanted {
-        let mut config = info.config.clone();
-        config.max_age = wanted;
-        js.update_stream(config)
+    let ages = [
+        (
+            names::OBJ_RESULT_OUTPUT,
+            stored
+                .result_output_retention_days
+                .unwrap_or(settings::DEFAULT_RESULT_OUTPUT_RETENTION_DAYS),
+        ),
+        (
+            names::OBJ_COLLECTIONS,
+            stored
+                .collect_retention_days
+                .unwrap_or(settings::DEFAULT_COLLECT_RETENTION_DAYS),
+        ),
+    ];
+    for (store, days) in ages {
+        let wanted = Duration::from_secs(u64::from(days) * 24 * 3600);
+        let name = format!("OBJ_{store}");
+        let mut stream = js
+            .get_stream(&name)
             .await
-            .with_context(|| format!("setting the age of {name}"))?;
-        tracing::info!(days, "result_output retention applied");
+            .with_context(|| format!("opening stream {name}"))?;
+        let info = stream
+            .info()
+            .await
+            .with_context(|| format!("reading {name}"))?;
+        if info.config.max_age != wanted {
+            let mut config = info.config.clone();
+            config.max_age = wanted;
+            js.update_stream(config)
+                .await
+                .with_context(|| format!("setting the age of {name}"))?;
+            tracing::info!(store, days, "object store retention applied");
+        }
     }
     Ok(())
 }

@@ -136,6 +136,8 @@ mod tests {
             emergency: true,
             issued_at: "2026-01-01T12:00:00Z".parse().unwrap(),
             issued_by: Some("kanade-cli".into()),
+            collect: None,
+            finalize: None,
             signature: None,
         }
     }

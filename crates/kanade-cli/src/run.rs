@@ -88,6 +88,8 @@ pub fn adhoc_command(
         emergency: true,
         issued_at: now,
         issued_by: Some(ISSUED_BY.to_owned()),
+        collect: None,
+        finalize: None,
         signature: None,
     })
 }

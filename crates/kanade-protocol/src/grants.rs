@@ -179,6 +179,18 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
     ));
     publish.push(format!("$O.{}.C.>", names::OBJ_RESULT_OUTPUT));
     publish.push(format!("$O.{}.M.>", names::OBJ_RESULT_OUTPUT));
+    // Collected bundles: the same write-only shape (no consumer on the store, so no reading
+    // of chunks, and no purge). The store's metadata subject is the base64 of the whole key,
+    // one token, so the grant cannot be narrowed to the machine's own `<pc_id>/` prefix
+    // (docs/dev/zero-trust.md).
+    let bundles = format!("OBJ_{}", names::OBJ_COLLECTIONS);
+    publish.push(info(&bundles));
+    publish.push(format!(
+        "$JS.API.DIRECT.GET.{bundles}.$O.{}.M.>",
+        names::OBJ_COLLECTIONS
+    ));
+    publish.push(format!("$O.{}.C.>", names::OBJ_COLLECTIONS));
+    publish.push(format!("$O.{}.M.>", names::OBJ_COLLECTIONS));
 
     Permissions {
         publish,

@@ -14,6 +14,8 @@ use crate::manifest::{CheckHint, Manifest};
 pub enum HintKind {
     Inventory,
     Check,
+    /// The file list of a `collect` hint (read by the agent).
+    Collect,
 }
 
 impl HintKind {
@@ -21,6 +23,7 @@ impl HintKind {
         match self {
             HintKind::Inventory => "inventory",
             HintKind::Check => "check",
+            HintKind::Collect => "collect",
         }
     }
 
@@ -28,6 +31,7 @@ impl HintKind {
         match self {
             HintKind::Inventory => "#KANADE-INVENTORY-BEGIN",
             HintKind::Check => "#KANADE-CHECK-BEGIN",
+            HintKind::Collect => "#KANADE-COLLECT-BEGIN",
         }
     }
 
@@ -35,6 +39,7 @@ impl HintKind {
         match self {
             HintKind::Inventory => "#KANADE-INVENTORY-END",
             HintKind::Check => "#KANADE-CHECK-END",
+            HintKind::Collect => "#KANADE-COLLECT-END",
         }
     }
 }
@@ -178,10 +183,23 @@ pub fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     path.split('.').try_fold(value, |v, key| v.get(key))
 }
 
+/// How many hints of `manifest` read JSON from stdout (inventory, check, collect): with exactly
+/// one, its payload may be bare JSON instead of a fenced block.
+pub fn json_hints(manifest: &Manifest) -> usize {
+    [
+        manifest.inventory.is_some(),
+        manifest.check.is_some(),
+        manifest.collect.is_some(),
+    ]
+    .into_iter()
+    .filter(|set| *set)
+    .count()
+}
+
 /// Applies every hint of `manifest` to one finished run. A check is evaluated for any run
 /// (a crash is evidence too: it reads `Unknown`); inventory only for `exit_code == 0`.
 pub fn evaluate(manifest: &Manifest, stdout: &str, exit_code: i32) -> HintOutcome {
-    let bare_allowed = manifest.inventory.is_some() != manifest.check.is_some();
+    let bare_allowed = json_hints(manifest) == 1;
     let mut outcome = HintOutcome::default();
     if manifest.inventory.is_some() && exit_code == 0 {
         match payload(stdout, HintKind::Inventory, bare_allowed) {

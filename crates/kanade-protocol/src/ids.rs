@@ -36,6 +36,8 @@ pub enum IdKind {
     Scope,
     /// An enrollment token's id (the public half of `kanade-enroll-<id>-<secret>`).
     EnrollmentToken,
+    /// A collected bundle's key, `<pc_id>/<job_id>/<time>.zip` (see `collect`).
+    Bundle,
 }
 
 impl IdKind {
@@ -55,6 +57,7 @@ impl IdKind {
             IdKind::Version => "release version",
             IdKind::Scope => "config scope",
             IdKind::EnrollmentToken => "enrollment token id",
+            IdKind::Bundle => "bundle key",
         }
     }
 
@@ -76,6 +79,7 @@ impl IdKind {
             IdKind::Version => "1-64 letters, digits, '.', '-' or '_'",
             IdKind::Scope => "global, groups.<name> or pcs.<machine>",
             IdKind::EnrollmentToken => "16 lower-case hex digits",
+            IdKind::Bundle => "<pc_id>/<job_id>/<time>.zip, without empty, '.' or '..' parts",
         }
     }
 
@@ -92,6 +96,7 @@ impl IdKind {
             IdKind::Version => chars_within(value, MAX_ID_LEN, b"._-"),
             IdKind::Scope => is_valid_scope(value),
             IdKind::EnrollmentToken => is_lower_hex(value, TOKEN_ID_LEN),
+            IdKind::Bundle => crate::collect::check_bundle_key(value).is_none(),
         }
     }
 

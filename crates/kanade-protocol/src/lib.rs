@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod approval;
+pub mod collect;
 pub mod config;
 pub mod derived;
 pub mod duration;

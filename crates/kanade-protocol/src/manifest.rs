@@ -33,6 +33,12 @@ pub struct Manifest {
     pub check: Option<CheckHint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emit: Option<EmitHint>,
+    /// Zip the files the run's stdout lists and upload them to `collections` (see `collect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collect: Option<crate::collect::CollectHint>,
+    /// A step run after a clean exit (see `collect::FinalizeSpec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalize: Option<crate::collect::FinalizeSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     /// Two-person rule: every execution waits for a second operator's approval before any
@@ -417,6 +423,18 @@ impl Manifest {
                 "emit",
                 "an emit job's stdout is events, so it cannot also carry inventory or check",
             ));
+        }
+        if let Some(collect) = &self.collect {
+            if self.emit.is_some() {
+                return Err(ManifestError::invalid(
+                    "collect",
+                    "an emit job's stdout is events, so it cannot also list files to collect",
+                ));
+            }
+            collect.validate("collect")?;
+        }
+        if let Some(finalize) = &self.finalize {
+            finalize.validate("finalize")?;
         }
         Ok(())
     }

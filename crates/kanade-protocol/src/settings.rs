@@ -25,6 +25,10 @@ pub struct ServerSettings {
     /// (1–3650; default 30). Applied to the store on save and at every backend start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_output_retention_days: Option<u32>,
+    /// How long collected file bundles stay in object store `collections`, in days
+    /// (1–3650; default 30). Applied to the store on save and at every backend start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collect_retention_days: Option<u32>,
 }
 
 /// `GET`/`PUT /api/settings`: every setting with its stored value and the value in force.
@@ -63,6 +67,10 @@ pub struct SettingSpec {
 pub const SESSION_TTL_HOURS: &str = "session_ttl_hours";
 pub const AGENT_PRUNE_DAYS: &str = "agent_prune_days";
 pub const RESULT_OUTPUT_RETENTION_DAYS: &str = "result_output_retention_days";
+pub const COLLECT_RETENTION_DAYS: &str = "collect_retention_days";
+
+/// Default of `collect_retention_days`.
+pub const DEFAULT_COLLECT_RETENTION_DAYS: u32 = 30;
 
 /// Default of `result_output_retention_days` (the object store's built-in age).
 pub const DEFAULT_RESULT_OUTPUT_RETENTION_DAYS: u32 = 30;
@@ -86,6 +94,12 @@ pub const SPECS: &[SettingSpec] = &[
         min: 1,
         max: 3650,
         help: "days oversized job output is kept in object store result_output (default 30)",
+    },
+    SettingSpec {
+        key: COLLECT_RETENTION_DAYS,
+        min: 1,
+        max: 3650,
+        help: "days collected file bundles are kept in object store collections (default 30)",
     },
 ];
 
@@ -122,6 +136,7 @@ impl ServerSettings {
             SESSION_TTL_HOURS => Some(&mut self.session_ttl_hours),
             AGENT_PRUNE_DAYS => Some(&mut self.agent_prune_days),
             RESULT_OUTPUT_RETENTION_DAYS => Some(&mut self.result_output_retention_days),
+            COLLECT_RETENTION_DAYS => Some(&mut self.collect_retention_days),
             _ => None,
         }
     }

@@ -19,6 +19,8 @@ use crate::wire::Command;
 
 /// The first bytes of every signed message: what it is and how the rest is laid out.
 const DOMAIN_V1: &[u8] = b"kanade-command-v1";
+/// Version 2: the v1 fields, then `collect` and `finalize` (JSON).
+const DOMAIN_V2: &[u8] = b"kanade-command-v2";
 
 /// How old a signature may be when an agent sees it: as long as stream `EXEC` keeps a command
 /// for a machine that was offline, plus a day of slack.
@@ -128,8 +130,18 @@ pub fn canonical_bytes(
         ("signed_at", ts(&signed_at)),
     ];
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(DOMAIN_V1);
-    for (name, value) in fields {
+    // A command without `collect`/`finalize` keeps the v1 bytes, so commands signed before
+    // those fields existed still verify; one with either is v2 and covers both (an agent
+    // that predates them computes v1 bytes and refuses it rather than run it without them).
+    let v2 = cmd.collect.is_some() || cmd.finalize.is_some();
+    out.extend_from_slice(if v2 { DOMAIN_V2 } else { DOMAIN_V1 });
+    let extra = v2.then(|| {
+        [
+            ("collect", json(&cmd.collect)),
+            ("finalize", json(&cmd.finalize)),
+        ]
+    });
+    for (name, value) in fields.into_iter().chain(extra.into_iter().flatten()) {
         for part in [name.as_bytes(), value.as_bytes()] {
             out.extend_from_slice(&(part.len() as u32).to_be_bytes());
             out.extend_from_slice(part);
@@ -343,8 +355,35 @@ mod tests {
             issued_at: Utc::now(),
             issued_by: Some("ops".into()),
             retry: None,
+            collect: None,
+            finalize: None,
             signature: None,
         }
+    }
+
+    #[test]
+    fn collect_and_finalize_are_covered_and_old_commands_keep_their_bytes() {
+        let key = SigningKey::generate();
+        let keys = keyset(&key);
+        let now = Utc::now();
+        let plain = cmd();
+        assert!(canonical_bytes(&plain, "commands.all", "k1", now).starts_with(DOMAIN_V1));
+        let mut collecting = cmd();
+        collecting.collect = Some(serde_json::from_str(r#"{"name":"logs"}"#).unwrap());
+        assert!(canonical_bytes(&collecting, "commands.all", "k1", now).starts_with(DOMAIN_V2));
+        let signed = key.signed(&collecting, "commands.pc.a", now);
+        let check = |c: &Command| verify(c, "commands.pc.a", &keys, now, DEFAULT_MAX_AGE);
+        assert!(check(&signed).is_ok());
+        let mut widened = signed.clone();
+        widened.collect.as_mut().unwrap().allow = vec!["/".into()];
+        assert_eq!(check(&widened), Err(Rejection::BadSignature));
+        let mut stripped = signed.clone();
+        stripped.collect = None;
+        assert_eq!(check(&stripped), Err(Rejection::BadSignature));
+        let mut added = key.signed(&cmd(), "commands.pc.a", now);
+        added.finalize =
+            Some(serde_json::from_str(r#"{"shell":"sh","script":"rm -rf /"}"#).unwrap());
+        assert_eq!(check(&added), Err(Rejection::BadSignature));
     }
 
     fn keyset(key: &SigningKey) -> BTreeMap<String, String> {

@@ -10,8 +10,8 @@ pub use crate::manifest::{EmitHint, Priority, RunAs, Shell};
 /// the same message: a command that needs one this agent does not act on is refused with
 /// exit [`crate::names::exit_code::NOT_BUILT`] (never run without it), and
 /// `bypass_local_limit` lets a run start without waiting for a `max_local_concurrent` slot.
-/// Our backend sends none of them (manifests refuse `script_object`, `collect`, `finalize`);
-/// the signature does not cover them.
+/// Our backend sends none of them (manifests refuse `script_object`); the signature does not
+/// cover them. `collect` and `finalize` are [`Command`] fields.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct CommandExtras {
     #[serde(default)]
@@ -22,10 +22,6 @@ pub struct CommandExtras {
     pub script_object_sha256: Option<String>,
     #[serde(default)]
     pub check: Option<serde_json::Value>,
-    #[serde(default)]
-    pub collect: Option<serde_json::Value>,
-    #[serde(default)]
-    pub finalize: Option<serde_json::Value>,
 }
 
 impl CommandExtras {
@@ -40,9 +36,6 @@ impl CommandExtras {
         if set(&self.check) {
             parts.push("check (a compliance check evaluated by the agent)");
         }
-        if set(&self.collect) || set(&self.finalize) {
-            parts.push("collect/finalize (file collection)");
-        }
         (!parts.is_empty()).then(|| {
             format!(
                 "kanade: this agent does not support {} in a command; not run, rather than run \
@@ -53,14 +46,14 @@ impl CommandExtras {
     }
 }
 
-/// Links an original agent's result carries that [`ExecResult`] does not: the object-store key
-/// of the file bundle its `collect` made, and the result a `finalize` run follows. Read by the
-/// results projector from the same message and stored on the result.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// Links a result carries beside the fields of [`ExecResult`]: the object-store key of the file
+/// bundle its `collect` made, and the result a `finalize` run follows. The agent writes them
+/// into the same JSON object; the results projector reads them from it and stores them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResultLinks {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collect_object: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_result_id: Option<String>,
 }
 
@@ -110,6 +103,12 @@ pub struct Command {
     /// waiting `backoff_secs` between attempts; the result reports the last attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetrySpec>,
+    /// Zip the files the run lists on stdout and upload them to `collections` (signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collect: Option<crate::collect::CollectHint>,
+    /// A step run after a clean exit, reported as `<job>__finalize` (signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalize: Option<crate::collect::FinalizeSpec>,
     /// Who signed it, for which subject, when, and the ed25519 signature over the canonical
     /// bytes (`signing::canonical_bytes`). Absent on unsigned commands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -473,9 +472,10 @@ mod tests {
         let plain: CommandExtras = serde_json::from_str(r#"{"id":"x","finalize":null}"#).unwrap();
         assert_eq!(plain.unsupported(), None);
         assert!(!plain.bypass_local_limit);
+        // collect/finalize are acted on now (`Command::collect`, `Command::finalize`).
         let collect: CommandExtras =
-            serde_json::from_str(r#"{"collect":{"paths":["C:/logs"]}}"#).unwrap();
-        assert!(collect.unsupported().unwrap().contains("collect/finalize"));
+            serde_json::from_str(r#"{"collect":{"name":"logs"},"finalize":{}}"#).unwrap();
+        assert_eq!(collect.unsupported(), None);
     }
 
     #[test]

@@ -343,6 +343,8 @@ pub fn command(script: &str) -> Command {
         emergency: false,
         issued_at: chrono::Utc::now(),
         issued_by: Some("test".into()),
+        collect: None,
+        finalize: None,
         signature: None,
     }
 }

@@ -67,6 +67,19 @@ async fn openapi_json() -> impl IntoResponse {
 /// Adds the security scheme, unique operation ids, tags, and the error responses each route
 /// can give on top of the ones its attribute names.
 fn complete(doc: &mut OpenApi) {
+    // Axum's catch-all segments (`{*bundle_key}`) are plain parameters in OpenAPI.
+    let wild: Vec<String> = doc
+        .paths
+        .paths
+        .keys()
+        .filter(|p| p.contains("{*"))
+        .cloned()
+        .collect();
+    for path in wild {
+        if let Some(item) = doc.paths.paths.remove(&path) {
+            doc.paths.paths.insert(path.replace("{*", "{"), item);
+        }
+    }
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         BEARER,

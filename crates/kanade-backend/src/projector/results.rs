@@ -70,9 +70,17 @@ impl Projection for Results {
         meta: Meta,
         effects: &mut Vec<Alert>,
     ) -> rusqlite::Result<()> {
-        let applied = {
-            let mut deltas = self.deltas.lock().unwrap_or_else(|p| p.into_inner());
-            store::results::apply_result_counting(tx, event, meta.published, &mut deltas)?
+        let applied = match event.links.parent_result_id.is_some() {
+            // A finalize step's result is stored but not counted: the execution's counters
+            // count machines, and the run it follows was counted already.
+            true => {
+                let mut uncounted = store::executions::Deltas::default();
+                store::results::apply_result_counting(tx, event, meta.published, &mut uncounted)?
+            }
+            false => {
+                let mut deltas = self.deltas.lock().unwrap_or_else(|p| p.into_inner());
+                store::results::apply_result_counting(tx, event, meta.published, &mut deltas)?
+            }
         };
         if !applied {
             return Ok(());

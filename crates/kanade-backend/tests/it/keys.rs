@@ -80,6 +80,8 @@ fn sample() -> Command {
         issued_at: Utc::now(),
         issued_by: Some("kanade-cli".into()),
         retry: None,
+        collect: None,
+        finalize: None,
         signature: None,
     }
 }

@@ -16,14 +16,6 @@ const MOVED: &str =
 
 /// Top-level fields refused outright, with why.
 const REFUSED: &[(&str, &str)] = &[
-    (
-        "collect",
-        "file collection (collect/finalize) is not built yet: remove it, or the job would run without collecting anything",
-    ),
-    (
-        "finalize",
-        "file collection (collect/finalize) is not built yet: remove it, or the step would never run",
-    ),
     ("client", CLIENT_APP),
     ("user_invokable", CLIENT_APP),
     ("category", CLIENT_APP),
@@ -130,8 +122,6 @@ mod tests {
     #[test]
     fn the_original_s_fields_are_refused_with_the_reason() {
         for (extra, field, why) in [
-            ("collect: {name: logs}\n", "collect", "not built yet"),
-            ("finalize: {script: x}\n", "finalize", "not built yet"),
             (
                 "client: {name: x, category: catalog}\n",
                 "client",

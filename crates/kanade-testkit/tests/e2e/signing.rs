@@ -35,6 +35,8 @@ fn adhoc(script: &str) -> Command {
         issued_at: Utc::now(),
         issued_by: Some("test".into()),
         retry: None,
+        collect: None,
+        finalize: None,
         signature: None,
     }
 }
