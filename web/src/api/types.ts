@@ -67,6 +67,12 @@ export interface AgentRow {
   /** Whether it refuses commands that fail signature checks; null when unknown. */
   enforcing?: boolean | null
   groups: string[]
+  /** The machine's addresses from its last heartbeat. */
+  ip_addresses?: string[]
+  /** Seconds since boot, as of last_heartbeat. */
+  uptime_secs?: number | null
+  /** Load average over 1, 5 and 15 minutes. */
+  load_avg?: number[]
 }
 
 export interface VersionCount {
@@ -498,4 +504,20 @@ export interface TokenRow {
 export interface CreatedToken {
   token: TokenRow
   text: string
+}
+
+/** GET /api/saved-searches: a named inventory search (query = the search's URL query). */
+export interface SavedSearch {
+  id: string
+  name: string
+  query: string
+  shared: boolean
+  owner: string
+  updated_at: string
+}
+
+export interface SaveSearch {
+  name: string
+  query: string
+  shared: boolean
 }

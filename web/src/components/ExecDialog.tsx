@@ -29,10 +29,11 @@ export function execErrorSlot(field: string | null | undefined): 'target' | 'jit
   return 'form'
 }
 
-export function ExecDialog({ jobId, open, onClose }: { jobId: string; open: boolean; onClose: () => void }) {
+/** `pcs`: machines picked when the dialog opens (a bulk action of the agent list). */
+export function ExecDialog({ jobId, open, onClose, pcs }: { jobId: string; open: boolean; onClose: () => void; pcs?: string[] }) {
   const navigate = useNavigate()
   const [mode, setMode] = useState<Mode>('pcs')
-  const [picked, setPicked] = useState<Set<string>>(new Set())
+  const [picked, setPicked] = useState<Set<string>>(() => new Set(pcs))
   const [filter, setFilter] = useState('')
   const [groups, setGroups] = useState('')
   const [waves, setWaves] = useState<WaveRow[]>([

@@ -1,24 +1,51 @@
-// The fleet table: filtered, sorted and paged by the API (q, online, os, version, group).
+// The fleet table: filtered, sorted and paged by the API (q, online, os, version, group), with
+// each machine's addresses, uptime and load; rows can be selected for a bulk action (add to a
+// group, run a job, ping: `components/BulkActions`).
 
 import { keepPreviousData, useQuery } from '@tanstack/react-query'
+import { useState } from 'react'
 import { Link } from 'react-router'
 import { api, qs } from '../api/client'
 import type { AgentRow, GroupSummary, Page } from '../api/types'
+import { BulkActions } from '../components/BulkActions'
 import { DataTable, type Column } from '../components/DataTable'
 import { Debounced } from '../components/Debounced'
 import { Badge, OnlineBadge } from '../components/ui'
+import { formatLoad, formatUptime } from '../lib/fleet'
 import { formatBytes, formatDateTime, formatPct, formatRelative } from '../lib/format'
 import { useUrlState } from '../lib/params'
 
 const KEYS = ['q', 'online', 'os', 'version', 'group', 'sort', 'order', 'page', 'size'] as const
-const SORTABLE = ['pc_id', 'hostname', 'os_family', 'os_version', 'agent_version', 'last_heartbeat', 'first_seen', 'agent_cpu_pct', 'agent_rss_bytes']
+const SORTABLE = ['pc_id', 'hostname', 'os_family', 'os_version', 'agent_version', 'last_heartbeat', 'first_seen', 'agent_cpu_pct', 'agent_rss_bytes', 'uptime_secs']
 
 const columns: Column<AgentRow>[] = [
   { key: 'pc_id', header: 'Machine', value: (a) => a.pc_id, render: (a) => <Link to={`/agents/${encodeURIComponent(a.pc_id)}`}>{a.pc_id}</Link> },
   { key: 'online', header: 'State', value: (a) => (a.online ? 'online' : 'offline'), render: (a) => <OnlineBadge online={a.online} /> },
   { key: 'hostname', header: 'Host name', value: (a) => a.hostname, wide: true },
+  {
+    key: 'ip_addresses',
+    header: 'IP addresses',
+    value: (a) => (a.ip_addresses ?? []).join(' '),
+    sortable: false,
+    render: (a) => (a.ip_addresses?.length ? <span className="addresses">{a.ip_addresses.join(', ')}</span> : <span className="muted">—</span>),
+  },
   { key: 'os_family', header: 'OS', value: (a) => a.os_family },
   { key: 'os_version', header: 'OS version', value: (a) => a.os_version, wide: true },
+  {
+    key: 'uptime_secs',
+    header: 'Uptime',
+    value: (a) => a.uptime_secs ?? null,
+    render: (a) => <span title={a.uptime_secs != null ? `as of the last heartbeat, ${formatDateTime(a.last_heartbeat)}` : 'not reported'}>{formatUptime(a.uptime_secs, a.last_heartbeat, a.online)}</span>,
+    align: 'right',
+  },
+  {
+    key: 'load_avg',
+    header: 'Load',
+    value: (a) => a.load_avg?.[0] ?? null,
+    sortable: false,
+    render: (a) => <span title="load average over 1, 5 and 15 minutes">{formatLoad(a.load_avg)}</span>,
+    align: 'right',
+  },
   {
     key: 'agent_version',
     header: 'Agent',
@@ -52,10 +79,28 @@ export function AgentsPage() {
     placeholderData: keepPreviousData,
   })
   const groups = useQuery({ queryKey: ['groups'], queryFn: ({ signal }) => api.get<GroupSummary[]>('/api/groups', signal), retry: false })
+  const [selected, setSelected] = useState<Set<string>>(new Set())
+  const toggle = (pc: string, on: boolean) => {
+    const next = new Set(selected)
+    if (on) next.add(pc)
+    else next.delete(pc)
+    setSelected(next)
+  }
+  const pageIds = (list.data?.items ?? []).map((a) => a.pc_id)
+  const pageSelected = pageIds.length > 0 && pageIds.every((pc) => selected.has(pc))
+  const selectColumn: Column<AgentRow> = {
+    key: 'select',
+    header: '',
+    value: (a) => selected.has(a.pc_id),
+    sortable: false,
+    noExport: true,
+    render: (a) => <input type="checkbox" aria-label={`Select ${a.pc_id}`} checked={selected.has(a.pc_id)} onChange={(e) => toggle(a.pc_id, e.target.checked)} />,
+  }
 
   return (
     <div className="page">
       <h1>Agents</h1>
+      <BulkActions selected={[...selected].sort()} onClear={() => setSelected(new Set())} />
       <DataTable
         label="Agents"
         filename="agents"
@@ -63,7 +108,8 @@ export function AgentsPage() {
         loading={list.isPending}
         error={list.error}
         rowKey={(a) => a.pc_id}
-        columns={columns}
+        rowClass={(a) => (selected.has(a.pc_id) ? 'selected' : undefined)}
+        columns={[selectColumn, ...columns]}
         empty="No machine has reported yet. Start kanade-agent on a machine pointed at this broker."
         server={{
           total: list.data?.total ?? 0,
@@ -76,11 +122,14 @@ export function AgentsPage() {
           sortable: SORTABLE,
           filter: s.q,
           onFilter: (q) => set({ q, page: null }),
-          filterPlaceholder: 'Machine id or host name…',
+          filterPlaceholder: 'Machine id, host name or address…',
           exportAll: async () => (await api.get<Page<AgentRow>>(`/api/agents${qs({ ...filters, limit: 1000 })}`)).items,
         }}
         toolbar={
           <>
+            <button type="button" className="btn small" disabled={pageIds.length === 0} onClick={() => setSelected(pageSelected ? new Set([...selected].filter((pc) => !pageIds.includes(pc))) : new Set([...selected, ...pageIds]))}>
+              {pageSelected ? 'Unselect page' : 'Select page'}
+            </button>
             <label className="inline">
               <span className="sr-only">State</span>
               <select value={s.online} onChange={(e) => set({ online: e.target.value, page: null })} aria-label="State">

@@ -1,6 +1,7 @@
-// Groups: names and how many machines are in each (membership is edited on a machine's page),
-// each group's config scope, and who is e-mailed about its compliance alerts (operators edit
-// the list).
+// Groups: names and how many machines are in each (membership is edited on a machine's page,
+// from the agent list's bulk actions, or by creating a group here from picked machines or a
+// search), each group's config scope, and who is e-mailed about its compliance alerts
+// (operators edit the list).
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useState, type FormEvent } from 'react'
@@ -10,11 +11,12 @@ import type { GroupEmails, GroupSummary } from '../api/types'
 import { useAuth } from '../auth'
 import { DataTable } from '../components/DataTable'
 import { DerivedGroups } from '../components/DerivedGroups'
+import { NewGroup } from '../components/NewGroup'
 import { Card, ErrorBox, errorText } from '../components/ui'
 import { emailIndex, emailProblems, splitEmails } from '../lib/emails'
 import { useUrlState } from '../lib/params'
 
-const KEYS = ['contacts'] as const
+const KEYS = ['contacts', 'new'] as const
 
 function Contacts({ group, onClose }: { group: string; onClose: () => void }) {
   const { can } = useAuth()
@@ -122,11 +124,25 @@ function Contacts({ group, onClose }: { group: string; onClose: () => void }) {
 
 export function GroupsPage() {
   const [s, set] = useUrlState(KEYS)
+  const { can } = useAuth()
   const q = useQuery({ queryKey: ['groups'], queryFn: ({ signal }) => api.get<GroupSummary[]>('/api/groups', signal), retry: false })
   return (
     <div className="page">
       <h1>Groups</h1>
-      <p className="muted">A machine joins or leaves a group on its own page; commands sent to a group reach its members live.</p>
+      <p className="muted">
+        A machine joins or leaves a group on its own page or from the agent list; commands sent to a group reach its members live. Groups kept current from inventory are{' '}
+        <a href="#derived-groups">derived groups</a>.
+      </p>
+      {can('operator') &&
+        (s.new ? (
+          <NewGroup onClose={() => set({ new: null })} />
+        ) : (
+          <div className="row">
+            <button type="button" className="btn primary" onClick={() => set({ new: '1' })}>
+              New group…
+            </button>
+          </div>
+        ))}
       <DataTable
         label="Groups"
         filename="groups"
@@ -156,7 +172,9 @@ export function GroupsPage() {
         ]}
       />
       {s.contacts && <Contacts key={s.contacts} group={s.contacts} onClose={() => set({ contacts: null })} />}
-      <DerivedGroups />
+      <div id="derived-groups">
+        <DerivedGroups />
+      </div>
     </div>
   )
 }

@@ -1,7 +1,10 @@
 // Inventory, three ways: one job's facts per machine (the columns its manifest's `display`
-// names, else the raw facts); a search across the fleet in the tables that jobs `explode`
-// their lists into (table, then column / operator / value conditions); and the history of
-// changes between runs. Says "not available yet" on a backend without the inventory routes.
+// names, each shown by its type: sizes, numbers, times, nested tables; else the raw facts);
+// a search across the fleet in the tables that jobs `explode` their lists into (table, then
+// column / operator / value conditions), which operators save by name for everyone or
+// themselves (`SavedSearches`); and the history of changes between runs. The job picker offers
+// only jobs with an `inventory` hint. Says "not available yet" on a backend without the
+// inventory routes.
 
 import { keepPreviousData, useQueries, useQuery, type UseQueryResult } from '@tanstack/react-query'
 import { useMemo, useState, type FormEvent } from 'react'
@@ -10,7 +13,9 @@ import { ApiError, api, qs } from '../api/client'
 import type { DisplayField, ExplodeSpec, InventoryChange, InventorySearch, JobDetail, JobSummary, Page } from '../api/types'
 import { DataTable, type Column } from '../components/DataTable'
 import { Debounced } from '../components/Debounced'
+import { SavedSearches } from '../components/SavedSearches'
 import { Badge, Card, ErrorBox, NotAvailable, errorText } from '../components/ui'
+import { collectsFacts, columnTypes, factLabel, factValue, formatFact, inferHints, openSaved, pick, savedQuery, tableColumns, tableRows, type DisplayHint } from '../lib/facts'
 import { formatDateTime, formatRelative } from '../lib/format'
 import { useUrlState } from '../lib/params'
 import { OP_LABELS, SEARCH_OPS, conditionForError, conditionParams, parseConditions, searchQuery, type Condition, type SearchOp } from '../lib/search'
@@ -30,16 +35,6 @@ interface InventoryJobPage extends Page<InventoryFacts> {
   explode?: ExplodeSpec[]
 }
 
-/** The value at a dotted path of an object ("os.name"). */
-export function pick(obj: unknown, path: string): unknown {
-  let cur = obj
-  for (const part of path.split('.')) {
-    if (cur === null || typeof cur !== 'object') return undefined
-    cur = (cur as Record<string, unknown>)[part]
-  }
-  return cur
-}
-
 function cell(v: unknown): string | number | boolean | null {
   if (v === undefined || v === null) return null
   return typeof v === 'object' ? JSON.stringify(v) : (v as string | number | boolean)
@@ -56,7 +51,8 @@ function useJobs() {
 
 function JobFacts({ s, set }: { s: UrlState; set: SetUrl }) {
   const page = Number(s.page) || 0
-  const jobs = useJobs()
+  const manifests = useManifests()
+  const inventoryJobs = manifests.items.filter((m) => collectsFacts(m)).map((m) => m.id)
   const inv = useQuery({
     queryKey: ['inventory', s.job, page],
     queryFn: ({ signal }) => api.get<InventoryJobPage>(`/api/inventory/${encodeURIComponent(s.job)}${qs({ limit: SIZE, offset: page * SIZE })}`, signal),
@@ -66,11 +62,18 @@ function JobFacts({ s, set }: { s: UrlState; set: SetUrl }) {
   })
   const routeMissing = inv.error instanceof ApiError && inv.error.routeMissing
   const noInventory = inv.error instanceof ApiError && inv.error.status === 404 && !routeMissing
-  const fields = inv.data?.display?.length ? inv.data.display : (inv.data?.summary ?? [])
+  const hinted = inv.data?.display?.length ? inv.data.display : (inv.data?.summary ?? [])
+  const fields = hinted.length ? hinted : inferHints((inv.data?.items ?? []).map((r) => r.facts))
   const columns: Column<InventoryFacts>[] = [
     { key: 'pc_id', header: 'Machine', value: (r) => r.pc_id, render: (r) => <Link to={`/agents/${encodeURIComponent(r.pc_id)}`}>{r.pc_id}</Link> },
     ...(fields.length
-      ? fields.map((f) => ({ key: `f:${f.field}`, header: f.label ?? f.field, value: (r: InventoryFacts) => cell(pick(r.facts, f.field)), render: (r: InventoryFacts) => <Value v={pick(r.facts, f.field)} /> }))
+      ? fields.map((f) => ({
+          key: `f:${f.field}`,
+          header: factLabel(f),
+          value: (r: InventoryFacts) => factValue(pick(r.facts, f.field), f.type),
+          render: (r: InventoryFacts) => <Fact v={pick(r.facts, f.field)} hint={f} />,
+          align: f.type === 'bytes' || f.type === 'number' ? ('right' as const) : undefined,
+        }))
       : [{ key: 'facts', header: 'Facts', value: (r: InventoryFacts) => cell(r.facts), render: (r: InventoryFacts) => <code className="clip">{JSON.stringify(r.facts)}</code> }]),
     { key: 'collected_at', header: 'Collected', value: (r) => r.collected_at, render: (r) => <span title={formatDateTime(r.collected_at)}>{formatRelative(r.collected_at)}</span> },
   ]
@@ -82,12 +85,14 @@ function JobFacts({ s, set }: { s: UrlState; set: SetUrl }) {
           Job
           <select value={s.job} onChange={(e) => set({ job: e.target.value, page: null })}>
             <option value="">pick a job…</option>
-            {jobs.data?.map((j) => (
-              <option key={j.id} value={j.id}>
-                {j.id}
+            {s.job && !inventoryJobs.includes(s.job) && <option value={s.job}>{s.job}</option>}
+            {inventoryJobs.map((id) => (
+              <option key={id} value={id}>
+                {id}
               </option>
             ))}
           </select>
+          {manifests.loading && <span className="muted small">finding jobs…</span>}
         </label>
         {tables.length > 0 && (
           <span className="muted">
@@ -132,9 +137,49 @@ function JobFacts({ s, set }: { s: UrlState; set: SetUrl }) {
           />
         </>
       ) : (
-        <p className="muted">Pick a job that collects facts.</p>
+        <p className="muted">
+          {manifests.loading || inventoryJobs.length > 0 ? 'Pick a job that collects facts.' : 'No job collects facts yet: give a job an `inventory` hint (display, explode) in its manifest.'}
+        </p>
       )}
     </>
+  )
+}
+
+/** One fact as its display hint says; a `type: table` fact is a small table behind its row
+ * count. */
+function Fact({ v, hint }: { v: unknown; hint: DisplayHint }) {
+  if (hint.type !== 'table') return v === null || v === undefined ? <span className="muted">—</span> : <>{formatFact(v, hint.type)}</>
+  const rows = tableRows(v)
+  if (rows.length === 0) return <span className="muted">none</span>
+  const cols = tableColumns(hint, rows)
+  return (
+    <details className="facts">
+      <summary>
+        {rows.length} {rows.length === 1 ? 'row' : 'rows'}
+      </summary>
+      <table className="fact-table" aria-label={factLabel(hint)}>
+        <thead>
+          <tr>
+            {cols.map((c) => (
+              <th key={c.field} className={c.type === 'bytes' || c.type === 'number' ? 'num' : undefined}>
+                {factLabel(c)}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r, i) => (
+            <tr key={i}>
+              {cols.map((c) => (
+                <td key={c.field} className={c.type === 'bytes' || c.type === 'number' ? 'num' : undefined}>
+                  {formatFact(pick(r, c.field), c.type)}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </details>
   )
 }
 
@@ -148,21 +193,19 @@ function Value({ v }: { v: unknown }) {
 interface TableInfo {
   job_id: string
   spec: ExplodeSpec
+  /** The job's display hints (how the list's columns are shown). */
+  display?: DisplayHint[]
 }
 
-/** The explode tables of every job, from the job manifests. */
-function tablesOf(results: UseQueryResult<JobDetail>[]): { tables: TableInfo[]; loading: boolean; error: unknown } {
-  const tables: TableInfo[] = []
-  for (const r of results) {
-    const m = r.data?.manifest
-    const explode = (m?.inventory as { explode?: ExplodeSpec[] } | undefined)?.explode ?? []
-    for (const spec of explode) if (m && !tables.some((t) => t.spec.table === spec.table)) tables.push({ job_id: m.id, spec })
-  }
-  tables.sort((a, b) => a.spec.table.localeCompare(b.spec.table))
-  return { tables, loading: results.some((r) => r.isPending), error: results.find((r) => r.error)?.error }
+type Manifest = JobDetail['manifest']
+
+function manifestsOf(results: UseQueryResult<JobDetail>[]): { items: Manifest[]; loading: boolean; error: unknown } {
+  const items = results.flatMap((r) => (r.data?.manifest ? [r.data.manifest] : []))
+  return { items, loading: results.some((r) => r.isPending), error: results.find((r) => r.error)?.error }
 }
 
-function useExplodeTables() {
+/** Every job's manifest (for its inventory hint). */
+function useManifests() {
   const jobs = useJobs()
   const found = useQueries({
     queries: (jobs.data ?? []).map((j) => ({
@@ -170,9 +213,21 @@ function useExplodeTables() {
       queryFn: ({ signal }: { signal: AbortSignal }) => api.get<JobDetail>(`/api/jobs/${encodeURIComponent(j.id)}`, signal),
       staleTime: 60_000,
     })),
-    combine: tablesOf,
+    combine: manifestsOf,
   })
   return { ...found, loading: jobs.isPending || found.loading, error: jobs.error ?? found.error }
+}
+
+/** The explode tables of every job, from the job manifests. */
+function useExplodeTables() {
+  const manifests = useManifests()
+  const tables: TableInfo[] = []
+  for (const m of manifests.items) {
+    const inv = m.inventory as { explode?: ExplodeSpec[]; display?: DisplayHint[] } | undefined
+    for (const spec of inv?.explode ?? []) if (!tables.some((t) => t.spec.table === spec.table)) tables.push({ job_id: m.id, spec, display: inv?.display })
+  }
+  tables.sort((a, b) => a.spec.table.localeCompare(b.spec.table))
+  return { tables, loading: manifests.loading, error: manifests.error }
 }
 
 const BLANK: Condition = { column: '', op: 'eq', value: '' }
@@ -183,6 +238,8 @@ function Search({ s, set }: { s: UrlState; set: SetUrl }) {
   const info = known.tables.find((t) => t.spec.table === s.table)
   const columns = useMemo(() => ['pc_id', 'job_id', 'collected_at', ...(info?.spec.columns.map((c) => c.field) ?? [])], [info])
   const typeOf = (column: string) => info?.spec.columns.find((c) => c.field === column)?.type ?? 'text'
+  const shownAs = columnTypes(info?.display, info?.spec.field ?? '')
+  const labelOf = (column: string) => info?.display?.find((d) => d.field === info.spec.field)?.columns?.find((c) => c.field === column)?.label ?? column
   const applied = useMemo(() => parseConditions(s.where), [s.where])
   const [drafts, setDrafts] = useState<Condition[] | null>(null)
   const rows = drafts ?? (applied.length ? applied : [BLANK])
@@ -203,18 +260,25 @@ function Search({ s, set }: { s: UrlState; set: SetUrl }) {
   }
   const resultColumns: Column<Record<string, unknown>>[] = (q.data?.columns ?? []).map((c) => ({
     key: c,
-    header: c,
+    header: c === 'pc_id' ? 'Machine' : c === 'job_id' ? 'Job' : c === 'collected_at' ? 'Collected' : labelOf(c),
     value: (r) => cell(r[c]),
     render:
       c === 'pc_id'
         ? (r) => <Link to={`/agents/${encodeURIComponent(String(r[c]))}`}>{String(r[c])}</Link>
         : c === 'collected_at'
           ? (r) => <span title={formatDateTime(r[c] as string)}>{formatRelative(r[c] as string)}</span>
-          : (r) => <Value v={r[c]} />,
+          : shownAs[c]
+            ? (r) => <span title={String(r[c] ?? '')}>{formatFact(r[c], shownAs[c])}</span>
+            : (r) => <Value v={r[c]} />,
     align: typeOf(c) === 'text' ? undefined : 'right',
   }))
+  const open = (query: string) => {
+    setDrafts(null)
+    set({ ...openSaved(query), page: null })
+  }
   return (
     <>
+      <SavedSearches current={s.table ? savedQuery(s.table, applied) : ''} onOpen={open} />
       <Card title="Search">
         <form className="stack" onSubmit={submit}>
           <label className="inline">
