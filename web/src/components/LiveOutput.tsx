@@ -1,6 +1,7 @@
 // Live output of a running execution: reads GET /api/executions/{id}/tail (Server-Sent
 // Events over fetch, see api/sse.ts) and appends whole lines as they come, `pc: ` before each
-// when several machines run it. Lossy by design: the stored results have all of it.
+// when several machines run it; `pc` narrows it to one machine's run (the result page), and
+// `onEnd` hears when that run is over. Lossy by design: the stored results have all of it.
 
 import { useEffect, useRef, useState } from 'react'
 import { getToken } from '../api/client'
@@ -11,21 +12,26 @@ import { Card } from './ui'
 /** Keeps at most this many lines on screen. */
 const MAX_LINES = 5000
 
-export function LiveOutput({ execId, several }: { execId: string; several: boolean }) {
+export function LiveOutput({ execId, several, pc, onEnd }: { execId: string; several: boolean; pc?: string; onEnd?: () => void }) {
   const [lines, setLines] = useState<LiveLine[]>([])
   const [state, setState] = useState<'connecting' | 'open' | 'ended'>('connecting')
   const pre = useRef<HTMLPreElement>(null)
+  const ended = useRef(onEnd)
+  useEffect(() => {
+    ended.current = onEnd
+  }, [onEnd])
   useEffect(() => {
     const assembler = new LineAssembler()
     let stop: () => void = () => {}
     stop = connectSse({
-      url: `/api/executions/${encodeURIComponent(execId)}/tail`,
+      url: `/api/executions/${encodeURIComponent(execId)}/tail${pc ? `?pc=${encodeURIComponent(pc)}` : ''}`,
       token: getToken,
       onStatus: (s) => setState((prev) => (prev === 'ended' ? prev : s === 'open' ? 'open' : 'connecting')),
       onMessage: (m) => {
         if (m.event === 'end') {
           setState('ended')
           stop()
+          ended.current?.()
           return
         }
         if (m.event !== 'chunk') return
@@ -34,7 +40,7 @@ export function LiveOutput({ execId, several }: { execId: string; several: boole
       },
     })
     return () => stop()
-  }, [execId])
+  }, [execId, pc])
   useEffect(() => {
     const el = pre.current
     if (el) el.scrollTop = el.scrollHeight

@@ -2,7 +2,8 @@
 // GET /api/agents/{pc}/terminal. Binary frames carry terminal bytes both ways; text frames are
 // JSON controls (`resize` from here; `opened` and, last, `exit` from the server). A browser
 // cannot send the Authorization header on a WebSocket, so the token goes as the subprotocol
-// `bearer.<token>`. Opening is audited, so it waits for the button.
+// `bearer.<token>`. Opening is audited, so it waits for the button. Under `terminal: consent`
+// the server first says `waiting` (the machine's user is asked), then `opened` or `refused`.
 
 import { useEffect, useRef, useState } from 'react'
 import { Terminal } from '@xterm/xterm'
@@ -10,9 +11,16 @@ import { FitAddon } from '@xterm/addon-fit'
 import '@xterm/xterm/css/xterm.css'
 import { getToken } from '../api/client'
 import { terminalUrl } from '../lib/terminal'
+import { Link } from 'react-router'
 import { Card } from './ui'
 
-type Status = { state: 'idle' } | { state: 'connecting' } | { state: 'open'; sessionId: string } | { state: 'ended'; reason: string }
+type Status =
+  | { state: 'idle' }
+  | { state: 'connecting' }
+  | { state: 'waiting'; message: string; timeoutSecs: number }
+  | { state: 'open'; sessionId: string }
+  | { state: 'refused'; reason: string }
+  | { state: 'ended'; reason: string }
 
 export function TerminalCard({ pcId }: { pcId: string }) {
   const [status, setStatus] = useState<Status>({ state: 'idle' })
@@ -41,7 +49,16 @@ export function TerminalCard({ pcId }: { pcId: string }) {
         return
       }
       try {
-        const control = JSON.parse(String(ev.data)) as { type: string; session_id?: string; reason?: string }
+        const control = JSON.parse(String(ev.data)) as { type: string; session_id?: string; reason?: string; message?: string; timeout_secs?: number }
+        if (control.type === 'waiting') {
+          setStatus({ state: 'waiting', message: control.message ?? 'waiting for the user to accept…', timeoutSecs: control.timeout_secs ?? 0 })
+          term.write(`\x1b[2m[${control.message ?? 'waiting for the user to accept…'}]\x1b[0m\r\n`)
+        }
+        if (control.type === 'refused') {
+          ended = true
+          setStatus({ state: 'refused', reason: control.reason ?? 'refused' })
+          term.write(`\x1b[31m[refused: ${control.reason ?? 'refused'}]\x1b[0m\r\n`)
+        }
         if (control.type === 'opened') setStatus({ state: 'open', sessionId: control.session_id ?? '' })
         if (control.type === 'exit') end(control.reason ?? 'ended')
       } catch {
@@ -69,12 +86,16 @@ export function TerminalCard({ pcId }: { pcId: string }) {
     }
   }, [session, pcId])
 
-  const running = status.state === 'connecting' || status.state === 'open'
+  const running = status.state === 'connecting' || status.state === 'waiting' || status.state === 'open'
   return (
     <Card
       title="Terminal"
       actions={
-        running ? (
+        <div className="row">
+          <Link to={`/terminal-sessions?pc=${encodeURIComponent(pcId)}`} className="btn small ghost" data-testid="terminal-sessions-link">
+            Past sessions
+          </Link>
+          {running ? (
           <button
             type="button"
             className="btn small"
@@ -96,12 +117,15 @@ export function TerminalCard({ pcId }: { pcId: string }) {
           >
             Open terminal
           </button>
-        )
+          )}
+        </div>
       }
     >
       <p className="muted" data-testid="terminal-status">
         {status.state === 'idle' && 'A shell on this machine as the agent runs (root). The session is audited and its transcript kept.'}
         {status.state === 'connecting' && 'Connecting…'}
+        {status.state === 'waiting' && `Waiting for the user to accept… (${status.message}; up to ${status.timeoutSecs} s)`}
+        {status.state === 'refused' && `Refused: ${status.reason}`}
         {status.state === 'open' && `Session ${status.sessionId}`}
         {status.state === 'ended' && `Ended: ${status.reason}`}
       </p>

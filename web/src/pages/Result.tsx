@@ -1,6 +1,8 @@
 // One machine's run of one job: exit code and its meaning, times, stdout and stderr. Output
 // spilled beyond the inline cap can be shown whole or downloaded (operators:
-// GET /api/results/{id}/output).
+// GET /api/results/{id}/output). While the run is in flight its output is followed live
+// (the execution's tail narrowed to this machine) and the page switches to the final result
+// when it is recorded.
 
 import { useQuery } from '@tanstack/react-query'
 import { useState } from 'react'
@@ -8,6 +10,7 @@ import { Link, useParams } from 'react-router'
 import { api, getToken, toApiError } from '../api/client'
 import type { ResultDetail } from '../api/types'
 import { useAuth } from '../auth'
+import { LiveOutput } from '../components/LiveOutput'
 import { Card, ErrorBox, ExitBadge, KeyValues, exitMeaning } from '../components/ui'
 import { between, formatDateTime, formatDuration } from '../lib/format'
 
@@ -97,8 +100,15 @@ function Output({ title, text, spilled, resultId }: { title: string; text: strin
 
 export function ResultPage() {
   const { id = '' } = useParams()
-  const q = useQuery({ queryKey: ['results', 'one', id], queryFn: ({ signal }) => api.get<ResultDetail>(`/api/results/${encodeURIComponent(id)}`, signal) })
+  const { can } = useAuth()
+  const q = useQuery({
+    queryKey: ['results', 'one', id],
+    queryFn: ({ signal }) => api.get<ResultDetail>(`/api/results/${encodeURIComponent(id)}`, signal),
+    // In flight: look again until the final result is recorded.
+    refetchInterval: (query) => (query.state.data && query.state.data.finished_at === null && !query.state.data.reaped ? 3000 : false),
+  })
   const r = q.data
+  const inFlight = r !== undefined && r.finished_at === null && !r.reaped
   return (
     <div className="page">
       <h1>
@@ -127,8 +137,20 @@ export function ResultPage() {
               ]}
             />
           </Card>
-          <Output title="stdout" text={r.stdout} spilled={r.stdout_object} resultId={r.result_id} />
-          <Output title="stderr" text={r.stderr} spilled={r.stderr_object} resultId={r.result_id} />
+          {inFlight ? (
+            can('operator') ? (
+              <LiveOutput execId={r.exec_id} pc={r.pc_id} several={false} onEnd={() => void q.refetch()} />
+            ) : (
+              <p className="muted" data-testid="result-running">
+                Still running; the output shows here once it finished.
+              </p>
+            )
+          ) : (
+            <>
+              <Output title="stdout" text={r.stdout} spilled={r.stdout_object} resultId={r.result_id} />
+              <Output title="stderr" text={r.stderr} spilled={r.stderr_object} resultId={r.result_id} />
+            </>
+          )}
         </>
       )}
     </div>
