@@ -2,7 +2,9 @@
 //! prints: run in a fresh root folder (KANADE_INSTALL_ROOT, no systemd), it downloads the
 //! published binary from the backend without an account, checks its SHA-256, writes agent.toml
 //! (broker URL, CA, a single-use token) and the unit; the agent it installed then enrolls
-//! through the auth callout and shows up in the fleet. Only an admin may make such a command.
+//! through the auth callout and shows up in the fleet. A download that does not match the
+//! SHA-256 in the script is refused before anything is written. Only an admin may make such a
+//! command.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -116,6 +118,46 @@ async fn the_printed_command_installs_an_agent_that_enrolls() {
     assert_eq!(got.status(), reqwest::StatusCode::OK);
     assert_eq!(got.bytes().await.unwrap().len(), binary.len());
 
+    // A download that is not the file the command names (swapped or tampered on the way: here
+    // another release's binary behind the same script) is refused before anything is written.
+    let mut tampered = binary.clone();
+    tampered.extend_from_slice(b"tampered");
+    let other = system
+        .api
+        .publish_release(
+            "9.9.8-tampered",
+            Some(&format!("linux-{}", std::env::consts::ARCH)),
+            tampered,
+        )
+        .await
+        .unwrap();
+    let swapped = made.script.replace(
+        &made.download_url,
+        &made.download_url.replace(&made.release, &other.key),
+    );
+    assert_ne!(swapped, made.script);
+    let victim = system.dir.path().join("tampered-machine");
+    std::fs::create_dir_all(&victim).unwrap();
+    let refused = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&swapped)
+        .env("KANADE_INSTALL_ROOT", &victim)
+        .env("KANADE_INSTALL_START", "0")
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a tampered download installed");
+    assert!(
+        said.contains("SHA-256") && said.contains(&made.sha256),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&victim).unwrap().count(),
+        0,
+        "nothing written under the root after a refused download"
+    );
+
     let root = system.dir.path().join("new-machine");
     std::fs::create_dir_all(&root).unwrap();
     let out = tokio::process::Command::new("sh")
@@ -135,12 +177,35 @@ async fn the_printed_command_installs_an_agent_that_enrolls() {
     );
     let installed = root.join("usr/bin/kanade-agent");
     assert_eq!(std::fs::read(&installed).unwrap(), binary);
+    let mode_of = |rel: &str| {
+        std::fs::metadata(root.join(rel))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode_of("usr/bin/kanade-agent"), 0o755);
+    assert_eq!(mode_of("var/lib/kanade"), 0o700, "agent data is private");
+    assert_eq!(mode_of("var/lib/kanade/agent"), 0o700);
+    assert_eq!(mode_of("var/log/kanade"), 0o750);
+    assert_eq!(mode_of("etc/kanade/ca.pem"), 0o644);
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/kanade/ca.pem"))
+            .unwrap()
+            .trim_end(),
+        std::fs::read_to_string(system.nats.ca_file().unwrap())
+            .unwrap()
+            .trim_end(),
+        "the broker's CA is the one pinned"
+    );
     let toml_path = root.join("etc/kanade/agent.toml");
     let mode = std::fs::metadata(&toml_path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "agent.toml holds the token");
     let toml = std::fs::read_to_string(&toml_path).unwrap();
     assert!(toml.contains(&system.nats.url()), "{toml}");
     assert!(toml.contains("enrollment_token = \"kanade"), "{toml}");
+    let ca_line = format!("nats_ca = \"{}\"", root.join("etc/kanade/ca.pem").display());
+    assert!(toml.contains(&ca_line), "{toml}");
     let unit =
         std::fs::read_to_string(root.join("etc/systemd/system/kanade-agent.service")).unwrap();
     assert!(
