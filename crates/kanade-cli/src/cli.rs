@@ -8,6 +8,7 @@ use kanade_protocol::duration::HumanDuration;
 use kanade_protocol::manifest::Shell;
 
 mod accounts;
+mod collect;
 mod enroll;
 mod fleet;
 mod ids;
@@ -16,6 +17,7 @@ mod settings;
 mod shell;
 
 pub use accounts::*;
+pub use collect::*;
 pub use enroll::*;
 pub use fleet::*;
 pub use reach::*;
@@ -80,6 +82,9 @@ pub enum Command {
     Tail(TailArgs),
     /// The agent's own log lines, fetched from the machine (operator or admin).
     Logs(LogsArgs),
+    /// File bundles that jobs with a `collect` hint uploaded: list, download, delete.
+    #[command(subcommand)]
+    Collect(CollectCommand),
     /// An interactive shell on one machine (admin only; audited, its transcript kept).
     Shell(ShellArgs),
     /// Requests of jobs with `require_approval: true` (awaiting ones by default).

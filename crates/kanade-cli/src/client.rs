@@ -21,6 +21,7 @@ use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 mod approvals;
+mod collect;
 mod broker;
 mod fleet;
 mod hints;

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod collect;
 pub mod compliance;
 pub mod config;
 pub mod documents;
@@ -159,6 +160,7 @@ pub async fn dispatch(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         },
         Command::Tail(args) => reach::tail(args, &global, io).await,
         Command::Logs(args) => reach::logs(args, &global, io).await,
+        Command::Collect(command) => collect::run(command, &global, io).await,
         Command::Shell(args) => shell::run(args, &global, io).await,
         Command::Result(args) => results::show(args, &global, io).await,
         Command::Approvals(args) => approvals::list(args, &global, io).await,

@@ -46,3 +46,4 @@ pub const EXECUTION: Id = Id(IdKind::Execution);
 pub const RESULT: Id = Id(IdKind::Result);
 pub const USERNAME: Id = Id(IdKind::Username);
 pub const ENROLLMENT_TOKEN: Id = Id(IdKind::EnrollmentToken);
+pub const BUNDLE: Id = Id(IdKind::Bundle);
