@@ -12,7 +12,7 @@ import { ApiError, api, getToken, qs, toApiError } from '../api/client'
 import { DataTable } from '../components/DataTable'
 import { Debounced } from '../components/Debounced'
 import { Card, ErrorBox, Spinner } from '../components/ui'
-import { formatDateTime, formatDuration, formatRelative } from '../lib/format'
+import { formatBytes, formatDateTime, formatDuration, formatRelative } from '../lib/format'
 import { useUrlState } from '../lib/params'
 import { parseTranscript, plainText, type TerminalSession, type TranscriptEntry } from '../lib/transcript'
 
@@ -117,7 +117,7 @@ export function TerminalSessionsPage() {
           { key: 'user', header: 'By', value: (x) => x.user },
           { key: 'duration', header: 'Lasted', value: (x) => x.duration_secs ?? -1, render: (x) => (x.ended_at ? formatDuration((x.duration_secs ?? 0) * 1000) : 'open'), align: 'right' },
           { key: 'end_reason', header: 'Ended because', value: (x) => x.end_reason ?? '' },
-          { key: 'bytes', header: 'Output', value: (x) => x.output_bytes, align: 'right', wide: true },
+          { key: 'bytes', header: 'Output', value: (x) => x.output_bytes, render: (x) => formatBytes(x.output_bytes), align: 'right', wide: true },
           {
             key: 'transcript',
             header: 'Transcript',
