@@ -375,7 +375,7 @@ pub struct ExecutionsArgs {
     #[arg(long, value_parser = ids::JOB)]
     pub job: Option<String>,
     /// Only executions in this status.
-    #[arg(long, value_parser = ["pending", "running", "completed", "expired", "unconfirmed"])]
+    #[arg(long, value_parser = ["pending", "running", "completed", "expired", "unconfirmed", "awaiting_approval", "rejected"])]
     pub status: Option<String>,
     /// Started since: RFC 3339 (2026-01-31T18:00:00Z) or a duration meaning that long ago (24h).
     #[arg(long)]

@@ -52,9 +52,9 @@ pub fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// `yes`, or an empty cell.
+/// `yes` or `no` (never a blank cell, which reads as "unknown").
 pub fn yes(flag: bool) -> String {
-    if flag { "yes" } else { "" }.to_owned()
+    if flag { "yes" } else { "no" }.to_owned()
 }
 
 /// Makes arbitrary text (machine output, descriptions) safe for one table cell: control
@@ -173,6 +173,35 @@ pub fn exit_meaning(code: i32, skipped: bool) -> Option<&'static str> {
 /// A finished result counts as failed when it did not exit 0, was skipped or was reaped.
 pub fn failed(result: &ResultSummary) -> bool {
     result.skipped || result.reaped || result.exit_code.is_some_and(|code| code != 0)
+}
+
+/// What an execution ran: its job, or `run by <user>` for a break-glass `kanade run` (whose
+/// actor is `cli:<OS user>` without a session).
+pub fn job_label(e: &kanade_protocol::api::ExecutionSummary) -> String {
+    if e.job_id == kanade_protocol::names::ADHOC_JOB_ID {
+        let by = e
+            .initiated_by
+            .strip_prefix("cli:")
+            .unwrap_or(&e.initiated_by);
+        format!("run by {by}")
+    } else {
+        e.job_id.clone()
+    }
+}
+
+/// How a run ended in words ("timed out after 2s", "skipped: revoked"); from the flags when
+/// the backend is older and sends no note.
+pub fn outcome_cell(result: &ResultSummary) -> String {
+    if !result.outcome_note.is_empty() {
+        return cell(&result.outcome_note);
+    }
+    match (result.exit_code, result.skipped, result.reaped) {
+        (_, _, true) => "not reported".to_owned(),
+        (None, _, _) => "running".to_owned(),
+        (Some(_), true, _) => "skipped".to_owned(),
+        (Some(0), _, _) => "ok".to_owned(),
+        (Some(code), _, _) => format!("exit {code}"),
+    }
 }
 
 /// The exit code column: the number, `running` while in flight.

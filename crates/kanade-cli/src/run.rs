@@ -22,7 +22,7 @@ use kanade_protocol::wire::{Command, ExecResult};
 use crate::BadInput;
 
 /// Job id every break-glass command carries.
-pub const ADHOC_JOB_ID: &str = "_adhoc";
+pub const ADHOC_JOB_ID: &str = kanade_protocol::names::ADHOC_JOB_ID;
 /// Who the commands say issued them.
 pub const ISSUED_BY: &str = "kanade-cli";
 /// The agent is never told to start later than this after we publish, so a command the

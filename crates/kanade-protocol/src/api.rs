@@ -340,6 +340,20 @@ pub struct ExecutionSummary {
     /// `require_approval` starts `awaiting_approval` and becomes `pending` when a second
     /// operator approves, or `rejected` / `expired` with nothing sent.
     pub status: String,
+    /// The runs counted by outcome (ok, failed, timed out, killed, skipped by reason, not
+    /// reported, running, waiting).
+    #[serde(default)]
+    pub outcomes: crate::outcome::OutcomeCounts,
+    /// The worst outcome counted (`failed`, `timed_out`, `not_reported`, `killed`,
+    /// `skipped`, `running`, `ok`); absent before any result. Colour by this, not `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst: Option<crate::outcome::Outcome>,
+    /// What it was sent to: machine ids, `group:<name>`, or `all`.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// True for a wave rollout (`GET /api/executions/{id}/rollout` then has its waves).
+    #[serde(default)]
+    pub rollout: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -351,6 +365,11 @@ pub struct ExecutionDetail {
     /// The two-person approval of a job with `require_approval: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<crate::approval::Approval>,
+    /// The targeted machines (named or members of the targeted groups now) with no finished
+    /// result yet, running ones included, while the execution is not over (for `all`, only
+    /// the running ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_for: Vec<String>,
 }
 
 /// One machine's run, without its output.
@@ -370,6 +389,17 @@ pub struct ResultSummary {
     pub recorded_at: Option<DateTime<Utc>>,
     pub skipped: bool,
     pub reaped: bool,
+    /// How it ended (`ok`, `failed`, `timed_out`, `killed`, `skipped`, `not_reported`,
+    /// `running`).
+    #[serde(default = "running")]
+    pub outcome: crate::outcome::Outcome,
+    /// The outcome in words: "timed out after 2s", "skipped: revoked", "exit 3".
+    #[serde(default)]
+    pub outcome_note: String,
+}
+
+fn running() -> crate::outcome::Outcome {
+    crate::outcome::Outcome::Running
 }
 
 /// `GET /api/results/{result_id}`.
@@ -673,6 +703,10 @@ pub struct SignCommandRequest {
     /// The subject it will be published to (`commands.all`, `commands.group.<g>`,
     /// `commands.pc.<pc_id>`).
     pub target: String,
+    /// The operating-system user running the CLI (break-glass `kanade run`), recorded in the
+    /// `command.sign` audit entry beside the signed-in user. Not proof of anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_user: Option<String>,
 }
 
 /// The answer: the same command with its signature.

@@ -8,7 +8,6 @@
 
 pub mod api;
 pub mod approval;
-pub mod collect;
 pub mod config;
 pub mod derived;
 pub mod duration;
@@ -21,6 +20,7 @@ pub mod logs;
 pub mod manifest;
 pub mod meta;
 pub mod names;
+pub mod outcome;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod reach;

@@ -210,6 +210,10 @@ pub struct ScheduleSummary {
     /// disabled schedules and schedules that will never fire again.
     #[serde(default)]
     pub next_fire: Option<DateTime<Utc>>,
+    /// When it last fired (its newest execution, by the backend's scheduler or, for
+    /// `runs_on: agent`, by an agent); `None` when it never did or that was cleaned up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fire: Option<DateTime<Utc>>,
 }
 
 /// `GET /api/schedules/{id}`.
@@ -434,6 +438,7 @@ impl Schedule {
             enabled: self.enabled,
             when: self.when.describe(),
             next_fire,
+            last_fire: None,
         }
     }
 }

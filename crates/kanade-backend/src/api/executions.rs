@@ -93,12 +93,52 @@ async fn read(
                 execution,
                 results,
                 approval,
+                waiting_for: Vec::new(),
             }))
         })
         .await?;
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("execution {exec_id}")))
+    let mut detail = found.ok_or_else(|| ApiError::not_found(format!("execution {exec_id}")))?;
+    let outcomes = &detail.execution.outcomes;
+    if outcomes.waiting + outcomes.running > 0 {
+        detail.waiting_for = waiting_for(&state, &detail).await;
+    }
+    Ok(Json(detail))
+}
+
+/// The targeted machines (named, or members of the targeted groups now) without a finished
+/// result, running ones included; for `all` only the running ones.
+async fn waiting_for(state: &AppState, detail: &ExecutionDetail) -> Vec<String> {
+    let targets = &detail.execution.targets;
+    let mut pcs: Vec<String> = targets
+        .iter()
+        .filter(|t| !t.starts_with("group:") && t.as_str() != "all")
+        .cloned()
+        .collect();
+    let groups: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| t.strip_prefix("group:"))
+        .collect();
+    if !groups.is_empty() {
+        match crate::desired::all_groups(&state.js).await {
+            Ok(all) => pcs.extend(
+                all.into_iter()
+                    .filter(|(_, of)| of.iter().any(|g| groups.contains(&g.as_str())))
+                    .map(|(pc, _)| pc),
+            ),
+            Err(err) => tracing::debug!(error = %format!("{err:#}"), "reading group members"),
+        }
+    }
+    let running = detail.results.iter().filter(|r| r.exit_code.is_none());
+    pcs.extend(running.map(|r| r.pc_id.clone()));
+    pcs.sort();
+    pcs.dedup();
+    pcs.retain(|pc| {
+        !detail
+            .results
+            .iter()
+            .any(|r| &r.pc_id == pc && r.exit_code.is_some())
+    });
+    pcs
 }
 
 /// Publishes `kill.<exec_id>`: every machine running that execution kills the whole process

@@ -237,6 +237,11 @@ async fn sign(
             ),
         ));
     }
+    // What the client says, cut short and made printable: it is only a hint.
+    let os_user: Option<String> = req
+        .os_user
+        .as_deref()
+        .map(|u| u.chars().filter(|c| !c.is_control()).take(64).collect());
     let signed = state.signer.sign(cmd, &req.target, Utc::now());
     let key_id = signed
         .signature
@@ -257,6 +262,7 @@ async fn sign(
             "script_sha256": script_digest(&cmd.script),
             "emergency": cmd.emergency,
             "key_id": key_id,
+            "os_user": os_user,
         }),
     )
     .await;

@@ -184,7 +184,18 @@ async fn list(
     _caller: Require<Viewer>,
 ) -> ApiResult<Json<Vec<ScheduleSummary>>> {
     let all = schedules::list(&state.js).await.map_err(unavailable)?;
-    Ok(Json(all.iter().map(|s| s.summary(next_fire(s))).collect()))
+    let last = state
+        .store
+        .read(|c| crate::store::executions::last_fires(c))
+        .await?;
+    Ok(Json(
+        all.iter()
+            .map(|s| ScheduleSummary {
+                last_fire: last.get(&s.id).copied(),
+                ..s.summary(next_fire(s))
+            })
+            .collect(),
+    ))
 }
 
 #[utoipa::path(

@@ -1,6 +1,7 @@
 //! AUDIT → `audit_log` (idempotent on the stream sequence). An `exec` event also (re)creates
 //! its `executions` row, so a wiped read model gets its executions back on replay; the
-//! `approval.*` events do the same for the two-person rule's requests and their decisions.
+//! `approval.*` events do the same for the two-person rule's requests and their decisions, and
+//! a break-glass `run` event makes its one-machine execution (job `_adhoc`).
 
 use kanade_protocol::approval::{self, ApprovalDecision, ApprovalRecord};
 use kanade_protocol::names;
@@ -43,6 +44,12 @@ impl Projection for Audit {
                 Ok(record) => store::executions::restore(tx, &record)?,
                 Err(err) => tracing::warn!(%err, "exec audit event without an execution record"),
             },
+            // A break-glass `kanade run` (the CLI records it straight on the broker): its
+            // execution appears like any other, job `_adhoc` on one machine, by its actor.
+            "run" => match break_glass_record(event) {
+                Some(record) => store::executions::restore(tx, &record)?,
+                None => tracing::warn!("run audit event without exec_id, request_id or target"),
+            },
             approval::ACTION_REQUEST => {
                 match serde_json::from_value::<ApprovalRecord>(event.payload.clone()) {
                     Ok(record) => store::approvals::insert(tx, &record)?,
@@ -69,4 +76,31 @@ impl Projection for Audit {
         }
         Ok(())
     }
+}
+
+/// The one-machine execution of a break-glass `run` event.
+fn break_glass_record(event: &AuditEvent) -> Option<ExecutionRecord> {
+    let field = |name: &str| {
+        event
+            .payload
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| subject::is_valid_token(v))
+            .map(str::to_owned)
+    };
+    let pc_id = event
+        .target
+        .clone()
+        .filter(|pc| subject::is_valid_pc_id(pc))?;
+    Some(ExecutionRecord {
+        exec_id: field("exec_id")?,
+        job_id: names::ADHOC_JOB_ID.to_owned(),
+        version: "0".to_owned(),
+        request_id: field("request_id")?,
+        initiated_by: event.actor.clone(),
+        initiated_at: event.occurred_at,
+        target_count: 1,
+        subjects: vec![subject::commands_pc(&pc_id)],
+        deadline_at: None,
+    })
 }

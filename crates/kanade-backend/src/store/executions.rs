@@ -219,7 +219,95 @@ pub fn recount(
 }
 
 const COLUMNS: &str = "exec_id, job_id, version, initiated_by, initiated_at, target_count,
-    success_count, failure_count, skipped_count, status";
+    success_count, failure_count, skipped_count, status, subjects, rollout_status IS NOT NULL";
+
+/// `commands.pc.web-1` → `web-1`, `commands.group.g` → `group:g`, `commands.all` → `all`.
+fn target_of(subject: &str) -> String {
+    if let Some(pc) = subject.strip_prefix("commands.pc.") {
+        pc.to_owned()
+    } else if let Some(group) = subject.strip_prefix("commands.group.") {
+        format!("group:{group}")
+    } else if subject == "commands.all" {
+        "all".to_owned()
+    } else {
+        subject.to_owned()
+    }
+}
+
+/// Counts `exec_id`'s runs by outcome (`outcome::classify` in SQL: a run stopped with exit -1
+/// is timed out or killed by what the agent wrote at the end of its stderr). Machines with no
+/// row are `waiting` while the execution can still hear from them, `not_reported` once it is
+/// over.
+pub fn outcomes(
+    conn: &Connection,
+    e: &ExecutionSummary,
+) -> rusqlite::Result<kanade_protocol::outcome::OutcomeCounts> {
+    use kanade_protocol::outcome::{KILLED_MARK, TIMED_OUT_MARK};
+    let mut c = kanade_protocol::outcome::OutcomeCounts::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT
+             COALESCE(SUM(reaped = 0 AND skipped = 0 AND exit_code = 0), 0),
+             COALESCE(SUM(reaped = 0 AND skipped = 0 AND exit_code = -1
+                 AND instr(substr(stderr, -400), ?2) > 0), 0),
+             COALESCE(SUM(reaped = 0 AND skipped = 0 AND exit_code = -1
+                 AND instr(substr(stderr, -400), ?2) = 0
+                 AND instr(substr(stderr, -400), ?3) > 0), 0),
+             COALESCE(SUM(reaped = 0 AND skipped = 1 AND exit_code IS NOT NULL), 0),
+             COALESCE(SUM(reaped = 1), 0),
+             COALESCE(SUM(reaped = 0 AND exit_code IS NULL), 0),
+             COUNT(*)
+         FROM execution_results WHERE exec_id = ?1",
+    )?;
+    let rows: i64;
+    (
+        c.ok,
+        c.timed_out,
+        c.killed,
+        c.skipped,
+        c.not_reported,
+        c.running,
+        rows,
+    ) = stmt.query_row(params![e.exec_id, TIMED_OUT_MARK, KILLED_MARK], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ))
+    })?;
+    c.failed = rows - c.ok - c.timed_out - c.killed - c.skipped - c.not_reported - c.running;
+    let missing = (e.target_count - rows).max(0);
+    if matches!(e.status.as_str(), "completed" | "expired") {
+        c.not_reported += missing;
+    } else if !matches!(e.status.as_str(), "rejected" | "awaiting_approval") {
+        c.waiting = missing;
+    }
+    if c.skipped > 0 {
+        let mut stmt = conn.prepare_cached(
+            "SELECT exit_code, COUNT(*) FROM execution_results
+             WHERE exec_id = ?1 AND reaped = 0 AND skipped = 1 AND exit_code IS NOT NULL
+             GROUP BY exit_code",
+        )?;
+        let by_code = stmt.query_map([&e.exec_id], |r| Ok((r.get::<_, i32>(0)?, r.get(1)?)))?;
+        for item in by_code {
+            let (code, n): (i32, i64) = item?;
+            *c.skip_reasons
+                .entry(kanade_protocol::outcome::skip_reason(code).to_owned())
+                .or_default() += n;
+        }
+    }
+    Ok(c)
+}
+
+/// Fills the counts by outcome and the worst outcome of `e`.
+fn with_outcomes(conn: &Connection, mut e: ExecutionSummary) -> rusqlite::Result<ExecutionSummary> {
+    e.outcomes = outcomes(conn, &e)?;
+    e.worst = e.outcomes.worst();
+    Ok(e)
+}
 
 fn summary(row: &Row<'_>) -> rusqlite::Result<ExecutionSummary> {
     Ok(ExecutionSummary {
@@ -233,6 +321,16 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<ExecutionSummary> {
         failure_count: row.get(7)?,
         skipped_count: row.get(8)?,
         status: row.get(9)?,
+        outcomes: Default::default(),
+        worst: None,
+        targets: row
+            .get::<_, Option<String>>(10)?
+            .and_then(|text| serde_json::from_str::<Vec<String>>(&text).ok())
+            .unwrap_or_default()
+            .iter()
+            .map(|s| target_of(s))
+            .collect(),
+        rollout: row.get(11)?,
     })
 }
 
@@ -275,6 +373,7 @@ pub fn list(
             ],
             summary,
         )?
+        .map(|e| with_outcomes(conn, e?))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Page {
         items,
@@ -290,7 +389,9 @@ pub fn get(conn: &Connection, exec_id: &str) -> rusqlite::Result<Option<Executio
         [exec_id],
         summary,
     )
-    .optional()
+    .optional()?
+    .map(|e| with_outcomes(conn, e))
+    .transpose()
 }
 
 /// Recreates an execution from its audit record when the row is missing (a replay after a
@@ -342,4 +443,31 @@ pub fn restore(
         [&r.exec_id],
     )?;
     Ok(())
+}
+
+/// When each schedule last fired: the newest execution initiated by `scheduler:<id>` (the
+/// backend's fires) or `agent:<id>` (agent-side schedules), by schedule id.
+pub fn last_fires(
+    conn: &Connection,
+) -> rusqlite::Result<std::collections::HashMap<String, DateTime<Utc>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT initiated_by, MAX(initiated_at) FROM executions
+         WHERE initiated_by LIKE 'scheduler:%' OR initiated_by LIKE 'agent:%'
+         GROUP BY initiated_by",
+    )?;
+    let mut out = std::collections::HashMap::new();
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (by, at) = row?;
+        let id = by
+            .split_once(':')
+            .map(|(_, id)| id)
+            .unwrap_or(&by)
+            .to_owned();
+        if let Some(at) = parse_ts(Some(at)) {
+            let slot = out.entry(id).or_insert(at);
+            *slot = (*slot).max(at);
+        }
+    }
+    Ok(out)
 }

@@ -162,10 +162,16 @@ pub fn set_hint_errors(
     Ok(())
 }
 
+/// The last column is the end of stderr of a run stopped with exit -1, where the agent says
+/// whether it timed out or was killed (`outcome::classify`).
 const COLUMNS: &str = "result_id, request_id, exec_id, pc_id, job_id, version, exit_code,
-    started_at, finished_at, recorded_at, skipped, reaped";
+    started_at, finished_at, recorded_at, skipped, reaped,
+    CASE WHEN exit_code = -1 AND reaped = 0 THEN substr(stderr, -400) ELSE '' END";
 
 fn summary(row: &Row<'_>) -> rusqlite::Result<ResultSummary> {
+    let tail: String = row.get(12)?;
+    let (outcome, outcome_note) =
+        kanade_protocol::outcome::classify(row.get(6)?, row.get(10)?, row.get(11)?, &tail);
     Ok(ResultSummary {
         result_id: row.get(0)?,
         request_id: row.get(1)?,
@@ -179,6 +185,8 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<ResultSummary> {
         recorded_at: parse_ts(row.get(9)?),
         skipped: row.get(10)?,
         reaped: row.get(11)?,
+        outcome,
+        outcome_note,
     })
 }
 
@@ -260,14 +268,14 @@ pub fn get(conn: &Connection, result_id: &str) -> rusqlite::Result<Option<Result
         |row| {
             Ok(ResultDetail {
                 summary: summary(row)?,
-                stdout: row.get(12)?,
-                stderr: row.get(13)?,
-                stdout_object: row.get(14)?,
-                stderr_object: row.get(15)?,
-                collect_object: row.get(17)?,
-                parent_result_id: row.get(18)?,
+                stdout: row.get(13)?,
+                stderr: row.get(14)?,
+                stdout_object: row.get(15)?,
+                stderr_object: row.get(16)?,
+                collect_object: row.get(18)?,
+                parent_result_id: row.get(19)?,
                 hint_errors: row
-                    .get::<_, Option<String>>(16)?
+                    .get::<_, Option<String>>(17)?
                     .and_then(|text| serde_json::from_str(&text).ok())
                     .unwrap_or_default(),
             })

@@ -25,6 +25,7 @@ mod inventory;
 mod keys;
 mod legacy_inventory;
 mod notifications;
+mod outcomes;
 mod openapi;
 mod projection;
 mod replicas;

@@ -49,6 +49,7 @@ impl ApiClient {
         let body = SignCommandRequest {
             command: command.clone(),
             target: target.to_owned(),
+            os_user: Some(crate::audit::os_user()),
         };
         let signed: SignCommandResponse = self
             .send(

@@ -18,6 +18,7 @@ use kanade_protocol::api::{
     frozen_exec_warning,
 };
 use kanade_protocol::duration::HumanDuration;
+use kanade_protocol::outcome::OutcomeCounts;
 use kanade_protocol::schedule::{Rollout, Wave};
 use kanade_protocol::{manifest, subject};
 use reqwest::StatusCode;
@@ -383,18 +384,33 @@ pub fn delivery_note(response: &ExecResponse) -> Option<String> {
 }
 
 pub fn summary_line(execution: &ExecutionSummary) -> String {
-    let missing = (execution.target_count.max(0) as u64).saturating_sub(reported(execution));
     format!(
-        "{} v{}: {} ok, {} failed, {} skipped, {} not reported, of {} ({})",
-        execution.job_id,
+        "{} v{}: {}, of {} ({})",
+        render::job_label(execution),
         execution.version,
-        execution.success_count,
-        execution.failure_count,
-        execution.skipped_count,
-        missing,
+        counts(execution).describe(),
         execution.target_count,
         execution.status
     )
+}
+
+/// The execution's runs by outcome; from the three counters when the backend is older and
+/// sends no `outcomes`.
+pub fn counts(execution: &ExecutionSummary) -> OutcomeCounts {
+    let c = &execution.outcomes;
+    if *c != OutcomeCounts::default() {
+        return c.clone();
+    }
+    let missing = (execution.target_count.max(0) as u64).saturating_sub(reported(execution));
+    let over = matches!(execution.status.as_str(), "completed" | "expired");
+    OutcomeCounts {
+        ok: execution.success_count,
+        failed: execution.failure_count,
+        skipped: execution.skipped_count,
+        not_reported: if over { missing as i64 } else { 0 },
+        waiting: if over { 0 } else { missing as i64 },
+        ..OutcomeCounts::default()
+    }
 }
 
 fn progress_bar(hidden: bool, target_count: i64) -> ProgressBar {
@@ -566,6 +582,10 @@ mod tests {
             failure_count: failed,
             skipped_count: skipped,
             status: status.into(),
+            outcomes: Default::default(),
+            worst: None,
+            targets: vec![],
+            rollout: false,
         }
     }
 
@@ -583,6 +603,7 @@ mod tests {
             execution: e,
             results: vec![],
             approval: None,
+            waiting_for: vec![],
         };
         assert!(!outcome_failed(&detail(execution(2, 2, 0, 0, "completed"))));
         assert!(outcome_failed(&detail(execution(2, 1, 1, 0, "completed"))));
@@ -590,7 +611,7 @@ mod tests {
         assert!(outcome_failed(&detail(execution(2, 1, 0, 0, "expired"))));
         assert_eq!(
             summary_line(&execution(3, 1, 1, 0, "expired")),
-            "hello v1: 1 ok, 1 failed, 0 skipped, 1 not reported, of 3 (expired)"
+            "hello v1: 1 ok, 1 failed, 1 not reported, of 3 (expired)"
         );
     }
 }

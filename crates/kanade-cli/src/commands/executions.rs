@@ -7,7 +7,7 @@ use kanade_protocol::api::ExecutionSummary;
 use crate::cli::{ExecutionArgs, ExecutionsArgs, Global};
 use crate::client::ExecutionQuery;
 use crate::commands::audit::parse_time_ago;
-use crate::commands::exec::{reported, summary_line};
+use crate::commands::exec::{counts, summary_line};
 use crate::commands::{Io, api_client, results};
 use crate::{BadInput, EXIT_OK, render};
 
@@ -30,14 +30,13 @@ pub async fn list(args: ExecutionsArgs, global: &Global, io: &mut Io<'_>) -> any
         return Ok(EXIT_OK);
     }
     if page.items.is_empty() {
-        io.print("no executions match\n")?;
+        io.print("none\n")?;
         return Ok(EXIT_OK);
     }
     let rows: Vec<Vec<String>> = page.items.iter().map(row).collect();
     io.print(&render::table(
         &[
-            "exec id", "job", "version", "by", "started", "status", "ok", "failed", "skipped",
-            "missing",
+            "exec id", "job", "version", "target", "by", "started", "status", "outcome",
         ],
         &rows,
     ))?;
@@ -62,12 +61,20 @@ pub async fn show(args: ExecutionArgs, global: &Global, io: &mut Io<'_>) -> anyh
     }
     let e = &detail.execution;
     io.print(&format!(
-        "{}\nstarted {} by {}\n{}\n",
+        "{}\nstarted {} by {}, sent to {}\n{}\n",
         e.exec_id,
         render::time(e.initiated_at),
         e.initiated_by,
+        targets(e),
         summary_line(e)
     ))?;
+    if !detail.waiting_for.is_empty() {
+        io.print(&format!(
+            "waiting for {} machine(s): {}\n",
+            detail.waiting_for.len(),
+            detail.waiting_for.join(", ")
+        ))?;
+    }
     if detail.results.is_empty() {
         io.print("no results yet\n")?;
     } else {
@@ -78,17 +85,23 @@ pub async fn show(args: ExecutionArgs, global: &Global, io: &mut Io<'_>) -> anyh
 }
 
 fn row(e: &ExecutionSummary) -> Vec<String> {
-    let missing = (e.target_count.max(0) as u64).saturating_sub(reported(e));
     vec![
         render::cell(&e.exec_id),
-        render::cell(&e.job_id),
+        render::cell(&render::job_label(e)),
         render::cell(&e.version),
+        render::cell(&targets(e)),
         render::cell(&e.initiated_by),
         render::time(e.initiated_at),
         render::cell(&e.status),
-        e.success_count.to_string(),
-        e.failure_count.to_string(),
-        e.skipped_count.to_string(),
-        missing.to_string(),
+        counts(e).describe(),
     ]
+}
+
+/// What it was sent to ("web-1, group:canary"), `-` when the backend does not say.
+fn targets(e: &ExecutionSummary) -> String {
+    match e.targets.len() {
+        0 => "-".to_owned(),
+        1..=3 => e.targets.join(", "),
+        n => format!("{}, … ({n})", e.targets[..2].join(", ")),
+    }
 }

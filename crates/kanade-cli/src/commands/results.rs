@@ -99,7 +99,7 @@ pub async fn summary_table(
                 render::cell(&result.pc_id),
                 render::exit_cell(result),
                 render::run_time(result.started_at, result.finished_at),
-                if result.skipped { "yes" } else { "" }.to_owned(),
+                render::outcome_cell(result),
                 preview,
                 result.result_id.clone(),
             ]
@@ -111,14 +111,14 @@ pub async fn summary_table(
                 render::cell(pc),
                 "-".to_owned(),
                 "-".to_owned(),
-                String::new(),
+                "not reported".to_owned(),
                 "(no result)".to_owned(),
                 String::new(),
             ]);
         }
     }
     render::table(
-        &["pc", "exit", "duration", "skipped", "output", "result"],
+        &["pc", "exit", "duration", "outcome", "output", "result"],
         &rows,
     )
 }

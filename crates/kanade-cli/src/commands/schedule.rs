@@ -59,12 +59,17 @@ pub async fn run(
                         render::cell(&s.job_id),
                         render::yes(s.enabled),
                         render::cell(&s.when),
+                        s.last_fire.map_or_else(|| "never".to_owned(), render::time),
                         next(s.next_fire),
                     ]
                 })
                 .collect();
+            if rows.is_empty() {
+                io.print("none\n")?;
+                return Ok(EXIT_OK);
+            }
             io.print(&render::table(
-                &["id", "job", "enabled", "when", "next fire"],
+                &["id", "job", "enabled", "when", "last fire", "next fire"],
                 &rows,
             ))?;
         }

@@ -377,20 +377,33 @@ async fn accounts_are_created_changed_and_deleted() {
             "UPDATED"
         ]
     );
-    assert_eq!(lines[1], ["admin", "admin", "2026-01-01T00:00:00Z"]);
+    // Booleans print "no", never a blank cell.
+    assert_eq!(
+        lines[1],
+        ["admin", "admin", "no", "no", "no", "2026-01-01T00:00:00Z"]
+    );
     assert_eq!(
         lines[2],
         [
             "bob",
             "operator",
+            "no",
             "yes",
+            "no",
             "bob@example.org",
             "2026-01-01T00:00:00Z"
         ]
     );
     assert_eq!(
         lines[3],
-        ["mfa-user", "viewer", "yes", "2026-01-01T00:00:00Z"]
+        [
+            "mfa-user",
+            "viewer",
+            "no",
+            "no",
+            "yes",
+            "2026-01-01T00:00:00Z"
+        ]
     );
     let bob_line = list.stdout.lines().nth(2).unwrap();
     let must_change_col = list

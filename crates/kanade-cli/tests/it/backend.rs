@@ -741,6 +741,12 @@ fn summary(exec_id: &str, pc: &str) -> ResultSummary {
         recorded_at: Some(now),
         skipped: false,
         reaped: false,
+        outcome: if pc == "bad" {
+            kanade_protocol::outcome::Outcome::Failed
+        } else {
+            kanade_protocol::outcome::Outcome::Ok
+        },
+        outcome_note: if pc == "bad" { "exit 3" } else { "ok" }.into(),
     }
 }
 
@@ -775,11 +781,16 @@ async fn execution(State(state): State<Shared>, Path(id): Path<String>) -> Respo
         failure_count: failures,
         skipped_count: 0,
         status: status.into(),
+        outcomes: Default::default(),
+        worst: None,
+        targets: pcs.clone(),
+        rollout: false,
     };
     Json(ExecutionDetail {
         execution,
         results,
         approval: None,
+        waiting_for: vec![],
     })
     .into_response()
 }
