@@ -1,7 +1,8 @@
 // A job's run history on its page: the recent executions with how each ended (coloured by
 // the worst outcome), when, who started it, and a link to the execution.
 
-import { useQuery } from '@tanstack/react-query'
+import { keepPreviousData, useQuery } from '@tanstack/react-query'
+import { useState } from 'react'
 import { Link } from 'react-router'
 import { api } from '../api/client'
 import type { ExecutionSummary, Page } from '../api/types'
@@ -10,13 +11,15 @@ import { runOutcome } from '../lib/runs'
 import { DataTable } from './DataTable'
 import { Badge, Card } from './ui'
 
-const SHOWN = 20
+const SIZE = 10
 
 export function JobRuns({ jobId }: { jobId: string }) {
+  const [page, setPage] = useState(0)
   const q = useQuery({
-    queryKey: ['executions', { job_id: jobId, limit: SHOWN }],
-    queryFn: ({ signal }) => api.get<Page<ExecutionSummary>>(`/api/executions?job_id=${encodeURIComponent(jobId)}&limit=${SHOWN}`, signal),
+    queryKey: ['executions', { job_id: jobId, page }],
+    queryFn: ({ signal }) => api.get<Page<ExecutionSummary>>(`/api/executions?job_id=${encodeURIComponent(jobId)}&limit=${SIZE}&offset=${page * SIZE}`, signal),
     refetchInterval: 10_000,
+    placeholderData: keepPreviousData,
   })
   const total = q.data?.total ?? 0
   return (
@@ -24,11 +27,9 @@ export function JobRuns({ jobId }: { jobId: string }) {
       title="Run history"
       className="job-runs"
       actions={
-        total > SHOWN ? (
-          <Link to={`/executions?job_id=${encodeURIComponent(jobId)}`}>All {total} runs</Link>
-        ) : q.data ? (
+        q.data ? (
           <span className="muted">
-            {total} run{total === 1 ? '' : 's'}
+            {total} run{total === 1 ? '' : 's'}, newest first
           </span>
         ) : undefined
       }
@@ -40,7 +41,13 @@ export function JobRuns({ jobId }: { jobId: string }) {
         loading={q.isPending}
         error={q.error}
         rowKey={(e) => e.exec_id}
-        pageSize={10}
+        server={{
+          total,
+          page,
+          pageSize: SIZE,
+          onPage: setPage,
+          exportAll: async () => (await api.get<Page<ExecutionSummary>>(`/api/executions?job_id=${encodeURIComponent(jobId)}&limit=500`)).items,
+        }}
         empty="This job has not run yet."
         columns={[
           {

@@ -236,6 +236,47 @@ async fn an_unset_field_shows_what_it_falls_back_to() {
         ("default", &json!("1m"))
     );
 
+    // A machine inherits from its groups too, not from its own scope.
+    for (path, body) in [
+        (
+            "/api/config/groups.lab",
+            json!({"host_perf_interval": "2m"}),
+        ),
+        ("/api/config/pcs.pc1", json!({"host_perf_interval": "5m"})),
+    ] {
+        let resp = b.http.patch(b.url(path)).json(&body).send().await.unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    }
+    let resp = b
+        .http
+        .put(b.url("/api/agents/pc1/groups/lab"))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "join lab: {}", resp.status());
+    let pc: Vec<Sourced> = viewer
+        .get(b.url("/api/config/pcs.pc1/inherited"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let host = source(&pc, "host_perf_interval");
+    assert_eq!(
+        (host.scope.as_str(), &host.value),
+        ("groups.lab", &json!("2m"))
+    );
+    assert_eq!(source(&pc, "heartbeat_interval").scope, "global");
+
+    for path in ["/api/config/global/inherited", "/api/schedules:preview"] {
+        let resp = match path.ends_with("preview") {
+            true => b.anon.post(b.url(path)).body("id: x").send().await.unwrap(),
+            false => b.anon.get(b.url(path)).send().await.unwrap(),
+        };
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+
     let resp = viewer
         .get(b.url("/api/config/users.x/inherited"))
         .send()
