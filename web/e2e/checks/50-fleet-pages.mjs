@@ -156,6 +156,11 @@ export async function run(ctx) {
     await shot(page, '50-agents-bulk-run')
     await run.getByRole('button', { name: /Run now|Run anyway/ }).click()
     await page.waitForURL(/\/executions\//, { timeout: T })
+    // The machine's own page lists the same facts.
+    await page.goto(`${base}/agents/${AGENT_ID}`)
+    const facts = page.locator('.card', { has: page.getByRole('heading', { name: 'Facts' }) })
+    await facts.getByText('Load (1, 5, 15 min)').waitFor()
+    await facts.getByText(/\d+\.\d\d \d+\.\d\d \d+\.\d\d/).waitFor()
   })
 
   await check('fleet pages: the Groups page creates a group from picked machines or from a search', async () => {

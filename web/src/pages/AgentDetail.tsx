@@ -18,6 +18,7 @@ import { TimeChart } from '../components/TimeChart'
 import { Badge, Card, ErrorBox, ExitBadge, KeyValues, OnlineBadge, errorText } from '../components/ui'
 import { useNow } from '../lib/clock'
 import { INVESTIGATION_DURATIONS, STOP_INVESTIGATION, investigationEnds, scopeLabel, sourceOf, startInvestigation } from '../lib/config'
+import { formatLoad, formatUptime } from '../lib/fleet'
 import { between, formatBytes, formatCountdown, formatDateTime, formatDuration, formatPct, formatRate, formatRelative, toMillis } from '../lib/format'
 import { toColumns } from '../lib/series'
 import { CheckBadge } from './Compliance'
@@ -427,6 +428,9 @@ export function AgentDetailPage() {
               items={[
                 ['Host name', a.hostname],
                 ['OS', `${a.os_family} ${a.os_version}`],
+                ['IP addresses', a.ip_addresses?.length ? a.ip_addresses.join(', ') : 'not reported'],
+                ['Uptime', formatUptime(a.uptime_secs, a.last_heartbeat, a.online)],
+                ['Load (1, 5, 15 min)', formatLoad(a.load_avg)],
                 ['Agent version', a.agent_version],
                 ['Last heartbeat', `${formatRelative(a.last_heartbeat)} (${formatDateTime(a.last_heartbeat)})`],
                 ['First seen', formatDateTime(a.first_seen)],

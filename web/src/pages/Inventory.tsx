@@ -390,7 +390,9 @@ const CHANGE_TONE: Record<string, 'ok' | 'bad' | 'warn'> = { added: 'ok', remove
 
 function History({ s, set }: { s: UrlState; set: SetUrl }) {
   const page = Number(s.page) || 0
-  const jobs = useJobs()
+  const inventoryJobs = useManifests()
+    .items.filter((m) => collectsFacts(m))
+    .map((m) => m.id)
   const filters = { pc_id: s.pc, job_id: s.job }
   const q = useQuery({
     queryKey: ['inventory', 'history', filters, page],
@@ -419,9 +421,10 @@ function History({ s, set }: { s: UrlState; set: SetUrl }) {
           <Debounced aria-label="Machine" placeholder="machine id" value={s.pc} onChange={(v) => set({ pc: v.trim(), page: null })} className="short" />
           <select aria-label="Job" value={s.job} onChange={(e) => set({ job: e.target.value, page: null })}>
             <option value="">every job</option>
-            {jobs.data?.map((j) => (
-              <option key={j.id} value={j.id}>
-                {j.id}
+            {s.job && !inventoryJobs.includes(s.job) && <option value={s.job}>{s.job}</option>}
+            {inventoryJobs.map((id) => (
+              <option key={id} value={id}>
+                {id}
               </option>
             ))}
           </select>
