@@ -221,6 +221,29 @@ export interface ExecutionSummary {
   failure_count: number
   skipped_count: number
   status: string
+  /** The runs counted by outcome; older backends send none. */
+  outcomes?: OutcomeCounts
+  /** The worst outcome counted; colour by this, not by `status`. */
+  worst?: Outcome | null
+  /** Machine ids, `group:<name>` or `all`. */
+  targets?: string[]
+  /** True for a wave rollout (only then is there a `/rollout`). */
+  rollout?: boolean
+}
+
+export type Outcome = 'ok' | 'running' | 'skipped' | 'killed' | 'not_reported' | 'timed_out' | 'failed'
+
+export interface OutcomeCounts {
+  ok: number
+  failed: number
+  timed_out: number
+  killed: number
+  skipped: number
+  not_reported: number
+  running: number
+  waiting: number
+  /** Skipped runs by reason ("revoked": 2). */
+  skip_reasons?: Record<string, number>
 }
 
 export interface ResultSummary {
@@ -236,10 +259,16 @@ export interface ResultSummary {
   recorded_at: string | null
   skipped: boolean
   reaped: boolean
+  /** How it ended; older backends send none. */
+  outcome?: Outcome
+  /** "timed out after 2s", "skipped: revoked", "exit 3". */
+  outcome_note?: string
 }
 
 export interface ExecutionDetail extends ExecutionSummary {
   results: ResultSummary[]
+  /** The targeted machines with no finished result yet (running ones included). */
+  waiting_for?: string[]
   /** Jobs with `require_approval: true`: the two-person request behind this execution. */
   approval?: Approval | null
 }
@@ -309,6 +338,8 @@ export interface ScheduleSummary {
   enabled: boolean
   when: string
   next_fire?: string | null
+  /** When it last fired (its newest execution). */
+  last_fire?: string | null
 }
 
 export interface ScheduleDetail {

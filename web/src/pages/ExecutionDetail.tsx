@@ -12,8 +12,10 @@ import { ApprovalCard } from '../components/ApprovalCard'
 import { DataTable } from '../components/DataTable'
 import { LiveOutput } from '../components/LiveOutput'
 import { Progress } from '../components/Progress'
-import { Badge, Card, ErrorBox, ExitBadge, KeyValues, StatusBadge, exitMeaning } from '../components/ui'
+import { ExecutionBadge, ResultOutcome } from '../components/Outcome'
+import { Badge, Card, ErrorBox, ExitBadge, KeyValues } from '../components/ui'
 import { between, formatDateTime, formatDuration, formatRelative } from '../lib/format'
+import { ADHOC_JOB_ID, countsOf, describeCounts, jobLabel, resultNote, targetsText } from '../lib/outcome'
 
 export function ExecutionDetailPage() {
   const { id = '' } = useParams()
@@ -28,16 +30,19 @@ export function ExecutionDetailPage() {
     queryKey: ['execution', id, 'rollout'],
     queryFn: ({ signal }) => api.get<RolloutProgress>(`/api/executions/${encodeURIComponent(id)}/rollout`, signal),
     retry: false,
+    // Only a wave rollout has one: no 404 probe for a plain run.
+    enabled: q.data?.rollout === true,
     refetchInterval: (query) => (query.state.data?.status === 'running' ? 10_000 : false),
   })
   const kill = useMutation({ mutationFn: () => api.post(`/api/executions/${encodeURIComponent(id)}/kill`) })
   const e = q.data
   const waiting = e ? Math.max(0, e.target_count - e.results.filter((r) => r.exit_code !== null).length) : 0
+  const waitingFor = e?.waiting_for ?? []
   return (
     <div className="page">
       <div className="page-head">
         <h1>
-          {e ? e.job_id : 'Execution'} {e && <StatusBadge status={e.status} />}
+          {e ? jobLabel(e) : 'Execution'} {e && <ExecutionBadge e={e} />}
         </h1>
         {e && can('operator') && ['pending', 'running'].includes(e.status) && (
           <button
@@ -60,11 +65,20 @@ export function ExecutionDetailPage() {
           <Card title="Overview">
             <KeyValues
               items={[
-                ['Job', <Link key="job" to={`/jobs/${encodeURIComponent(e.job_id)}`}>{`${e.job_id} (version ${e.version})`}</Link>],
+                [
+                  'Job',
+                  e.job_id === ADHOC_JOB_ID ? (
+                    'break-glass run (kanade run)'
+                  ) : (
+                    <Link key="job" to={`/jobs/${encodeURIComponent(e.job_id)}`}>{`${e.job_id} (version ${e.version})`}</Link>
+                  ),
+                ],
                 ['Fired by', e.initiated_by],
                 ['At', `${formatDateTime(e.initiated_at)} (${formatRelative(e.initiated_at)})`],
+                ['Target', targetsText(e)],
                 ['Machines targeted', e.target_count],
                 ['Progress', <Progress key="progress" e={e} />],
+                ['Outcome', <span key="outcome" data-testid="outcome-counts">{describeCounts(countsOf(e))}</span>],
                 ...(rollout.data
                   ? ([
                       [
@@ -79,7 +93,11 @@ export function ExecutionDetailPage() {
                 ['Execution id', <code key="executionid">{e.exec_id}</code>],
               ]}
             />
-            {waiting > 0 && e.status !== 'completed' && <p className="muted">Waiting for {waiting} machine(s)…</p>}
+            {waiting > 0 && e.status !== 'completed' && (
+              <p className="muted" data-testid="waiting-for">
+                Waiting for {waiting} machine(s){waitingFor.length > 0 && <>: {waitingFor.slice(0, 20).join(', ')}{waitingFor.length > 20 && ` and ${waitingFor.length - 20} more`}</>}…
+              </p>
+            )}
           </Card>
           {can('operator') && ['pending', 'running', 'unconfirmed'].includes(e.status) && <LiveOutput execId={e.exec_id} several={e.target_count !== 1} />}
           <Card title="Results">
@@ -93,7 +111,7 @@ export function ExecutionDetailPage() {
               columns={[
                 { key: 'pc_id', header: 'Machine', value: (r) => r.pc_id, render: (r) => <Link to={`/agents/${encodeURIComponent(r.pc_id)}`}>{r.pc_id}</Link> },
                 { key: 'exit_code', header: 'Exit', value: (r) => r.exit_code, render: (r) => <ExitBadge code={r.exit_code} skipped={r.skipped} reaped={r.reaped} /> },
-                { key: 'meaning', header: 'Meaning', value: (r) => exitMeaning(r.exit_code, r.skipped, r.reaped) },
+                { key: 'meaning', header: 'Outcome', value: (r) => resultNote(r), render: (r) => <ResultOutcome r={r} /> },
                 { key: 'started_at', header: 'Started', value: (r) => r.started_at, render: (r) => formatDateTime(r.started_at), wide: true },
                 { key: 'took', header: 'Took', value: (r) => between(r.started_at, r.finished_at), render: (r) => formatDuration(between(r.started_at, r.finished_at)), align: 'right' },
                 {

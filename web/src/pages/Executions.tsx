@@ -7,8 +7,9 @@ import { api } from '../api/client'
 import type { Approval, ExecutionSummary, Page } from '../api/types'
 import { DataTable } from '../components/DataTable'
 import { Progress } from '../components/Progress'
-import { StatusBadge } from '../components/ui'
+import { ExecutionBadge } from '../components/Outcome'
 import { formatDateTime, formatRelative } from '../lib/format'
+import { countsOf, describeCounts, jobLabel, targetsText } from '../lib/outcome'
 
 const WINDOW = 500
 
@@ -45,17 +46,16 @@ export function ExecutionsPage() {
         initialSort={{ key: 'initiated_at', dir: 'desc' }}
         empty="Nothing has been run yet."
         columns={[
-          { key: 'job_id', header: 'Job', value: (e) => e.job_id, render: (e) => <Link to={`/executions/${encodeURIComponent(e.exec_id)}`}>{e.job_id}</Link> },
-          { key: 'status', header: 'Status', value: (e) => e.status, render: (e) => <StatusBadge status={e.status} /> },
+          { key: 'job_id', header: 'Job', value: (e) => jobLabel(e), render: (e) => <Link to={`/executions/${encodeURIComponent(e.exec_id)}`}>{jobLabel(e)}</Link> },
+          { key: 'targets', header: 'Target', value: (e) => targetsText(e), wide: true },
+          { key: 'status', header: 'Status', value: (e) => e.status, render: (e) => <ExecutionBadge e={e} /> },
           {
             key: 'progress',
             header: 'Progress',
             value: (e) => (e.target_count ? (e.success_count + e.failure_count + e.skipped_count) / e.target_count : 0),
             render: (e) => <Progress e={e} />,
           },
-          { key: 'success_count', header: 'OK', value: (e) => e.success_count, align: 'right', wide: true },
-          { key: 'failure_count', header: 'Failed', value: (e) => e.failure_count, align: 'right', wide: true },
-          { key: 'skipped_count', header: 'Skipped', value: (e) => e.skipped_count, align: 'right', wide: true },
+          { key: 'outcomes', header: 'Outcome', value: (e) => describeCounts(countsOf(e)), wide: true },
           { key: 'initiated_by', header: 'By', value: (e) => e.initiated_by, wide: true },
           { key: 'initiated_at', header: 'Started', value: (e) => e.initiated_at, render: (e) => <span title={formatDateTime(e.initiated_at)}>{formatRelative(e.initiated_at)}</span> },
           { key: 'version', header: 'Version', value: (e) => e.version, wide: true },

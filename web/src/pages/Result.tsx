@@ -130,7 +130,7 @@ export function ResultPage() {
                 ['Job', <Link key="job" to={`/jobs/${encodeURIComponent(r.job_id)}`}>{`${r.job_id} (version ${r.version})`}</Link>],
                 ['Execution', <Link key="execution" to={`/executions/${encodeURIComponent(r.exec_id)}`}>{r.exec_id}</Link>],
                 ['Exit code', r.exit_code ?? '—'],
-                ['Meaning', exitMeaning(r.exit_code, r.skipped, r.reaped)],
+                ['Meaning', r.outcome_note || exitMeaning(r.exit_code, r.skipped, r.reaped)],
                 ['Started', formatDateTime(r.started_at)],
                 ['Finished', formatDateTime(r.finished_at)],
                 ['Took', formatDuration(between(r.started_at, r.finished_at))],
