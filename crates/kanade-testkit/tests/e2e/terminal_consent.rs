@@ -267,3 +267,71 @@ async fn consent_accepted_opens_declined_silent_or_nobody_refuses_and_all_is_aud
         assert_eq!(err.status().map(|s| s.as_u16()), Some(403), "{name} reads");
     }
 }
+
+/// `kanade <args>` against the system (auth disabled: the caller is an admin).
+async fn kanade(system: &System, args: &[&str]) -> (i32, String, String) {
+    let mut argv = vec![
+        "kanade".to_owned(),
+        "--backend-url".to_owned(),
+        system.base.clone(),
+    ];
+    argv.extend(args.iter().map(|s| (*s).to_owned()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kanade_cli::main_with_io(argv, &mut out, &mut err).await;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (code, text(&out), text(&err))
+}
+
+#[tokio::test]
+async fn kanade_shell_sessions_and_transcript_show_past_sessions() {
+    let system = System::start_without_auth(&["shell-past"]).await;
+    let (mut writer, mut reader) = system
+        .api
+        .open_terminal("shell-past", 24, 80)
+        .await
+        .unwrap();
+    let Some(TerminalEvent::Opened(session_id)) = next(&mut reader).await else {
+        panic!("not opened");
+    };
+    writer.input(b"echo pa''st-42\r").await.unwrap();
+    let mut seen = String::new();
+    while !seen.contains("past-42") {
+        match next(&mut reader).await {
+            Some(TerminalEvent::Output(bytes)) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            other => panic!("ended early: {other:?}"),
+        }
+    }
+    writer.input(b"exit 0\r").await.unwrap();
+    while let Some(TerminalEvent::Output(_)) = next(&mut reader).await {}
+    let api = &system.api;
+    wait_for("the session recorded", Duration::from_secs(20), || async {
+        api.terminal_sessions(Some("shell-past"))
+            .await
+            .is_ok_and(|l| {
+                l.iter()
+                    .any(|s| s.session_id == session_id && s.has_transcript)
+            })
+    })
+    .await;
+
+    let (code, out, err) = kanade(&system, &["shell", "sessions", "--pc", "shell-past"]).await;
+    assert_eq!(code, 0, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.contains(&session_id))
+        .unwrap_or_else(|| panic!("the session is listed: {out}"));
+    assert!(
+        row.contains("shell exited") && row.contains("shell-past"),
+        "{row}"
+    );
+
+    let (code, out, err) = kanade(&system, &["shell", "transcript", &session_id]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("past-42"), "{out}");
+
+    let (code, _, err) = kanade(&system, &["shell", "transcript", "no-such-session"]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("no-such-session"), "{err}");
+    let (code, _, err) = kanade(&system, &["shell"]).await;
+    assert_eq!(code, 2, "{err}");
+}
