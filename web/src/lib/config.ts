@@ -45,7 +45,7 @@ export function parseFieldValue(kind: FieldKind, text: string): Parsed {
     case 'duration': {
       // The server's grammar and its 3650-day cap, checked as it is typed.
       const d = parseDuration(t)
-      if (!d.ok) return { ok: false, error: d.outOfRange ? d.error : 'a duration such as 30s, 5m or 1h 30m, or a number of seconds' }
+      if (!d.ok) return { ok: false, error: d.error }
       return /^\d+$/.test(t) ? { ok: true, value: Number(t) } : { ok: true, value: t }
     }
     case 'count': {
