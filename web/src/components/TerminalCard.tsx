@@ -124,7 +124,7 @@ export function TerminalCard({ pcId }: { pcId: string }) {
       <p className="muted" data-testid="terminal-status">
         {status.state === 'idle' && 'A shell on this machine as the agent runs (root). The session is audited and its transcript kept.'}
         {status.state === 'connecting' && 'Connecting…'}
-        {status.state === 'waiting' && `Waiting for the user to accept… (${status.message}; up to ${status.timeoutSecs} s)`}
+        {status.state === 'waiting' && `Waiting for the user to accept… (${status.message.replace(/…$/, '')}, up to ${status.timeoutSecs} s)`}
         {status.state === 'refused' && `Refused: ${status.reason}`}
         {status.state === 'open' && `Session ${status.sessionId}`}
         {status.state === 'ended' && `Ended: ${status.reason}`}
