@@ -41,7 +41,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options every command takes, listed once under their own heading (after the command's own).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options (any command)")]
 pub struct Global {
     /// Backend base URL.
     #[arg(long, global = true, env = "KANADE_BACKEND_URL", default_value = DEFAULT_BACKEND_URL)]

@@ -292,13 +292,13 @@ async fn executions_list_newest_first_with_filters_and_execution_shows_one() {
     .await;
     assert_eq!(first_col(&out), [ids[1].as_str()], "{out}");
     let (_, out, _) = kanade(&system, &["executions", "--status", "expired"]).await;
-    assert_eq!(out, "no executions match\n");
+    assert_eq!(out, "none\n");
     let (code, _, err) = kanade(&system, &["executions", "--since", "yesterday"]).await;
     assert_eq!(code, 2, "{err}");
 
     let (code, out, err) = kanade(&system, &["execution", &ids[1]]).await;
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("other v1: 0 ok, 1 failed"), "{out}");
+    assert!(out.contains("other v1: 1 failed, of 1 (completed)"), "{out}");
     assert!(out.contains("pc-list"), "{out}");
     let (code, _, err) = kanade(&system, &["execution", "no-such-exec"]).await;
     assert_eq!(code, 1, "{err}");

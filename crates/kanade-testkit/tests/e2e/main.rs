@@ -13,6 +13,7 @@ mod liveness;
 mod reach;
 mod read_marks;
 mod signing;
+mod statuses;
 mod support;
 mod terminal;
 mod terminal_consent;
