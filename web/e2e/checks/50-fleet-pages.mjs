@@ -47,6 +47,13 @@ execute:
 
 export async function run(ctx) {
   const { page, base, admin, adminToken, apiAs, apiLogin, check, shot, assert, waitFor, AGENT_ID, T } = ctx
+  // Whatever these pages log as an error, beyond the failed requests provoked on purpose.
+  const consoleErrors = []
+  const onConsole = (m) => {
+    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (400|401|403|404|422)/.test(m.text())) consoleErrors.push(m.text())
+  }
+  page.on('console', onConsole)
+  page.on('pageerror', (e) => consoleErrors.push(String(e)))
   await ctx.signIn(adminToken)
   const post = async (yaml) => {
     const r = await fetch(`${base}/api/jobs`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/yaml' }, body: yaml })
@@ -185,5 +192,10 @@ export async function run(ctx) {
       assert(r.status < 300, `remove ${g}: ${r.status}`)
     }
     await waitFor('the agent back online', T, async () => (await admin('POST', `/api/agents/${AGENT_ID}/ping`)).body?.answered === true)
+  })
+
+  await check('fleet pages: nothing logged an error in the browser', async () => {
+    page.off('console', onConsole)
+    assert(consoleErrors.length === 0, `console errors:\n${consoleErrors.join('\n')}`)
   })
 }
