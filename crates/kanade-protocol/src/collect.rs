@@ -242,6 +242,17 @@ impl FinalizeSpec {
     }
 }
 
+/// Reads an optional value leniently: a shape that does not parse is `None` (the agent then
+/// refuses the command through `CommandExtras::unsupported` instead of dropping it unread).
+pub fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+}
+
 /// What a finalize step finds in `KANADE_COLLECT_RESULT` (the original's shape).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectOutcome {

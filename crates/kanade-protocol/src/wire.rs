@@ -22,6 +22,11 @@ pub struct CommandExtras {
     pub script_object_sha256: Option<String>,
     #[serde(default)]
     pub check: Option<serde_json::Value>,
+    /// As sent, to tell a `collect`/`finalize` this agent cannot read (refused) from none.
+    #[serde(default)]
+    pub collect: Option<serde_json::Value>,
+    #[serde(default)]
+    pub finalize: Option<serde_json::Value>,
 }
 
 impl CommandExtras {
@@ -35,6 +40,16 @@ impl CommandExtras {
         }
         if set(&self.check) {
             parts.push("check (a compliance check evaluated by the agent)");
+        }
+        let unreadable = |v: &Option<serde_json::Value>, read: fn(serde_json::Value) -> bool| {
+            v.as_ref().is_some_and(|v| !v.is_null() && !read(v.clone()))
+        };
+        if unreadable(&self.collect, |v| {
+            serde_json::from_value::<crate::collect::CollectHint>(v).is_ok()
+        }) || unreadable(&self.finalize, |v| {
+            serde_json::from_value::<crate::collect::FinalizeSpec>(v).is_ok()
+        }) {
+            parts.push("collect/finalize in a shape it cannot read");
         }
         (!parts.is_empty()).then(|| {
             format!(
@@ -103,11 +118,21 @@ pub struct Command {
     /// waiting `backoff_secs` between attempts; the result reports the last attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetrySpec>,
-    /// Zip the files the run lists on stdout and upload them to `collections` (signed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Zip the files the run lists on stdout and upload them to `collections` (signed). One
+    /// this agent cannot read decodes as `None` and the command is refused by
+    /// [`CommandExtras::unsupported`], never run without it.
+    #[serde(
+        default,
+        deserialize_with = "crate::collect::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub collect: Option<crate::collect::CollectHint>,
     /// A step run after a clean exit, reported as `<job>__finalize` (signed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::collect::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finalize: Option<crate::collect::FinalizeSpec>,
     /// Who signed it, for which subject, when, and the ed25519 signature over the canonical
     /// bytes (`signing::canonical_bytes`). Absent on unsigned commands.
@@ -472,10 +497,20 @@ mod tests {
         let plain: CommandExtras = serde_json::from_str(r#"{"id":"x","finalize":null}"#).unwrap();
         assert_eq!(plain.unsupported(), None);
         assert!(!plain.bypass_local_limit);
-        // collect/finalize are acted on now (`Command::collect`, `Command::finalize`).
-        let collect: CommandExtras =
-            serde_json::from_str(r#"{"collect":{"name":"logs"},"finalize":{}}"#).unwrap();
-        assert_eq!(collect.unsupported(), None);
+        // collect/finalize are acted on now (`Command::collect`, `Command::finalize`); only
+        // a shape this agent cannot read is refused.
+        let readable: CommandExtras = serde_json::from_str(
+            r#"{"collect":{"name":"logs"},"finalize":{"shell":"sh","script":"true"}}"#,
+        )
+        .unwrap();
+        assert_eq!(readable.unsupported(), None);
+        let odd = r#"{"id":"x","version":"1","request_id":"r","exec_id":"e","shell":"sh",
+            "script":"true","timeout_secs":5,"issued_at":"2026-01-01T00:00:00Z",
+            "collect":{"paths":["C:/logs"]}}"#;
+        let cmd: Command = serde_json::from_str(odd).expect("the command still decodes");
+        assert_eq!(cmd.collect, None);
+        let extras: CommandExtras = serde_json::from_str(odd).unwrap();
+        assert!(extras.unsupported().unwrap().contains("collect/finalize"));
     }
 
     #[test]

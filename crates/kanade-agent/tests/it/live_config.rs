@@ -207,8 +207,8 @@ async fn send_with(
 }
 
 /// The original's `bypass_local_limit` starts a run without waiting for a slot, and a command
-/// that needs `script_object`, `check`, `collect` or `finalize` is not run without them: it is
-/// skipped with exit 119 saying which.
+/// that needs `script_object`, `check`, or a `collect`/`finalize` in a shape this agent cannot
+/// read is not run without them: it is skipped with exit 119 saying which.
 #[tokio::test]
 async fn bypass_runs_beside_a_full_slot_and_unsupported_parts_are_refused_by_name() {
     let broker = Broker::start().await;

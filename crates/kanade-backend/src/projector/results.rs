@@ -70,9 +70,13 @@ impl Projection for Results {
         meta: Meta,
         effects: &mut Vec<Alert>,
     ) -> rusqlite::Result<()> {
-        let applied = match event.links.parent_result_id.is_some() {
-            // A finalize step's result is stored but not counted: the execution's counters
-            // count machines, and the run it follows was counted already.
+        let finalize = event.links.parent_result_id.is_some()
+            && event
+                .job_id
+                .ends_with(kanade_protocol::collect::FINALIZE_SUFFIX);
+        let applied = match finalize {
+            // A finalize step's result (`<job>__finalize` with a parent) is stored but not
+            // counted: the counters count machines, and the run it follows counted already.
             true => {
                 let mut uncounted = store::executions::Deltas::default();
                 store::results::apply_result_counting(tx, event, meta.published, &mut uncounted)?
