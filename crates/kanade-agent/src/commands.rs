@@ -1,6 +1,8 @@
 //! Commands in, results out: subscribe to this machine's command subjects (group subjects
 //! follow live membership changes), catch up (`replay`: the newest command per subject) at start, after every
-//! reconnect and after a group change, check the signature (`verify`), run each `request_id`
+//! reconnect, after a group change and every `catch_up_every` while connected (a leaf node
+//! whose uplink was down keeps its agents connected: only this finds what was sent
+//! meanwhile), check the signature (`verify`), run each `request_id`
 //! once, check the gates (version pin, revoke, deadline; the fleet freeze is not one:
 //! it holds only the backend's scheduled fires, never a command that reached the machine),
 //! apply jitter, wait for a slot under `max_local_concurrent`, decide whose account runs it
@@ -68,6 +70,8 @@ pub struct Env {
     /// Told of every result recorded (the local scheduler's completion memory).
     pub finished: Option<mpsc::UnboundedSender<crate::local_scheduler::Finished>>,
 }
+    /// How often to catch up while connected (`[agent] catch_up_every`); zero: never.
+    pub catch_up_every: Duration,
 
 /// Receives and dispatches commands until the agent stops, then waits (bounded) for running
 /// jobs to record their results.
@@ -136,8 +140,20 @@ pub async fn run(env: Env, seen: SeenRequests, mut local: mpsc::Receiver<Command
     let mut ticks = tokio::time::interval(TICK);
     loop {
         let connects = env.client.statistics().connects.load(Ordering::Relaxed);
+    // The first periodic look comes at a phase of its own per machine, so a fleet started
+    // at once does not look all at the same moment.
+    let mut periodic_at = (!env.catch_up_every.is_zero()).then(|| {
+        tokio::time::Instant::now() + env.catch_up_every + phase(&env.pc_id, env.catch_up_every)
+    });
         if connects != seen_connects {
             seen_connects = connects;
+        if let Some(at) = periodic_at
+            && !catch_up_due
+            && tokio::time::Instant::now() >= at
+        {
+            catch_up_due = true;
+            catch_up_at = at;
+        }
             catch_up_due = true;
             catch_up_at = tokio::time::Instant::now();
         }
@@ -159,6 +175,10 @@ pub async fn run(env: Env, seen: SeenRequests, mut local: mpsc::Receiver<Command
                     tracing::debug!(messages = n, "caught up on missed commands");
                 }
                 Err(err) => {
+                    if !env.catch_up_every.is_zero() {
+                        periodic_at = Some(tokio::time::Instant::now() + env.catch_up_every);
+                    }
+                    // Counts commands handled live before too (run once: `seen`).
                     let error = format!("{err:#}");
                     if catch_up_backoff.is_zero() {
                         tracing::warn!(error, "catch-up failed; retrying");
@@ -212,6 +232,15 @@ pub async fn run(env: Env, seen: SeenRequests, mut local: mpsc::Receiver<Command
 /// Waits (bounded) for running jobs to record their results.
 async fn wait_for_jobs(jobs: &mut JoinSet<()>) {
     let waited = tokio::time::timeout(JOBS_GRACE, async {
+/// A machine's own offset in `[0, every)`, the same on every start (FNV-1a of its id).
+fn phase(pc_id: &str, every: Duration) -> Duration {
+    let hash = pc_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let millis = every.as_millis().max(1) as u64;
+    Duration::from_millis(hash % millis)
+}
+
         while let Some(done) = jobs.join_next().await {
             log_job_end(done);
         }

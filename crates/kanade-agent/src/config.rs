@@ -47,6 +47,12 @@ pub struct AgentSection {
     /// The D-Bus bus where systemd-logind tells screen locks, for the `lock` / `unlock`
     /// triggers of agent-side schedules: `system` (the default), a D-Bus address, or `off`.
     pub logind_bus: String,
+    /// How often the agent looks for commands it missed while connected (a branch leaf node
+    /// that lost its uplink keeps its agents connected, so no reconnect triggers the
+    /// catch-up): one direct get per command subject, handled commands are not run again.
+    /// `0s` turns the periodic look off (catch-up then only at start, reconnect and group
+    /// change).
+    pub catch_up_every: HumanDuration,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -72,6 +78,7 @@ impl Default for AgentSection {
             heartbeat_interval: HumanDuration::from_secs(30),
             sessions_dir: PathBuf::from(crate::run_as::DEFAULT_SESSIONS_DIR),
             logind_bus: crate::screen_lock::SYSTEM_BUS.to_owned(),
+            catch_up_every: HumanDuration::from_secs(60),
         }
     }
 }

@@ -284,6 +284,7 @@ pub async fn serve(
         data_dir: data_dir.clone(),
         sessions_dir: config.agent.sessions_dir.clone(),
         finished: Some(finished_tx),
+        catch_up_every: config.agent.catch_up_every.0,
     };
     intake.spawn(commands::run(env, seen, fires_rx));
 

@@ -72,6 +72,13 @@ enum Command {
         /// Write it to this file (0600) instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The access configuration of a branch leaf node instead (its agents are let in by
+        /// this backend's callout through the hub; JetStream is the hub's).
+        #[arg(long)]
+        leaf: bool,
+        /// With `--leaf`: the hub's JetStream domain (`jetstream { domain: … }` on the hub).
+        #[arg(long, default_value = kanade_backend::access::keys::DEFAULT_HUB_DOMAIN)]
+        hub_domain: String,
     },
     /// Make an enrollment token with the backend's own broker credentials (no API session
     /// needed; for installers and scripts). Prints only the token text.
@@ -219,11 +226,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::BrokerConfig { out } => {
+        Command::BrokerConfig {
+            out,
+            leaf,
+            hub_domain,
+        } => {
             let config = BackendConfig::load(cli.config.as_deref())?;
             let keys =
                 kanade_backend::access::keys::BrokerKeys::load_or_create(&config.data_dir())?;
-            let text = keys.broker_config();
+            let text = match leaf {
+                true => keys.leaf_config(&hub_domain)?,
+                false => keys.broker_config(),
+            };
             match out {
                 Some(path) => {
                     kanade_backend::auth::secrets::write_private(&path, text.trim_end())?;

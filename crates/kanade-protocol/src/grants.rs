@@ -196,6 +196,16 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
         publish,
         subscribe,
         responses: true,
+    // The same JetStream calls through a leaf node: a branch's leaf runs no JetStream and
+    // maps `$JS.API.>` to the hub's domain (`$JS.<domain>.API.>`), and nats-server checks
+    // the grant on the mapped subject. `*` is the domain: the hub's is the only JetStream.
+    let via_domain: Vec<String> = publish
+        .iter()
+        .filter_map(|s| s.strip_prefix("$JS.API."))
+        .map(|rest| format!("$JS.*.API.{rest}"))
+        .collect();
+    publish.extend(via_domain);
+
     }
 }
 
@@ -305,6 +315,26 @@ mod tests {
     fn an_agent_reaches_its_own_subjects_only() {
         let grant = agent("pc1", &["lab".to_owned()]);
         for own in [
+    #[test]
+    fn through_a_leaf_node_an_agent_reaches_the_same_and_no_more() {
+        let grant = agent("pc1", &["lab".to_owned()]);
+        for subject in [
+            "$JS.hub.API.DIRECT.GET.EXEC.commands.pc.pc1",
+            "$JS.hub.API.STREAM.INFO.EXEC",
+            "$JS.hub.API.CONSUMER.CREATE.KV_agent_groups.w1.$KV.agent_groups.pc1",
+        ] {
+            assert!(allows(&grant.publish, subject), "{subject}");
+        }
+        for subject in [
+            "$JS.hub.API.DIRECT.GET.EXEC.commands.pc.pc2",
+            "$JS.hub.API.STREAM.DELETE.EXEC",
+            "$JS.hub.API.CONSUMER.CREATE.EXEC",
+            "$JS.a.b.API.STREAM.INFO.EXEC",
+        ] {
+            assert!(!allows(&grant.publish, subject), "{subject}");
+        }
+    }
+
             "heartbeat.pc1",
             "results.pc1.r1",
             "events.started.e1.pc1",

@@ -3,6 +3,8 @@
 //! own user (account `KANADE`, bypasses the callout, full access) and the system user
 //! (account `SYS`, lists and kicks connections). `broker_config` renders the nats-server
 //! configuration that ties them together; `kanade-backend broker-config` prints it.
+//! `leaf_config` renders a branch leaf node's: it runs no JetStream and no callout service of
+//! its own; both are the hub's, reached over its two leaf connections (see `leaf_config`).
 
 use std::path::Path;
 
@@ -17,6 +19,16 @@ pub const SYSTEM_SEED: &str = "broker_system.seed";
 /// The account every machine, operator and the backend live in.
 pub const ACCOUNT: &str = "KANADE";
 pub const SYSTEM_ACCOUNT: &str = "SYS";
+/// The hub account a leaf node's callout connection is bound to. nats-server refuses
+/// `$SYS.REQ.USER.AUTH` from any connection inside the callout account itself (so a leaf
+/// bound to `KANADE` cannot forward its callout requests), hence this account, which
+/// imports the callout subject from `KANADE` as a service and has no users.
+pub const LEAF_AUTH_ACCOUNT: &str = "LEAFAUTH";
+/// The callout account on a leaf node (bound to the hub's `LEAF_AUTH_ACCOUNT`).
+pub const LEAF_CALLOUT_ACCOUNT: &str = "AUTH";
+/// The JetStream domain of the hub cluster that `kanade-backend broker-config --leaf` assumes
+/// unless told otherwise (`jetstream { domain: hub }` on every hub node).
+pub const DEFAULT_HUB_DOMAIN: &str = "hub";
 
 /// The three keys, loaded (or made) from the data folder.
 pub struct BrokerKeys {
@@ -59,7 +71,13 @@ impl BrokerKeys {
             r#"# kanade broker access (made by `kanade-backend broker-config`): machines and operators are
 # let in by the backend's auth callout, each with its own subjects only.
 accounts {{
-  {ACCOUNT} {{ jetstream: enabled, users: [ {{ nkey: "{backend}" }} ] }}
+  {ACCOUNT} {{
+    jetstream: enabled
+    users: [ {{ nkey: "{backend}" }} ]
+    # Branch leaf nodes forward their callout requests through {LEAF_AUTH_ACCOUNT}.
+    exports: [ {{ service: "$SYS.REQ.USER.AUTH" }} ]
+  }}
+  {LEAF_AUTH_ACCOUNT} {{ imports: [ {{ service: {{ account: {ACCOUNT}, subject: "$SYS.REQ.USER.AUTH" }} }} ] }}
   {SYSTEM_ACCOUNT} {{ users: [ {{ nkey: "{system}" }} ] }}
 }}
 system_account: {SYSTEM_ACCOUNT}
@@ -73,6 +91,53 @@ authorization {{
 }}
 "#
         )
+    }
+}
+
+impl BrokerKeys {
+    /// The access configuration of a branch leaf node whose hub's JetStream domain is
+    /// `hub_domain`. Its agents connect to it and are let in by the backend's callout on the
+    /// hub, exactly as there: the leaf's callout account `AUTH` is bound (second leaf
+    /// remote) to the hub's `LEAFAUTH`, which imports the callout subject from `KANADE`. The
+    /// leaf runs no JetStream: `KANADE` maps `$JS.API.>` to `$JS.<hub_domain>.API.>`, so the
+    /// agents' JetStream calls reach the hub unchanged (the agent grant allows that form).
+    /// While the uplink is down, connected agents stay connected, new ones cannot be let in.
+    pub fn leaf_config(&self, hub_domain: &str) -> anyhow::Result<String> {
+        anyhow::ensure!(
+            !hub_domain.is_empty()
+                && hub_domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            "the hub's JetStream domain {hub_domain:?} must be letters, digits, '_' or '-'"
+        );
+        let (issuer, backend, system) = (
+            self.issuer.public_key(),
+            self.backend.public_key(),
+            self.system.public_key(),
+        );
+        Ok(format!(
+            r#"# kanade branch leaf node access (made by `kanade-backend broker-config --leaf`): the
+# hub's auth callout lets each machine in with its own subjects only; JetStream is the hub's
+# (domain "{hub_domain}").
+accounts {{
+  {ACCOUNT} {{
+    users: [ {{ nkey: "{backend}" }} ]
+    mappings: {{ "$JS.API.>": "$JS.{hub_domain}.API.>" }}
+  }}
+  {LEAF_CALLOUT_ACCOUNT} {{ }}
+  {SYSTEM_ACCOUNT} {{ users: [ {{ nkey: "{system}" }} ] }}
+}}
+system_account: {SYSTEM_ACCOUNT}
+authorization {{
+  timeout: 5
+  auth_callout {{
+    issuer: "{issuer}"
+    auth_users: [ "{backend}", "{system}" ]
+    account: {LEAF_CALLOUT_ACCOUNT}
+  }}
+}}
+"#
+        ))
     }
 }
 
