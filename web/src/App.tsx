@@ -15,6 +15,7 @@ const AccountsPage = lazy(() => import('./pages/Accounts').then((m) => ({ defaul
 const AgentDetailPage = lazy(() => import('./pages/AgentDetail').then((m) => ({ default: m.AgentDetailPage })))
 const AgentsPage = lazy(() => import('./pages/Agents').then((m) => ({ default: m.AgentsPage })))
 const AuditPage = lazy(() => import('./pages/Audit').then((m) => ({ default: m.AuditPage })))
+const CollectionsPage = lazy(() => import('./pages/Collections').then((m) => ({ default: m.CollectionsPage })))
 const TerminalSessionsPage = lazy(() => import('./pages/TerminalSessions').then((m) => ({ default: m.TerminalSessionsPage })))
 const ConfigPage = lazy(() => import('./pages/Config').then((m) => ({ default: m.ConfigPage })))
 const DashboardPage = lazy(() => import('./pages/Dashboard').then((m) => ({ default: m.DashboardPage })))
@@ -72,6 +73,7 @@ export function App() {
         <Route path="results/:id" element={<ResultPage />} />
         <Route path="audit" element={<AuditPage />} />
         <Route path="terminal-sessions" element={<TerminalSessionsPage />} />
+        <Route path="collections" element={<CollectionsPage />} />
         <Route path="accounts" element={<AccountsPage />} />
         <Route path="machines" element={<MachinesPage />} />
         <Route path="account" element={<MyAccountPage />} />

@@ -23,6 +23,7 @@ const NAV: { to: string; label: string; end?: boolean; admin?: boolean; operator
   { to: '/freeze', label: 'Freeze' },
   { to: '/audit', label: 'Audit log' },
   { to: '/terminal-sessions', label: 'Terminal sessions', admin: true },
+  { to: '/collections', label: 'Collections', operator: true },
   { to: '/machines', label: 'Machine access', operator: true },
   { to: '/accounts', label: 'Accounts', admin: true },
   { to: '/settings', label: 'Settings' },

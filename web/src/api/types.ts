@@ -295,6 +295,20 @@ export interface ResultDetail extends ResultSummary {
   stderr: string
   stdout_object?: string | null
   stderr_object?: string | null
+  /** Key of the bundle in `collections` the run's `collect` hint made. */
+  collect_object?: string | null
+  /** The run a finalize step (`<job>__finalize`) followed. */
+  parent_result_id?: string | null
+}
+
+/** One bundle in `collections` (`GET /api/collect/bundles`). */
+export interface BundleInfo {
+  key: string
+  pc_id: string
+  job_id: string
+  size: number
+  created_at: string
+  digest?: string | null
 }
 
 export interface AuditEntry {

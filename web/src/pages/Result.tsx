@@ -5,9 +5,9 @@
 // when it is recorded.
 
 import { useQuery } from '@tanstack/react-query'
-import { useState } from 'react'
+import { useState, type ReactNode } from 'react'
 import { Link, useParams } from 'react-router'
-import { api, getToken, toApiError } from '../api/client'
+import { api, getToken, qs, toApiError } from '../api/client'
 import type { ResultDetail } from '../api/types'
 import { useAuth } from '../auth'
 import { LiveOutput } from '../components/LiveOutput'
@@ -134,6 +134,19 @@ export function ResultPage() {
                 ['Started', formatDateTime(r.started_at)],
                 ['Finished', formatDateTime(r.finished_at)],
                 ['Took', formatDuration(between(r.started_at, r.finished_at))],
+                ...(r.collect_object
+                  ? [
+                      [
+                        'Bundle',
+                        <Link key="bundle" data-testid="result-bundle" to={`/collections${qs({ pc: r.pc_id, job: r.job_id })}`}>
+                          {r.collect_object}
+                        </Link>,
+                      ] as [string, ReactNode],
+                    ]
+                  : []),
+                ...(r.parent_result_id
+                  ? [['Follows', <Link key="parent" to={`/results/${encodeURIComponent(r.parent_result_id)}`}>{r.parent_result_id}</Link>] as [string, ReactNode]]
+                  : []),
               ]}
             />
           </Card>
