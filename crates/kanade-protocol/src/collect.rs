@@ -64,7 +64,7 @@ impl std::str::FromStr for ByteSize {
             _ => return Err(bad()),
         };
         let bytes = number * factor;
-        if !bytes.is_finite() || bytes < 0.0 || bytes > 1e15 {
+        if !bytes.is_finite() || !(0.0..=1e15).contains(&bytes) {
             return Err(bad());
         }
         Ok(ByteSize(bytes.round() as u64))

@@ -16,7 +16,7 @@ import { useUrlState } from '../lib/params'
 const KEYS = ['pc', 'job'] as const
 
 /** The path of a bundle: each part of its key encoded on its own. */
-export function bundlePath(key: string): string {
+function bundlePath(key: string): string {
   return `/api/collect/bundles/${key.split('/').map(encodeURIComponent).join('/')}`
 }
 
