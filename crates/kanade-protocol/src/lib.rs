@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod approval;
+pub mod collect;
 pub mod config;
 pub mod derived;
 pub mod duration;
@@ -20,9 +21,9 @@ pub mod logs;
 pub mod manifest;
 pub mod meta;
 pub mod names;
-pub mod outcome;
 #[cfg(feature = "openapi")]
 mod openapi;
+pub mod outcome;
 pub mod reach;
 pub mod saved;
 pub mod schedule;

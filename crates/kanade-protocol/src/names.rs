@@ -41,6 +41,8 @@ pub const KV_SAVED_SEARCHES: &str = "saved_searches";
 
 pub const OBJ_AGENT_RELEASES: &str = "agent_releases";
 pub const OBJ_RESULT_OUTPUT: &str = "result_output";
+/// Collected file bundles, `<pc_id>/<job_id>/<rfc3339>.zip` (see `collect`).
+pub const OBJ_COLLECTIONS: &str = "collections";
 pub const OBJ_TERMINAL_TRANSCRIPTS: &str = "terminal_transcripts";
 
 pub const CONSUMER_RESULTS: &str = "backend_results_projector";
@@ -284,6 +286,13 @@ pub const OBJECT_STORES: &[ObjectStoreSpec] = &[
         max_age: Duration::from_secs(30 * 24 * 3600),
         max_bytes: 4096 * MIB,
         description: "job output above the inline cap, by result id",
+    },
+    ObjectStoreSpec {
+        name: OBJ_COLLECTIONS,
+        // The backend applies `collect_retention_days` after this at boot and on save.
+        max_age: Duration::from_secs(30 * 24 * 3600),
+        max_bytes: 5 * 1024 * MIB,
+        description: "collected file bundles, by machine, job and time",
     },
     ObjectStoreSpec {
         name: OBJ_TERMINAL_TRANSCRIPTS,
