@@ -4,7 +4,8 @@
 //! (broker URL, CA, a single-use token) and the unit; the agent it installed then enrolls
 //! through the auth callout and shows up in the fleet. A download that does not match the
 //! SHA-256 in the script is refused before anything is written. Only an admin may make such a
-//! command.
+//! command. As root, the line also runs unchanged at the real paths inside a mount namespace
+//! whose /usr/bin, /etc and /var are fresh overlays, and the agent it installed enrolls.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -251,6 +252,165 @@ async fn the_printed_command_installs_an_agent_that_enrolls() {
     let tokens = system.api.enrollment_tokens().await.unwrap();
     let used = tokens.iter().find(|t| t.id == made.token.id).unwrap();
     assert_eq!(used.uses_left, 0, "{used:?}");
+}
+
+/// `sh -c script` in a private mount namespace where /usr/bin, /etc and /var are overlays whose
+/// writes land in `upper/{usr-bin,etc,var}`: the real paths, a fresh root, the host untouched.
+fn in_fresh_root(upper: &std::path::Path, script: &str) -> tokio::process::Command {
+    let mut mounts = String::new();
+    for (dir, name) in [("/usr/bin", "usr-bin"), ("/etc", "etc"), ("/var", "var")] {
+        let (u, w) = (upper.join(name), upper.join(format!("{name}.work")));
+        std::fs::create_dir_all(&u).unwrap();
+        std::fs::create_dir_all(&w).unwrap();
+        mounts.push_str(&format!(
+            "mount -t overlay overlay -o lowerdir={dir},upperdir={},workdir={} {dir} || exit 97\n",
+            u.display(),
+            w.display()
+        ));
+    }
+    let mut cmd = tokio::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!("{mounts}{script}"));
+    cmd
+}
+
+/// Root, `unshare` and overlay mounts: what `in_fresh_root` needs (CI runs as root).
+fn can_overlay(dir: &std::path::Path) -> bool {
+    if !which("unshare")
+        || !std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout == b"0\n")
+    {
+        return false;
+    }
+    let probe = dir.join("probe");
+    std::fs::create_dir_all(probe.join("u")).unwrap();
+    std::fs::create_dir_all(probe.join("w")).unwrap();
+    std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+        ])
+        .arg(format!(
+            "lowerdir=/etc,upperdir={},workdir={}",
+            probe.join("u").display(),
+            probe.join("w").display()
+        ))
+        .arg("/etc")
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The printed line itself, run as root without KANADE_INSTALL_ROOT: in a mount namespace whose
+/// /usr/bin, /etc and /var start as the host's and whose writes stay in the test's folder. The
+/// files land at the real paths with the right modes, and the agent started from them (in the
+/// same kind of namespace) enrolls and shows up in the fleet.
+#[tokio::test]
+async fn the_command_installs_at_the_real_paths_in_a_fresh_root() {
+    let system = System::start_zero_trust(&[]).await;
+    if !can_overlay(system.dir.path()) {
+        eprintln!("skipped: needs root, unshare and overlay mounts (CI has them)");
+        return;
+    }
+    let binary = std::fs::read(built_agent()).unwrap();
+    system
+        .api
+        .publish_release(
+            "9.9.9-e2e",
+            Some(&format!("linux-{}", std::env::consts::ARCH)),
+            binary.clone(),
+        )
+        .await
+        .unwrap();
+    let made = system
+        .api
+        .install_command(
+            &serde_json::from_value(serde_json::json!({
+                "group": "lab",
+                "expires": "10m",
+                "backend_url": system.base,
+                "nats_url": system.nats.url(),
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let upper = system.dir.path().join("fresh-root");
+    let out = in_fresh_root(&upper, &made.command)
+        .env("KANADE_INSTALL_START", "0")
+        .env("KANADE_AGENT_ID", "ns-pc")
+        .env_remove("KANADE_INSTALL_ROOT")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !std::path::Path::new("/usr/bin/kanade-agent").exists()
+            || std::fs::read("/usr/bin/kanade-agent").unwrap() != binary,
+        "the host's /usr/bin was not written"
+    );
+    let mode_of = |rel: &str| {
+        std::fs::metadata(upper.join(rel))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(
+        std::fs::read(upper.join("usr-bin/kanade-agent")).unwrap(),
+        binary
+    );
+    assert_eq!(mode_of("usr-bin/kanade-agent"), 0o755);
+    assert_eq!(mode_of("etc/kanade/agent.toml"), 0o600);
+    assert_eq!(mode_of("etc/kanade/ca.pem"), 0o644);
+    assert_eq!(mode_of("var/lib/kanade"), 0o700);
+    assert_eq!(mode_of("var/log/kanade"), 0o750);
+    let toml = std::fs::read_to_string(upper.join("etc/kanade/agent.toml")).unwrap();
+    for want in [
+        format!("nats_url = \"{}\"", system.nats.url()),
+        "nats_ca = \"/etc/kanade/ca.pem\"".to_owned(),
+        "data_dir = \"/var/lib/kanade/agent\"".to_owned(),
+        "enrollment_token = \"kanade".to_owned(),
+    ] {
+        assert!(toml.contains(&want), "{want} in:\n{toml}");
+    }
+    let unit =
+        std::fs::read_to_string(upper.join("etc/systemd/system/kanade-agent.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/bin/kanade-agent"), "{unit}");
+
+    // The machine runs what was installed, from the real paths.
+    let mut agent = in_fresh_root(&upper, "exec /usr/bin/kanade-agent")
+        .env("KANADE_AGENT_CONFIG", "/etc/kanade/agent.toml")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    system.wait_online(1).await;
+    let api = &system.api;
+    wait_for(
+        "ns-pc in group lab",
+        Duration::from_secs(30),
+        || async move {
+            api.agent_groups("ns-pc")
+                .await
+                .is_ok_and(|g| g.groups.iter().any(|g| g == "lab"))
+        },
+    )
+    .await;
+    let _ = agent.kill().await;
 }
 
 fn which(name: &str) -> bool {
