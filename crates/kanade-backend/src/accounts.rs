@@ -155,6 +155,7 @@ impl Accounts {
             created_at: now,
             updated_at: now,
             account_id: uuid::Uuid::new_v4().simple().to_string(),
+            recovery_codes: Vec::new(),
         };
         let bytes = serde_json::to_vec(&user).map_err(broker)?;
         match self
@@ -288,16 +289,71 @@ impl Accounts {
         .map(drop)
     }
 
-    /// Turns the pending secret into the active one (or clears MFA with `None`).
-    pub async fn set_totp(&self, username: &str, secret: Option<&str>) -> Result<(), AccountError> {
+    /// Turns the pending secret into the active one with `recovery` (hashes) as its recovery
+    /// codes, or clears MFA and its recovery codes with `None`.
+    pub async fn set_totp(
+        &self,
+        username: &str,
+        secret: Option<&str>,
+        recovery: Vec<String>,
+    ) -> Result<(), AccountError> {
         self.edit(username, |mut u| {
             u.totp_secret = secret.map(str::to_owned);
             u.totp_pending = None;
+            u.recovery_codes = if secret.is_some() {
+                recovery.clone()
+            } else {
+                Vec::new()
+            };
             u.updated_at = Utc::now();
             Ok(Some(u))
         })
         .await
         .map(drop)
+    }
+
+    /// Replaces the recovery codes (hashes) of an account with MFA on.
+    pub async fn set_recovery_codes(
+        &self,
+        username: &str,
+        hashes: Vec<String>,
+    ) -> Result<(), AccountError> {
+        self.edit(username, |mut u| {
+            if u.totp_secret.is_none() {
+                return Err(AccountError::Conflict("MFA is not enabled".to_owned()));
+            }
+            u.recovery_codes = hashes.clone();
+            u.updated_at = Utc::now();
+            Ok(Some(u))
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Spends the recovery code hashing to `hash`: true when the account had it unused (it is
+    /// gone now, by compare-and-set, so two sign-ins racing with one code cannot both win).
+    pub async fn use_recovery_code(
+        &self,
+        username: &str,
+        hash: &str,
+    ) -> Result<bool, AccountError> {
+        const UNKNOWN: &str = "no such unused recovery code";
+        let spent = self
+            .edit(username, |mut u| {
+                let before = u.recovery_codes.len();
+                u.recovery_codes.retain(|h| h != hash);
+                if u.recovery_codes.len() == before || u.totp_secret.is_none() {
+                    return Err(AccountError::Conflict(UNKNOWN.to_owned()));
+                }
+                u.updated_at = Utc::now();
+                Ok(Some(u))
+            })
+            .await;
+        match spent {
+            Ok(_) => Ok(true),
+            Err(AccountError::Conflict(msg)) if msg == UNKNOWN => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 
     /// Deletes the account (never the last enabled admin) and ends all its sessions.

@@ -8,6 +8,7 @@
 
 pub mod jwt;
 pub mod password;
+pub mod recovery;
 pub mod secrets;
 pub mod throttle;
 pub mod totp;

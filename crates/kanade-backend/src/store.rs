@@ -115,6 +115,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0013_process_disk_unknown.sql")),
         M::up(include_str!("../migrations/0014_check_history.sql")),
         M::up(include_str!("../migrations/0015_agent_host_facts.sql")),
+        M::up(include_str!("../migrations/0016_recovery_codes.sql")),
     ]))
 }
 

@@ -21,8 +21,8 @@ use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 mod approvals;
-mod collect;
 mod broker;
+mod collect;
 mod fleet;
 mod hints;
 mod install;
@@ -383,12 +383,27 @@ impl ApiClient {
             .await
     }
 
-    /// `POST /api/auth/mfa/verify`: enables MFA with the pending secret.
-    pub async fn mfa_verify(&self, code: &MfaCode) -> Result<(), ClientError> {
+    /// `POST /api/auth/mfa/verify`: enables MFA with the pending secret; its one-time recovery
+    /// codes (none from a backend older than them, which answers 204).
+    pub async fn mfa_verify(&self, code: &MfaCode) -> Result<Vec<String>, ClientError> {
         let request = self
             .request(Method::POST, &["api", "auth", "mfa", "verify"])
             .json(code);
-        self.send_empty(request).await
+        let (_, _, bytes) = self.send_raw(request).await?;
+        Ok(
+            serde_json::from_slice::<kanade_protocol::api::MfaRecoveryCodes>(&bytes)
+                .map(|r| r.recovery_codes)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// `POST /api/auth/mfa/recovery-codes`: new recovery codes (the old ones stop working).
+    pub async fn mfa_recovery_codes(&self, code: &MfaCode) -> Result<Vec<String>, ClientError> {
+        let request = self
+            .request(Method::POST, &["api", "auth", "mfa", "recovery-codes"])
+            .json(code);
+        let codes: kanade_protocol::api::MfaRecoveryCodes = self.send(request).await?;
+        Ok(codes.recovery_codes)
     }
 
     /// `POST /api/auth/mfa/disable`.

@@ -616,6 +616,15 @@ pub struct MfaCode {
     pub code: String,
 }
 
+/// The answer of `POST /api/auth/mfa/verify` and `/mfa/recovery-codes`: one-time codes, each
+/// usable once at sign-in in place of the authenticator code. Shown this once; only their
+/// hashes are kept, and a new set replaces the old one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MfaRecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
 /// One account as admins see it (never its secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1,6 +1,22 @@
 // Statuses that tell the truth (issue 17): an execution whose script timed out is red with
 // "timed out after 2s" (not a green "completed"), the machines still awaited are named, the
-// list has a Target and an Outcome column, and a plain run never probes /rollout.
+// list has a Target and an Outcome column, and a plain run never probes /rollout. Turning on
+// two-factor sign-in shows ten recovery codes once; each signs in once.
+
+import crypto from 'node:crypto'
+
+/** The current RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret. */
+function totp(secret) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+  let bits = ''
+  for (const c of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0')
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)))
+  const counter = Buffer.alloc(8)
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30_000)))
+  const mac = crypto.createHmac('sha1', key).update(counter).digest()
+  const off = mac[mac.length - 1] & 15
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000).padStart(6, '0')
+}
 
 export async function run(ctx) {
   const { page, base, admin, adminToken, check, shot, assert, waitFor, AGENT_ID, T } = ctx
@@ -74,5 +90,38 @@ export async function run(ctx) {
     const failTone = await row('st-fail').locator('.badge').first().getAttribute('class')
     assert(failTone.includes('bad') && !failTone.includes('ok'), `a completed run with a failure is not green: ${failTone}`)
     await shot(page, '20-executions-list')
+  })
+
+  await check('turning on two-factor sign-in shows ten recovery codes once; each signs in once', async () => {
+    const { apiAs, apiLogin } = ctx
+    const made = await admin('POST', '/api/accounts', { username: 'rcuser', password: 'rcuser-first-password-1', role: 'viewer' })
+    assert(made.status === 201, `create: ${made.status}`)
+    const first = apiAs(await apiLogin('rcuser', 'rcuser-first-password-1'))
+    const changed = await first('POST', '/api/auth/change-password', { current_password: 'rcuser-first-password-1', new_password: 'rcuser-second-password-1' })
+    assert(changed.status === 204, `change password: ${changed.status}`)
+    await ctx.signIn(await apiLogin('rcuser', 'rcuser-second-password-1'))
+    await page.goto(`${base}/account`)
+    await page.getByRole('button', { name: 'Set up an authenticator app' }).click()
+    const secret = (await page.locator('code.break').textContent()).trim()
+    await page.getByLabel('Code').fill(totp(secret))
+    await page.getByRole('button', { name: 'Turn on' }).click()
+    const box = page.getByTestId('recovery-codes')
+    await box.waitFor()
+    const codes = ((await box.locator('pre').textContent()) ?? '').split('\n').filter(Boolean)
+    assert(codes.length === 10, `ten codes: ${codes.length}`)
+    await shot(page, '20-recovery-codes')
+    const login = async (code) => {
+      const r = await fetch(`${base}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'rcuser', password: 'rcuser-second-password-1', totp: code }),
+      })
+      return r.status
+    }
+    assert((await login(codes[0])) === 200, 'a recovery code signs in')
+    assert((await login(codes[0])) === 401, 'a used recovery code fails the second time')
+    await page.reload()
+    assert((await page.getByTestId('recovery-codes').count()) === 0, 'the codes are not shown again')
+    await ctx.signIn(adminToken)
   })
 }

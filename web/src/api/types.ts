@@ -34,6 +34,11 @@ export interface MfaInit {
   otpauth_url: string
 }
 
+/** POST /api/auth/mfa/verify and /api/auth/mfa/recovery-codes: shown once. */
+export interface MfaRecoveryCodes {
+  recovery_codes: string[]
+}
+
 export interface Account {
   username: string
   role: Role

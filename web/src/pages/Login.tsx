@@ -70,18 +70,17 @@ export function LoginPage() {
             Authenticator code
             <input
               name="totp"
-              inputMode="numeric"
               autoComplete="one-time-code"
-              pattern="[0-9]{6}"
-              maxLength={6}
+              pattern="[0-9]{6}|[A-Za-z0-9 \-]{16,19}"
+              maxLength={19}
               required
               autoFocus
               value={totp}
-              onChange={(e) => setTotp(e.target.value.replace(/\D/g, ''))}
+              onChange={(e) => setTotp(e.target.value.replace(/[^A-Za-z0-9 -]/g, ''))}
               aria-describedby="totp-help"
             />
             <span id="totp-help" className="hint muted">
-              Enter the 6-digit code from your authenticator app.
+              Enter the 6-digit code from your authenticator app, or one of your recovery codes.
             </span>
           </label>
         )}

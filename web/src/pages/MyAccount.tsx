@@ -1,8 +1,9 @@
-// The signed-in user's own settings: password, and MFA enrolment with an authenticator app.
+// The signed-in user's own settings: password, and MFA enrolment with an authenticator app
+// (its one-time recovery codes are shown once, when turned on or made anew).
 
 import { useState, type FormEvent } from 'react'
 import { api } from '../api/client'
-import type { MfaInit } from '../api/types'
+import type { MfaInit, MfaRecoveryCodes } from '../api/types'
 import { useAuth } from '../auth'
 import { Card, errorText, KeyValues } from '../components/ui'
 import { ChangePasswordForm } from './ChangePassword'
@@ -12,11 +13,13 @@ function Mfa() {
   const [init, setInit] = useState<MfaInit | null>(null)
   const [code, setCode] = useState('')
   const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null)
+  const [codes, setCodes] = useState<string[]>([])
   const act = async (e: FormEvent, fn: () => Promise<unknown>, ok: string) => {
     e.preventDefault()
     setMsg(null)
     try {
-      await fn()
+      const answer = await fn()
+      setCodes((answer as MfaRecoveryCodes | null)?.recovery_codes ?? [])
       setMsg({ ok: true, text: ok })
       setInit(null)
       setCode('')
@@ -53,15 +56,32 @@ function Mfa() {
           </button>
         </form>
       )}
+      {codes.length > 0 && (
+        <div className="alert warn" data-testid="recovery-codes">
+          <p>
+            <strong>Recovery codes</strong>: each signs you in once in place of an app code. Keep them somewhere safe; they are not shown again.
+          </p>
+          <pre>{codes.join('\n')}</pre>
+        </div>
+      )}
       {me?.mfa_enabled && (
         <form className="stack" onSubmit={(e) => act(e, () => api.post('/api/auth/mfa/disable', { code }), 'Two-factor sign-in is off.')}>
           <label>
-            Current code (to turn it off)
+            Current code (to turn it off, or for new recovery codes)
             <input inputMode="numeric" autoComplete="one-time-code" maxLength={6} value={code} onChange={(e) => setCode(e.target.value.replace(/\D/g, ''))} />
           </label>
-          <button type="submit" className="btn danger">
-            Turn off
-          </button>
+          <div className="row">
+            <button type="submit" className="btn danger">
+              Turn off
+            </button>{' '}
+            <button
+              type="button"
+              className="btn"
+              onClick={(e) => act(e, () => api.post('/api/auth/mfa/recovery-codes', { code }), 'New recovery codes made; the old ones no longer work.')}
+            >
+              New recovery codes
+            </button>
+          </div>
         </form>
       )}
       {msg && (

@@ -11,13 +11,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use kanade_protocol::api::{
-    self, ChangePasswordRequest, LoginRequest, LoginResponse, Me, MfaCode, MfaInit, Role,
+    self, ChangePasswordRequest, LoginRequest, LoginResponse, Me, MfaCode, MfaInit,
+    MfaRecoveryCodes, Role,
 };
 use serde_json::json;
 
 use crate::audit;
 use crate::auth::throttle::Ticket;
-use crate::auth::{Caller, ClientAddr, Refusal, Require, SignedIn, Viewer, password, totp};
+use crate::auth::{
+    Caller, ClientAddr, Refusal, Require, SignedIn, Viewer, password, recovery, totp,
+};
 use crate::error::{ApiError, ApiResult, parse_json};
 use crate::state::AppState;
 use crate::store;
@@ -33,6 +36,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa_init))
         .routes(routes!(mfa_verify))
         .routes(routes!(mfa_disable))
+        .routes(routes!(mfa_recovery_codes))
 }
 
 fn failed() -> ApiError {
@@ -106,7 +110,10 @@ async fn login(
                 )
                 .into());
             }
-            Some(code) if !totp::check(secret, &user.username, code) => {
+            Some(code)
+                if !totp::check(secret, &user.username, code)
+                    && !recovery_code(&state, &user.username, &address, code).await? =>
+            {
                 ticket.failed();
                 audit_sign_in(&state, &user.username, &address, Some("invalid_totp")).await;
                 return Err(ApiError::new(
@@ -372,19 +379,59 @@ fn check_code(state: &AppState, caller: &Caller, secret: &str, code: &str) -> Re
     .into())
 }
 
-/// Makes `secret` the caller's active TOTP secret (or turns MFA off with `None`) and audits it.
+/// Makes `secret` the caller's active TOTP secret with fresh recovery codes (returned, to
+/// show once), or turns MFA off with `None` (its recovery codes die with it); audits it.
 async fn set_mfa(
     state: &AppState,
     caller: &crate::auth::Caller,
     secret: Option<String>,
     action: &str,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Vec<String>> {
+    let codes = match secret {
+        Some(_) => fresh_codes()?,
+        None => Vec::new(),
+    };
     state
         .accounts
-        .set_totp(&caller.username, secret.as_deref())
+        .set_totp(&caller.username, secret.as_deref(), hashes(&codes))
         .await?;
     audit::record(&state.js, caller, action, Some(&caller.username), json!({})).await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(codes)
+}
+
+fn fresh_codes() -> ApiResult<Vec<String>> {
+    recovery::generate().map_err(|e| ApiError::internal("making recovery codes", e))
+}
+
+fn hashes(codes: &[String]) -> Vec<String> {
+    codes.iter().filter_map(|c| recovery::hash(c)).collect()
+}
+
+/// At sign-in, `typed` in place of the TOTP code: true when it is one of the account's unused
+/// recovery codes, which is spent now (and audited).
+async fn recovery_code(
+    state: &AppState,
+    username: &str,
+    address: &str,
+    typed: &str,
+) -> Result<bool, ApiError> {
+    let Some(hash) = recovery::hash(typed) else {
+        return Ok(false);
+    };
+    let spent = state.accounts.use_recovery_code(username, &hash).await?;
+    if spent {
+        let mut who = crate::auth::Caller::system(username);
+        who.client_addr = Some(address.to_owned());
+        audit::record(
+            &state.js,
+            &who,
+            "account.mfa_recovery_code_used",
+            Some(username),
+            json!({}),
+        )
+        .await;
+    }
+    Ok(spent)
 }
 
 #[utoipa::path(
@@ -392,7 +439,7 @@ async fn set_mfa(
     path = "/api/auth/mfa/verify",
     request_body(content = MfaCode, content_type = "application/json"),
     responses(
-        (status = 204, description = "MFA is on"),
+        (status = 200, body = MfaRecoveryCodes, description = "MFA is on; its ten one-time recovery codes, shown this once"),
         (status = 404, body = kanade_protocol::api::ErrorBody, description = "The account is gone"),
         (status = 409, body = kanade_protocol::api::ErrorBody, description = "No enrolment was started"),
         (status = 422, body = kanade_protocol::api::ErrorBody, description = "The code does not match"),
@@ -403,7 +450,7 @@ async fn mfa_verify(
     State(state): State<AppState>,
     caller: Require<Viewer>,
     body: Bytes,
-) -> Result<StatusCode, Refusal> {
+) -> Result<Json<MfaRecoveryCodes>, Refusal> {
     let req: MfaCode = parse_json(&body)?;
     let user = own_account(&state, &caller).await?;
     let pending = user.totp_pending.ok_or_else(|| {
@@ -414,7 +461,8 @@ async fn mfa_verify(
         )
     })?;
     check_code(&state, &caller, &pending, &req.code)?;
-    Ok(set_mfa(&state, &caller, Some(pending), "account.mfa_enable").await?)
+    let recovery_codes = set_mfa(&state, &caller, Some(pending), "account.mfa_enable").await?;
+    Ok(Json(MfaRecoveryCodes { recovery_codes }))
 }
 
 #[utoipa::path(
@@ -444,5 +492,52 @@ async fn mfa_disable(
         )
     })?;
     check_code(&state, &caller, &secret, &req.code)?;
-    Ok(set_mfa(&state, &caller, None, "account.mfa_disable").await?)
+    set_mfa(&state, &caller, None, "account.mfa_disable").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// New recovery codes for the caller (the old ones stop working), after a current
+/// authenticator code; throttled like a sign-in.
+#[utoipa::path(
+    post,
+    path = "/api/auth/mfa/recovery-codes",
+    request_body(content = MfaCode, content_type = "application/json"),
+    responses(
+        (status = 200, body = MfaRecoveryCodes, description = "Ten new one-time recovery codes, shown this once; the old ones no longer work"),
+        (status = 404, body = kanade_protocol::api::ErrorBody, description = "The account is gone"),
+        (status = 409, body = kanade_protocol::api::ErrorBody, description = "MFA is not enabled"),
+        (status = 422, body = kanade_protocol::api::ErrorBody, description = "The code does not match"),
+        (status = 429, body = kanade_protocol::api::ErrorBody, description = "Too many failed secret checks for this account or address; wait and retry"),
+    ),
+)]
+async fn mfa_recovery_codes(
+    State(state): State<AppState>,
+    caller: Require<Viewer>,
+    body: Bytes,
+) -> Result<Json<MfaRecoveryCodes>, Refusal> {
+    let req: MfaCode = parse_json(&body)?;
+    let user = own_account(&state, &caller).await?;
+    let secret = user.totp_secret.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "mfa_not_enabled",
+            "MFA is not enabled",
+        )
+    })?;
+    check_code(&state, &caller, &secret, &req.code)?;
+    let recovery_codes = fresh_codes()?;
+    state
+        .accounts
+        .set_recovery_codes(&caller.username, hashes(&recovery_codes))
+        .await
+        .map_err(ApiError::from)?;
+    audit::record(
+        &state.js,
+        &caller,
+        "account.mfa_recovery_codes",
+        Some(&caller.username),
+        json!({}),
+    )
+    .await;
+    Ok(Json(MfaRecoveryCodes { recovery_codes }))
 }

@@ -25,6 +25,9 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     /// Random, given at creation, never reused: sessions name the account by it.
     pub account_id: String,
+    /// SHA-256 (hex) of each unused MFA recovery code (`auth::recovery`).
+    #[serde(default)]
+    pub recovery_codes: Vec<String>,
 }
 
 impl User {
@@ -43,7 +46,7 @@ impl User {
 }
 
 const COLUMNS: &str = "username, password_hash, role, disabled, must_change_pw, email, totp_secret,
-    totp_pending, created_at, updated_at, account_id";
+    totp_pending, created_at, updated_at, account_id, recovery_codes";
 
 fn user(row: &Row<'_>) -> rusqlite::Result<User> {
     let role: String = row.get(2)?;
@@ -59,6 +62,7 @@ fn user(row: &Row<'_>) -> rusqlite::Result<User> {
         created_at: parse_ts(row.get(8)?).unwrap_or_default(),
         updated_at: parse_ts(row.get(9)?).unwrap_or_default(),
         account_id: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
+        recovery_codes: serde_json::from_str(&row.get::<_, String>(11)?).unwrap_or_default(),
     })
 }
 
@@ -125,14 +129,14 @@ pub struct Session {
 pub fn apply_user(conn: &Connection, u: &User, rev: u64) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT INTO users ({COLUMNS}, kv_rev)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (username) DO UPDATE SET
              password_hash = excluded.password_hash, role = excluded.role,
              disabled = excluded.disabled, must_change_pw = excluded.must_change_pw,
              email = excluded.email, totp_secret = excluded.totp_secret,
              totp_pending = excluded.totp_pending, created_at = excluded.created_at,
              updated_at = excluded.updated_at, account_id = excluded.account_id,
-             kv_rev = excluded.kv_rev
+             recovery_codes = excluded.recovery_codes, kv_rev = excluded.kv_rev
          WHERE users.kv_rev IS NULL OR users.kv_rev < excluded.kv_rev"
     ))?;
     stmt.execute(params![
@@ -147,6 +151,7 @@ pub fn apply_user(conn: &Connection, u: &User, rev: u64) -> rusqlite::Result<()>
         ts(u.created_at),
         ts(u.updated_at),
         u.account_id,
+        serde_json::to_string(&u.recovery_codes).unwrap_or_else(|_| "[]".to_owned()),
         rev as i64
     ])?;
     Ok(())

@@ -28,6 +28,7 @@ mod notifications;
 mod outcomes;
 mod openapi;
 mod projection;
+mod recovery_codes;
 mod replicas;
 mod saved_searches;
 mod scheduler;

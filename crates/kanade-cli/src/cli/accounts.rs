@@ -130,4 +130,11 @@ pub enum MfaCommand {
         #[arg(long)]
         code: Option<String>,
     },
+    /// New one-time recovery codes (each signs in once in place of an authenticator code);
+    /// the old ones stop working.
+    RecoveryCodes {
+        /// The current authenticator code; asked for (or read from stdin) when not given.
+        #[arg(long)]
+        code: Option<String>,
+    },
 }

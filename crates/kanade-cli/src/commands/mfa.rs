@@ -1,6 +1,7 @@
 //! `kanade mfa enable|disable`: sign-in with an authenticator app (TOTP). `enable` asks the
 //! backend for a secret, shows it (and the otpauth URL for apps that import one), then asks for
-//! a code to prove the app has it; only then is MFA on. Codes are asked for at the terminal, or
+//! a code to prove the app has it; only then is MFA on, and its one-time recovery codes are
+//! printed (once; `recovery-codes` makes new ones). Codes are asked for at the terminal, or
 //! read from the first line of stdin when stdin is not a terminal.
 
 use anyhow::Context;
@@ -20,11 +21,17 @@ pub async fn run(command: MfaCommand, global: &Global, io: &mut Io<'_>) -> anyho
                 init.secret, init.otpauth_url
             ))?;
             let code = code(io, None)?;
-            client
+            let codes = client
                 .mfa_verify(&MfaCode { code })
                 .await
                 .context("checking the code")?;
+            print_codes(io, &codes)?;
             io.print("MFA is on: sign-ins now ask for a code from the app\n")?;
+        }
+        MfaCommand::RecoveryCodes { code: given } => {
+            let code = code(io, given)?;
+            let codes = client.mfa_recovery_codes(&MfaCode { code }).await?;
+            print_codes(io, &codes)?;
         }
         MfaCommand::Disable { code: given } => {
             let code = code(io, given)?;
@@ -33,6 +40,21 @@ pub async fn run(command: MfaCommand, global: &Global, io: &mut Io<'_>) -> anyho
         }
     }
     Ok(EXIT_OK)
+}
+
+/// The recovery codes, with what they are for; nothing when the backend sent none.
+fn print_codes(io: &mut Io<'_>, codes: &[String]) -> anyhow::Result<()> {
+    if codes.is_empty() {
+        return Ok(());
+    }
+    io.print(
+        "Recovery codes (each signs you in once instead of an app code; keep them somewhere \
+         safe, they are not shown again):\n",
+    )?;
+    for code in codes {
+        io.print(&format!("  {code}\n"))?;
+    }
+    Ok(())
 }
 
 /// `given`, else asked at the terminal, else the first line of stdin.

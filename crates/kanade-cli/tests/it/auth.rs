@@ -604,6 +604,9 @@ async fn mfa_is_enabled_with_a_code_and_disabled_again() {
             && enabled
                 .stdout
                 .contains("otpauth URL: otpauth://totp/kanade:admin?")
+            && enabled.stdout.contains(
+                "they are not shown again):\n  aaaa-bbbb-cccc-dddd\n  eeee-ffff-gggg-hhhh\n"
+            )
             && enabled
                 .stdout
                 .ends_with("MFA is on: sign-ins now ask for a code from the app\n"),

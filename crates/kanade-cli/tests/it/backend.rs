@@ -428,7 +428,8 @@ async fn mfa_verify(
     }
     user.mfa = true;
     user.mfa_pending = false;
-    StatusCode::NO_CONTENT.into_response()
+    Json(serde_json::json!({"recovery_codes": ["aaaa-bbbb-cccc-dddd", "eeee-ffff-gggg-hhhh"]}))
+        .into_response()
 }
 
 async fn mfa_disable(
