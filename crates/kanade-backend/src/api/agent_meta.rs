@@ -59,6 +59,14 @@ async fn replace(
     Path(pc_id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<AgentMeta>> {
+    // serde reads a struct from an array too, so `[]` would clear every attribute.
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "invalid JSON: the body must be an object such as {\"entries\": []}",
+        ));
+    }
     let meta: AgentMeta = parse_json(&body)?;
     let meta = meta.validated().map_err(|err| {
         let mut api = ApiError::new(

@@ -57,6 +57,12 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
     }
 }
 
+/// Longest string or blob a condition may build (`randomblob`, `printf`, `replace`...): one
+/// SQL function call is never interrupted by the progress handler, so without this a single
+/// call could allocate a gigabyte and run for a minute. 64 MiB is NATS's largest possible
+/// `max_payload`, so no stored value (every one came in a broker message) is longer.
+pub const MAX_VALUE_LEN: i32 = 64 * 1024 * 1024;
+
 /// A read-only connection to the database at `path` with the sandbox installed.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
@@ -64,6 +70,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.execute_batch("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;")?;
+    conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_LEN)?;
     conn.authorizer(Some(authorize))?;
     Ok(conn)
 }
@@ -113,6 +120,12 @@ fn run(conn: &Connection, sql: &str) -> Result<Vec<String>, Refused> {
                 "may only read inventory tables (explode tables, inventory_facts, inventory_history, check_status, agents)"
                     .to_owned(),
             )
+        }
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::TooBig => {
+            Refused(format!(
+                "builds a value longer than {} MiB; make it cheaper",
+                MAX_VALUE_LEN / (1024 * 1024)
+            ))
         }
         other => Refused(other.to_string()),
     })

@@ -1,0 +1,197 @@
+//! Reaching what is not yours: another user's saved search (operators touch only their own,
+//! admins any, viewers none), traversal keys on collected bundles (`..`, `%2e%2e`, absolute,
+//! NUL) that must neither read nor delete a stored bundle, and hostile terminal session ids
+//! and list filters. Each refusal is a 4xx, never a 5xx, and nothing changes.
+
+use kanade_protocol::names;
+use kanade_protocol::saved::SavedSearch;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::TestBackend;
+
+async fn listed(b: &TestBackend, client: &reqwest::Client) -> Vec<SavedSearch> {
+    let resp = client
+        .get(b.url("/api/saved-searches"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn hostile_users_cannot_see_or_delete_another_users_saved_search() {
+    let b = TestBackend::start().await;
+    let alice = b.account("alice", "operator").await;
+    let mallory = b.account("mallory", "operator").await;
+    let viewer = b.account("vera", "viewer").await;
+    let resp = alice
+        .post(b.url("/api/saved-searches"))
+        .json(&json!({"name": "Privé ünï", "query": "table=inv_apps&name__eq=vim"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let private: SavedSearch = resp.json().await.unwrap();
+    assert_eq!(private.name, "Privé ünï", "unicode names are kept as typed");
+
+    assert!(
+        listed(&b, &mallory).await.is_empty(),
+        "an unshared search leaked"
+    );
+    assert!(
+        listed(&b, &viewer).await.is_empty(),
+        "an unshared search leaked"
+    );
+    let path = format!("/api/saved-searches/{}", private.id);
+    let resp = mallory.delete(b.url(&path)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "another operator's");
+    let resp = viewer.delete(b.url(&path)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // Saving under the same name replaces only the caller's own.
+    let resp = mallory
+        .post(b.url("/api/saved-searches"))
+        .json(&json!({"name": "PRIVÉ ÜNÏ", "query": "table=inv_apps", "shared": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let theirs: SavedSearch = resp.json().await.unwrap();
+    assert_ne!(theirs.id, private.id);
+    let mine = listed(&b, &alice).await;
+    let kept = mine.iter().find(|s| s.id == private.id).unwrap();
+    assert_eq!(kept.query, "table=inv_apps&name__eq=vim", "untouched");
+    assert_eq!(kept.owner, "alice");
+
+    let resp = b.http.delete(b.url(&path)).send().await.unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "an admin deletes any"
+    );
+    assert_eq!(
+        listed(&b, &alice).await.len(),
+        1,
+        "only mallory's shared one"
+    );
+}
+
+#[tokio::test]
+async fn hostile_bundle_keys_neither_read_nor_delete_a_stored_bundle() {
+    let b = TestBackend::start().await;
+    let viewer = b.account("vera", "viewer").await;
+    let bucket = b.js.get_object_store(names::OBJ_COLLECTIONS).await.unwrap();
+    let key = "pc-1/collect-logs/2026-01-01T00:00:00Z.zip";
+    bucket
+        .put(key, &mut &b"PK\x05\x06 a real zip would be here"[..])
+        .await
+        .unwrap();
+    let url = |k: &str| b.url(&format!("/api/collect/bundles/{k}"));
+
+    let resp = viewer.get(url(key)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = viewer.delete(url(key)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = viewer
+        .get(b.url("/api/collect/bundles"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    // Bare `..` segments are resolved by the client's URL parser before sending, so the
+    // server only ever sees them percent-encoded.
+    let hostile = [
+        "%2e%2e/pc-1/collect-logs/2026-01-01T00:00:00Z.zip",
+        "pc-1/%2e%2e/collect-logs/2026-01-01T00:00:00Z.zip",
+        "pc-1%2fcollect-logs%2f..%2f2026-01-01T00:00:00Z.zip",
+        "%2Fetc/passwd/x.zip",
+        "/etc/passwd/x.zip",
+        "pc-1//2026-01-01T00:00:00Z.zip",
+        "pc-1/collect-logs/2026-01-01T00:00:00Z.zip%00",
+        "pc-1/collect-logs/2026-01-01T00:00:00Z.zip%00.zip",
+        "pc-1%5Ccollect-logs%5Cx.zip",
+        "pc-1/collect-logs/.",
+        "pc-1/collect-logs/..",
+        "*/collect-logs/2026-01-01T00:00:00Z.zip",
+        "pc-1/collect-logs/*",
+        "pc-1/collect-logs/>",
+        "pc-2/collect-logs/2026-01-01T00:00:00Z.zip",
+    ];
+    let mut failures = Vec::new();
+    for bad in hostile {
+        for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+            let status = b
+                .http
+                .request(method.clone(), url(bad))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            if !matches!(status.as_u16(), 400 | 404 | 405) {
+                failures.push(format!("{method} {bad}: {status}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    let resp = b.http.get(url(key)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "the bundle is still there");
+    let resp = b.http.delete(url(key)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = b.http.get(url(key)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn hostile_terminal_session_ids_and_filters_are_refused_as_4xx() {
+    let b = TestBackend::start().await;
+    let long = "x".repeat(5000);
+    let mut failures = Vec::new();
+    for id in [
+        long.as_str(),
+        "a%00b",
+        "..",
+        "%2e%2e",
+        "..%2f..%2fetc",
+        "*",
+        "%3E",
+        "a.b",
+        "%C3%BC",
+    ] {
+        let path = format!("/api/terminal-sessions/{id}/transcript");
+        let status = b.http.get(b.url(&path)).send().await.unwrap().status();
+        if !matches!(status.as_u16(), 400 | 404) {
+            failures.push(format!(
+                "transcript of {}: {status}",
+                &id[..id.len().min(12)]
+            ));
+        }
+    }
+    for query in [
+        "limit=abc",
+        "limit=-1",
+        "limit=99999999999999999999",
+        "pc_id=a%00b",
+        "pc_id=..%2F..",
+        "unknown=1",
+    ] {
+        let path = format!("/api/terminal-sessions?{query}");
+        let status = b.http.get(b.url(&path)).send().await.unwrap().status();
+        if status != StatusCode::BAD_REQUEST {
+            failures.push(format!("list with {query}: {status}"));
+        }
+    }
+    let operator = b.account("otto", "operator").await;
+    for path in [
+        "/api/terminal-sessions",
+        "/api/terminal-sessions/abc/transcript",
+    ] {
+        let status = operator.get(b.url(path)).send().await.unwrap().status();
+        if status != StatusCode::FORBIDDEN {
+            failures.push(format!("operator {path}: {status}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
