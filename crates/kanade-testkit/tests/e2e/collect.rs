@@ -153,6 +153,15 @@ async fn a_bundle_holds_the_files_byte_for_byte_and_finalize_follows_it() {
         "{}",
         main.stderr
     );
+    let violations: Vec<String> = system
+        .broker_violations()
+        .into_iter()
+        .filter(|v| v.contains("collections"))
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "the grant covers the upload: {violations:#?}"
+    );
 
     // Listed (filters too), downloaded whole, byte for byte.
     let listed = system
