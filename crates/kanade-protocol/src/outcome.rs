@@ -22,6 +22,8 @@ pub enum Outcome {
     Ok,
     /// Still running (no result yet).
     Running,
+    /// Ran fine, but a check it reports warned (or could not tell): not "all pass".
+    Warn,
     /// The agent did not run it (the exit code says why: 119–127).
     Skipped,
     /// An operator killed it (exit -1, `kanade kill`).
@@ -39,6 +41,7 @@ impl Outcome {
         match self {
             Outcome::Ok => "ok",
             Outcome::Running => "running",
+            Outcome::Warn => "warn",
             Outcome::Skipped => "skipped",
             Outcome::Killed => "killed",
             Outcome::NotReported => "not_reported",
@@ -116,18 +119,24 @@ pub struct OutcomeCounts {
     /// Skipped runs by reason ("revoked": 2).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skip_reasons: BTreeMap<String, i64>,
+    /// For a check job: its runs' check statuses (`ok`, `warn`, `fail`, `unknown`) counted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, i64>,
 }
 
 impl OutcomeCounts {
-    /// The worst outcome with a count: failed, timed out, not reported, killed, skipped,
-    /// then running/waiting, then ok; `None` when nothing was counted yet.
+    /// The worst outcome with a count: failed (a failed check too), timed out, not reported,
+    /// killed, skipped, warn (a check that warned or could not tell), then running/waiting,
+    /// then ok; `None` when nothing was counted yet.
     pub fn worst(&self) -> Option<Outcome> {
+        let check = |s: &str| self.checks.get(s).copied().unwrap_or(0);
         [
-            (Outcome::Failed, self.failed),
+            (Outcome::Failed, self.failed + check("fail")),
             (Outcome::TimedOut, self.timed_out),
             (Outcome::NotReported, self.not_reported),
             (Outcome::Killed, self.killed),
             (Outcome::Skipped, self.skipped),
+            (Outcome::Warn, check("warn") + check("unknown")),
             (Outcome::Running, self.running + self.waiting),
             (Outcome::Ok, self.ok),
         ]
@@ -172,10 +181,17 @@ impl OutcomeCounts {
         push(self.running, "running".into());
         push(self.waiting, "waiting".into());
         if parts.is_empty() {
-            "no results".to_owned()
-        } else {
-            parts.join(", ")
+            return "no results".to_owned();
         }
+        let mut text = parts.join(", ");
+        if !self.checks.is_empty() {
+            let checks: Vec<String> = ["ok", "warn", "fail", "unknown"]
+                .iter()
+                .filter_map(|s| self.checks.get(*s).map(|n| format!("{n} {s}")))
+                .collect();
+            text.push_str(&format!("; checks: {}", checks.join(", ")));
+        }
+        text
     }
 }
 
@@ -231,6 +247,17 @@ mod tests {
             "5 ok, 1 failed, 1 timed out, 1 skipped (revoked)"
         );
         assert_eq!(OutcomeCounts::default().worst(), None);
+        // Every run ok but a check warned: not "all pass".
+        let mut warned = OutcomeCounts {
+            ok: 2,
+            ..Default::default()
+        };
+        warned.checks.insert("ok".into(), 1);
+        warned.checks.insert("warn".into(), 1);
+        assert_eq!(warned.worst(), Some(Outcome::Warn));
+        assert_eq!(warned.describe(), "2 ok; checks: 1 ok, 1 warn");
+        warned.checks.insert("fail".into(), 1);
+        assert_eq!(warned.worst(), Some(Outcome::Failed));
         assert_eq!(OutcomeCounts::default().describe(), "no results");
     }
 }

@@ -236,7 +236,7 @@ export interface ExecutionSummary {
   rollout?: boolean
 }
 
-export type Outcome = 'ok' | 'running' | 'skipped' | 'killed' | 'not_reported' | 'timed_out' | 'failed'
+export type Outcome = 'ok' | 'running' | 'warn' | 'skipped' | 'killed' | 'not_reported' | 'timed_out' | 'failed'
 
 export interface OutcomeCounts {
   ok: number
@@ -249,6 +249,8 @@ export interface OutcomeCounts {
   waiting: number
   /** Skipped runs by reason ("revoked": 2). */
   skip_reasons?: Record<string, number>
+  /** A check job's check statuses counted (ok, warn, fail, unknown). */
+  checks?: Record<string, number>
 }
 
 export interface ResultSummary {

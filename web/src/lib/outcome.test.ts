@@ -24,6 +24,9 @@ describe('outcomes', () => {
     expect(toneOf(worstOf({ ...zero, ok: 5, timed_out: 1 }))).toBe('bad')
     expect(toneOf(worstOf({ ...zero, ok: 5, failed: 1, skipped: 1 }))).toBe('bad')
     expect(worstOf(zero)).toBeNull()
+    // Every run ok but a check warned: amber, not green.
+    expect(toneOf(worstOf({ ...zero, ok: 2, checks: { ok: 1, warn: 1 } }))).toBe('warn')
+    expect(describeCounts({ ...zero, ok: 2, checks: { ok: 1, warn: 1 } })).toBe('2 ok; checks: 1 ok, 1 warn')
   })
   it('says each count with skip reasons', () => {
     expect(describeCounts({ ...zero, ok: 2, failed: 1, timed_out: 1, skipped: 1, skip_reasons: { revoked: 1 }, waiting: 3 })).toBe(

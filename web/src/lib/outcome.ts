@@ -1,6 +1,7 @@
 // An execution's outcome in words and colour: counts by outcome (ok / failed / timed out /
-// killed / skipped with reason / not reported), coloured by the worst one — never green while
-// something failed — and break-glass runs named by their user instead of `_adhoc`.
+// killed / skipped with reason / not reported, and a check job's check statuses), coloured by
+// the worst one — never green while something failed or a check warned — and break-glass runs
+// named by their user instead of `_adhoc`.
 
 import type { ExecutionSummary, Outcome, OutcomeCounts, ResultSummary } from '../api/types'
 
@@ -19,12 +20,14 @@ export function countsOf(e: ExecutionSummary): OutcomeCounts {
 
 /** The worst outcome with a count, or null before any. */
 export function worstOf(c: OutcomeCounts): Outcome | null {
+  const check = (s: string) => c.checks?.[s] ?? 0
   const order: [Outcome, number][] = [
-    ['failed', c.failed],
+    ['failed', c.failed + check('fail')],
     ['timed_out', c.timed_out],
     ['not_reported', c.not_reported],
     ['killed', c.killed],
     ['skipped', c.skipped],
+    ['warn', check('warn') + check('unknown')],
     ['running', c.running + c.waiting],
     ['ok', c.ok],
   ]
@@ -41,6 +44,7 @@ export function toneOf(worst: Outcome | null | undefined): Tone {
       return 'bad'
     case 'killed':
     case 'skipped':
+    case 'warn':
       return 'warn'
     case 'running':
       return 'info'
@@ -66,7 +70,9 @@ export function describeCounts(c: OutcomeCounts): string {
   push(c.not_reported, 'not reported')
   push(c.running, 'running')
   push(c.waiting, 'waiting')
-  return parts.length ? parts.join(', ') : 'no results'
+  if (!parts.length) return 'no results'
+  const checks = ['ok', 'warn', 'fail', 'unknown'].filter((s) => c.checks?.[s] !== undefined).map((s) => `${c.checks?.[s]} ${s}`)
+  return parts.join(', ') + (checks.length ? `; checks: ${checks.join(', ')}` : '')
 }
 
 /** What an execution ran: the job, or "run by <user>" for a break-glass run. */

@@ -285,6 +285,16 @@ pub fn outcomes(
     } else if !matches!(e.status.as_str(), "rejected" | "awaiting_approval") {
         c.waiting = missing;
     }
+    let mut stmt = conn.prepare_cached(
+        "SELECT h.status, COUNT(*) FROM execution_results r
+         JOIN check_history h ON h.result_id = r.result_id
+         WHERE r.exec_id = ?1 GROUP BY h.status",
+    )?;
+    let by_status = stmt.query_map([&e.exec_id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+    for item in by_status {
+        let (status, n): (String, i64) = item?;
+        c.checks.insert(status, n);
+    }
     if c.skipped > 0 {
         let mut stmt = conn.prepare_cached(
             "SELECT exit_code, COUNT(*) FROM execution_results

@@ -246,3 +246,46 @@ async fn the_sign_audit_entry_carries_the_os_user() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_check_that_warns_is_not_all_pass() {
+    let b = TestBackend::start().await;
+    let resp = b
+        .http
+        .post(b.url("/api/jobs"))
+        .body(
+            "id: disk\nversion: 1\nexecute: {shell: sh, script: check-disk, timeout: 30s}\n\
+             check:\n  name: disk-free\n",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    let resp = b
+        .http
+        .post(b.url("/api/exec/disk"))
+        .json(&json!({"target": {"pcs": ["a", "b"]}, "allow_unknown": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let fired: ExecResponse = resp.json().await.unwrap();
+    for (pc, status) in [("a", "ok"), ("b", "warn")] {
+        let mut r = result_for(&fired, pc, 0);
+        r.job_id = "disk".into();
+        r.stdout = json!({"status": status, "detail": "x"}).to_string();
+        publish(&b, subject::results(&fired.request_id), &r).await;
+    }
+    wait_for("both checks counted", Duration::from_secs(10), || async {
+        let d = detail(&b, &fired.exec_id).await;
+        d.execution.outcomes.checks.values().sum::<i64>() == 2
+    })
+    .await;
+    let d = detail(&b, &fired.exec_id).await;
+    assert_eq!(d.execution.outcomes.ok, 2);
+    assert_eq!(d.execution.worst, Some(Outcome::Warn), "{d:?}");
+    assert_eq!(
+        d.execution.outcomes.describe(),
+        "2 ok; checks: 1 ok, 1 warn"
+    );
+}
