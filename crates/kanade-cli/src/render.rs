@@ -8,8 +8,13 @@ use kanade_protocol::names::exit_code;
 /// Longest cell before it is cut with `…`.
 pub const MAX_CELL: usize = 60;
 
-/// Left-aligned columns separated by two spaces, header first, no trailing blanks.
+/// Left-aligned columns separated by two spaces, header first, no trailing blanks; `none` for
+/// no rows.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    // A header over nothing reads like a failure to load; say there is nothing.
+    if rows.is_empty() {
+        return "none\n".to_owned();
+    }
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -215,6 +220,11 @@ pub fn exit_cell(result: &ResultSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_table_says_none() {
+        assert_eq!(table(&["id", "version"], &[]), "none\n");
+    }
 
     #[test]
     fn tables_align_on_the_widest_cell() {
