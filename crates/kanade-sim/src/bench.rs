@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod broker;
 pub mod connect;
 pub mod fanout;
 pub mod heartbeats;

@@ -15,13 +15,14 @@ const SCENARIOS: &[&str] = &[
     "agent",
     "replay",
     "connect",
+    "broker",
 ];
 
 /// Benchmarks of kanade against a real nats-server and the release backend.
 #[derive(Parser)]
 #[command(name = "kanade-bench", version)]
 struct Cli {
-    /// ingest, fanout, heartbeats, api, agent, replay, connect, or all.
+    /// ingest, fanout, heartbeats, api, agent, replay, connect, broker, or all.
     #[arg(default_value = "all")]
     scenarios: Vec<String>,
     /// Size factor (1.0 = the full sizes).
@@ -89,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
             "api" => bench::api::run(&env).await,
             "agent" => bench::agent::run(&env).await,
             "replay" => bench::replay::run(&env).await,
+            "broker" => bench::broker::run(&env).await,
             _ => bench::connect::run(&env).await,
         };
         let md = match outcome {
