@@ -23,6 +23,7 @@ mod group_defs;
 mod hostile_access;
 mod hostile_routes;
 mod hostile_sandbox;
+mod hostile_sweep;
 mod https;
 mod inventory;
 mod keys;
