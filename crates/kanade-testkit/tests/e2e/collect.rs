@@ -264,6 +264,18 @@ async fn a_bundle_holds_the_files_byte_for_byte_and_finalize_follows_it() {
 
     // An operator deletes it (audited); it is gone from the list and the store.
     system.api.delete_bundle(&key).await.unwrap();
+    let audit = kanade_cli::client::AuditQuery {
+        action: Some("collect.delete".into()),
+        ..Default::default()
+    };
+    wait_for("the delete audited", Duration::from_secs(20), || async {
+        api.list_audit(&audit).await.is_ok_and(|page| {
+            page.items
+                .iter()
+                .any(|e| e.target.as_deref() == Some(key.as_str()) && e.actor == "admin")
+        })
+    })
+    .await;
     assert!(
         system
             .api
