@@ -295,10 +295,7 @@ async fn wait(
                 let execution = &detail.execution;
                 bar.set_length(execution.target_count.max(0) as u64);
                 bar.set_position(reported(execution));
-                bar.set_message(format!(
-                    "{} failed, {} skipped",
-                    execution.failure_count, execution.skipped_count
-                ));
+                bar.set_message(progress_message(&detail));
                 if finished(execution) {
                     return Ok((detail, false));
                 }
@@ -410,6 +407,21 @@ pub fn counts(execution: &ExecutionSummary) -> OutcomeCounts {
         not_reported: if over { missing as i64 } else { 0 },
         waiting: if over { 0 } else { missing as i64 },
         ..OutcomeCounts::default()
+    }
+}
+
+/// The progress line's words: the counts by outcome, then who it still waits for by name.
+pub fn progress_message(detail: &ExecutionDetail) -> String {
+    let counts = counts(&detail.execution).describe();
+    match detail.waiting_for.as_slice() {
+        [] => counts,
+        few @ [_, _, _] | few @ [_, _] | few @ [_] => {
+            format!("{counts}; waiting for {}", few.join(", "))
+        }
+        [first, second, rest @ ..] => format!(
+            "{counts}; waiting for {first}, {second} and {} more",
+            rest.len()
+        ),
     }
 }
 
@@ -595,6 +607,25 @@ mod tests {
         assert!(finished(&execution(3, 1, 1, 1, "running")));
         assert!(finished(&execution(3, 1, 0, 0, "expired")));
         assert!(!finished(&execution(0, 0, 0, 0, "pending")));
+    }
+
+    #[test]
+    fn the_progress_names_who_it_waits_for() {
+        let mut detail = ExecutionDetail {
+            execution: execution(4, 1, 0, 0, "running"),
+            results: vec![],
+            approval: None,
+            waiting_for: strings(&["b", "c", "d"]),
+        };
+        assert_eq!(
+            progress_message(&detail),
+            "1 ok, 3 waiting; waiting for b, c, d"
+        );
+        detail.waiting_for.push("e".into());
+        assert_eq!(
+            progress_message(&detail),
+            "1 ok, 3 waiting; waiting for b, c and 2 more"
+        );
     }
 
     #[test]
