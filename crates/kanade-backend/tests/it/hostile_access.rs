@@ -1,7 +1,8 @@
 //! Reaching what is not yours: another user's saved search (operators touch only their own,
 //! admins any, viewers none), traversal keys on collected bundles (`..`, `%2e%2e`, absolute,
 //! NUL) that must neither read nor delete a stored bundle, and hostile terminal session ids
-//! and list filters. Each refusal is a 4xx, never a 5xx, and nothing changes.
+//! and list filters; only admins open a terminal or read its sessions. Each refusal is a
+//! 4xx, never a 5xx, and nothing changes.
 
 use kanade_protocol::names;
 use kanade_protocol::saved::SavedSearch;
@@ -184,13 +185,28 @@ async fn hostile_terminal_session_ids_and_filters_are_refused_as_4xx() {
         }
     }
     let operator = b.account("otto", "operator").await;
-    for path in [
-        "/api/terminal-sessions",
-        "/api/terminal-sessions/abc/transcript",
-    ] {
-        let status = operator.get(b.url(path)).send().await.unwrap().status();
-        if status != StatusCode::FORBIDDEN {
-            failures.push(format!("operator {path}: {status}"));
+    let viewer = b.account("vera", "viewer").await;
+    for (who, client) in [("operator", &operator), ("viewer", &viewer)] {
+        for path in [
+            "/api/terminal-sessions",
+            "/api/terminal-sessions/abc/transcript",
+            "/api/agents/pc-1/terminal",
+        ] {
+            // A real WebSocket handshake, so only the role can refuse it.
+            let status = client
+                .get(b.url(path))
+                .header("connection", "upgrade")
+                .header("upgrade", "websocket")
+                .header("sec-websocket-version", "13")
+                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+                .header("sec-websocket-protocol", "kanade.terminal")
+                .send()
+                .await
+                .unwrap()
+                .status();
+            if status != StatusCode::FORBIDDEN {
+                failures.push(format!("{who} {path}: {status}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
