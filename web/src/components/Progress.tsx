@@ -1,11 +1,15 @@
-// An execution's progress: finished runs of the machines targeted, split ok / failed / skipped.
+// An execution's progress: finished runs of the machines targeted, split ok / failed / skipped,
+// with the worst outcomes in words (timed out and killed runs are failures of the bar).
 
 import type { ExecutionSummary } from '../api/types'
+import { countsOf } from '../lib/outcome'
 
 export function Progress({ e }: { e: ExecutionSummary }) {
   const done = e.success_count + e.failure_count + e.skipped_count
   const total = Math.max(e.target_count, done, 1)
   const pct = (n: number) => `${(n / total) * 100}%`
+  const c = countsOf(e)
+  const plainFailed = e.outcomes ? c.failed : e.failure_count
   return (
     <div className="progress-wrap">
       <div
@@ -22,7 +26,10 @@ export function Progress({ e }: { e: ExecutionSummary }) {
       </div>
       <span className="progress-text" data-testid="progress-text">
         {done}/{e.target_count}
-        {e.failure_count > 0 && <span className="bad-text"> · {e.failure_count} failed</span>}
+        {plainFailed > 0 && <span className="bad-text"> · {plainFailed} failed</span>}
+        {c.timed_out > 0 && <span className="bad-text"> · {c.timed_out} timed out</span>}
+        {c.killed > 0 && <span className="warn-text"> · {c.killed} killed</span>}
+        {e.outcomes && c.not_reported > 0 && <span className="bad-text"> · {c.not_reported} not reported</span>}
         {e.skipped_count > 0 && <span className="warn-text"> · {e.skipped_count} skipped</span>}
       </span>
     </div>

@@ -13,7 +13,8 @@ import { TimeChart } from '../components/TimeChart'
 import { Card, ErrorBox, NotAvailable, Stat } from '../components/ui'
 import { formatDateTime, formatPct, formatRelative } from '../lib/format'
 import { presetRange, toColumns } from '../lib/series'
-import { StatusBadge } from '../components/ui'
+import { ExecutionBadge } from '../components/Outcome'
+import { jobLabel } from '../lib/outcome'
 
 const pctFmt = (v: number) => `${v.toFixed(0)} %`
 
@@ -133,7 +134,7 @@ export function DashboardPage() {
             <ul className="plain-list">
               {running.slice(0, 8).map((e) => (
                 <li key={e.exec_id}>
-                  <Link to={`/executions/${e.exec_id}`}>{e.job_id}</Link> <StatusBadge status={e.status} /> <span className="muted">{formatRelative(e.initiated_at)}</span>
+                  <Link to={`/executions/${e.exec_id}`}>{jobLabel(e)}</Link> <ExecutionBadge e={e} /> <span className="muted">{formatRelative(e.initiated_at)}</span>
                   <Progress e={e} />
                 </li>
               ))}
