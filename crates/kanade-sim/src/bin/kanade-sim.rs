@@ -86,6 +86,54 @@ struct Cli {
     /// Seconds between progress lines.
     #[arg(long, value_parser = spec::duration, default_value = "10s")]
     report_every: Duration,
+    /// Give every machine a broker connection of its own, with a real agent's subscriptions
+    /// and KV watches (kanade_sim::machines), to see what connected machines cost the
+    /// broker; each answers commands with one result, and does nothing else (no heartbeats).
+    /// Raises the open-file limit to its hard limit.
+    #[arg(long)]
+    one_connection_per_machine: bool,
+}
+
+/// `--one-connection-per-machine`: connects every machine, then holds the connections.
+async fn run_connected(cli: &Cli) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let limit = kanade_sim::machines::raise_fd_limit();
+    println!(
+        "kanade-sim: {} machines, one connection each, to {} (open-file limit {limit})",
+        cli.machines, cli.nats_url
+    );
+    let results = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let connects = futures::stream::iter(0..cli.machines).map(|i| {
+        let (url, results) = (cli.nats_url.clone(), results.clone());
+        let id = format!("{}{i:05}", cli.prefix);
+        async move { kanade_sim::machines::connect(&url, &id, true, results).await }
+    });
+    let mut connects = connects.buffer_unordered(64);
+    let mut fleet = Vec::with_capacity(cli.machines);
+    while let Some(machine) = connects.next().await {
+        fleet.push(machine?);
+    }
+    println!(
+        "{} connected in {:.1} s",
+        fleet.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let until = async {
+        match cli.duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = until => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    println!(
+        "results sent: {}",
+        results.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    Ok(())
 }
 
 #[tokio::main]
@@ -96,6 +144,9 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
+    if cli.one_connection_per_machine {
+        return run_connected(&cli).await;
+    }
     let config = FleetConfig {
         nats_url: cli.nats_url,
         machines: cli.machines,
