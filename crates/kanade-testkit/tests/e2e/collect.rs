@@ -262,8 +262,49 @@ async fn a_bundle_holds_the_files_byte_for_byte_and_finalize_follows_it() {
         assert_ne!(got.status(), 200);
     }
 
-    // An operator deletes it (audited); it is gone from the list and the store.
-    system.api.delete_bundle(&key).await.unwrap();
+    // The CLI: list, get (written whole), delete.
+    let config_dir = tempfile::tempdir().unwrap();
+    let cli = |args: Vec<String>| {
+        let mut argv: Vec<String> = ["kanade", "--backend-url", system.base.as_str()]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        argv.push("--config-dir".into());
+        argv.push(config_dir.path().display().to_string());
+        argv.extend(args);
+        argv
+    };
+    let words = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let mut stdin =
+        std::io::Cursor::new(format!("{}\n", crate::support::ADMIN_PASSWORD).into_bytes());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let login = cli(words(&["login", "--username", "admin", "--password-stdin"]));
+    let code = kanade_cli::main_with_io_stdin(login, &mut stdin, &mut out, &mut err).await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kanade_cli::main_with_io(
+        cli(words(&["collect", "list", "--pc", "pc-col"])),
+        &mut out,
+        &mut err,
+    )
+    .await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    assert!(String::from_utf8_lossy(&out).contains(&key));
+    let saved = dir.path().join("saved.zip");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let get = words(&["collect", "get", &key, "-o", saved.to_str().unwrap()]);
+    let code = kanade_cli::main_with_io(cli(get), &mut out, &mut err).await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    assert_eq!(std::fs::read(&saved).unwrap(), zipped);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let bad = words(&["collect", "get", "pc-col/../x.zip"]);
+    let code = kanade_cli::main_with_io(cli(bad), &mut out, &mut err).await;
+    assert_eq!(code, 2, "a bad key is refused before anything is sent");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let delete = words(&["collect", "delete", &key]);
+    let code = kanade_cli::main_with_io(cli(delete), &mut out, &mut err).await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    // Deleted (audited): it is gone from the list and the store.
     let audit = kanade_cli::client::AuditQuery {
         action: Some("collect.delete".into()),
         ..Default::default()
