@@ -173,14 +173,23 @@ fn print_result(detail: &ResultDetail, global: &Global, io: &mut Io<'_>) -> anyh
         ("stdout", &detail.stdout_object),
         ("stderr", &detail.stderr_object),
     ] {
-        if let Some(key) = key {
+        if key.is_some() {
+            let flag = if stream == "stderr" { " --stderr" } else { "" };
             io.note(&format!(
-                "({stream} was cut at the inline cap; the whole of it is object `{key}` in store result_output)"
+                "({stream} was cut at the inline cap; all of it: `kanade results output {}{flag}`)",
+                detail.summary.result_id
             ));
         }
     }
     let summary = &detail.summary;
     let ending = match summary.exit_code {
+        // The backend's words for how it ended ("timed out after 2s") when they say more.
+        Some(code)
+            if !matches!(summary.outcome_note.as_str(), "" | "ok")
+                && !summary.outcome_note.starts_with("exit") =>
+        {
+            format!("exit {code}, {}", summary.outcome_note)
+        }
         Some(code) => match render::exit_meaning(code, summary.skipped) {
             Some(meaning) => format!("exit {code}, {meaning}"),
             None => format!("exit {code}"),
