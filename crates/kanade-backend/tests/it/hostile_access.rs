@@ -1,11 +1,11 @@
 //! Reaching what is not yours: another user's saved search (operators touch only their own,
-//! admins any, viewers none), traversal keys on collected bundles (`..`, `%2e%2e`, absolute,
+//! admins any, viewers none; a parallel flood stops at the per-user limit), traversal keys on collected bundles (`..`, `%2e%2e`, absolute,
 //! NUL) that must neither read nor delete a stored bundle, and hostile terminal session ids
 //! and list filters; only admins open a terminal or read its sessions. Each refusal is a
 //! 4xx, never a 5xx, and nothing changes.
 
 use kanade_protocol::names;
-use kanade_protocol::saved::SavedSearch;
+use kanade_protocol::saved::{MAX_PER_USER, SavedSearch};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -304,4 +304,35 @@ async fn hostile_ids_and_queries_on_the_newer_routes_are_400_never_5xx() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn hostile_flood_of_parallel_saves_stops_at_the_per_user_limit() {
+    let b = TestBackend::start().await;
+    let flood = MAX_PER_USER + 20;
+    let statuses = futures::future::join_all((0..flood).map(|i| {
+        let b = &b;
+        async move {
+            b.http
+                .post(b.url("/api/saved-searches"))
+                .json(&json!({"name": format!("s{i}"), "query": "table=inv_apps"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    }))
+    .await;
+    let saved = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::UNPROCESSABLE_ENTITY),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        saved, MAX_PER_USER,
+        "every save under the limit lands, none past it"
+    );
+    assert_eq!(listed(&b, &b.http).await.len(), MAX_PER_USER);
 }
