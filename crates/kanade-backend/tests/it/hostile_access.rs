@@ -1,8 +1,8 @@
 //! Reaching what is not yours: another user's saved search (operators touch only their own,
-//! admins any, viewers none; a parallel flood stops at the per-user limit), traversal keys on collected bundles (`..`, `%2e%2e`, absolute,
-//! NUL) that must neither read nor delete a stored bundle, and hostile terminal session ids
-//! and list filters; only admins open a terminal or read its sessions. Each refusal is a
-//! 4xx, never a 5xx, and nothing changes.
+//! admins any, viewers none; a parallel flood stops at the per-user limit), traversal keys
+//! on collected bundles (`..`, `%2e%2e`, absolute, NUL) that must neither read nor delete a
+//! stored bundle, and hostile terminal session ids and list filters; only admins open a
+//! terminal or read its sessions. Each refusal is a 4xx, never a 5xx, and nothing changes.
 
 use kanade_protocol::names;
 use kanade_protocol::saved::{MAX_PER_USER, SavedSearch};
