@@ -154,7 +154,7 @@ pub async fn run(env: &Env) -> anyhow::Result<String> {
     let mut md = String::new();
     writeln!(
         md,
-        "### broker: one connection per machine\n\n\
+        "### 8. Broker cost of connected machines (one connection each)\n\n\
          nats-server alone, each simulated machine on its own connection with a real agent's \
          subscriptions (8 core ones) and KV watches ({WATCHES_PER_MACHINE} ordered consumers; \
          the agent creates no durable one). Idle is read over {} s; the fan-out is one command \
