@@ -1113,6 +1113,30 @@ pub struct ComplianceSummary {
     pub failing: Vec<String>,
 }
 
+/// `GET /api/compliance/{check}/trend`: one UTC day of a check, counting each machine that
+/// reported that day once, by its last result of the day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckTrendDay {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    pub ok: u64,
+    pub warn: u64,
+    pub fail: u64,
+    pub unknown: u64,
+}
+
+/// `GET /api/compliance/{check}/trend`: the check's days with results, oldest first (days
+/// without any result are left out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckTrend {
+    pub check_name: String,
+    /// How many days back the answer reaches (today included).
+    pub days: u32,
+    pub points: Vec<CheckTrendDay>,
+}
+
 /// `POST /api/notifications`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -1156,30 +1180,6 @@ impl NotificationRequest {
         if self.expires_at.is_some_and(|at| at <= now) {
             return Err(invalid("expires_at", "is already in the past"));
         }
-/// `GET /api/compliance/{check}/trend`: one UTC day of a check, counting each machine that
-/// reported that day once, by its last result of the day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct CheckTrendDay {
-    /// The UTC day, `YYYY-MM-DD`.
-    pub day: String,
-    pub ok: u64,
-    pub warn: u64,
-    pub fail: u64,
-    pub unknown: u64,
-}
-
-/// `GET /api/compliance/{check}/trend`: the check's days with results, oldest first (days
-/// without any result are left out).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct CheckTrend {
-    pub check_name: String,
-    /// How many days back the answer reaches (today included).
-    pub days: u32,
-    pub points: Vec<CheckTrendDay>,
-}
-
         self.target.validate()
     }
 }
