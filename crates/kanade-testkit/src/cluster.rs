@@ -74,6 +74,7 @@ listen: 127.0.0.1:{port}
 jetstream {{
   store_dir: "{store}"
   max_file_store: {max}
+  limits {{ default_max_consumers: -1 }}
 }}
 {tls_block}cluster {{
   name: kanade

@@ -174,7 +174,9 @@ impl NatsServer {
             None => String::new(),
         };
         if let Some(bytes) = self.max_file_store {
-            conf.push_str(&format!("\njetstream {{\n  max_file_store: {bytes}\n}}\n"));
+            conf.push_str(&format!(
+                "\njetstream {{\n  max_file_store: {bytes}\n  limits {{ default_max_consumers: -1 }}\n}}\n"
+            ));
         }
         if !conf.is_empty() {
             let effective = self.store.path().join("effective.conf");

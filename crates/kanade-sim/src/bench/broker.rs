@@ -59,7 +59,7 @@ pub async fn run(env: &Env) -> anyhow::Result<String> {
             // for more than nats-server 2.15's default of 1,000 consumers per stream: every
             // agent watches `command_keys`, `schedules`, `jobs`, … (deploy/examples/broker.conf).
             config: Some(
-                "jetstream {\n  max_file_store: 64GB\n  limits { default_max_consumers: 1000000 }\n}\n"
+                "jetstream {\n  max_file_store: 64GB\n  limits { default_max_consumers: -1 }\n}\n"
                     .to_owned(),
             ),
             ..NatsOptions::default()
