@@ -192,10 +192,6 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
     publish.push(format!("$O.{}.C.>", names::OBJ_COLLECTIONS));
     publish.push(format!("$O.{}.M.>", names::OBJ_COLLECTIONS));
 
-    Permissions {
-        publish,
-        subscribe,
-        responses: true,
     // The same JetStream calls through a leaf node: a branch's leaf runs no JetStream and
     // maps `$JS.API.>` to the hub's domain (`$JS.<domain>.API.>`), and nats-server checks
     // the grant on the mapped subject. `*` is the domain: the hub's is the only JetStream.
@@ -206,6 +202,10 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
         .collect();
     publish.extend(via_domain);
 
+    Permissions {
+        publish,
+        subscribe,
+        responses: true,
     }
 }
 
@@ -312,10 +312,6 @@ mod tests {
     }
 
     #[test]
-    fn an_agent_reaches_its_own_subjects_only() {
-        let grant = agent("pc1", &["lab".to_owned()]);
-        for own in [
-    #[test]
     fn through_a_leaf_node_an_agent_reaches_the_same_and_no_more() {
         let grant = agent("pc1", &["lab".to_owned()]);
         for subject in [
@@ -335,6 +331,10 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_agent_reaches_its_own_subjects_only() {
+        let grant = agent("pc1", &["lab".to_owned()]);
+        for own in [
             "heartbeat.pc1",
             "results.pc1.r1",
             "events.started.e1.pc1",
