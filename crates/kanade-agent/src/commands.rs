@@ -20,6 +20,7 @@ use async_nats::jetstream::{self, kv};
 use async_nats::{Client, Subscriber, connection::State};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use kanade_bus::kv_cache::{KvCache, Lookup};
 use kanade_protocol::manifest::EmitKind;
 use kanade_protocol::names::{self, exit_code};
 use kanade_protocol::subject::{self, is_valid_token};
@@ -69,9 +70,9 @@ pub struct Env {
     pub sessions_dir: std::path::PathBuf,
     /// Told of every result recorded (the local scheduler's completion memory).
     pub finished: Option<mpsc::UnboundedSender<crate::local_scheduler::Finished>>,
-}
     /// How often to catch up while connected (`[agent] catch_up_every`); zero: never.
     pub catch_up_every: Duration,
+}
 
 /// Receives and dispatches commands until the agent stops, then waits (bounded) for running
 /// jobs to record their results.
@@ -87,6 +88,7 @@ pub async fn run(env: Env, seen: SeenRequests, mut local: mpsc::Receiver<Command
         env: env.clone(),
         script_current: None,
         script_status: None,
+        gate_cache: None,
         slots: slots.clone(),
         gates: gates.clone(),
     };
@@ -124,6 +126,7 @@ pub async fn run(env: Env, seen: SeenRequests, mut local: mpsc::Receiver<Command
             env: env.clone(),
             script_current: Some(setup.script_current),
             script_status: Some(setup.script_status),
+            gate_cache: Some(setup.gate_cache),
             slots: slots.clone(),
             gates,
         },
@@ -137,16 +140,13 @@ pub async fn run(env: Env, seen: SeenRequests, mut local: mpsc::Receiver<Command
     let mut catch_up_backoff = Duration::ZERO;
     let mut catch_up_at = tokio::time::Instant::now();
     let mut seen_connects = 0;
-    let mut ticks = tokio::time::interval(TICK);
-    loop {
-        let connects = env.client.statistics().connects.load(Ordering::Relaxed);
     // The first periodic look comes at a phase of its own per machine, so a fleet started
     // at once does not look all at the same moment.
     let mut periodic_at = (!env.catch_up_every.is_zero()).then(|| {
         tokio::time::Instant::now() + env.catch_up_every + phase(&env.pc_id, env.catch_up_every)
     });
-        if connects != seen_connects {
-            seen_connects = connects;
+    let mut ticks = tokio::time::interval(TICK);
+    loop {
         if let Some(at) = periodic_at
             && !catch_up_due
             && tokio::time::Instant::now() >= at
@@ -154,6 +154,9 @@ pub async fn run(env: Env, seen: SeenRequests, mut local: mpsc::Receiver<Command
             catch_up_due = true;
             catch_up_at = at;
         }
+        let connects = env.client.statistics().connects.load(Ordering::Relaxed);
+        if connects != seen_connects {
+            seen_connects = connects;
             catch_up_due = true;
             catch_up_at = tokio::time::Instant::now();
         }
@@ -172,13 +175,13 @@ pub async fn run(env: Env, seen: SeenRequests, mut local: mpsc::Receiver<Command
                     subs.joined.clear();
                     catch_up_due = false;
                     catch_up_backoff = Duration::ZERO;
-                    tracing::debug!(messages = n, "caught up on missed commands");
-                }
-                Err(err) => {
                     if !env.catch_up_every.is_zero() {
                         periodic_at = Some(tokio::time::Instant::now() + env.catch_up_every);
                     }
                     // Counts commands handled live before too (run once: `seen`).
+                    tracing::debug!(messages = n, "caught up on missed commands");
+                }
+                Err(err) => {
                     let error = format!("{err:#}");
                     if catch_up_backoff.is_zero() {
                         tracing::warn!(error, "catch-up failed; retrying");
@@ -229,9 +232,6 @@ pub async fn run(env: Env, seen: SeenRequests, mut local: mpsc::Receiver<Command
     wait_for_jobs(&mut intake.jobs).await;
 }
 
-/// Waits (bounded) for running jobs to record their results.
-async fn wait_for_jobs(jobs: &mut JoinSet<()>) {
-    let waited = tokio::time::timeout(JOBS_GRACE, async {
 /// A machine's own offset in `[0, every)`, the same on every start (FNV-1a of its id).
 fn phase(pc_id: &str, every: Duration) -> Duration {
     let hash = pc_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -241,6 +241,9 @@ fn phase(pc_id: &str, every: Duration) -> Duration {
     Duration::from_millis(hash % millis)
 }
 
+/// Waits (bounded) for running jobs to record their results.
+async fn wait_for_jobs(jobs: &mut JoinSet<()>) {
+    let waited = tokio::time::timeout(JOBS_GRACE, async {
         while let Some(done) = jobs.join_next().await {
             log_job_end(done);
         }
@@ -266,6 +269,7 @@ struct Setup {
     subs: Subscriptions,
     script_current: kv::Store,
     script_status: kv::Store,
+    gate_cache: KvCache,
 }
 
 async fn setup_with_retry(env: &Env, js: &jetstream::Context) -> Setup {
@@ -303,10 +307,14 @@ async fn setup(env: &Env, js: &jetstream::Context) -> anyhow::Result<Setup> {
         .context("opening KV script_status")?;
     let groups = env.live.groups.borrow().clone().unwrap_or_default();
     let subs = Subscriptions::open(&env.client, &env.pc_id, &groups).await?;
+    let gate_cache = KvCache::start(&env.client, &GATE_BUCKETS)
+        .await
+        .context("subscribing to the pins and revocations")?;
     Ok(Setup {
         subs,
         script_current,
         script_status,
+        gate_cache,
     })
 }
 
@@ -432,6 +440,10 @@ struct JobEnv {
     /// `None` until the broker was reached once.
     script_current: Option<kv::Store>,
     script_status: Option<kv::Store>,
+    /// The pins and revocations read before, kept current by their puts: a command of a
+    /// job seen before costs no KV read (the reads were most of the broker's work in a
+    /// fan-out, see BENCHMARKS.md).
+    gate_cache: Option<KvCache>,
     slots: Arc<Slots>,
     /// The pin and revocation last read, for the staleness policy.
     gates: Arc<GateCache>,
@@ -686,6 +698,46 @@ async fn execute(job: JobEnv, cmd: Command, bypass_local_limit: bool) {
     if outcome.stderr.spilled {
         result.stderr_object = Some(names::output_object_key(&result_id, "stderr"));
     }
+    // `collect` and `finalize` follow a clean exit only.
+    let clean = outcome.exit_code == 0;
+    let collected = match &cmd.collect {
+        Some(hint) if clean => {
+            let spill = outcome
+                .stdout
+                .spilled
+                .then_some(options.spill_stdout.as_path());
+            let collected = crate::collect::run(
+                &env.client,
+                hint,
+                crate::collect::key_now(&env.pc_id, &cmd.id),
+                &result.stdout,
+                spill,
+                options.cwd.clone().map(std::path::PathBuf::from),
+                env.outbox.spill_path(&result_id, "collect.zip"),
+            )
+            .await;
+            if !collected.outcome.ok {
+                // A run whose files could not be collected has not done its job.
+                result.exit_code = 1;
+            }
+            if !result.stderr.is_empty() && !result.stderr.ends_with('\n') {
+                result.stderr.push('\n');
+            }
+            result.stderr.push_str(&collected.note());
+            Some(collected)
+        }
+        Some(_) => {
+            if !result.stderr.is_empty() && !result.stderr.ends_with('\n') {
+                result.stderr.push('\n');
+            }
+            result.stderr.push_str(&format!(
+                "kanade: nothing collected (the script exited {})",
+                outcome.exit_code
+            ));
+            None
+        }
+        None => None,
+    };
     fit_for_broker(&mut result, env.client.server_info().max_payload);
     let entry = match collected.as_ref().and_then(|c| c.key.clone()) {
         Some(key) => Entry::Linked(
@@ -747,46 +799,6 @@ async fn parse_emitted(
         };
         let from_file = match spilled {
             true => std::fs::File::open(&spill).and_then(|file| emit::parse(file, &origin)),
-    // `collect` and `finalize` follow a clean exit only.
-    let clean = outcome.exit_code == 0;
-    let collected = match &cmd.collect {
-        Some(hint) if clean => {
-            let spill = outcome
-                .stdout
-                .spilled
-                .then_some(options.spill_stdout.as_path());
-            let collected = crate::collect::run(
-                &env.client,
-                hint,
-                crate::collect::key_now(&env.pc_id, &cmd.id),
-                &result.stdout,
-                spill,
-                options.cwd.clone().map(std::path::PathBuf::from),
-                env.outbox.spill_path(&result_id, "collect.zip"),
-            )
-            .await;
-            if !collected.outcome.ok {
-                // A run whose files could not be collected has not done its job.
-                result.exit_code = 1;
-            }
-            if !result.stderr.is_empty() && !result.stderr.ends_with('\n') {
-                result.stderr.push('\n');
-            }
-            result.stderr.push_str(&collected.note());
-            Some(collected)
-        }
-        Some(_) => {
-            if !result.stderr.is_empty() && !result.stderr.ends_with('\n') {
-                result.stderr.push('\n');
-            }
-            result.stderr.push_str(&format!(
-                "kanade: nothing collected (the script exited {})",
-                outcome.exit_code
-            ));
-            None
-        }
-        None => None,
-    };
             false => Err(std::io::Error::other("not spilled")),
         };
         match from_file {
@@ -808,8 +820,9 @@ async fn parse_emitted(
     }
 }
 
-/// `script_current[job]` and `script_status[job]`, a few tries each. A key that cannot exist
-/// (not KV-safe, such as `run:<id>`) reads as missing. Err carries the stderr text.
+/// `script_current[job]` and `script_status[job]`: from the gate cache when it holds the job,
+/// else read live, a few tries each, and handed to the cache. A key that cannot exist (not
+/// KV-safe, such as `run:<id>`) reads as missing. Err carries the stderr text.
 async fn read_gate_values(
     job: &JobEnv,
     job_id: &str,
@@ -822,13 +835,38 @@ async fn read_gate_values(
     if job.env.client.connection_state() != State::Connected {
         return Err("kanade: the broker is not reachable".to_owned());
     }
+    let mark = match &job.gate_cache {
+        Some(cache) => match cache.lookup(job_id).await {
+            Lookup::Hit(values) => {
+                let mut values = values.into_iter().map(|v| v.as_deref().map(gate_text));
+                return Ok((values.next().flatten(), values.next().flatten()));
+            }
+            Lookup::Miss(mark) => Some(mark),
+        },
+        None => None,
+    };
     let pinned = read_value(current, job_id)
         .await
         .map_err(|err| format!("kanade: cannot read script_current: {err}"))?;
     let status = read_value(status, job_id)
         .await
         .map_err(|err| format!("kanade: cannot read script_status: {err}"))?;
+    if let (Some(cache), Some(mark)) = (&job.gate_cache, mark) {
+        let raw = |v: &Option<String>| v.as_ref().map(|s| s.as_bytes().to_vec());
+        cache
+            .learn(job_id, vec![raw(&pinned), raw(&status)], mark)
+            .await;
+    }
     Ok((pinned, status))
+}
+
+/// The buckets of the gate cache, in the order of its values.
+const GATE_BUCKETS: [&str; 2] = [names::KV_SCRIPT_CURRENT, names::KV_SCRIPT_STATUS];
+
+/// A gate value as stored: a JSON string or the bare value.
+fn gate_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes).trim().to_owned();
+    serde_json::from_str::<String>(&text).unwrap_or(text)
 }
 
 async fn read_value(store: &kv::Store, key: &str) -> Result<Option<String>, kv::EntryError> {
@@ -836,11 +874,7 @@ async fn read_value(store: &kv::Store, key: &str) -> Result<Option<String>, kv::
     loop {
         attempt += 1;
         match store.get(key).await {
-            Ok(Some(bytes)) => {
-                let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-                // Accept a JSON string as well as the bare value.
-                return Ok(Some(serde_json::from_str::<String>(&text).unwrap_or(text)));
-            }
+            Ok(Some(bytes)) => return Ok(Some(gate_text(&bytes))),
             Ok(None) => return Ok(None),
             Err(err) if err.kind() == kv::EntryErrorKind::InvalidKey => return Ok(None),
             Err(err) if attempt >= 3 => return Err(err),
@@ -1015,6 +1049,8 @@ mod tests {
             emergency: false,
             issued_at: Utc::now(),
             issued_by: None,
+            collect: None,
+            finalize: None,
             signature: None,
         }
     }
@@ -1066,5 +1102,3 @@ mod tests {
         assert!(result.stderr.ends_with("message size limit\n"));
     }
 }
-            collect: None,
-            finalize: None,

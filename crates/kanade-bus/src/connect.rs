@@ -85,6 +85,11 @@ pub async fn connect_with(
             match event {
                 async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
                 async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                async_nats::Event::ServerError(err) => {
+                    // A refused `$KV` subscription must stop `kv_cache` from answering.
+                    crate::kv_cache::note_server_error(&err.to_string());
+                    tracing::warn!(error = %err, "NATS server error");
+                }
                 other => tracing::debug!(event = %other, "NATS event"),
             }
         });

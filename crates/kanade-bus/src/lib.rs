@@ -6,6 +6,7 @@
 
 pub mod connect;
 pub mod kv;
+pub mod kv_cache;
 pub mod natsjwt;
 pub mod resources;
 

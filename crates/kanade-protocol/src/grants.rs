@@ -65,6 +65,10 @@ pub fn agent(pc_id: &str, groups: &[String]) -> Permissions {
         subject::NOTIFICATIONS_ALL.to_owned(),
         subject::notifications_pc(pc_id),
         format!("{inbox}.>"),
+        // Puts of the pins and revocations, which keep the gates' cache current
+        // (`kanade_bus::kv_cache`); the agent may read every key of them anyway.
+        format!("$KV.{}.>", names::KV_SCRIPT_CURRENT),
+        format!("$KV.{}.>", names::KV_SCRIPT_STATUS),
     ];
     for group in groups {
         subscribe.push(subject::commands_group(group));

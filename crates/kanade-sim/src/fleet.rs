@@ -28,6 +28,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered, SelectAll};
+use kanade_bus::kv_cache::{KvCache, Lookup, Values};
 use kanade_protocol::names::{self, exit_code};
 use kanade_protocol::subject;
 use kanade_protocol::wire::{AgentGroups, Command, EventStarted, ExecResult, Heartbeat, HostPerf};
@@ -301,10 +302,15 @@ impl Fleet {
                 out_tx.clone(),
                 stats.clone(),
             )));
+            let gate_cache = match gates {
+                Some(_) => Some(KvCache::start(client, &GATE_BUCKETS).await?),
+                None => None,
+            };
             let ctx = Arc::new(RunCtx {
                 config: config.clone(),
                 out: out_tx,
                 gates: gates.clone(),
+                gate_cache,
                 stats: stats.clone(),
             });
             let shard = Shard::new(k, count, client.clone(), ctx, started);
@@ -460,6 +466,9 @@ struct RunCtx {
     config: Arc<FleetConfig>,
     out: mpsc::UnboundedSender<Outgoing>,
     gates: Option<(kv::Store, kv::Store)>,
+    /// The agent's read-through cache of the pin and revocation (`kanade_bus::kv_cache`),
+    /// one per connection, kept current by the connection's `$KV` subscriptions.
+    gate_cache: Option<KvCache>,
     stats: Arc<Stats>,
 }
 
@@ -491,16 +500,47 @@ impl RunCtx {
     }
 }
 
-async fn read_gate(store: &kv::Store, key: &str) -> Result<Option<String>, String> {
+/// The buckets the gates read, in the order of `kv_cache::Values`.
+const GATE_BUCKETS: [&str; 2] = [names::KV_SCRIPT_CURRENT, names::KV_SCRIPT_STATUS];
+
+fn gate_value(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes).trim().to_owned();
+    serde_json::from_str::<String>(&text).unwrap_or(text)
+}
+
+async fn read_gate(store: &kv::Store, key: &str) -> Result<Option<Vec<u8>>, String> {
     match store.get(key).await {
-        Ok(Some(bytes)) => {
-            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-            Ok(Some(serde_json::from_str::<String>(&text).unwrap_or(text)))
-        }
+        Ok(Some(bytes)) => Ok(Some(bytes.to_vec())),
         Ok(None) => Ok(None),
         Err(err) if err.kind() == kv::EntryErrorKind::InvalidKey => Ok(None),
         Err(err) => Err(err.to_string()),
     }
+}
+
+/// `script_current[job]` and `script_status[job]` as the agent takes them: from its cache,
+/// else read live (the error names the bucket) and handed to the cache.
+async fn gate_values(ctx: &RunCtx, job: &str) -> Result<Option<Values>, String> {
+    let Some((current, status)) = ctx.gates.as_ref() else {
+        return Ok(None);
+    };
+    let mark = match &ctx.gate_cache {
+        Some(cache) => match cache.lookup(job).await {
+            Lookup::Hit(values) => return Ok(Some(values)),
+            Lookup::Miss(mark) => Some(mark),
+        },
+        None => None,
+    };
+    let pinned = read_gate(current, job)
+        .await
+        .map_err(|e| format!("kanade: cannot read script_current: {e}"))?;
+    let revoked = read_gate(status, job)
+        .await
+        .map_err(|e| format!("kanade: cannot read script_status: {e}"))?;
+    let values = vec![pinned, revoked];
+    if let (Some(cache), Some(mark)) = (&ctx.gate_cache, mark) {
+        cache.learn(job, values.clone(), mark).await;
+    }
+    Ok(Some(values))
 }
 
 /// Why a run is refused, as the real agent decides it: deadline, version pin, revoke.
@@ -511,16 +551,13 @@ async fn refusal(ctx: &RunCtx, cmd: &Command) -> Option<(i32, String)> {
             "kanade: the deadline passed".into(),
         ));
     }
-    let (current, status) = ctx.gates.as_ref()?;
-    let pinned = match read_gate(current, &cmd.id).await {
-        Ok(p) => p,
-        Err(e) => {
-            return Some((
-                exit_code::STALE,
-                format!("kanade: cannot read script_current: {e}"),
-            ));
-        }
+    let values = match gate_values(ctx, &cmd.id).await {
+        Ok(Some(values)) => values,
+        Ok(None) => return None,
+        Err(reason) => return Some((exit_code::STALE, reason)),
     };
+    let mut values = values.into_iter().map(|v| v.as_deref().map(gate_value));
+    let (pinned, status) = (values.next().flatten(), values.next().flatten());
     if let Some(pinned) = pinned
         && pinned != cmd.version
     {
@@ -529,16 +566,12 @@ async fn refusal(ctx: &RunCtx, cmd: &Command) -> Option<(i32, String)> {
             format!("kanade: job {} is pinned to version {pinned}", cmd.id),
         ));
     }
-    match read_gate(status, &cmd.id).await {
-        Ok(Some(s)) if s == kanade_protocol::wire::SCRIPT_REVOKED => Some((
+    match status {
+        Some(s) if s == kanade_protocol::wire::SCRIPT_REVOKED => Some((
             exit_code::REVOKED,
             format!("kanade: job {} is revoked", cmd.id),
         )),
-        Ok(_) => None,
-        Err(e) => Some((
-            exit_code::STALE,
-            format!("kanade: cannot read script_status: {e}"),
-        )),
+        _ => None,
     }
 }
 
