@@ -436,6 +436,9 @@ export interface ConfigScope {
   max_local_concurrent?: number
   target_version?: string
   target_version_jitter?: string
+  command_signatures?: 'enforce' | 'report'
+  terminal?: 'allow' | 'consent' | 'deny'
+  terminal_consent_timeout?: string
 }
 
 export interface EffectiveConfig {
@@ -448,6 +451,9 @@ export interface EffectiveConfig {
   max_local_concurrent: number
   target_version?: string | null
   target_version_jitter: string
+  command_signatures: 'enforce' | 'report'
+  terminal: 'allow' | 'consent' | 'deny'
+  terminal_consent_timeout: string
 }
 
 /** One resolved value and the scope it came from (`default`, `global`, `groups.<g>`, `pcs.<id>`). */

@@ -72,6 +72,15 @@ describe('scopePatch', () => {
     expect(Object.keys(edit.errors).sort()).toEqual(['host_perf_interval', 'max_local_concurrent'])
     expect(edit.patch).toEqual({})
   })
+  it('sets and clears the terminal and signature policies, and checks the consent wait', () => {
+    const policies = { terminal: 'deny' as const, command_signatures: 'enforce' as const }
+    const texts = { ...scopeTexts(policies), terminal: 'consent', command_signatures: '', terminal_consent_timeout: '45s' }
+    expect(scopePatch(policies, texts)).toEqual({
+      patch: { terminal: 'consent', command_signatures: null, terminal_consent_timeout: '45s' },
+      errors: {},
+    })
+    expect(Object.keys(scopePatch(policies, { ...texts, terminal_consent_timeout: 'a while' }).errors)).toEqual(['terminal_consent_timeout'])
+  })
   it('works on an empty scope', () => {
     expect(scopePatch(undefined, { target_version_jitter: '10m' })).toEqual({ patch: { target_version_jitter: '10m' }, errors: {} })
   })
@@ -135,6 +144,9 @@ describe('investigation mode', () => {
       max_local_concurrent: 4,
       target_version: null,
       target_version_jitter: '0s',
+      command_signatures: 'enforce',
+      terminal: 'allow',
+      terminal_consent_timeout: '30s',
     },
     sources: [{ field: 'process_perf_enabled', value: enabled, scope: 'pcs.pc1' }],
   })

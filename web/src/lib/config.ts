@@ -6,12 +6,14 @@ import type { ConfigScope, EffectiveConfigView } from '../api/types'
 import { parseDuration } from './duration'
 import { toMillis } from './format'
 
-export type FieldKind = 'duration' | 'bool' | 'count' | 'time' | 'text'
+export type FieldKind = 'duration' | 'bool' | 'count' | 'time' | 'text' | 'choice'
 
 export interface ConfigField {
   name: keyof ConfigScope
   kind: FieldKind
   about: string
+  /** The values a `choice` field takes. */
+  choices?: string[]
 }
 
 /** Every field of a scope, in the server's display order. */
@@ -25,6 +27,9 @@ export const CONFIG_FIELDS: ConfigField[] = [
   { name: 'max_local_concurrent', kind: 'count', about: 'how many jobs an agent runs at once' },
   { name: 'target_version', kind: 'text', about: 'the agent version to update to (a published release)' },
   { name: 'target_version_jitter', kind: 'duration', about: 'spreads the update over this long' },
+  { name: 'command_signatures', kind: 'choice', choices: ['enforce', 'report'], about: 'unsigned or badly signed commands: refused (enforce) or run and reported' },
+  { name: 'terminal', kind: 'choice', choices: ['allow', 'consent', 'deny'], about: 'remote terminals: allowed, only once the signed-in user accepts, or never' },
+  { name: 'terminal_consent_timeout', kind: 'duration', about: 'how long a terminal waits for the user to accept' },
 ]
 
 export function fieldOf(name: string): ConfigField | undefined {
@@ -59,6 +64,7 @@ export function parseFieldValue(kind: FieldKind, text: string): Parsed {
       return Number.isFinite(ms) ? { ok: true, value: new Date(ms).toISOString() } : { ok: false, error: 'a date and time' }
     }
     case 'text':
+    case 'choice':
       return { ok: true, value: t }
   }
 }

@@ -23,6 +23,7 @@ const PLACEHOLDER: Record<ConfigField['kind'], string> = {
   bool: '',
   time: '',
   text: 'e.g. 1.4.0',
+  choice: '',
 }
 
 /** What an unset field falls back to, in words: "30s (built-in default)". */
@@ -47,6 +48,17 @@ function FieldInput({ field, id, value, onChange, invalid, versions, fallback }:
         <option value="">{fallback ? `not set: ${fallback}` : 'not set'}</option>
         <option value="true">yes</option>
         <option value="false">no</option>
+      </select>
+    )
+  if (field.kind === 'choice')
+    return (
+      <select {...named} value={value} onChange={(e) => onChange(e.target.value)}>
+        <option value="">{fallback ? `not set: ${fallback}` : 'not set'}</option>
+        {(field.choices ?? []).map((c) => (
+          <option key={c} value={c}>
+            {c}
+          </option>
+        ))}
       </select>
     )
   if (field.kind === 'time') return <input {...named} type="datetime-local" value={value} onChange={(e) => onChange(e.target.value)} />
