@@ -499,7 +499,9 @@ async fn execute(job: JobEnv, cmd: Command, bypass_local_limit: bool) {
     let result_id = uuid::Uuid::new_v4().to_string();
     let env = &job.env;
     let policy = cmd.staleness.unwrap_or_default();
-    let live = read_gate_values(&job, &cmd.id);
+    // Only the default `cached` policy takes the gate cache; `strict` reads live every time.
+    let cache = policy.mode == kanade_protocol::staleness::Staleness::Cached;
+    let live = read_gate_values(&job, &cmd.id, cache);
     let refusal = match job.gates.values(&cmd.id, policy, live).await {
         Ok((pinned, status)) => check_gates(&cmd, pinned.as_deref(), status.as_deref(), Utc::now()),
         Err(reason) => Some(Refusal {
@@ -820,12 +822,13 @@ async fn parse_emitted(
     }
 }
 
-/// `script_current[job]` and `script_status[job]`: from the gate cache when it holds the job,
-/// else read live, a few tries each, and handed to the cache. A key that cannot exist (not
+/// `script_current[job]` and `script_status[job]`: from the gate cache when `use_cache` and it
+/// holds the job, else read live, a few tries each, and handed to the cache. A key that cannot exist (not
 /// KV-safe, such as `run:<id>`) reads as missing. Err carries the stderr text.
 async fn read_gate_values(
     job: &JobEnv,
     job_id: &str,
+    use_cache: bool,
 ) -> Result<(Option<String>, Option<String>), String> {
     let (Some(current), Some(status)) = (&job.script_current, &job.script_status) else {
         return Err("kanade: the broker has not been reached since the agent started".to_owned());
@@ -835,7 +838,8 @@ async fn read_gate_values(
     if job.env.client.connection_state() != State::Connected {
         return Err("kanade: the broker is not reachable".to_owned());
     }
-    let mark = match &job.gate_cache {
+    let gate_cache = job.gate_cache.as_ref().filter(|_| use_cache);
+    let mark = match gate_cache {
         Some(cache) => match cache.lookup(job_id).await {
             Lookup::Hit(values) => {
                 let mut values = values.into_iter().map(|v| v.as_deref().map(gate_text));
@@ -851,7 +855,7 @@ async fn read_gate_values(
     let status = read_value(status, job_id)
         .await
         .map_err(|err| format!("kanade: cannot read script_status: {err}"))?;
-    if let (Some(cache), Some(mark)) = (&job.gate_cache, mark) {
+    if let (Some(cache), Some(mark)) = (gate_cache, mark) {
         let raw = |v: &Option<String>| v.as_ref().map(|s| s.as_bytes().to_vec());
         cache
             .learn(job_id, vec![raw(&pinned), raw(&status)], mark)

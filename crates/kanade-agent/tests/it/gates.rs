@@ -203,3 +203,50 @@ async fn without_a_live_read_the_staleness_policy_decides() {
     assert_eq!(result.stdout, "ran unchecked\n", "{result:#?}");
     agent.stop().await;
 }
+
+/// The agent keeps the pins and revocations of jobs it ran in a cache fed by their puts: a
+/// revoke (or pin, or un-revoke) made after a job ran applies to the very next command of it,
+/// sent right after the write was acknowledged, as with a live read.
+#[tokio::test]
+async fn changes_after_a_job_ran_apply_to_its_next_command_at_once() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pc = pc_id("cache");
+    let agent = Agent::start(&broker, &pc, dir.path()).await;
+
+    let first = command("echo first");
+    let job = first.id.clone();
+    broker.send(&subject::commands_pc(&pc), &first).await;
+    assert_eq!(
+        broker.wait_result(&first.request_id).await.stdout,
+        "first\n"
+    );
+    let again = |script: &str| {
+        let mut cmd = command(script);
+        cmd.id = job.clone();
+        cmd
+    };
+    for round in 0..3 {
+        broker
+            .kv_put(names::KV_SCRIPT_STATUS, &job, "REVOKED")
+            .await;
+        let revoked = again("echo should not run");
+        assert_eq!(
+            skipped(&broker, &pc, &revoked).await.exit_code,
+            exit_code::REVOKED,
+            "round {round}"
+        );
+        broker.kv_put(names::KV_SCRIPT_STATUS, &job, "ACTIVE").await;
+        let active = again("echo active");
+        broker.send(&subject::commands_pc(&pc), &active).await;
+        let result = broker.wait_result(&active.request_id).await;
+        assert_eq!(result.stdout, "active\n", "round {round}: {result:#?}");
+    }
+    broker.kv_put(names::KV_SCRIPT_CURRENT, &job, "2").await;
+    let pinned = again("echo should not run");
+    assert_eq!(
+        skipped(&broker, &pc, &pinned).await.exit_code,
+        exit_code::VERSION_MISMATCH
+    );
+    agent.stop().await;
+}
