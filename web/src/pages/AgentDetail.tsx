@@ -20,6 +20,7 @@ import { useNow } from '../lib/clock'
 import { INVESTIGATION_DURATIONS, STOP_INVESTIGATION, investigationEnds, scopeLabel, sourceOf, startInvestigation } from '../lib/config'
 import { formatLoad, formatUptime } from '../lib/fleet'
 import { between, formatBytes, formatCountdown, formatDateTime, formatDuration, formatPct, formatRate, formatRelative, toMillis } from '../lib/format'
+import { ADHOC_JOB_ID } from '../lib/outcome'
 import { toColumns } from '../lib/series'
 import { CheckBadge } from './Compliance'
 
@@ -376,7 +377,7 @@ export function RunHistory({ pcId }: { pcId: string }) {
         }}
         empty="This machine has run nothing yet."
         columns={[
-          { key: 'job_id', header: 'Job', value: (r) => r.job_id, render: (r) => <Link to={`/results/${encodeURIComponent(r.result_id)}`}>{r.job_id}</Link> },
+          { key: 'job_id', header: 'Job', value: (r) => r.job_id, render: (r) => <Link to={`/results/${encodeURIComponent(r.result_id)}`}>{r.job_id === ADHOC_JOB_ID ? 'break-glass run' : r.job_id}</Link> },
           { key: 'version', header: 'Version', value: (r) => r.version, wide: true },
           { key: 'exit_code', header: 'Result', value: (r) => r.exit_code, render: (r) => <ExitBadge code={r.exit_code} skipped={r.skipped} reaped={r.reaped} /> },
           { key: 'started_at', header: 'Started', value: (r) => r.started_at, render: (r) => formatDateTime(r.started_at) },
