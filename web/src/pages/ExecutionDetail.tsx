@@ -120,7 +120,7 @@ export function ExecutionDetailPage() {
                   sortable: false,
                   noExport: true,
                   value: () => '',
-                  render: (r) => (r.exit_code === null ? <span className="muted">running</span> : <Link to={`/results/${encodeURIComponent(r.result_id)}`}>stdout / stderr</Link>),
+                  render: (r) => <Link to={`/results/${encodeURIComponent(r.result_id)}`}>{r.exit_code === null ? 'running: live output' : 'stdout / stderr'}</Link>,
                 },
               ]}
             />
