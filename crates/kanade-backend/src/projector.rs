@@ -73,6 +73,10 @@ pub trait Projection: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// How long after its publication a message waits before it is applied (each batch waits
+    /// until its newest message is that old, at most this long); zero: at once.
+    const DELAY: Duration = Duration::ZERO;
+
     /// Runs at the start of every batch, before its first `apply` (reset per-batch state).
     fn begin_batch(&self) {}
 
@@ -157,6 +161,15 @@ pub async fn run<P: Projection>(
             match item {
                 Ok(message) => messages.push(message),
                 Err(err) => tracing::warn!(consumer = %name, %err, "pull error"),
+            }
+        }
+        if !P::DELAY.is_zero()
+            && let Some(newest) = messages.last()
+        {
+            let age = (Utc::now() - meta(newest).published).to_std().unwrap_or_default();
+            let wait = P::DELAY.saturating_sub(age);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
             }
         }
         let mut events = Vec::with_capacity(messages.len());

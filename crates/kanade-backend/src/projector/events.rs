@@ -1,4 +1,6 @@
-//! EVENTS (`events.started.>`) → the in-flight `execution_results` row a result later completes.
+//! EVENTS (`events.started.>`) → the in-flight `execution_results` row a result later completes
+//! (applied `DELAY` after publication, so a short run's result usually comes first and its
+//! started event then writes nothing).
 
 use kanade_protocol::api::LiveEvent;
 use kanade_protocol::names;
@@ -19,6 +21,10 @@ impl Projection for Started {
         consumer: names::CONSUMER_EVENTS,
         filter: subject::EVENTS_STARTED_FILTER,
     };
+    /// A run that ends within this gets its row from its result alone: the result projector
+    /// inserts it, and the started event finds it there and writes nothing (one row write
+    /// per run instead of two; the run shows as running this much later).
+    const DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
     fn decode(subject: &str, payload: &[u8]) -> Result<EventStarted, String> {
         let mut ev: EventStarted = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
