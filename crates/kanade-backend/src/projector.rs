@@ -166,7 +166,9 @@ pub async fn run<P: Projection>(
         if !P::DELAY.is_zero()
             && let Some(newest) = messages.last()
         {
-            let age = (Utc::now() - meta(newest).published).to_std().unwrap_or_default();
+            let age = (Utc::now() - meta(newest).published)
+                .to_std()
+                .unwrap_or_default();
             let wait = P::DELAY.saturating_sub(age);
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
