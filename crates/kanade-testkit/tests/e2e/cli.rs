@@ -298,7 +298,10 @@ async fn executions_list_newest_first_with_filters_and_execution_shows_one() {
 
     let (code, out, err) = kanade(&system, &["execution", &ids[1]]).await;
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("other v1: 1 failed, of 1 (completed)"), "{out}");
+    assert!(
+        out.contains("other v1: 1 failed, of 1 (completed)"),
+        "{out}"
+    );
     assert!(out.contains("pc-list"), "{out}");
     let (code, _, err) = kanade(&system, &["execution", "no-such-exec"]).await;
     assert_eq!(code, 1, "{err}");
