@@ -11,9 +11,9 @@ use kanade_protocol::collect::{self, FinalizeSpec};
 use kanade_protocol::wire::{Command, ResultLinks};
 
 use crate::collect::Collected;
-use crate::commands::{Env, fit_for_broker, record, result_of};
 use crate::outbox::Entry;
 use crate::process::{self, Stop};
+use crate::run_env::{Env, fit_for_broker, record, result_of};
 
 /// Runs `spec` after the main run `parent_result_id` and records its own result.
 pub async fn run(

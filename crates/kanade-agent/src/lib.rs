@@ -52,6 +52,7 @@ pub mod process;
 pub mod read_marks;
 pub mod replay;
 pub mod run_as;
+pub mod run_env;
 pub mod screen_lock;
 pub mod self_update;
 pub mod slots;
