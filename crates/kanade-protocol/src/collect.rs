@@ -27,8 +27,7 @@ pub const ENV_COLLECT_RESULT: &str = "KANADE_COLLECT_RESULT";
 pub const ENV_COLLECT_KEY: &str = "KANADE_COLLECT_KEY";
 /// Suffix of a finalize step's job id (`<job>__finalize`).
 pub const FINALIZE_SUFFIX: &str = "__finalize";
-/// Longest bundle key accepted.
-pub const MAX_KEY_LEN: usize = 512;
+pub use crate::ids::{MAX_BUNDLE_KEY_LEN, check_bundle_key};
 
 /// A byte count written as a number or with a unit (`50MB`, `1.5 GiB`, `512KB`, `1024`).
 /// SI units are powers of 1000, `KiB`/`MiB`/`GiB` powers of 1024. Serialises as a number.
@@ -280,34 +279,6 @@ pub fn bundle_key(pc_id: &str, job_id: &str, at: DateTime<Utc>) -> String {
         "{pc_id}/{job_id}/{}.zip",
         at.to_rfc3339_opts(SecondsFormat::Millis, true)
     )
-}
-
-/// Why `key` cannot be a bundle key (`None`: it can): three `/`-separated parts, none empty,
-/// `.` or `..`, ending in `.zip`, printable, at most [`MAX_KEY_LEN`] bytes.
-pub fn check_bundle_key(key: &str) -> Option<&'static str> {
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Some("a bundle key is 1-512 characters");
-    }
-    if key.chars().any(|c| c.is_control() || c == '\\') {
-        return Some("a bundle key has no control characters or backslashes");
-    }
-    let parts: Vec<&str> = key.split('/').collect();
-    if parts.len() != 3 {
-        return Some("a bundle key is <pc_id>/<job_id>/<time>.zip");
-    }
-    if parts
-        .iter()
-        .any(|p| p.is_empty() || *p == "." || *p == "..")
-    {
-        return Some("a bundle key has no empty, `.` or `..` parts");
-    }
-    if !crate::ids::is_machine_id(parts[0]) {
-        return Some("a bundle key starts with a machine id");
-    }
-    if !key.ends_with(".zip") {
-        return Some("a bundle key ends in .zip");
-    }
-    None
 }
 
 /// One bundle in `collections`, as `GET /api/collect/bundles` lists it.

@@ -13,6 +13,8 @@ pub const MAX_TOKEN_LEN: usize = 128;
 pub const MAX_ID_LEN: usize = 64;
 /// Most groups one machine may belong to: every group is a subscription on each agent.
 pub const MAX_GROUPS_PER_MACHINE: usize = 64;
+/// Longest key of a collected bundle (`collect`).
+pub const MAX_BUNDLE_KEY_LEN: usize = 512;
 /// Hex digits of an enrollment token's id (8 bytes); see `enrollment`.
 pub const TOKEN_ID_LEN: usize = 16;
 
@@ -96,7 +98,7 @@ impl IdKind {
             IdKind::Version => chars_within(value, MAX_ID_LEN, b"._-"),
             IdKind::Scope => is_valid_scope(value),
             IdKind::EnrollmentToken => is_lower_hex(value, TOKEN_ID_LEN),
-            IdKind::Bundle => crate::collect::check_bundle_key(value).is_none(),
+            IdKind::Bundle => check_bundle_key(value).is_none(),
         }
     }
 
@@ -203,6 +205,34 @@ fn excerpt(value: &str) -> String {
         out.push('…');
     }
     format!("`{out}`")
+}
+
+/// Why `key` cannot be a bundle key (`None`: it can): three `/`-separated parts, none empty,
+/// `.` or `..`, ending in `.zip`, printable, at most [`MAX_BUNDLE_KEY_LEN`] bytes.
+pub fn check_bundle_key(key: &str) -> Option<&'static str> {
+    if key.is_empty() || key.len() > MAX_BUNDLE_KEY_LEN {
+        return Some("a bundle key is 1-512 characters");
+    }
+    if key.chars().any(|c| c.is_control() || c == '\\') {
+        return Some("a bundle key has no control characters or backslashes");
+    }
+    let parts: Vec<&str> = key.split('/').collect();
+    if parts.len() != 3 {
+        return Some("a bundle key is <pc_id>/<job_id>/<time>.zip");
+    }
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return Some("a bundle key has no empty, `.` or `..` parts");
+    }
+    if !is_machine_id(parts[0]) {
+        return Some("a bundle key starts with a machine id");
+    }
+    if !key.ends_with(".zip") {
+        return Some("a bundle key ends in .zip");
+    }
+    None
 }
 
 #[cfg(test)]
