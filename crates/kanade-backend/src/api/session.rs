@@ -484,16 +484,21 @@ async fn mfa_disable(
 ) -> Result<StatusCode, Refusal> {
     let req: MfaCode = parse_json(&body)?;
     let user = own_account(&state, &caller).await?;
-    let secret = user.totp_secret.ok_or_else(|| {
+    let secret = enabled_secret(user.totp_secret)?;
+    check_code(&state, &caller, &secret, &req.code)?;
+    set_mfa(&state, &caller, None, "account.mfa_disable").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The account's authenticator secret, or 409 `mfa_not_enabled`.
+fn enabled_secret(secret: Option<String>) -> Result<String, ApiError> {
+    secret.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "mfa_not_enabled",
             "MFA is not enabled",
         )
-    })?;
-    check_code(&state, &caller, &secret, &req.code)?;
-    set_mfa(&state, &caller, None, "account.mfa_disable").await?;
-    Ok(StatusCode::NO_CONTENT)
+    })
 }
 
 /// New recovery codes for the caller (the old ones stop working), after a current
@@ -517,13 +522,7 @@ async fn mfa_recovery_codes(
 ) -> Result<Json<MfaRecoveryCodes>, Refusal> {
     let req: MfaCode = parse_json(&body)?;
     let user = own_account(&state, &caller).await?;
-    let secret = user.totp_secret.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "mfa_not_enabled",
-            "MFA is not enabled",
-        )
-    })?;
+    let secret = enabled_secret(user.totp_secret)?;
     check_code(&state, &caller, &secret, &req.code)?;
     let recovery_codes = fresh_codes()?;
     state
