@@ -1160,6 +1160,9 @@ pub struct NotificationRequest {
     pub toast: bool,
 }
 
+/// Longest title a notification may have.
+pub const MAX_NOTIFICATION_TITLE_CHARS: usize = 200;
+
 impl NotificationRequest {
     pub fn validate(&self, now: DateTime<Utc>) -> Result<(), ManifestError> {
         let invalid = |field: &str, message: &str| ManifestError::Invalid {
@@ -1176,6 +1179,26 @@ impl NotificationRequest {
         }
         if self.title.trim().is_empty() {
             return Err(invalid("title", "must not be empty"));
+        }
+        // Both are shown as a toast on every targeted machine.
+        if self.title.chars().count() > MAX_NOTIFICATION_TITLE_CHARS {
+            return Err(invalid(
+                "title",
+                &format!("must be at most {MAX_NOTIFICATION_TITLE_CHARS} characters"),
+            ));
+        }
+        if self.title.chars().any(char::is_control) {
+            return Err(invalid("title", "must not contain control characters"));
+        }
+        if self
+            .body
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(invalid(
+                "body",
+                "must not contain control characters other than line breaks and tabs",
+            ));
         }
         if self.expires_at.is_some_and(|at| at <= now) {
             return Err(invalid("expires_at", "is already in the past"));

@@ -27,45 +27,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read))
 }
 
-/// Longest title a notification may have: it is shown as a toast on every targeted machine.
-const MAX_TITLE_CHARS: usize = 200;
-
-/// 422 naming `title` or `body` when one would show badly: a title too long or with any
-/// control character, a body with control characters other than line breaks and tabs.
-fn shown_text(title: &str, body: &str) -> ApiResult<()> {
-    let invalid = |field: &str, message: String| {
-        let mut err = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            format!("{field}: {message}"),
-        );
-        err.field = Some(field.to_owned());
-        err
-    };
-    if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(invalid(
-            "title",
-            format!("must be at most {MAX_TITLE_CHARS} characters"),
-        ));
-    }
-    if title.chars().any(char::is_control) {
-        return Err(invalid(
-            "title",
-            "must not contain control characters".into(),
-        ));
-    }
-    if body
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(invalid(
-            "body",
-            "must not contain control characters other than line breaks and tabs".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Answers 201 with the subjects the broker acknowledged (some may be missing: partial
 /// delivery is reported, not hidden); 503 when none landed.
 #[utoipa::path(
@@ -85,7 +46,6 @@ async fn send(
     let req: NotificationRequest = parse_json(&body)?;
     let now = Utc::now();
     req.validate(now)?;
-    shown_text(&req.title, &req.body)?;
     let notification = Notification {
         id: req.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         priority: req.priority,
