@@ -4,14 +4,15 @@
 // before sending (the run goes out at once; a rollout's waves wait for the thaw).
 
 import { useMutation, useQuery } from '@tanstack/react-query'
-import { useMemo, useState, type FormEvent } from 'react'
+import { useState, type FormEvent } from 'react'
 import { useNavigate } from 'react-router'
 import { ApiError, api } from '../api/client'
-import type { AgentRow, ExecRequest, ExecResponse, FreezeStatus, GroupSummary, Page } from '../api/types'
+import type { ExecRequest, ExecResponse, FreezeStatus, GroupSummary } from '../api/types'
 import { parseDuration } from '../lib/format'
 import { frozenExecWarning, runStep } from '../lib/freeze'
 import { Dialog } from './Dialog'
-import { OnlineBadge, errorText } from './ui'
+import { MachinePicker } from './MachinePicker'
+import { errorText } from './ui'
 
 type Mode = 'pcs' | 'groups' | 'all' | 'waves'
 
@@ -34,7 +35,6 @@ export function ExecDialog({ jobId, open, onClose, pcs }: { jobId: string; open:
   const navigate = useNavigate()
   const [mode, setMode] = useState<Mode>('pcs')
   const [picked, setPicked] = useState<Set<string>>(() => new Set(pcs))
-  const [filter, setFilter] = useState('')
   const [groups, setGroups] = useState('')
   const [waves, setWaves] = useState<WaveRow[]>([
     { group: '', delay: '0s' },
@@ -45,20 +45,11 @@ export function ExecDialog({ jobId, open, onClose, pcs }: { jobId: string; open:
   const [deadline, setDeadline] = useState('')
   const [errors, setErrors] = useState<Partial<Record<'target' | 'jitter' | 'deadline' | 'form', string>>>({})
 
-  const agents = useQuery({
-    queryKey: ['agents', 'picker'],
-    queryFn: ({ signal }) => api.get<Page<AgentRow>>('/api/agents?limit=1000&sort=pc_id', signal),
-    enabled: open,
-  })
   const freeze = useQuery({ queryKey: ['freeze'], queryFn: ({ signal }) => api.get<FreezeStatus>('/api/freeze', signal), enabled: open, retry: false })
   const unreadable = freeze.error instanceof ApiError && freeze.error.code === 'freeze_unreadable'
   const frozenWarning = frozenExecWarning(freeze.data, unreadable, mode === 'waves')
   const [confirmed, setConfirmed] = useState(false)
   const knownGroups = useQuery({ queryKey: ['groups'], queryFn: ({ signal }) => api.get<GroupSummary[]>('/api/groups', signal), enabled: open, retry: false })
-  const shown = useMemo(() => {
-    const f = filter.toLowerCase()
-    return (agents.data?.items ?? []).filter((a) => !f || a.pc_id.toLowerCase().includes(f) || a.hostname.toLowerCase().includes(f))
-  }, [agents.data, filter])
 
   const fire = useMutation({
     mutationFn: (req: ExecRequest) => api.post<ExecResponse>(`/api/exec/${encodeURIComponent(jobId)}`, req),
@@ -148,38 +139,7 @@ export function ExecDialog({ jobId, open, onClose, pcs }: { jobId: string; open:
               </label>
             ))}
           </div>
-          {mode === 'pcs' && (
-            <div className="picker">
-              <input type="search" placeholder="Filter machines…" aria-label="Filter machines" value={filter} onChange={(e) => setFilter(e.target.value)} />
-              <div className="picker-list" role="group" aria-label="Machines">
-                {agents.isPending && <p className="muted">Loading machines…</p>}
-                {!agents.isPending && shown.length === 0 && <p className="muted">No machines.</p>}
-                {shown.map((a) => (
-                  <label key={a.pc_id} className="check">
-                    <input
-                      type="checkbox"
-                      checked={picked.has(a.pc_id)}
-                      onChange={(e) => {
-                        const next = new Set(picked)
-                        if (e.target.checked) next.add(a.pc_id)
-                        else next.delete(a.pc_id)
-                        setPicked(next)
-                      }}
-                    />
-                    <span>{a.pc_id}</span> <OnlineBadge online={a.online} />
-                  </label>
-                ))}
-              </div>
-              <p className="muted small">
-                {picked.size} picked.{' '}
-                {shown.length > 0 && (
-                  <button type="button" className="linkish" onClick={() => setPicked(new Set([...picked, ...shown.map((a) => a.pc_id)]))}>
-                    Pick all shown
-                  </button>
-                )}
-              </p>
-            </div>
-          )}
+          {mode === 'pcs' && <MachinePicker picked={picked} onChange={setPicked} />}
           {mode === 'groups' && (
             <label>
               Groups (comma or space separated)

@@ -4,14 +4,15 @@
 // derived groups, defined further down the page.
 
 import { useQuery, useQueryClient } from '@tanstack/react-query'
-import { useMemo, useState, type FormEvent } from 'react'
+import { useState, type FormEvent } from 'react'
 import { Link } from 'react-router'
 import { api, qs } from '../api/client'
 import { addToGroup } from '../api/groups'
 import type { AgentRow, Page } from '../api/types'
 import { groupNameProblem, summarize } from '../lib/fleet'
 import { GroupNameInput } from './BulkActions'
-import { Card, ErrorBox, OnlineBadge } from './ui'
+import { MachinePicker } from './MachinePicker'
+import { Card, ErrorBox } from './ui'
 
 type Mode = 'pick' | 'search'
 
@@ -34,18 +35,12 @@ export function NewGroup({ onClose }: { onClose: () => void }) {
   const qc = useQueryClient()
   const [name, setName] = useState('')
   const [mode, setMode] = useState<Mode>('pick')
-  const [filter, setFilter] = useState('')
   const [picked, setPicked] = useState<Set<string>>(new Set())
   const [search, setSearch] = useState<Search>(NO_SEARCH)
   const [problem, setProblem] = useState<string | null>(null)
   const [busy, setBusy] = useState(false)
   const [result, setResult] = useState<{ text: string; ok: boolean; group: string } | null>(null)
 
-  const fleet = useQuery({ queryKey: ['agents', 'picker'], queryFn: ({ signal }) => api.get<Page<AgentRow>>('/api/agents?limit=1000&sort=pc_id', signal), enabled: mode === 'pick' })
-  const shown = useMemo(() => {
-    const f = filter.trim().toLowerCase()
-    return (fleet.data?.items ?? []).filter((a) => !f || a.pc_id.toLowerCase().includes(f) || a.hostname.toLowerCase().includes(f) || (a.ip_addresses ?? []).some((ip) => ip.includes(f)))
-  }, [fleet.data, filter])
   const searching = mode === 'search' && Object.values(search).some((v) => v.trim() !== '')
   const matches = useQuery({
     queryKey: ['agents', 'new-group', search],
@@ -93,41 +88,7 @@ export function NewGroup({ onClose }: { onClose: () => void }) {
           </label>
         </div>
         {mode === 'pick' ? (
-          <div className="picker">
-            <input type="search" placeholder="Filter machines (id, host name, address)…" aria-label="Filter machines" value={filter} onChange={(e) => setFilter(e.target.value)} />
-            <div className="picker-list" role="group" aria-label="Machines">
-              {fleet.isPending && <p className="muted">Loading machines…</p>}
-              {!fleet.isPending && shown.length === 0 && <p className="muted">No machines.</p>}
-              {shown.map((a) => (
-                <label key={a.pc_id} className="check">
-                  <input
-                    type="checkbox"
-                    checked={picked.has(a.pc_id)}
-                    onChange={(e) => {
-                      const next = new Set(picked)
-                      if (e.target.checked) next.add(a.pc_id)
-                      else next.delete(a.pc_id)
-                      setPicked(next)
-                    }}
-                  />
-                  <span>{a.pc_id}</span> <OnlineBadge online={a.online} />
-                </label>
-              ))}
-            </div>
-            <p className="muted small">
-              {picked.size} picked.{' '}
-              {shown.length > 0 && (
-                <button type="button" className="linkish" onClick={() => setPicked(new Set([...picked, ...shown.map((a) => a.pc_id)]))}>
-                  Pick all shown
-                </button>
-              )}{' '}
-              {picked.size > 0 && (
-                <button type="button" className="linkish" onClick={() => setPicked(new Set())}>
-                  Clear
-                </button>
-              )}
-            </p>
-          </div>
+          <MachinePicker picked={picked} onChange={setPicked} />
         ) : (
           <div className="stack">
             <div className="row">
