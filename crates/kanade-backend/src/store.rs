@@ -116,6 +116,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0014_check_history.sql")),
         M::up(include_str!("../migrations/0015_agent_host_facts.sql")),
         M::up(include_str!("../migrations/0016_recovery_codes.sql")),
+        M::up(include_str!("../migrations/0017_outcome_indexes.sql")),
     ]))
 }
 

@@ -222,6 +222,7 @@ fn apply_check(
         detail: checked.detail.as_deref(),
         label: check.label.as_deref(),
         job_id: &r.job_id,
+        exec_id: &r.exec_id,
         result_id: &r.result_id,
         finished_at: r.finished_at,
         recorded_at: run.meta.published,

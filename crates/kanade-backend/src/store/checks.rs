@@ -18,6 +18,7 @@ pub struct NewStatus<'a> {
     pub detail: Option<&'a str>,
     pub label: Option<&'a str>,
     pub job_id: &'a str,
+    pub exec_id: &'a str,
     pub result_id: &'a str,
     pub finished_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
@@ -73,14 +74,15 @@ pub fn upsert(tx: &Transaction<'_>, s: &NewStatus<'_>) -> rusqlite::Result<bool>
 /// Keeps `s` in the history (a redelivered result is stored once), late results included.
 pub fn record_history(tx: &Transaction<'_>, s: &NewStatus<'_>) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT INTO check_history (result_id, check_name, pc_id, status, finished_at)
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        "INSERT INTO check_history (result_id, check_name, pc_id, status, finished_at, exec_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
         params![
             s.result_id,
             s.check_name,
             s.pc_id,
             s.status.as_str(),
             ts(s.finished_at),
+            s.exec_id,
         ],
     )?;
     Ok(())

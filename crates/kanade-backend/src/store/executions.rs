@@ -234,61 +234,55 @@ fn target_of(subject: &str) -> String {
     }
 }
 
-/// Counts `exec_id`'s runs by outcome (`outcome::classify` in SQL: a run stopped with exit -1
-/// is timed out or killed by what the agent wrote at the end of its stderr). Machines with no
-/// row are `waiting` while the execution can still hear from them, `not_reported` once it is
-/// over.
+/// Counts `exec_id`'s runs by outcome without reading every run: the execution's counters
+/// already split success / failure / skipped, so only the runs stopped with exit -1 (timed
+/// out or killed, by what the agent wrote at the end of stderr; or reaped) and the skipped
+/// ones (by reason) are read, through partial indexes. A finalize step's row is not a
+/// machine's run and is not counted (as in the counters). Machines with no row are
+/// `waiting` while the execution can still hear from them, `not_reported` once it is over.
 pub fn outcomes(
     conn: &Connection,
     e: &ExecutionSummary,
 ) -> rusqlite::Result<kanade_protocol::outcome::OutcomeCounts> {
-    use kanade_protocol::outcome::{KILLED_MARK, TIMED_OUT_MARK};
-    let mut c = kanade_protocol::outcome::OutcomeCounts::default();
+    use kanade_protocol::outcome::{Outcome as Run, classify};
+    let mut c = kanade_protocol::outcome::OutcomeCounts {
+        ok: e.success_count,
+        skipped: e.skipped_count,
+        ..Default::default()
+    };
     let mut stmt = conn.prepare_cached(
-        "SELECT
-             COALESCE(SUM(reaped = 0 AND skipped = 0 AND exit_code = 0), 0),
-             COALESCE(SUM(reaped = 0 AND skipped = 0 AND exit_code = -1
-                 AND instr(substr(stderr, -400), ?2) > 0), 0),
-             COALESCE(SUM(reaped = 0 AND skipped = 0 AND exit_code = -1
-                 AND instr(substr(stderr, -400), ?2) = 0
-                 AND instr(substr(stderr, -400), ?3) > 0), 0),
-             COALESCE(SUM(reaped = 0 AND skipped = 1 AND exit_code IS NOT NULL), 0),
-             COALESCE(SUM(reaped = 1), 0),
-             COALESCE(SUM(reaped = 0 AND exit_code IS NULL), 0),
-             COUNT(*)
-         FROM execution_results WHERE exec_id = ?1",
+        "SELECT reaped, substr(stderr, -400) FROM execution_results INDEXED BY idx_results_stopped
+         WHERE exec_id = ?1 AND exit_code = -1 AND skipped = 0
+           AND job_id NOT LIKE '%\\_\\_finalize' ESCAPE '\\'",
     )?;
-    let rows: i64;
-    (
-        c.ok,
-        c.timed_out,
-        c.killed,
-        c.skipped,
-        c.not_reported,
-        c.running,
-        rows,
-    ) = stmt.query_row(params![e.exec_id, TIMED_OUT_MARK, KILLED_MARK], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-        ))
+    let rows = stmt.query_map([&e.exec_id], |r| {
+        Ok((r.get::<_, bool>(0)?, r.get::<_, String>(1)?))
     })?;
-    c.failed = rows - c.ok - c.timed_out - c.killed - c.skipped - c.not_reported - c.running;
-    let missing = (e.target_count - rows).max(0);
+    for row in rows {
+        let (reaped, tail) = row?;
+        match classify(Some(-1), false, reaped, &tail).0 {
+            Run::NotReported => c.not_reported += 1,
+            Run::TimedOut => c.timed_out += 1,
+            Run::Killed => c.killed += 1,
+            _ => {}
+        }
+    }
+    c.failed = (e.failure_count - c.not_reported - c.timed_out - c.killed).max(0);
+    // Machines with a row (the index is ordered by exec_id, pc_id: no run is read); a
+    // machine whose row was pruned with the results window still counts through the counters.
+    let machines: i64 = conn
+        .prepare_cached("SELECT COUNT(DISTINCT pc_id) FROM execution_results WHERE exec_id = ?1")?
+        .query_row([&e.exec_id], |r| r.get(0))?;
+    let counted = e.success_count + e.failure_count + e.skipped_count;
+    c.running = (machines - counted).max(0);
+    let missing = (e.target_count - machines.max(counted)).max(0);
     if matches!(e.status.as_str(), "completed" | "expired") {
         c.not_reported += missing;
     } else if !matches!(e.status.as_str(), "rejected" | "awaiting_approval") {
         c.waiting = missing;
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT h.status, COUNT(*) FROM execution_results r
-         JOIN check_history h ON h.result_id = r.result_id
-         WHERE r.exec_id = ?1 GROUP BY h.status",
+        "SELECT status, COUNT(*) FROM check_history WHERE exec_id = ?1 GROUP BY status",
     )?;
     let by_status = stmt.query_map([&e.exec_id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
     for item in by_status {
@@ -297,8 +291,9 @@ pub fn outcomes(
     }
     if c.skipped > 0 {
         let mut stmt = conn.prepare_cached(
-            "SELECT exit_code, COUNT(*) FROM execution_results
-             WHERE exec_id = ?1 AND reaped = 0 AND skipped = 1 AND exit_code IS NOT NULL
+            "SELECT exit_code, COUNT(*) FROM execution_results INDEXED BY idx_results_skipped
+             WHERE exec_id = ?1 AND skipped = 1 AND reaped = 0 AND exit_code IS NOT NULL
+               AND job_id NOT LIKE '%\\_\\_finalize' ESCAPE '\\'
              GROUP BY exit_code",
         )?;
         let by_code = stmt.query_map([&e.exec_id], |r| Ok((r.get::<_, i32>(0)?, r.get(1)?)))?;

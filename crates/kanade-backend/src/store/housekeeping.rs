@@ -19,24 +19,27 @@ pub const REAP_NOTE: &str =
 /// Returns how many were reaped.
 pub fn reap(conn: &mut Connection, now: DateTime<Utc>) -> rusqlite::Result<usize> {
     let tx = conn.transaction()?;
-    let due: Vec<(String, String)> = {
+    let due: Vec<(String, String, String)> = {
         let mut stmt = tx.prepare(
-            "SELECT result_id, exec_id FROM execution_results
+            "SELECT result_id, exec_id, job_id FROM execution_results
              WHERE finished_at IS NULL
                AND COALESCE(expires_at, strftime('%Y-%m-%dT%H:%M:%fZ', started_at, '+24 hours')) < ?1
              LIMIT 10000",
         )?;
-        stmt.query_map([ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
+        stmt.query_map([ts(now)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?
     };
-    for (result_id, exec_id) in &due {
+    for (result_id, exec_id, job_id) in &due {
         tx.execute(
             "UPDATE execution_results SET exit_code = -1, finished_at = ?2, reaped = 1,
                  stderr = CASE WHEN stderr = '' THEN ?3 ELSE stderr || char(10) || ?3 END
              WHERE result_id = ?1 AND finished_at IS NULL",
             params![result_id, ts(now), REAP_NOTE],
         )?;
-        executions::count(&tx, exec_id, Outcome::Failure)?;
+        // A finalize step's row is not a machine's run: the counters count machines.
+        if !job_id.ends_with(kanade_protocol::collect::FINALIZE_SUFFIX) {
+            executions::count(&tx, exec_id, Outcome::Failure)?;
+        }
     }
     tx.commit()?;
     Ok(due.len())

@@ -176,6 +176,36 @@ async fn skips_alone_are_not_green_and_all_ok_is() {
     );
 }
 
+/// A finalize step reports in the same execution but is not a machine's run: counted neither
+/// as a second ok nor, when it is stopped, as a killed machine.
+#[tokio::test]
+async fn a_finalize_step_is_not_counted_as_a_machine() {
+    let b = TestBackend::start().await;
+    let fired = fire(&b, &["a", "b"]).await;
+    let main = result_for(&fired, "a", 0);
+    let mut step = result_for(&fired, "a", -1);
+    step.result_id = format!("{}-finalize", main.result_id);
+    step.job_id = format!("hello{}", kanade_protocol::collect::FINALIZE_SUFFIX);
+    step.stderr = "kanade: killed by operator\n".into();
+    let mut step = serde_json::to_value(&step).unwrap();
+    step["parent_result_id"] = json!(main.result_id);
+    publish(&b, subject::results(&fired.request_id), &main).await;
+    publish(&b, subject::results(&fired.request_id), &step).await;
+    wait_for("both rows", Duration::from_secs(10), || async {
+        b.query_i64(&format!(
+            "SELECT COUNT(*) FROM execution_results WHERE exec_id = '{}'",
+            fired.exec_id
+        )) == 2
+    })
+    .await;
+    let c = detail(&b, &fired.exec_id).await.execution.outcomes;
+    assert_eq!(
+        (c.ok, c.killed, c.failed, c.running, c.waiting),
+        (1, 0, 0, 0, 1),
+        "one machine ok, one awaited: {c:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_break_glass_run_is_an_execution_by_its_user() {
     let b = TestBackend::start().await;
