@@ -147,9 +147,13 @@ ensure_schemathesis() {
             "schemathesis==$SCHEMATHESIS_VERSION" ||
             die "could not install schemathesis==$SCHEMATHESIS_VERSION"
     fi
+    # A higher recursion limit: hypothesis describes nested strategies recursively and then
+    # parses a whole source file with `ast`; near the default limit (1,000) CPython 3.11
+    # before 3.11.9 reports the RecursionError inside `ast` as "SystemError: AST constructor
+    # recursion depth mismatch" (cpython#106905), which failed a CI run as a runtime error.
     schemathesis() {
         PYTHONPATH="$SCHEMATHESIS_DIR${PYTHONPATH:+:$PYTHONPATH}" python3 -c \
-            'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "schemathesis"; sys.exit(schemathesis())' "$@"
+            'import sys; sys.setrecursionlimit(20000); from schemathesis.cli import schemathesis; sys.argv[0] = "schemathesis"; sys.exit(schemathesis())' "$@"
     }
     info "schemathesis $SCHEMATHESIS_VERSION at ${SCHEMATHESIS_DIR#"$KANADE_ROOT"/}"
 }
