@@ -558,7 +558,6 @@ async fn execute(job: JobEnv, cmd: Command, bypass_local_limit: bool) {
         started_at,
         timeout_secs: Some(timeout_secs),
     };
-    record(env, Entry::Started(started)).await;
     let emits_events = matches!(
         cmd.emit,
         Some(EmitHint {
@@ -584,7 +583,8 @@ async fn execute(job: JobEnv, cmd: Command, bypass_local_limit: bool) {
         live: Some(live_tx),
         identity,
     };
-    let mut outcome = process::run(&invocation, &options, stop.as_mut()).await;
+    let first = process::run(&invocation, &options, stop.as_mut());
+    let (mut outcome, mut announced) = announce_if_still_running(env, &started, first).await;
     // Retries: a non-zero exit runs the script again after the backoff, up to `max` more
     // times. Exit -1 (killed, timed out, shutting down) is never retried; a kill or shutdown
     // during the backoff ends the retries. The result reports the last attempt.
@@ -603,6 +603,11 @@ async fn execute(job: JobEnv, cmd: Command, bypass_local_limit: bool) {
             attempt,
             "job failed; retrying after backoff"
         );
+        // Retrying: the run goes on past the backoff, so it is announced now at the latest.
+        if !announced {
+            record(env, Entry::Started(started.clone())).await;
+            announced = true;
+        }
         let waited = tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(spec.backoff_secs)) => true,
             _ = stop.as_mut() => false,
@@ -839,6 +844,24 @@ async fn read_gate_values(
 }
 
 /// The buckets of the gate cache, in the order of its values.
+/// Runs `work` and records `started` only if it is still running after
+/// `STARTED_EVENT_AFTER`: a short run reports just its result. True when it was recorded.
+async fn announce_if_still_running<T>(
+    env: &Env,
+    started: &EventStarted,
+    work: impl std::future::Future<Output = T>,
+) -> (T, bool) {
+    tokio::pin!(work);
+    tokio::select! {
+        biased;
+        done = &mut work => (done, false),
+        () = tokio::time::sleep(kanade_protocol::wire::STARTED_EVENT_AFTER) => {
+            record(env, Entry::Started(started.clone())).await;
+            (work.await, true)
+        }
+    }
+}
+
 const GATE_BUCKETS: [&str; 2] = [names::KV_SCRIPT_CURRENT, names::KV_SCRIPT_STATUS];
 
 /// A gate value as stored: a JSON string or the bare value.

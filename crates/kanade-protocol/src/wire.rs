@@ -186,7 +186,14 @@ pub struct ExecResult {
     pub schedule_id: Option<String>,
 }
 
-/// Published on `events.started.<exec_id>.<pc_id>` just before a script starts.
+/// How long a run goes on before kanade's agent announces it with an `EventStarted`: a run
+/// that ends sooner reports only its result (which carries `started_at`), so a fan-out of
+/// short jobs costs the broker and the backend one message per machine instead of two. The
+/// original's agent announces every run at once; the backend takes both.
+pub const STARTED_EVENT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Published on `events.started.<exec_id>.<pc_id>` once a script has run for
+/// `STARTED_EVENT_AFTER` (the original's agent: just before it starts).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventStarted {

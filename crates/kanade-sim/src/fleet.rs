@@ -5,8 +5,9 @@
 //! per connection and fanned out in-process to that connection's online machines: the broker
 //! delivers such a message once per connection, not once per machine as it would to a real
 //! fleet. Heartbeats and host perf go out on core NATS at configurable intervals, spread
-//! evenly over the interval; a command makes each targeted machine publish a real
-//! `EventStarted` and, after a simulated run time, an `ExecResult` (JetStream, with the same
+//! evenly over the interval; a command makes each targeted machine publish, after a simulated
+//! run time, an `ExecResult` (and a real `EventStarted` first when the run lasts longer than
+//! `STARTED_EVENT_AFTER`, as the real agent does) (JetStream, with the same
 //! `Nats-Msg-Id` the real agent's outbox uses, acks awaited asynchronously in a window).
 //! Machines can leave and return over time (churn).
 //!
@@ -575,7 +576,8 @@ async fn refusal(ctx: &RunCtx, cmd: &Command) -> Option<(i32, String)> {
     }
 }
 
-/// One command on one simulated machine: gates, started event, run time, result.
+/// One command on one simulated machine: gates, started event (for a run longer than
+/// `STARTED_EVENT_AFTER`), run time, result.
 async fn run_one(ctx: Arc<RunCtx>, pc_id: Arc<str>, cmd: Arc<Command>) {
     let result_id = uuid::Uuid::new_v4().to_string();
     if let Some(jitter) = cmd.jitter_secs.filter(|j| *j > 0) {
@@ -623,17 +625,24 @@ async fn run_one(ctx: Arc<RunCtx>, pc_id: Arc<str>, cmd: Arc<Command>) {
     };
     result.started_at = started.started_at;
     inc(&ctx.stats.runs_started);
-    match serde_json::to_vec(&started) {
-        Ok(json) => ctx.send(
-            subject::events_started(&cmd.exec_id, &pc_id),
-            format!("started-{result_id}"),
-            json,
-        ),
-        Err(err) => tracing::error!(%err, "cannot encode a started event"),
-    }
     let run = ctx.config.run_time.sample();
     let limit = Duration::from_secs(timeout_secs);
-    tokio::time::sleep(run.min(limit)).await;
+    // As the real agent: a run is announced only once it has gone on for a while.
+    let (ran, announce_after) = (run.min(limit), kanade_protocol::wire::STARTED_EVENT_AFTER);
+    if ran > announce_after {
+        tokio::time::sleep(announce_after).await;
+        match serde_json::to_vec(&started) {
+            Ok(json) => ctx.send(
+                subject::events_started(&cmd.exec_id, &pc_id),
+                format!("started-{result_id}"),
+                json,
+            ),
+            Err(err) => tracing::error!(%err, "cannot encode a started event"),
+        }
+        tokio::time::sleep(ran - announce_after).await;
+    } else {
+        tokio::time::sleep(ran).await;
+    }
     let failed = fastrand::f64() < ctx.config.fail_rate;
     if run > limit {
         result.exit_code = exit_code::KILLED;

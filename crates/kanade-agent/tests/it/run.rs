@@ -32,7 +32,26 @@ async fn a_command_runs_and_reports_output_exit_code_and_timing() {
     assert!(result.finished_at - result.started_at >= chrono::TimeDelta::milliseconds(200));
     assert!(uuid::Uuid::parse_str(&result.result_id).is_ok());
 
+    // A run shorter than STARTED_EVENT_AFTER reports only its result …
     let started = broker.started_events(&cmd.exec_id).await;
+    assert!(
+        started.is_empty(),
+        "a 0.2 s run was announced: {started:#?}"
+    );
+    // … a longer one is announced once, while it runs, with the result's ids.
+    let long = command("sleep 1.5; echo done");
+    broker.send(&subject::commands_pc(&pc), &long).await;
+    let announced = crate::support::eventually(crate::support::WAIT, || async {
+        !broker.started_events(&long.exec_id).await.is_empty()
+    })
+    .await;
+    assert!(announced, "a 1.5 s run was never announced");
+    assert!(
+        broker.results(&long.request_id).await.is_empty(),
+        "announced only after it ended"
+    );
+    let result = broker.wait_result(&long.request_id).await;
+    let started = broker.started_events(&long.exec_id).await;
     assert_eq!(started.len(), 1, "{started:#?}");
     assert_eq!(started[0].result_id, result.result_id);
     assert_eq!(started[0].timeout_secs, Some(30));

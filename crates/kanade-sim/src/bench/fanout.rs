@@ -233,8 +233,9 @@ pub async fn run(env: &Env) -> anyhow::Result<String> {
          until `GET /api/executions?job_id=bench-fanout&limit=1` (polled one request at a \
          time, 10 ms apart) reports it `completed`, i.e. every result projected into SQLite; \
          then one `GET /api/executions/{{id}}` checks that it holds N result rows (\"detail \
-         read\", not part of the time). Each machine {gates}, publishes `events.started`, \
-         \"runs\" for {run_time} (uniform) and publishes its result; 5 % exit 1. The \
+         read\", not part of the time). Each machine {gates}, \"runs\" for {run_time} \
+         (uniform) and publishes its result, announced by `events.started` first only when \
+         the run lasts over 1 s, as the real agent does; 5 % exit 1. The \
          commands.all message reaches the simulator once per connection and is fanned out \
          in-process. Broker, backend and simulator share the machine's cores. References from \
          the same run: **publish-only** is the moment the simulator had every result of the run \
