@@ -684,7 +684,7 @@ mod tests {
         let cli = parse("group set pc1 a,b").unwrap();
         assert!(matches!(
             cli.command,
-            Command::Group(GroupCommand::Set { ref pc, ref groups }) if pc == "pc1" && groups == "a,b"
+            Command::Group(GroupCommand::Set { ref pc, ref groups, .. }) if pc == "pc1" && groups == "a,b"
         ));
         for line in [
             "agent show pc1",

@@ -1,17 +1,23 @@
 //! Groups: `GET /api/groups` (names and member counts) and a machine's membership
 //! (`GET/PUT /api/agents/{pc_id}/groups`, add/remove one). Writes are compare-and-set.
+//! Putting a machine never seen (no heartbeat, no pending or approved enrollment) in a group
+//! is 404 unless `?allow_unknown=true` (pre-staging its groups before it enrolls): a typo
+//! would otherwise make a group nobody is in.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use kanade_protocol::api::{self, GroupList, GroupSummary};
+use kanade_protocol::enrollment::IdentityStatus;
 use kanade_protocol::subject;
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{Operator, Require, Viewer};
-use crate::error::{ApiError, ApiResult, parse_json};
+use crate::error::{ApiError, ApiResult, AppQuery, parse_json};
 use crate::state::AppState;
 use crate::{audit, desired};
 use utoipa_axum::router::OpenApiRouter;
@@ -41,6 +47,40 @@ fn check_pc(pc_id: &str) -> ApiResult<()> {
     Err(ApiError::bad_request(format!(
         "`{pc_id}` is not a valid machine id"
     )))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct Staging {
+    /// Put a machine never seen (no heartbeat, not enrolled) in groups anyway, before it
+    /// enrolls; refused with 404 otherwise.
+    #[serde(default)]
+    allow_unknown: bool,
+}
+
+/// 404 for a machine that never sent a heartbeat and has no pending or approved enrollment,
+/// unless the caller pre-stages it on purpose.
+async fn check_known(state: &AppState, pc_id: &str, staging: &Staging) -> ApiResult<()> {
+    if staging.allow_unknown || super::agents::seen(state, pc_id).await? {
+        return Ok(());
+    }
+    let identity = state.access.registry.identity(pc_id).await.map_err(|err| {
+        ApiError::unavailable("could not reach the machine registry", format!("{err:#}"))
+    })?;
+    if identity
+        .is_some_and(|i| matches!(i.status, IdentityStatus::Pending | IdentityStatus::Approved))
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "machine {pc_id} was never seen (no heartbeat, not enrolled); \
+             set allow_unknown=true to put it in groups before it enrolls"
+        ),
+    ))
 }
 
 #[utoipa::path(
@@ -91,22 +131,25 @@ async fn read(
 #[utoipa::path(
     put,
     path = "/api/agents/{pc_id}/groups",
-    params(("pc_id" = String, Path, description = "The machine id")),
+    params(("pc_id" = String, Path, description = "The machine id"), Staging),
     request_body(content = GroupList, content_type = "application/json"),
     responses(
         (status = 200, body = GroupList, description = "The machine's new groups"),
+        (status = 404, body = kanade_protocol::api::ErrorBody, description = "A machine never seen (no heartbeat, not enrolled), without `allow_unknown`"),
         (status = 422, body = kanade_protocol::api::ErrorBody, description = "Too many groups, or a group name breaks a rule"),
     ),
 )]
 async fn replace(
     State(state): State<AppState>,
     caller: Require<Operator>,
+    AppQuery(staging): AppQuery<Staging>,
     Path(pc_id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<GroupList>> {
     check_pc(&pc_id)?;
     let req: GroupList = parse_json(&body)?;
     api::check_group_names(&req.groups)?;
+    check_known(&state, &pc_id, &staging).await?;
     let wanted = req.groups.clone();
     let groups = desired::edit_groups(&state.js, &pc_id, |_| wanted.clone())
         .await
@@ -127,18 +170,21 @@ async fn replace(
 #[utoipa::path(
     put,
     path = "/api/agents/{pc_id}/groups/{group}",
-    params(("pc_id" = String, Path, description = "The machine id"), ("group" = String, Path, description = "The group name")),
+    params(("pc_id" = String, Path, description = "The machine id"), ("group" = String, Path, description = "The group name"), Staging),
     responses(
         (status = 200, body = GroupList, description = "The machine's groups"),
+        (status = 404, body = kanade_protocol::api::ErrorBody, description = "A machine never seen (no heartbeat, not enrolled), without `allow_unknown`"),
     ),
 )]
 async fn add(
     State(state): State<AppState>,
     caller: Require<Operator>,
+    AppQuery(staging): AppQuery<Staging>,
     Path((pc_id, group)): Path<(String, String)>,
 ) -> ApiResult<Json<GroupList>> {
     check_pc(&pc_id)?;
     api::check_group_names(std::slice::from_ref(&group))?;
+    check_known(&state, &pc_id, &staging).await?;
     let g = group.clone();
     let groups = desired::edit_groups(&state.js, &pc_id, |mut current| {
         current.push(g.clone());

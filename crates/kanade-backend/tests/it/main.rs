@@ -20,6 +20,7 @@ mod exec_targets;
 mod file_modes;
 mod freeze;
 mod group_defs;
+mod groups;
 mod hostile_access;
 mod hostile_routes;
 mod hostile_sandbox;

@@ -177,6 +177,10 @@ pub enum GroupCommand {
         pc: String,
         /// The groups, comma separated (g1,g2); "" for none.
         groups: String,
+        /// Give groups to a machine the backend never saw (no heartbeat, not enrolled), so it
+        /// has them when it enrolls; refused otherwise.
+        #[arg(long)]
+        allow_unknown: bool,
     },
     /// Put a machine in a group.
     Add {
@@ -185,6 +189,10 @@ pub enum GroupCommand {
         pc: String,
         #[arg(value_parser = ids::GROUP)]
         group: String,
+        /// Put a machine the backend never saw (no heartbeat, not enrolled) in the group, so it
+        /// is in it when it enrolls; refused otherwise.
+        #[arg(long)]
+        allow_unknown: bool,
     },
     /// Take a machine out of a group.
     Remove {

@@ -147,26 +147,48 @@ impl ApiClient {
             .await
     }
 
-    /// `PUT /api/agents/{pc_id}/groups`: replaces the machine's groups.
+    /// `PUT /api/agents/{pc_id}/groups[?allow_unknown=true]`: replaces the machine's groups.
+    /// A machine never seen (no heartbeat, not enrolled) is 404 unless `allow_unknown`.
     pub async fn set_agent_groups(
         &self,
         pc_id: &str,
         groups: &GroupList,
+        allow_unknown: bool,
     ) -> Result<GroupList, ClientError> {
         let request = self
-            .request(Method::PUT, &["api", "agents", pc_id, "groups"])
+            .request_with_query(
+                Method::PUT,
+                &["api", "agents", pc_id, "groups"],
+                &staging(allow_unknown),
+            )
             .json(groups);
         self.send(request).await
     }
 
-    /// `PUT /api/agents/{pc_id}/groups/{group}`.
+    /// `PUT /api/agents/{pc_id}/groups/{group}` for a machine the backend knows (404 for one
+    /// never seen).
     pub async fn add_agent_group(
         &self,
         pc_id: &str,
         group: &str,
     ) -> Result<GroupList, ClientError> {
-        self.send(self.request(Method::PUT, &["api", "agents", pc_id, "groups", group]))
-            .await
+        self.add_agent_group_staged(pc_id, group, false).await
+    }
+
+    /// `PUT /api/agents/{pc_id}/groups/{group}[?allow_unknown=true]`: with `allow_unknown`, a
+    /// machine never seen is put in the group before it enrolls instead of 404.
+    pub async fn add_agent_group_staged(
+        &self,
+        pc_id: &str,
+        group: &str,
+        allow_unknown: bool,
+    ) -> Result<GroupList, ClientError> {
+        let request = self.request_with_query(
+            Method::PUT,
+            &["api", "agents", pc_id, "groups", group],
+            &staging(allow_unknown),
+        );
+        self.send(request).await
     }
 
     /// `DELETE /api/agents/{pc_id}/groups/{group}`.
@@ -280,4 +302,9 @@ impl ApiClient {
         let request = self.request_with_query(Method::GET, &["api", "obs_events"], &pairs);
         self.send(request).await
     }
+}
+
+/// `allow_unknown=true` when asked, else no query at all.
+fn staging(allow_unknown: bool) -> [(&'static str, Option<String>); 1] {
+    [("allow_unknown", allow_unknown.then(|| "true".to_owned()))]
 }

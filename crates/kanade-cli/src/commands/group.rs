@@ -1,11 +1,13 @@
 //! `kanade group list|get|set|add|remove`: which groups machines are in. Names are checked
 //! before anything is sent; the backend edits a machine's list compare-and-set and agents pick
-//! the change up live.
+//! the change up live. A machine the backend never saw is refused (exit 1) unless
+//! `--allow-unknown` pre-stages it.
 
 use kanade_protocol::api::{GroupList, check_group_names};
 use kanade_protocol::subject;
 
 use crate::cli::{Global, GroupCommand};
+use crate::client::ClientError;
 use crate::commands::{Io, api_client, check_pc};
 use crate::{BadInput, EXIT_OK, render};
 
@@ -62,18 +64,32 @@ pub async fn run(command: GroupCommand, global: &Global, io: &mut Io<'_>) -> any
             }
             return Ok(EXIT_OK);
         }
-        GroupCommand::Set { pc, groups } => {
+        GroupCommand::Set {
+            pc,
+            groups,
+            allow_unknown,
+        } => {
             check_pc(&pc)?;
             let wanted = GroupList {
                 groups: split_groups(&groups)?,
             };
-            let list = client.set_agent_groups(&pc, &wanted).await?;
+            let list = client
+                .set_agent_groups(&pc, &wanted, allow_unknown)
+                .await
+                .map_err(|err| never_seen(err, &pc, "give it groups"))?;
             (pc, list)
         }
-        GroupCommand::Add { pc, group } => {
+        GroupCommand::Add {
+            pc,
+            group,
+            allow_unknown,
+        } => {
             check_pc(&pc)?;
             check_group(&group)?;
-            let list = client.add_agent_group(&pc, &group).await?;
+            let list = client
+                .add_agent_group_staged(&pc, &group, allow_unknown)
+                .await
+                .map_err(|err| never_seen(err, &pc, "put it in the group"))?;
             (pc, list)
         }
         GroupCommand::Remove { pc, group } => {
@@ -88,6 +104,18 @@ pub async fn run(command: GroupCommand, global: &Global, io: &mut Io<'_>) -> any
         false => io.print(&format!("{pc}: {}\n", describe(&list.groups)))?,
     }
     Ok(EXIT_OK)
+}
+
+/// The backend's 404 for a machine it never saw, said with the flag that overrides it (exit 1
+/// like every other "not found"); any other error unchanged.
+fn never_seen(err: ClientError, pc: &str, what: &str) -> anyhow::Error {
+    if err.status() != Some(reqwest::StatusCode::NOT_FOUND) {
+        return err.into();
+    }
+    anyhow::anyhow!(
+        "machine {pc} was never seen (no heartbeat, not enrolled); check the name with \
+         `kanade agents`, or pass --allow-unknown to {what} before it enrolls"
+    )
 }
 
 fn check_group(group: &str) -> anyhow::Result<()> {

@@ -1330,14 +1330,25 @@ async fn fleet_agent_groups(
     Json(GroupList { groups }).into_response()
 }
 
-/// Applies `edit` to the machine's groups like the real route (sorted, deduplicated).
+/// Applies `edit` to the machine's groups like the real route (sorted, deduplicated). A
+/// machine not in the fleet is 404 unless `allow_unknown` (the real route's pre-staging).
 fn edit_groups(
     state: &mut Fake,
     pc: &str,
+    allow_unknown: bool,
     edit: impl FnOnce(Vec<String>) -> Vec<String>,
 ) -> Response {
     if let Some(refusal) = invalid_pc(pc) {
         return refusal;
+    }
+    if !allow_unknown && !state.fleet.agents.contains_key(pc) {
+        return coded(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!(
+                "machine {pc} was never seen (no heartbeat, not enrolled); set allow_unknown=true to put it in groups before it enrolls"
+            ),
+        );
     }
     if pc == CONTENDED_PC {
         return coded(
@@ -1368,21 +1379,28 @@ async fn fleet_set_groups(
     State(state): State<Shared>,
     headers: HeaderMap,
     Path(pc): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
     Json(req): Json<GroupList>,
 ) -> Response {
     let mut state = state.lock().unwrap();
     allowed!(state, headers, Role::Operator);
-    edit_groups(&mut state, &pc, |_| req.groups)
+    edit_groups(&mut state, &pc, staged(&q), |_| req.groups)
+}
+
+/// `?allow_unknown=true`.
+fn staged(q: &BTreeMap<String, String>) -> bool {
+    q.get("allow_unknown").is_some_and(|v| v == "true")
 }
 
 async fn fleet_add_group(
     State(state): State<Shared>,
     headers: HeaderMap,
     Path((pc, group)): Path<(String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
     let mut state = state.lock().unwrap();
     allowed!(state, headers, Role::Operator);
-    edit_groups(&mut state, &pc, |mut current| {
+    edit_groups(&mut state, &pc, staged(&q), |mut current| {
         current.push(group);
         current
     })
@@ -1395,7 +1413,7 @@ async fn fleet_remove_group(
 ) -> Response {
     let mut state = state.lock().unwrap();
     allowed!(state, headers, Role::Operator);
-    edit_groups(&mut state, &pc, |current| {
+    edit_groups(&mut state, &pc, true, |current| {
         current.into_iter().filter(|g| *g != group).collect()
     })
 }

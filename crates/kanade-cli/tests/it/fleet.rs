@@ -371,7 +371,10 @@ async fn group_commands_edit_membership() {
         "error: this needs the operator role; you are viewer (HTTP 403)\n",
     );
     let out = fleet
-        .run("operator", &["group", "add", "contended", "ops"])
+        .run(
+            "operator",
+            &["group", "add", "contended", "ops", "--allow-unknown"],
+        )
         .await;
     failed(
         &out,
@@ -396,6 +399,56 @@ async fn group_commands_edit_membership() {
         bad_input(&out, want);
     }
     fleet.assert_no_request();
+}
+
+#[tokio::test]
+async fn group_add_refuses_a_machine_never_seen_unless_allowed() {
+    let fleet = Fleet::start().await;
+    for args in [
+        vec!["group", "add", "web-9", "canary"],
+        vec!["group", "set", "web-9", "canary,lab"],
+    ] {
+        let out = fleet.run("operator", &args).await;
+        failed(
+            &out,
+            &format!(
+                "error: machine web-9 was never seen (no heartbeat, not enrolled); check the name \
+                 with `kanade agents`, or pass --allow-unknown to {} before it enrolls\n",
+                match args[1] {
+                    "add" => "put it in the group",
+                    _ => "give it groups",
+                }
+            ),
+        );
+        assert_eq!(out.stdout, "");
+        assert!(fleet.only_request().query.is_empty(), "{args:?}");
+    }
+    assert!(fleet.backend.groups_of("web-9").is_empty());
+
+    let out = fleet
+        .run(
+            "operator",
+            &["group", "add", "web-9", "canary", "--allow-unknown"],
+        )
+        .await;
+    ok(&out);
+    assert_eq!(out.stdout, "web-9: canary\n");
+    let seen = fleet.only_request();
+    assert_eq!(
+        (
+            seen.path.as_str(),
+            seen.query.get("allow_unknown").map(String::as_str)
+        ),
+        ("/api/agents/web-9/groups/canary", Some("true"))
+    );
+    let out = fleet
+        .run(
+            "operator",
+            &["group", "set", "web-9", "lab", "--allow-unknown"],
+        )
+        .await;
+    ok(&out);
+    assert_eq!(fleet.backend.groups_of("web-9"), ["lab"]);
 }
 
 #[tokio::test]
