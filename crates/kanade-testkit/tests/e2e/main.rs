@@ -3,6 +3,7 @@
 
 mod approval;
 mod cli;
+mod cli_operator;
 mod collect;
 mod derived_groups;
 mod fleet;
