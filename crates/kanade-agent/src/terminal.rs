@@ -3,8 +3,9 @@
 //! takes input, resizes, keepalives and the close on `terminal.in.<pc>.<session>`.
 //!
 //! A session ends — and every process of the shell's session is killed — when the shell exits,
-//! the backend closes it, no input came for the idle timeout, the backend's keepalives stop
-//! for `PEER_TIMEOUT_SECS`, the broker connection drops, or the agent stops. Open requests are
+//! the backend closes it, no input came for the config's `terminal_idle_timeout` (15m unless
+//! set), the backend's keepalives stop for `PEER_TIMEOUT_SECS`, the broker connection drops,
+//! or the agent stops. Open requests are
 //! refused unless signed by a key of `command_keys` for this machine within the last minute,
 //! and while the machine's effective config says `terminal: deny`; with `terminal: consent`
 //! the user signed in at the machine must accept first (`consent`).
@@ -23,8 +24,7 @@ use futures::StreamExt;
 use kanade_protocol::config::{EffectiveConfig, TerminalPolicy};
 use kanade_protocol::subject;
 use kanade_protocol::terminal::{
-    self, DEFAULT_IDLE_TIMEOUT_SECS, Input, OUTPUT_CHUNK_MAX, OpenReply, OpenRequest, Output,
-    VerifyError,
+    self, Input, OUTPUT_CHUNK_MAX, OpenReply, OpenRequest, Output, VerifyError,
 };
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
@@ -44,9 +44,9 @@ pub struct Env {
     pub client: Client,
     pub pc_id: String,
     pub keyring: Keyring,
+    /// The machine's effective config: `terminal`, `terminal_consent_timeout` and
+    /// `terminal_idle_timeout` are read as each session opens.
     pub config: watch::Receiver<EffectiveConfig>,
-    /// No input this long closes a session.
-    pub idle_timeout: Duration,
     /// Requests waiting for the signed-in user's consent (answered over the local socket).
     pub consents: consent::Consents,
     /// Where logind's sessions are (who is signed in, for consent).
@@ -67,7 +67,6 @@ impl Env {
             pc_id,
             keyring,
             config,
-            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
             consents,
             sessions_dir,
         }
@@ -143,6 +142,8 @@ struct Started {
     input: async_nats::Subscriber,
     /// Who accepted, under `terminal: consent`.
     accepted_by: Option<String>,
+    /// No input this long closes the session (`terminal_idle_timeout` when it opened).
+    idle_timeout: Duration,
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -156,9 +157,13 @@ async fn open(env: &Env, payload: &[u8], slots: &Arc<Semaphore>) -> Result<Start
         verdict = request.verify(&env.pc_id, &env.keyring.snapshot(), Utc::now());
     }
     verdict.map_err(|err| format!("terminal request refused: {err}"))?;
-    let (policy, consent_timeout) = {
+    let (policy, consent_timeout, idle_timeout) = {
         let config = env.config.borrow();
-        (config.terminal, config.terminal_consent_timeout.0)
+        (
+            config.terminal,
+            config.terminal_consent_timeout.0,
+            terminal::idle_timeout(config.terminal_idle_timeout.0),
+        )
     };
     if policy == TerminalPolicy::Deny {
         return Err("remote terminals are denied on this machine (config terminal: deny)".into());
@@ -192,6 +197,7 @@ async fn open(env: &Env, payload: &[u8], slots: &Arc<Semaphore>) -> Result<Start
         session_id = request.session_id,
         user = request.user,
         pid = shell.pid(),
+        idle_timeout_secs = idle_timeout.as_secs(),
         "remote terminal opened"
     );
     Ok(Started {
@@ -199,6 +205,7 @@ async fn open(env: &Env, payload: &[u8], slots: &Arc<Semaphore>) -> Result<Start
         shell,
         input,
         accepted_by,
+        idle_timeout,
         _slot: slot,
     })
 }
@@ -260,7 +267,7 @@ async fn run_session(env: Env, mut s: Started) {
                 if last_peer.elapsed() > peer_timeout {
                     break "the backend stopped answering".into();
                 }
-                if last_input.elapsed() > env.idle_timeout {
+                if last_input.elapsed() > s.idle_timeout {
                     break "idle".into();
                 }
                 if s.shell.try_exit_code().is_some() {

@@ -50,6 +50,30 @@ pub struct ConfigScope {
     /// How long `terminal: consent` waits for the signed-in user's answer (default 30s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminal_consent_timeout: Option<HumanDuration>,
+    /// A remote terminal session without input this long is closed by the agent (default
+    /// 15m, between [`IDLE_TIMEOUT_MIN_SECS`] and [`IDLE_TIMEOUT_MAX_SECS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_idle_timeout: Option<HumanDuration>,
+}
+
+impl ConfigScope {
+    /// Refuses values out of their range: the field and why. Checked by the API before a
+    /// scope is written; the agent clamps what it reads as well.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(v) = self.terminal_idle_timeout {
+            let range = std::time::Duration::from_secs(IDLE_TIMEOUT_MIN_SECS)
+                ..=std::time::Duration::from_secs(IDLE_TIMEOUT_MAX_SECS);
+            if !range.contains(&v.0) {
+                return Err((
+                    "terminal_idle_timeout",
+                    format!(
+                        "terminal_idle_timeout: must be between {IDLE_TIMEOUT_MIN_SECS}s and 24h, not {v}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether remote terminals may be opened on a machine.
@@ -94,6 +118,8 @@ pub struct EffectiveConfig {
     pub terminal: TerminalPolicy,
     #[serde(default = "default_terminal_consent_timeout")]
     pub terminal_consent_timeout: HumanDuration,
+    #[serde(default = "default_terminal_idle_timeout")]
+    pub terminal_idle_timeout: HumanDuration,
 }
 
 /// How long `terminal: consent` waits for an answer unless a scope says otherwise.
@@ -101,6 +127,16 @@ pub const DEFAULT_TERMINAL_CONSENT_TIMEOUT_SECS: u64 = 30;
 
 fn default_terminal_consent_timeout() -> HumanDuration {
     HumanDuration::from_secs(DEFAULT_TERMINAL_CONSENT_TIMEOUT_SECS)
+}
+
+/// A terminal session without input this long is closed unless a scope says otherwise.
+pub const DEFAULT_TERMINAL_IDLE_TIMEOUT_SECS: u64 = 15 * 60;
+/// The shortest and longest `terminal_idle_timeout` accepted.
+pub const IDLE_TIMEOUT_MIN_SECS: u64 = 1;
+pub const IDLE_TIMEOUT_MAX_SECS: u64 = 24 * 60 * 60;
+
+fn default_terminal_idle_timeout() -> HumanDuration {
+    HumanDuration::from_secs(DEFAULT_TERMINAL_IDLE_TIMEOUT_SECS)
 }
 
 /// How long, at most, an agent waits at random before a self-update (the original's default):
@@ -131,6 +167,7 @@ impl Default for EffectiveConfig {
             command_signatures: SignatureMode::Enforce,
             terminal: TerminalPolicy::Allow,
             terminal_consent_timeout: default_terminal_consent_timeout(),
+            terminal_idle_timeout: default_terminal_idle_timeout(),
         }
     }
 }
@@ -233,6 +270,10 @@ pub fn resolve(
             effective.terminal_consent_timeout = v;
             set("terminal_consent_timeout");
         }
+        if let Some(v) = scope.terminal_idle_timeout {
+            effective.terminal_idle_timeout = v;
+            set("terminal_idle_timeout");
+        }
     }
     let values = serde_json::to_value(&effective).unwrap_or_default();
     let sourced = sources
@@ -260,6 +301,7 @@ pub const FIELDS: &[&str] = &[
     "command_signatures",
     "terminal",
     "terminal_consent_timeout",
+    "terminal_idle_timeout",
 ];
 
 #[cfg(test)]
@@ -322,6 +364,41 @@ mod tests {
         let (eff, _) = resolve(Some(&global), &[], None);
         assert_eq!(eff.target_version_jitter.as_secs(), 0);
         assert_eq!(eff.max_local_concurrent, 1);
+    }
+
+    #[test]
+    fn the_idle_timeout_defaults_to_15_minutes_and_is_refused_out_of_range() {
+        let (eff, _) = resolve(None, &[], None);
+        assert_eq!(eff.terminal_idle_timeout.as_secs(), 900);
+        let (eff, sources) = resolve(
+            Some(&scope(r#"{"terminal_idle_timeout": "2m"}"#)),
+            &[],
+            None,
+        );
+        assert_eq!(eff.terminal_idle_timeout.as_secs(), 120);
+        assert!(
+            sources
+                .iter()
+                .any(|s| s.field == "terminal_idle_timeout" && s.scope == "global")
+        );
+        for ok in ["1s", "15m", "24h"] {
+            let json = format!(r#"{{"terminal_idle_timeout": "{ok}"}}"#);
+            assert_eq!(scope(&json).check(), Ok(()), "{ok}");
+        }
+        for bad in ["0s", "25h"] {
+            let json = format!(r#"{{"terminal_idle_timeout": "{bad}"}}"#);
+            let (field, message) = scope(&json).check().unwrap_err();
+            assert_eq!(field, "terminal_idle_timeout");
+            assert!(message.contains("between 1s and 24h"), "{message}");
+        }
+        // A config written before the field existed still reads.
+        let old: EffectiveConfig = serde_json::from_value(serde_json::json!({
+            "heartbeat_interval": "30s", "host_perf_interval": "1m", "process_perf_enabled": false,
+            "process_perf_interval": "10s", "process_perf_top_n": 15, "max_local_concurrent": 1,
+            "target_version_jitter": "10m"
+        }))
+        .unwrap();
+        assert_eq!(old.terminal_idle_timeout.as_secs(), 900);
     }
 
     #[test]

@@ -25,8 +25,6 @@ pub const OPEN_MAX_AGE: TimeDelta = TimeDelta::seconds(60);
 pub const KEEPALIVE_EVERY_SECS: u64 = 5;
 /// Either side ends a session after hearing nothing from the other this long.
 pub const PEER_TIMEOUT_SECS: u64 = 20;
-/// A session without input this long is closed by the agent (15 minutes).
-pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 15 * 60;
 /// One output frame carries at most this many bytes.
 pub const OUTPUT_CHUNK_MAX: usize = 16 * 1024;
 /// The longest and shortest consent wait an agent honours (`terminal_consent_timeout`).
@@ -129,6 +127,16 @@ pub fn consent_timeout(configured: std::time::Duration) -> std::time::Duration {
     configured.clamp(
         std::time::Duration::from_secs(CONSENT_TIMEOUT_MIN_SECS),
         std::time::Duration::from_secs(CONSENT_TIMEOUT_MAX_SECS),
+    )
+}
+
+/// The idle timeout a configured `terminal_idle_timeout` means, within the bounds
+/// ([`crate::config::IDLE_TIMEOUT_MIN_SECS`] to [`crate::config::IDLE_TIMEOUT_MAX_SECS`]):
+/// the API refuses values outside them, and a scope written by hand is held to them too.
+pub fn idle_timeout(configured: std::time::Duration) -> std::time::Duration {
+    configured.clamp(
+        std::time::Duration::from_secs(crate::config::IDLE_TIMEOUT_MIN_SECS),
+        std::time::Duration::from_secs(crate::config::IDLE_TIMEOUT_MAX_SECS),
     )
 }
 

@@ -439,6 +439,7 @@ export interface ConfigScope {
   command_signatures?: 'enforce' | 'report'
   terminal?: 'allow' | 'consent' | 'deny'
   terminal_consent_timeout?: string
+  terminal_idle_timeout?: string
 }
 
 export interface EffectiveConfig {
@@ -454,6 +455,7 @@ export interface EffectiveConfig {
   command_signatures: 'enforce' | 'report'
   terminal: 'allow' | 'consent' | 'deny'
   terminal_consent_timeout: string
+  terminal_idle_timeout: string
 }
 
 /** One resolved value and the scope it came from (`default`, `global`, `groups.<g>`, `pcs.<id>`). */

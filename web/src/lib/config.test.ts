@@ -147,6 +147,7 @@ describe('investigation mode', () => {
       command_signatures: 'enforce',
       terminal: 'allow',
       terminal_consent_timeout: '30s',
+      terminal_idle_timeout: '15m',
     },
     sources: [{ field: 'process_perf_enabled', value: enabled, scope: 'pcs.pc1' }],
   })

@@ -30,6 +30,7 @@ export const CONFIG_FIELDS: ConfigField[] = [
   { name: 'command_signatures', kind: 'choice', choices: ['enforce', 'report'], about: 'unsigned or badly signed commands: refused (enforce) or run and reported' },
   { name: 'terminal', kind: 'choice', choices: ['allow', 'consent', 'deny'], about: 'remote terminals: allowed, only once the signed-in user accepts, or never' },
   { name: 'terminal_consent_timeout', kind: 'duration', about: 'how long a terminal waits for the user to accept' },
+  { name: 'terminal_idle_timeout', kind: 'duration', about: 'a terminal session without input this long is closed (1s to 24h)' },
 ]
 
 export function fieldOf(name: string): ConfigField | undefined {

@@ -33,6 +33,19 @@ fn key(scope: &str) -> ApiResult<String> {
     })
 }
 
+/// A value out of its range: 422 naming the field.
+fn check(scope: &ConfigScope) -> ApiResult<()> {
+    scope.check().map_err(|(field, message)| {
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        );
+        err.field = Some(field.to_owned());
+        err
+    })
+}
+
 fn unavailable(err: anyhow::Error) -> ApiError {
     ApiError::unavailable("could not reach the config store", format!("{err:#}"))
 }
@@ -76,6 +89,7 @@ async fn replace(
 ) -> ApiResult<Json<ConfigScope>> {
     let key = key(&scope)?;
     let new: ConfigScope = parse_json(&body)?;
+    check(&new)?;
     let mut patch = serde_json::Map::new();
     for field in kanade_protocol::config::FIELDS {
         patch.insert((*field).to_owned(), serde_json::Value::Null);
@@ -132,7 +146,8 @@ async fn patch(
             return Err(err);
         }
     }
-    let _: ConfigScope = parse_json(serde_json::to_vec(&set).unwrap_or_default().as_slice())?;
+    let parsed: ConfigScope = parse_json(serde_json::to_vec(&set).unwrap_or_default().as_slice())?;
+    check(&parsed)?;
     let written = desired::patch_scope(&state.js, &key, &patch)
         .await
         .map_err(unavailable)?;

@@ -62,6 +62,7 @@ pub const FIELD_TYPES: &[(&str, FieldType)] = &[
     ("command_signatures", FieldType::SignatureMode),
     ("terminal", FieldType::TerminalPolicy),
     ("terminal_consent_timeout", FieldType::Duration),
+    ("terminal_idle_timeout", FieldType::Duration),
 ];
 
 pub async fn run(command: ConfigCommand, global: &Global, io: &mut Io<'_>) -> anyhow::Result<i32> {

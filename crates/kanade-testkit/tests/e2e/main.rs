@@ -18,4 +18,5 @@ mod statuses;
 mod support;
 mod terminal;
 mod terminal_consent;
+mod terminal_idle;
 mod zero_trust;
