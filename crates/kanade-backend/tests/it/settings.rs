@@ -1,7 +1,8 @@
 //! Server settings (`GET`/`PUT /api/settings`, KV `server_settings`): viewers read, only admins
 //! write; a bad value is 422 naming the setting and changes nothing; every write is audited;
-//! and each setting takes effect where it should (sign-in lifetime, the result_output store's
-//! age, pruning of silent machines).
+//! and each setting takes effect where it should (sign-in lifetime, the ages of the
+//! result_output and collections stores, pruning of silent machines); backend.toml's
+//! `[retention] terminal_transcripts` is the terminal_transcripts store's age.
 
 use std::time::Duration;
 
@@ -161,5 +162,80 @@ async fn output_retention_reaches_the_store_and_silent_machines_are_pruned() {
     assert_eq!(
         b.query_i64("SELECT COUNT(*) FROM agents WHERE pc_id = 'live-pc'"),
         1
+    );
+}
+
+const DAY: u64 = 24 * 3600;
+
+/// The age the broker keeps an object store's objects for (its backing stream's max_age).
+async fn store_age(b: &TestBackend, store: &str) -> Duration {
+    let mut stream = b.js.get_stream(format!("OBJ_{store}")).await.unwrap();
+    stream.info().await.unwrap().config.max_age
+}
+
+#[tokio::test]
+async fn collect_retention_reaches_the_collections_store_on_save_at_start_and_when_unset() {
+    let mut b = TestBackend::start().await;
+    assert_eq!(
+        store_age(&b, names::OBJ_COLLECTIONS).await,
+        Duration::from_secs(30 * DAY),
+        "the default"
+    );
+
+    let resp = put(&b.http, &b, json!({"collect_retention_days": 3})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        store_age(&b, names::OBJ_COLLECTIONS).await,
+        Duration::from_secs(3 * DAY)
+    );
+    assert_eq!(
+        store_age(&b, names::OBJ_RESULT_OUTPUT).await,
+        Duration::from_secs(30 * DAY),
+        "the other store keeps its own age"
+    );
+
+    // A refused value changes nothing on the broker.
+    let resp = put(&b.http, &b, json!({"collect_retention_days": 0})).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        store_age(&b, names::OBJ_COLLECTIONS).await,
+        Duration::from_secs(3 * DAY)
+    );
+
+    // Start-up resets the store to its spec, then applies the setting again.
+    b.kill().await;
+    b.boot().await;
+    assert_eq!(
+        store_age(&b, names::OBJ_COLLECTIONS).await,
+        Duration::from_secs(3 * DAY)
+    );
+
+    // Unset: back to the default.
+    let resp = put(&b.http, &b, json!({"collect_retention_days": null})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        store_age(&b, names::OBJ_COLLECTIONS).await,
+        Duration::from_secs(30 * DAY)
+    );
+}
+
+#[tokio::test]
+async fn transcript_retention_from_backend_toml_reaches_the_store_at_each_start() {
+    let mut b = TestBackend::start_with(|config| {
+        config.retention.terminal_transcripts = HumanDuration(Duration::from_secs(2 * DAY));
+    })
+    .await;
+    assert_eq!(
+        store_age(&b, names::OBJ_TERMINAL_TRANSCRIPTS).await,
+        Duration::from_secs(2 * DAY)
+    );
+
+    // backend.toml changes take effect at the next start.
+    b.kill().await;
+    b.config.retention.terminal_transcripts = HumanDuration(Duration::from_secs(45 * DAY));
+    b.boot().await;
+    assert_eq!(
+        store_age(&b, names::OBJ_TERMINAL_TRANSCRIPTS).await,
+        Duration::from_secs(45 * DAY)
     );
 }
