@@ -126,12 +126,14 @@ pub enum Command {
     Compliance(ComplianceArgs),
     /// The fleet: one row per machine with its version, liveness and the agent's own load.
     Agents(AgentsArgs),
-    /// One machine in detail, agent versions, and agent releases: publish, list, roll out.
+    /// One machine in detail (show), agent versions, and agent releases: publish, releases,
+    /// rollout, install-command.
     #[command(subcommand)]
     Agent(AgentCommand),
     /// Ask a machine to answer now, through the backend (it waits up to 5 s).
     Ping(PingArgs),
-    /// Which groups machines are in: list, get, set, add, remove.
+    /// Which groups machines are in: list, get, set, add, remove; groups derived from the
+    /// inventory: derive, derived, underive.
     #[command(subcommand)]
     Group(GroupCommand),
     /// Layered agent config (global, groups.<g>, pcs.<pc>) and what a machine runs with.
@@ -151,7 +153,7 @@ pub enum Command {
     Timeline(TimelineArgs),
     /// Host performance of a machine over time, of the whole fleet, or the busiest machines.
     Perf(PerfArgs),
-    /// Enrollment tokens that let new machines onto the broker: create, list, delete.
+    /// Enrollment tokens that let new machines onto the broker: `token create|list|delete`.
     #[command(subcommand)]
     Enroll(EnrollCommand),
     /// Machines that asked to join the broker, and approve, reject or revoke one.
@@ -461,7 +463,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct KillArgs {
-    /// The execution id (`kanade exec` prints it; `kanade run` records it in the audit log).
+    /// The execution id (`kanade exec` prints it; `kanade run` records it in the audit log,
+    /// `kanade audit --action run`).
     #[arg(value_parser = ids::EXECUTION)]
     pub exec_id: String,
 }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod commands;
+mod not_found;
 pub mod render;
 pub mod run;
 pub mod session;
@@ -93,10 +94,14 @@ async fn run_main(
         input,
         interactive,
     };
+    let hint = not_found::hint(&cli.command);
     let code = match commands::dispatch(cli, &mut io).await {
         Ok(code) => code,
         Err(error) => {
-            let _ = writeln!(io.err, "error: {error:#}");
+            let _ = match hint.filter(|_| not_found::is_not_found(&error)) {
+                Some(hint) => writeln!(io.err, "error: {error:#}; {hint}"),
+                None => writeln!(io.err, "error: {error:#}"),
+            };
             exit_code_for(&error)
         }
     };

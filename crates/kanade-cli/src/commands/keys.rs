@@ -28,8 +28,8 @@ pub async fn run(command: KeysCommand, global: &Global, io: &mut Io<'_>) -> anyh
             match global.json {
                 true => io.json(&key)?,
                 false => io.print(&format!(
-                    "now signing with {}; retire the old key with `kanade keys retire <id>` once \
-                     every agent reports the new one\n",
+                    "now signing with {}; once every agent reports the new one, retire the old \
+                     key with `kanade keys retire <id>` (`kanade keys list` shows its id)\n",
                     key.key.key_id
                 ))?,
             }

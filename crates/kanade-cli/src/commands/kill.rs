@@ -23,7 +23,10 @@ pub async fn run(args: KillArgs, global: &Global, io: &mut Io<'_>) -> anyhow::Re
         )));
     }
     if known_missing(global, &exec_id).await {
-        anyhow::bail!("execution {exec_id} not found: no kill was sent");
+        anyhow::bail!(
+            "execution {exec_id} not found: no kill was sent (`kanade executions --status running` \
+             lists the running ones)"
+        );
     }
     let client = nats(global).await?;
     let kill_subject = subject::kill(&exec_id);

@@ -89,7 +89,7 @@ pub async fn tail(args: TailArgs, global: &Global, io: &mut Io<'_>) -> anyhow::R
             TailEvent::Chunk(chunk) => printer.print(&chunk, io),
             TailEvent::End(status) => {
                 io.note(&format!(
-                    "[{status}; the stored output: kanade results {}]",
+                    "[{status}; the stored output: `kanade results {}`]",
                     args.exec_id
                 ));
                 return Ok(EXIT_OK);

@@ -19,7 +19,7 @@ pub async fn list(args: ResultsArgs, global: &Global, io: &mut Io<'_>) -> anyhow
     let exec_id = args
         .exec_id
         .clone()
-        .ok_or_else(|| BadInput::err("name the execution: kanade results <exec_id>"))?;
+        .ok_or_else(|| BadInput::err("name the execution: `kanade results <exec_id>`"))?;
     let client = api_client(global)?;
     if let Some(pc) = &args.pc {
         let query = ResultQuery {

@@ -123,7 +123,8 @@ pub async fn run(args: ShellArgs, global: &Global, io: &mut Io<'_>) -> anyhow::R
         }
         (None, Some(pc)) => open(&client, &pc, io).await,
         (None, None) => Err(crate::BadInput::err(
-            "name the machine: kanade shell <pc> (or kanade shell sessions|transcript)".to_owned(),
+            "name the machine: `kanade shell <pc>` (or `kanade shell sessions|transcript`)"
+                .to_owned(),
         )),
     }
 }

@@ -466,7 +466,10 @@ async fn accounts_are_created_changed_and_deleted() {
     let gone = op.run(&["account", "delete", "bob"]).await;
     assert_eq!(
         (gone.code, gone.stderr.as_str()),
-        (1, "error: account `bob` not found (HTTP 404)\n")
+        (
+            1,
+            "error: account `bob` not found (HTTP 404); `kanade account list` lists the accounts\n"
+        )
     );
 
     // The last enabled admin can be neither demoted, disabled nor deleted.

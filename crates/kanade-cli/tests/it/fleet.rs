@@ -263,7 +263,10 @@ async fn agent_show_has_facts_groups_and_where_each_value_comes_from() {
     assert_eq!(shown["config"]["effective"]["max_local_concurrent"], 2);
 
     let out = fleet.run("viewer", &["agent", "show", "nope"]).await;
-    failed(&out, "error: machine nope not found (HTTP 404)\n");
+    failed(
+        &out,
+        "error: machine nope not found (HTTP 404); `kanade agents` lists the machines\n",
+    );
     fleet.backend.take_requests();
     let out = fleet.run("viewer", &["agent", "show", "a/b"]).await;
     bad_input(&out, "error: `a/b` is not a valid machine id");

@@ -115,7 +115,10 @@ async fn job_commands_round_trip() {
     assert_eq!(deleted.code, 0);
     let gone = kanade(&["--backend-url", url, "job", "get", "hello"]).await;
     assert_eq!(gone.code, 1);
-    assert_eq!(gone.stderr, "error: job `hello` not found (HTTP 404)\n");
+    assert_eq!(
+        gone.stderr,
+        "error: job `hello` not found (HTTP 404); `kanade job list` lists the jobs\n"
+    );
 
     std::fs::write(&file, HELLO.replace("shell: sh", "shell: fish")).unwrap();
     let bad = kanade(&[

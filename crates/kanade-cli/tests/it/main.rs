@@ -13,3 +13,4 @@ mod http;
 mod jetstream;
 mod machines;
 mod support;
+mod tips;
