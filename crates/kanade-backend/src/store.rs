@@ -28,11 +28,16 @@ use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
 /// Pragmas every connection gets: WAL so readers never block the writer, NORMAL sync (safe
-/// with WAL), and a generous busy timeout.
+/// with WAL), and a generous busy timeout. A page cache of up to 32 MiB per connection and
+/// the file mapped into memory (up to 256 MiB, shared with the OS page cache): with SQLite's
+/// 2 MiB default, the results projector's index pages of a 50,000-machine fan-out were read
+/// back with a `pread` each time, a sixth of the backend's CPU in the fan-out benchmark.
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 PRAGMA busy_timeout = 30000;
-PRAGMA foreign_keys = ON;";
+PRAGMA foreign_keys = ON;
+PRAGMA cache_size = -32768;
+PRAGMA mmap_size = 268435456;";
 
 const READERS: usize = 4;
 
