@@ -237,7 +237,7 @@ async fn an_unset_field_shows_what_it_falls_back_to() {
     );
 
     // A machine inherits from its groups too, not from its own scope.
-    crate::groups::beat(&b, "pc1").await;
+    crate::support::beat(&b, "pc1", chrono::Duration::zero()).await;
     for (path, body) in [
         (
             "/api/config/groups.lab",

@@ -8,14 +8,14 @@ use kanade_protocol::api::{
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::groups::beat;
+use crate::support::beat;
 use crate::support::{HELLO, TestBackend};
 
 #[tokio::test]
 async fn group_membership_is_edited_without_losing_concurrent_changes() {
     let b = TestBackend::start().await;
-    beat(&b, "pc1").await;
-    beat(&b, "pc2").await;
+    beat(&b, "pc1", chrono::Duration::zero()).await;
+    beat(&b, "pc2", chrono::Duration::zero()).await;
     let put: GroupList = b
         .http
         .put(b.url("/api/agents/pc1/groups"))
@@ -89,7 +89,7 @@ async fn group_membership_is_edited_without_losing_concurrent_changes() {
 #[tokio::test]
 async fn effective_config_layers_scopes_and_names_their_source() {
     let b = TestBackend::start().await;
-    beat(&b, "pc1").await;
+    beat(&b, "pc1", chrono::Duration::zero()).await;
     b.http
         .put(b.url("/api/agents/pc1/groups"))
         .json(&json!({"groups": ["zeta", "alpha"]}))

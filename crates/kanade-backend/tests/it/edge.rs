@@ -339,7 +339,7 @@ async fn large_bodies_answer_413_in_the_api_shape_and_write_nothing() {
 #[tokio::test]
 async fn groups_per_machine_are_capped_and_names_checked() {
     let b = TestBackend::start().await;
-    crate::groups::beat(&b, "pc1").await;
+    crate::support::beat(&b, "pc1", chrono::Duration::zero()).await;
     let max = kanade_protocol::ids::MAX_GROUPS_PER_MACHINE;
     let groups: Vec<String> = (0..=max).map(|i| format!("g{i}")).collect();
     let (status, err) = refused(

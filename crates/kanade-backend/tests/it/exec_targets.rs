@@ -2,16 +2,11 @@
 //! members are 422 naming them (and nothing is recorded), machines known but offline are
 //! accepted, and the answer lists each targeted machine with whether it is online.
 
-use std::time::Duration;
-
-use chrono::Utc;
 use kanade_protocol::api::{ErrorBody, ExecResponse, TargetMachine};
 use kanade_protocol::names;
-use kanade_protocol::subject;
-use kanade_protocol::wire::Heartbeat;
 use reqwest::StatusCode;
 
-use crate::support::{HELLO, TestBackend, wait_for};
+use crate::support::{HELLO, TestBackend, beat};
 
 async fn start() -> TestBackend {
     let b = TestBackend::start().await;
@@ -24,37 +19,6 @@ async fn start() -> TestBackend {
         .unwrap();
     assert!(resp.status().is_success());
     b
-}
-
-/// `pc` heartbeats `ago` in the past: online when recent, known but offline when old.
-async fn beat(b: &TestBackend, pc: &str, ago: chrono::Duration) {
-    let hb = Heartbeat {
-        pc_id: pc.to_owned(),
-        at: Utc::now() - ago,
-        agent_version: "0.1.0".into(),
-        hostname: String::new(),
-        os_family: String::new(),
-        os_version: String::new(),
-        agent_cpu_pct: None,
-        agent_rss_bytes: None,
-        quarantined_versions: vec![],
-        ..Default::default()
-    };
-    let nats = b.nats_client().await;
-    nats.publish(
-        subject::heartbeat(pc),
-        serde_json::to_vec(&hb).unwrap().into(),
-    )
-    .await
-    .unwrap();
-    nats.flush().await.unwrap();
-    let sql = format!("SELECT COUNT(*) FROM agents WHERE pc_id = '{pc}'");
-    wait_for(
-        "the heartbeat projected",
-        Duration::from_secs(10),
-        || async { b.query_i64(&sql) == 1 },
-    )
-    .await;
 }
 
 async fn refused(b: &TestBackend, body: serde_json::Value) -> ErrorBody {

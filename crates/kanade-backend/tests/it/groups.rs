@@ -9,37 +9,10 @@ use chrono::Utc;
 use kanade_protocol::api::{AuditEntry, ErrorBody, GroupList, Page};
 use kanade_protocol::enrollment::{IdentityStatus, MachineIdentity};
 use kanade_protocol::names;
-use kanade_protocol::subject;
-use kanade_protocol::wire::Heartbeat;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{TestBackend, wait_for};
-
-/// `pc` sends one heartbeat and the backend has projected it.
-pub async fn beat(b: &TestBackend, pc: &str) {
-    let hb = Heartbeat {
-        pc_id: pc.to_owned(),
-        at: Utc::now(),
-        agent_version: "0.1.0".into(),
-        ..Default::default()
-    };
-    let nats = b.nats_client().await;
-    nats.publish(
-        subject::heartbeat(pc),
-        serde_json::to_vec(&hb).unwrap().into(),
-    )
-    .await
-    .unwrap();
-    nats.flush().await.unwrap();
-    let sql = format!("SELECT COUNT(*) FROM agents WHERE pc_id = '{pc}'");
-    wait_for(
-        "the heartbeat projected",
-        Duration::from_secs(10),
-        || async { b.query_i64(&sql) == 1 },
-    )
-    .await;
-}
+use crate::support::{TestBackend, beat, wait_for};
 
 /// A machine that asked to join with `status`, as the auth callout records it.
 async fn asked(b: &TestBackend, pc: &str, status: IdentityStatus) {
@@ -142,7 +115,7 @@ async fn a_machine_never_seen_is_404_and_nothing_is_stored_unless_pre_staged() {
 #[tokio::test]
 async fn machines_that_sent_a_heartbeat_or_asked_to_join_need_no_flag() {
     let b = TestBackend::start().await;
-    beat(&b, "pc1").await;
+    beat(&b, "pc1", chrono::Duration::zero()).await;
     asked(&b, "pc-pending", IdentityStatus::Pending).await;
     asked(&b, "pc-approved", IdentityStatus::Approved).await;
     asked(&b, "pc-rejected", IdentityStatus::Rejected).await;

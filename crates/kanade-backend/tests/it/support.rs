@@ -278,3 +278,29 @@ pub async fn publish<T: serde::Serialize>(b: &TestBackend, subject: String, msg:
         .await
         .unwrap();
 }
+
+/// `pc` heartbeats `ago` in the past (online when recent, known but offline when old), and
+/// the call returns once the backend has projected it.
+pub async fn beat(b: &TestBackend, pc: &str, ago: chrono::Duration) {
+    let hb = kanade_protocol::wire::Heartbeat {
+        pc_id: pc.to_owned(),
+        at: chrono::Utc::now() - ago,
+        agent_version: "0.1.0".into(),
+        ..Default::default()
+    };
+    let nats = b.nats_client().await;
+    nats.publish(
+        kanade_protocol::subject::heartbeat(pc),
+        serde_json::to_vec(&hb).unwrap().into(),
+    )
+    .await
+    .unwrap();
+    nats.flush().await.unwrap();
+    let sql = format!("SELECT COUNT(*) FROM agents WHERE pc_id = '{pc}'");
+    wait_for(
+        "the heartbeat projected",
+        Duration::from_secs(10),
+        || async { b.query_i64(&sql) == 1 },
+    )
+    .await;
+}

@@ -11,8 +11,9 @@ use kanade_protocol::api::{FreezeRequest, LoginRequest, NewAccount, Role};
 
 use crate::support::{System, wait_for};
 
-/// Reads output until `needle` appears (returning everything read), failing after `limit`.
-async fn read_until(reader: &mut TerminalReader, seen: &mut String, needle: &str) {
+/// Reads output until `needle` appears (everything read lands in `seen`), failing if the
+/// session ends first or after 20 s.
+pub(crate) async fn read_until(reader: &mut TerminalReader, seen: &mut String, needle: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !seen.contains(needle) {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -25,6 +26,29 @@ async fn read_until(reader: &mut TerminalReader, seen: &mut String, needle: &str
             Err(_) => panic!("timed out waiting for {needle:?}; saw {seen:?}"),
         }
     }
+}
+
+/// Asks the session's shell for its pid and starts `sleep 1000 &` in it (a background job,
+/// in its own process group, that must end with the session); returns the shell's
+/// pid and `/proc/<pid>`, which exists.
+pub(crate) async fn shell_with_a_background_job(
+    writer: &mut TerminalWriter,
+    reader: &mut TerminalReader,
+    seen: &mut String,
+) -> (u32, std::path::PathBuf) {
+    writer.input(b"printf 'pid=%s=\\n' $$\r").await.unwrap();
+    read_until(reader, seen, "=\r\n").await;
+    let pid: u32 = seen
+        .rsplit("pid=")
+        .next()
+        .and_then(|rest| rest.split('=').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {seen:?}"));
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    assert!(proc_dir.exists(), "the shell runs as {pid}");
+    writer.input(b"sleep 1000 &\r").await.unwrap();
+    read_until(reader, seen, "]").await;
+    (pid, proc_dir)
 }
 
 async fn open(api: &ApiClient, pc: &str) -> (TerminalWriter, TerminalReader, String) {
@@ -236,19 +260,7 @@ async fn a_broker_restart_ends_the_session_and_leaves_no_shell() {
     let mut system = System::start(&["term3"]).await;
     let (mut writer, mut reader, session_id) = open(&system.api, "term3").await;
     let mut seen = String::new();
-    writer.input(b"printf 'pid=%s=\\n' $$\r").await.unwrap();
-    read_until(&mut reader, &mut seen, "=\r\n").await;
-    let pid: u32 = seen
-        .rsplit("pid=")
-        .next()
-        .and_then(|rest| rest.split('=').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {seen:?}"));
-    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
-    assert!(proc_dir.exists(), "the shell runs as {pid}");
-    // A background job in its own process group must go too.
-    writer.input(b"sleep 1000 &\r").await.unwrap();
-    read_until(&mut reader, &mut seen, "]").await;
+    let (pid, proc_dir) = shell_with_a_background_job(&mut writer, &mut reader, &mut seen).await;
 
     system.nats.stop();
     let ended = tokio::time::timeout(Duration::from_secs(30), async {

@@ -5,25 +5,10 @@
 
 use std::time::Duration;
 
-use kanade_cli::client::terminal::{TerminalEvent, TerminalReader};
+use kanade_cli::client::terminal::TerminalEvent;
 
 use crate::support::{System, wait_for};
-
-/// Reads output until `needle` appears, failing if the session ends first or after 20 s.
-async fn read_until(reader: &mut TerminalReader, seen: &mut String, needle: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !seen.contains(needle) {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match tokio::time::timeout(left, reader.next()).await {
-            Ok(Some(TerminalEvent::Output(bytes))) => {
-                seen.push_str(&String::from_utf8_lossy(&bytes))
-            }
-            Ok(Some(TerminalEvent::Opened(_))) => {}
-            Ok(other) => panic!("the session ended before {needle:?}: {other:?}; saw {seen:?}"),
-            Err(_) => panic!("timed out waiting for {needle:?}; saw {seen:?}"),
-        }
-    }
-}
+use crate::terminal::{read_until, shell_with_a_background_job};
 
 #[tokio::test]
 async fn an_idle_session_closes_after_the_configured_timeout_and_typing_keeps_it_open() {
@@ -57,19 +42,7 @@ async fn an_idle_session_closes_after_the_configured_timeout_and_typing_keeps_it
         panic!("no opened frame");
     };
     let mut seen = String::new();
-    writer.input(b"printf 'pid=%s=\\n' $$\r").await.unwrap();
-    read_until(&mut reader, &mut seen, "=\r\n").await;
-    let pid: u32 = seen
-        .rsplit("pid=")
-        .next()
-        .and_then(|rest| rest.split('=').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {seen:?}"));
-    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
-    assert!(proc_dir.exists(), "the shell runs as {pid}");
-    // A background job in the shell's session must go with it.
-    writer.input(b"sleep 1000 &\r").await.unwrap();
-    read_until(&mut reader, &mut seen, "]").await;
+    let (pid, proc_dir) = shell_with_a_background_job(&mut writer, &mut reader, &mut seen).await;
 
     // Typing every half second for three times the timeout keeps the session open.
     let typing_since = tokio::time::Instant::now();
