@@ -33,6 +33,7 @@ pub mod config_supervisor;
 pub mod dedup;
 pub mod desktop;
 pub mod emit;
+pub mod execute;
 pub mod finalize;
 pub mod heartbeat;
 pub mod host_facts;
