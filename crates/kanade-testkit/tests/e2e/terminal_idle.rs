@@ -47,18 +47,21 @@ async fn an_idle_session_closes_after_the_configured_timeout_and_typing_keeps_it
     // Typing every half second for three times the timeout keeps the session open.
     let typing_since = tokio::time::Instant::now();
     let mut n = 0;
+    let mut last_input = typing_since;
     while typing_since.elapsed() < Duration::from_secs(6) {
         n += 1;
         writer
             .input(format!("echo tick''{n}\r").as_bytes())
             .await
             .unwrap();
+        // The idle clock starts at the last keystroke (or its echo, later), not after the
+        // pause below: measuring from there made a correct close look early.
+        last_input = tokio::time::Instant::now();
         read_until(&mut reader, &mut seen, &format!("tick{n}")).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
     // Then silence: the agent closes it by itself.
-    let last_input = tokio::time::Instant::now();
     let ended = loop {
         match tokio::time::timeout(Duration::from_secs(20), reader.next()).await {
             Ok(Some(TerminalEvent::Output(_))) => continue,
