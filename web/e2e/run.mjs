@@ -830,7 +830,20 @@ async function main() {
     await page.evaluate((t) => localStorage.setItem('kanade.token', t), token)
     await page.goto(`${base}/`)
   }
-  const ctx = { page, base, admin, adminToken, apiAs, apiLogin, signIn, check, shot, settle, assert, waitFor, sleep, log, AGENT_ID, T, SHOTS, tmp }
+  // Registers the job written in `yaml` (its id is `id`) and runs it on the local agent; the
+  // execution's id.
+  const fireOnAgent = async (id, yaml) => {
+    const created = await fetch(`${base}/api/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/yaml' },
+      body: yaml,
+    })
+    assert(created.ok, `create job ${id}: ${created.status} ${await created.text()}`)
+    const fired = await admin('POST', `/api/exec/${id}`, { target: { pcs: [AGENT_ID] } })
+    assert(fired.status === 202, `exec ${id}: ${fired.status} ${JSON.stringify(fired.body)}`)
+    return fired.body.exec_id
+  }
+  const ctx = { page, base, admin, adminToken, apiAs, apiLogin, signIn, check, shot, settle, assert, waitFor, sleep, log, fireOnAgent, AGENT_ID, T, SHOTS, tmp }
   const checksDir = path.join(WEB, 'e2e/checks')
   const files = fs.existsSync(checksDir) ? fs.readdirSync(checksDir).filter((f) => f.endsWith('.mjs')).sort() : []
   for (const file of files) {

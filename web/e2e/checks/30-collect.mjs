@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 export async function run(ctx) {
-  const { page, base, admin, adminToken, check, shot, assert, waitFor, AGENT_ID, T, tmp } = ctx
+  const { page, base, admin, adminToken, check, shot, assert, waitFor, fireOnAgent, AGENT_ID, T, tmp } = ctx
   await ctx.signIn(adminToken)
 
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(tmp, 'collect-')))
@@ -29,17 +29,10 @@ export async function run(ctx) {
       `  allow: ["${dir}"]`,
       '',
     ].join('\n')
-    const created = await fetch(`${base}/api/jobs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/yaml' },
-      body: yaml,
-    })
-    assert(created.ok, `create job: ${created.status} ${await created.text()}`)
-    const fired = await admin('POST', '/api/exec/e2e-collect', { target: { pcs: [AGENT_ID] } })
-    assert(fired.status === 202, `exec: ${fired.status} ${JSON.stringify(fired.body)}`)
+    const execId = await fireOnAgent('e2e-collect', yaml)
     let detail = null
     await waitFor('the collect run', T, async () => {
-      detail = (await admin('GET', `/api/executions/${fired.body.exec_id}`)).body
+      detail = (await admin('GET', `/api/executions/${execId}`)).body
       return detail?.results?.some((r) => r.job_id === 'e2e-collect' && r.exit_code !== null)
     })
     resultId = detail.results.find((r) => r.job_id === 'e2e-collect').result_id

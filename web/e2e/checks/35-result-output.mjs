@@ -10,7 +10,7 @@ import path from 'node:path'
 const LAST = 'THE-LAST-LINE'
 
 export async function run(ctx) {
-  const { page, base, admin, adminToken, check, shot, assert, waitFor, AGENT_ID, T, tmp } = ctx
+  const { page, base, admin, adminToken, check, shot, assert, waitFor, fireOnAgent, T, tmp } = ctx
   await ctx.signIn(adminToken)
 
   let resultId = ''
@@ -28,17 +28,10 @@ export async function run(ctx) {
       `    seq 1 60000; echo ${LAST}`,
       '',
     ].join('\n')
-    const created = await fetch(`${base}/api/jobs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/yaml' },
-      body: yaml,
-    })
-    assert(created.ok, `create job: ${created.status} ${await created.text()}`)
-    const fired = await admin('POST', '/api/exec/e2e-big-output', { target: { pcs: [AGENT_ID] } })
-    assert(fired.status === 202, `exec: ${fired.status} ${JSON.stringify(fired.body)}`)
+    const execId = await fireOnAgent('e2e-big-output', yaml)
     let detail = null
     await waitFor('the big-output run', 60_000, async () => {
-      detail = (await admin('GET', `/api/executions/${fired.body.exec_id}`)).body
+      detail = (await admin('GET', `/api/executions/${execId}`)).body
       return detail?.results?.some((r) => r.job_id === 'e2e-big-output' && r.exit_code !== null)
     })
     resultId = detail.results.find((r) => r.job_id === 'e2e-big-output').result_id

@@ -4,7 +4,7 @@
 // result page of a run still in flight appends its lines live, then shows the final result.
 
 export async function run(ctx) {
-  const { page, base, admin, adminToken, apiAs, apiLogin, check, shot, assert, waitFor, AGENT_ID, T } = ctx
+  const { page, base, admin, adminToken, apiAs, apiLogin, check, shot, assert, waitFor, fireOnAgent, AGENT_ID, T } = ctx
   await ctx.signIn(adminToken)
 
   let sessionId = ''
@@ -93,17 +93,10 @@ export async function run(ctx) {
   })
 
   await check('the result page of a run in flight appends its lines live, then shows the final result', async () => {
-    const job = await fetch(`${base}/api/jobs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/yaml' },
-      body: 'id: e2e-result-ticker\nversion: 1\nexecute:\n  shell: sh\n  script: for i in $(seq 1 40); do echo result-tick-$i; sleep 0.25; done; echo result-done\n  timeout: 60s\n',
-    })
-    assert(job.ok, `create the ticker job: ${job.status} ${await job.text()}`)
-    const fired = await admin('POST', '/api/exec/e2e-result-ticker', { target: { pcs: [AGENT_ID] } })
-    assert(fired.status === 202, `exec: ${fired.status} ${JSON.stringify(fired.body)}`)
+    const execId = await fireOnAgent('e2e-result-ticker', 'id: e2e-result-ticker\nversion: 1\nexecute:\n  shell: sh\n  script: for i in $(seq 1 40); do echo result-tick-$i; sleep 0.25; done; echo result-done\n  timeout: 60s\n')
     let resultId = ''
     await waitFor('the in-flight result row', T, async () => {
-      const e = await admin('GET', `/api/executions/${fired.body.exec_id}`)
+      const e = await admin('GET', `/api/executions/${execId}`)
       resultId = e.body?.results?.find((r) => r.pc_id === AGENT_ID)?.result_id ?? ''
       return resultId !== ''
     })

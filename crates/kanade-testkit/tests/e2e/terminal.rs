@@ -51,6 +51,21 @@ pub(crate) async fn shell_with_a_background_job(
     (pid, proc_dir)
 }
 
+/// Waits until the shell `pid` (`proc_dir`) and every process of its session are gone.
+pub(crate) async fn shell_and_its_session_gone(pid: u32, proc_dir: &std::path::Path) {
+    wait_for("the shell to be gone", Duration::from_secs(20), || {
+        let gone = !proc_dir.exists();
+        async move { gone }
+    })
+    .await;
+    let sid = i32::try_from(pid).unwrap();
+    wait_for("its session to be empty", Duration::from_secs(10), || {
+        let empty = kanade_agent::terminal::session_members(sid).is_empty();
+        async move { empty }
+    })
+    .await;
+}
+
 async fn open(api: &ApiClient, pc: &str) -> (TerminalWriter, TerminalReader, String) {
     let (writer, mut reader) = api.open_terminal(pc, 24, 80).await.unwrap();
     let Some(TerminalEvent::Opened(session_id)) = reader.next().await else {
@@ -276,17 +291,7 @@ async fn a_broker_restart_ends_the_session_and_leaves_no_shell() {
     if let Some(TerminalEvent::Exit { reason, .. }) = &ended {
         assert!(reason.contains("broker"), "{reason}");
     }
-    wait_for("the shell to be gone", Duration::from_secs(20), || {
-        let gone = !proc_dir.exists();
-        async move { gone }
-    })
-    .await;
-    let sid = i32::try_from(pid).unwrap();
-    wait_for("its session to be empty", Duration::from_secs(10), || {
-        let empty = kanade_agent::terminal::session_members(sid).is_empty();
-        async move { empty }
-    })
-    .await;
+    shell_and_its_session_gone(pid, &proc_dir).await;
     system.nats.restart();
     // Its end is recorded once the broker is back.
     let api = &system.api;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use kanade_cli::client::terminal::TerminalEvent;
 
 use crate::support::{System, wait_for};
-use crate::terminal::{read_until, shell_with_a_background_job};
+use crate::terminal::{read_until, shell_and_its_session_gone, shell_with_a_background_job};
 
 #[tokio::test]
 async fn an_idle_session_closes_after_the_configured_timeout_and_typing_keeps_it_open() {
@@ -78,17 +78,7 @@ async fn an_idle_session_closes_after_the_configured_timeout_and_typing_keeps_it
         quiet >= Duration::from_secs(2),
         "closed after {quiet:?} without input, before the 2 s timeout"
     );
-    wait_for("the shell to be gone", Duration::from_secs(20), || {
-        let gone = !proc_dir.exists();
-        async move { gone }
-    })
-    .await;
-    let sid = i32::try_from(pid).unwrap();
-    wait_for("its session to be empty", Duration::from_secs(10), || {
-        let empty = kanade_agent::terminal::session_members(sid).is_empty();
-        async move { empty }
-    })
-    .await;
+    shell_and_its_session_gone(pid, &proc_dir).await;
 
     wait_for(
         "the idle close in the audit log",
