@@ -22,6 +22,11 @@ impl LiveHub {
         let _ = self.0.send(event);
     }
 
+    /// True while a dashboard listens (nothing needs building for nobody).
+    pub fn listening(&self) -> bool {
+        self.0.receiver_count() > 0
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.0.subscribe()
     }

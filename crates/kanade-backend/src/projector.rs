@@ -29,8 +29,8 @@ use crate::live::LiveHub;
 
 use crate::store::{Store, StoreError};
 
-/// Most messages applied in one transaction.
-pub const BATCH: usize = 1000;
+/// Most messages applied in one transaction (see `gather`).
+pub const BATCH: usize = 10_000;
 const ACK_WAIT: Duration = Duration::from_secs(10);
 
 /// Where a projector reads from.
@@ -190,7 +190,10 @@ pub async fn run<P: Projection>(
             }
         }
         let applied = events.len();
-        let announcements: Vec<LiveEvent> = events.iter().flat_map(|(e, _)| P::live(e)).collect();
+        let announcements = match live.listening() {
+            true => announcements::<P>(&events),
+            false => Vec::new(),
+        };
         if !events.is_empty() {
             let applier = projection.clone();
             let effects = store
@@ -230,25 +233,50 @@ pub async fn run<P: Projection>(
     Ok(())
 }
 
-/// How long a batch waits for more messages once its first one arrived.
+/// How long a batch waits for the next message before it is applied.
 const GATHER: Duration = Duration::from_millis(10);
+/// How long a batch goes on gathering while messages keep coming.
+const GATHER_MAX: Duration = Duration::from_millis(250);
 
-/// The next batch: the first message, then whatever else arrives within `GATHER`, up to
-/// `BATCH`. Taking only the messages ready at once (`ready_chunks`) made batches of ~70
-/// under load, because the subscription's channel empties between two socket reads, and the
-/// per-transaction cost then dominated (see BENCHMARKS.md, projector ingest).
+/// The next batch: the first message, then each further one that arrives within `GATHER` of
+/// the one before, for at most `GATHER_MAX` and `BATCH` messages. A lone message is applied
+/// after `GATHER`; a steady flow (a fan-out's results) is applied in few large batches, and
+/// a batch's commit costs about as many page writes as it dirties index pages, which grows
+/// far more slowly than its rows (BENCHMARKS.md, fan-out). Taking only the messages ready
+/// at once (`ready_chunks`) made batches of ~70 under load, because the subscription's
+/// channel empties between two socket reads (BENCHMARKS.md, projector ingest).
 async fn gather<S: futures::Stream + Unpin>(stream: &mut S) -> Option<Vec<S::Item>> {
     let first = stream.next().await?;
     let mut chunk = Vec::with_capacity(BATCH);
     chunk.push(first);
-    let deadline = tokio::time::Instant::now() + GATHER;
+    let cap = tokio::time::Instant::now() + GATHER_MAX;
     while chunk.len() < BATCH {
+        let deadline = (tokio::time::Instant::now() + GATHER).min(cap);
         match tokio::time::timeout_at(deadline, stream.next()).await {
             Ok(Some(item)) => chunk.push(item),
             Ok(None) | Err(_) => break,
         }
     }
     Some(chunk)
+}
+
+/// What a committed batch tells live dashboards: each event's announcements, with an
+/// execution's "counters moved" said once per batch rather than once per result.
+fn announcements<P: Projection>(events: &[(P::Event, Meta)]) -> Vec<LiveEvent> {
+    let mut out = Vec::new();
+    let mut executions: Vec<String> = Vec::new();
+    for (event, _) in events {
+        for said in P::live(event) {
+            if let LiveEvent::Execution { exec_id, .. } = &said {
+                if executions.contains(exec_id) {
+                    continue;
+                }
+                executions.push(exec_id.clone());
+            }
+            out.push(said);
+        }
+    }
+    out
 }
 
 fn meta(message: &jetstream::Message) -> Meta {

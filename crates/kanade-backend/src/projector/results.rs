@@ -59,7 +59,14 @@ impl Projection for Results {
             }
             result.result_id = legacy_result_id(&result.request_id, &result.pc_id);
         }
-        let links: ResultLinks = serde_json::from_slice(payload).unwrap_or_default();
+        // Read a second time only for a result that carries a link (few do).
+        let linked = ["\"collect_object\"", "\"parent_result_id\""]
+            .iter()
+            .any(|key| memchr::memmem::find(payload, key.as_bytes()).is_some());
+        let links: ResultLinks = match linked {
+            true => serde_json::from_slice(payload).unwrap_or_default(),
+            false => ResultLinks::default(),
+        };
         Ok(Reported { result, links })
     }
 

@@ -347,6 +347,21 @@ async fn housekeeping_leaves_a_waiting_request_alone_and_retention_removes_it_wi
     let b = TestBackend::start().await;
     register(&b, GUARDED).await;
     let asked = request(&b.http, &b, "pc-h").await;
+    // The audit projector re-creates an execution and its approval from their audit events;
+    // retention must run after it did, or it deletes rows that are then written again.
+    let sql = format!(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'approval.request' AND payload LIKE '%{}%'",
+        asked.exec_id
+    );
+    wait_for(
+        "the request's audit event projected",
+        Duration::from_secs(10),
+        || {
+            let n = b.query_i64(&sql);
+            async move { n == 1 }
+        },
+    )
+    .await;
     let store = kanade_backend::store::Store::open(&b.db_path())
         .await
         .unwrap();
