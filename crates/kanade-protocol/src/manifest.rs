@@ -519,6 +519,7 @@ pub const KANADE_INDEXES: &[&str] = &[
     "idx_results_skipped",
     "idx_results_started",
     "idx_results_stopped",
+    "idx_results_unfinished",
     "idx_sessions_account",
     "idx_sessions_expires",
     "idx_users_account_id",

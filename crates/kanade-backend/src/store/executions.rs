@@ -268,14 +268,24 @@ pub fn outcomes(
         }
     }
     c.failed = (e.failure_count - c.not_reported - c.timed_out - c.killed).max(0);
-    // Machines with a row (the index is ordered by exec_id, pc_id: no run is read); a
-    // machine whose row was pruned with the results window still counts through the counters.
-    let machines: i64 = conn
-        .prepare_cached("SELECT COUNT(DISTINCT pc_id) FROM execution_results WHERE exec_id = ?1")?
+    // Machines whose run is still going: an unfinished row and no result (a few rows, through
+    // a partial index; counting the machines with a row read every run of the execution).
+    let running: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(DISTINCT pc_id) FROM execution_results u
+                 INDEXED BY idx_results_unfinished
+             WHERE exec_id = ?1 AND finished_at IS NULL
+               AND job_id NOT LIKE '%\\_\\_finalize' ESCAPE '\\'
+               AND NOT EXISTS (SELECT 1 FROM execution_results f
+                   WHERE f.exec_id = u.exec_id AND f.pc_id = u.pc_id
+                     AND f.finished_at IS NOT NULL)",
+        )?
         .query_row([&e.exec_id], |r| r.get(0))?;
+    // A machine whose row was pruned with the results window still counts through the
+    // counters.
     let counted = e.success_count + e.failure_count + e.skipped_count;
-    c.running = (machines - counted).max(0);
-    let missing = (e.target_count - machines.max(counted)).max(0);
+    c.running = running;
+    let missing = (e.target_count - counted - running).max(0);
     if matches!(e.status.as_str(), "completed" | "expired") {
         c.not_reported += missing;
     } else if !matches!(e.status.as_str(), "rejected" | "awaiting_approval") {
