@@ -21,25 +21,28 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use async_nats::jetstream;
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::{self, kv};
 use async_nats::{Client, Message};
 use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered, SelectAll};
-use kanade_bus::kv_cache::{KvCache, Lookup, Values};
-use kanade_protocol::names::{self, exit_code};
+use kanade_bus::kv_cache::KvCache;
+use kanade_protocol::names;
 use kanade_protocol::subject;
-use kanade_protocol::wire::{AgentGroups, Command, EventStarted, ExecResult, Heartbeat, HostPerf};
+use kanade_protocol::wire::{AgentGroups, Command, Heartbeat, HostPerf};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::output;
 use crate::schedule::{Churn, Spread};
 use crate::spec::{ChurnRate, GroupSplit, Payload, RunTime};
+
+mod runs;
+
+use runs::{GATE_BUCKETS, RunCtx, RunGuard, run_one};
 
 /// How often each shard looks at its schedule.
 const TICK: Duration = Duration::from_millis(10);
@@ -462,208 +465,6 @@ async fn publisher(
     }
 }
 
-/// What a run task needs.
-struct RunCtx {
-    config: Arc<FleetConfig>,
-    out: mpsc::UnboundedSender<Outgoing>,
-    gates: Option<(kv::Store, kv::Store)>,
-    /// The agent's read-through cache of the pin and revocation (`kanade_bus::kv_cache`),
-    /// one per connection, kept current by the connection's `$KV` subscriptions.
-    gate_cache: Option<KvCache>,
-    stats: Arc<Stats>,
-}
-
-impl RunCtx {
-    fn send(&self, subject: String, msg_id: String, payload: Vec<u8>) {
-        self.stats.unacked.fetch_add(1, Ordering::Relaxed);
-        let out = Outgoing {
-            subject,
-            msg_id,
-            payload: Bytes::from(payload),
-            attempts: 0,
-        };
-        if self.out.send(out).is_err() {
-            self.stats.unacked.fetch_sub(1, Ordering::Relaxed);
-            inc(&self.stats.js_lost);
-        }
-    }
-
-    fn send_result(&self, result: &ExecResult) {
-        inc(&self.stats.results);
-        match serde_json::to_vec(result) {
-            Ok(json) => self.send(
-                subject::results_of(&result.pc_id, &result.request_id),
-                result.result_id.clone(),
-                json,
-            ),
-            Err(err) => tracing::error!(%err, "cannot encode a result"),
-        }
-    }
-}
-
-/// The buckets the gates read, in the order of `kv_cache::Values`.
-const GATE_BUCKETS: [&str; 2] = [names::KV_SCRIPT_CURRENT, names::KV_SCRIPT_STATUS];
-
-fn gate_value(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes).trim().to_owned();
-    serde_json::from_str::<String>(&text).unwrap_or(text)
-}
-
-async fn read_gate(store: &kv::Store, key: &str) -> Result<Option<Vec<u8>>, String> {
-    match store.get(key).await {
-        Ok(Some(bytes)) => Ok(Some(bytes.to_vec())),
-        Ok(None) => Ok(None),
-        Err(err) if err.kind() == kv::EntryErrorKind::InvalidKey => Ok(None),
-        Err(err) => Err(err.to_string()),
-    }
-}
-
-/// `script_current[job]` and `script_status[job]` as the agent takes them: from its cache,
-/// else read live (the error names the bucket) and handed to the cache.
-async fn gate_values(ctx: &RunCtx, job: &str) -> Result<Option<Values>, String> {
-    let Some((current, status)) = ctx.gates.as_ref() else {
-        return Ok(None);
-    };
-    let mark = match &ctx.gate_cache {
-        Some(cache) => match cache.lookup(job).await {
-            Lookup::Hit(values) => return Ok(Some(values)),
-            Lookup::Miss(mark) => Some(mark),
-        },
-        None => None,
-    };
-    let pinned = read_gate(current, job)
-        .await
-        .map_err(|e| format!("kanade: cannot read script_current: {e}"))?;
-    let revoked = read_gate(status, job)
-        .await
-        .map_err(|e| format!("kanade: cannot read script_status: {e}"))?;
-    let values = vec![pinned, revoked];
-    if let (Some(cache), Some(mark)) = (&ctx.gate_cache, mark) {
-        cache.learn(job, values.clone(), mark).await;
-    }
-    Ok(Some(values))
-}
-
-/// Why a run is refused, as the real agent decides it: deadline, version pin, revoke.
-async fn refusal(ctx: &RunCtx, cmd: &Command) -> Option<(i32, String)> {
-    if cmd.deadline_at.is_some_and(|d| d < Utc::now()) {
-        return Some((
-            exit_code::DEADLINE_PASSED,
-            "kanade: the deadline passed".into(),
-        ));
-    }
-    let values = match gate_values(ctx, &cmd.id).await {
-        Ok(Some(values)) => values,
-        Ok(None) => return None,
-        Err(reason) => return Some((exit_code::STALE, reason)),
-    };
-    let mut values = values.into_iter().map(|v| v.as_deref().map(gate_value));
-    let (pinned, status) = (values.next().flatten(), values.next().flatten());
-    if let Some(pinned) = pinned
-        && pinned != cmd.version
-    {
-        return Some((
-            exit_code::VERSION_MISMATCH,
-            format!("kanade: job {} is pinned to version {pinned}", cmd.id),
-        ));
-    }
-    match status {
-        Some(s) if s == kanade_protocol::wire::SCRIPT_REVOKED => Some((
-            exit_code::REVOKED,
-            format!("kanade: job {} is revoked", cmd.id),
-        )),
-        _ => None,
-    }
-}
-
-/// One command on one simulated machine: gates, started event (for a run longer than
-/// `STARTED_EVENT_AFTER`), run time, result.
-async fn run_one(ctx: Arc<RunCtx>, pc_id: Arc<str>, cmd: Arc<Command>) {
-    let result_id = uuid::Uuid::new_v4().to_string();
-    if let Some(jitter) = cmd.jitter_secs.filter(|j| *j > 0) {
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=jitter * 1000))).await;
-    }
-    let mut result = ExecResult {
-        result_id: result_id.clone(),
-        request_id: cmd.request_id.clone(),
-        exec_id: cmd.exec_id.clone(),
-        pc_id: pc_id.to_string(),
-        job_id: cmd.id.clone(),
-        version: cmd.version.clone(),
-        exit_code: 0,
-        stdout: String::new(),
-        stderr: String::new(),
-        stdout_object: None,
-        stderr_object: None,
-        started_at: Utc::now(),
-        finished_at: Utc::now(),
-        skipped: false,
-        schedule_id: None,
-    };
-    if let Some((code, reason)) = refusal(&ctx, &cmd).await {
-        inc(&ctx.stats.skipped);
-        result.exit_code = code;
-        result.stderr = reason;
-        result.skipped = true;
-        result.finished_at = Utc::now();
-        ctx.send_result(&result);
-        return;
-    }
-    let timeout_secs = match cmd.timeout_secs {
-        0 => kanade_protocol::manifest::MAX_TIMEOUT_SECS,
-        s => s.min(kanade_protocol::manifest::MAX_TIMEOUT_SECS),
-    };
-    let started = EventStarted {
-        result_id: result_id.clone(),
-        request_id: cmd.request_id.clone(),
-        exec_id: cmd.exec_id.clone(),
-        pc_id: pc_id.to_string(),
-        job_id: cmd.id.clone(),
-        version: cmd.version.clone(),
-        started_at: Utc::now(),
-        timeout_secs: Some(timeout_secs),
-    };
-    result.started_at = started.started_at;
-    inc(&ctx.stats.runs_started);
-    let run = ctx.config.run_time.sample();
-    let limit = Duration::from_secs(timeout_secs);
-    // As the real agent: a run is announced only once it has gone on for a while.
-    let (ran, announce_after) = (run.min(limit), kanade_protocol::wire::STARTED_EVENT_AFTER);
-    if ran > announce_after {
-        tokio::time::sleep(announce_after).await;
-        match serde_json::to_vec(&started) {
-            Ok(json) => ctx.send(
-                subject::events_started(&cmd.exec_id, &pc_id),
-                format!("started-{result_id}"),
-                json,
-            ),
-            Err(err) => tracing::error!(%err, "cannot encode a started event"),
-        }
-        tokio::time::sleep(ran - announce_after).await;
-    } else {
-        tokio::time::sleep(ran).await;
-    }
-    let failed = fastrand::f64() < ctx.config.fail_rate;
-    if run > limit {
-        result.exit_code = exit_code::KILLED;
-        result.stderr = format!("kanade: timed out after {timeout_secs}s; process tree killed");
-    } else if failed {
-        result.exit_code = 1;
-        result.stderr = "simulated failure\n".to_owned();
-    }
-    result.stdout = output::stdout(&pc_id, ctx.config.payload, ctx.config.output_bytes, failed);
-    result.finished_at = Utc::now();
-    ctx.send_result(&result);
-}
-
-struct RunGuard(Arc<Stats>);
-
-impl Drop for RunGuard {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// One simulated machine of a shard.
 struct Machine {
     id: Arc<str>,
@@ -951,11 +752,29 @@ impl Shard {
             }
             Inbound::Shared(group, msg) => {
                 let Some(cmd) = self.decode(&msg) else { return };
-                for j in 0..self.machines.len() {
-                    let m = &self.machines[j];
-                    if m.online && (group.is_none() || m.group == group) {
+                let targets: Vec<usize> = (0..self.machines.len())
+                    .filter(|&j| {
+                        let m = &self.machines[j];
+                        m.online && (group.is_none() || m.group == group)
+                    })
+                    .collect();
+                if cmd.jitter_secs.is_some_and(|j| j > 0) {
+                    // Each machine starts at its own moment: one task each.
+                    for j in targets {
                         self.dispatch(j, cmd.clone());
                     }
+                } else {
+                    let mut ids: Vec<Arc<str>> = Vec::with_capacity(targets.len());
+                    for j in targets {
+                        if self.first_time(j, &cmd) {
+                            ids.push(self.machines[j].id.clone());
+                        }
+                    }
+                    self.ctx
+                        .stats
+                        .in_flight
+                        .fetch_add(ids.len() as i64, Ordering::Relaxed);
+                    tokio::spawn(runs::run_many(self.ctx.clone(), ids, cmd));
                 }
             }
             Inbound::Ping(msg) => {
@@ -993,18 +812,27 @@ impl Shard {
         }
     }
 
-    fn dispatch(&mut self, j: usize, cmd: Arc<Command>) {
+    /// True (and counted as a command) the first time machine `j` sees `cmd`'s request;
+    /// a repeat is ignored, as the agent runs each request once.
+    fn first_time(&mut self, j: usize, cmd: &Command) -> bool {
         let machine = &mut self.machines[j];
         if machine.recent.iter().any(|r| *r == cmd.request_id) {
-            return;
+            return false;
         }
         if machine.recent.len() >= DEDUP_DEPTH {
             machine.recent.pop_front();
         }
         machine.recent.push_back(cmd.request_id.clone());
         inc(&self.ctx.stats.commands);
+        true
+    }
+
+    fn dispatch(&mut self, j: usize, cmd: Arc<Command>) {
+        if !self.first_time(j, &cmd) {
+            return;
+        }
         self.ctx.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-        let (ctx, id) = (self.ctx.clone(), machine.id.clone());
+        let (ctx, id) = (self.ctx.clone(), self.machines[j].id.clone());
         let guard = RunGuard(ctx.stats.clone());
         tokio::spawn(async move {
             let _guard = guard;

@@ -52,6 +52,36 @@ struct Run {
     polls: usize,
     /// One read of the whole detail (N result rows) once completed.
     detail_read: Duration,
+    /// CPU seconds each process spent from the call until the run was projected.
+    cpu: RunCpu,
+}
+
+/// CPU seconds spent during one run by the backend, nats-server and the simulator (this
+/// process: the simulated fleet and the poller).
+#[derive(Debug, Clone, Copy, Default)]
+struct RunCpu {
+    backend: f64,
+    broker: f64,
+    simulator: f64,
+}
+
+fn cpu_now(backend: &procs::Proc, nats: &Nats) -> anyhow::Result<RunCpu> {
+    Ok(RunCpu {
+        backend: backend.sample()?.cpu_secs,
+        broker: nats.proc.sample()?.cpu_secs,
+        simulator: procs::sample(std::process::id())?.cpu_secs,
+    })
+}
+
+impl std::ops::Sub for RunCpu {
+    type Output = RunCpu;
+    fn sub(self, o: RunCpu) -> RunCpu {
+        RunCpu {
+            backend: self.backend - o.backend,
+            broker: self.broker - o.broker,
+            simulator: self.simulator - o.simulator,
+        }
+    }
 }
 
 /// What one size measured.
@@ -76,6 +106,38 @@ async fn published(fleet: &Fleet, before: u64, n: usize, t0: Instant) -> Duratio
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+/// How the results projector batched the size's results, from the backend's `/metrics`
+/// (`kanade_projector_batch_size` sum and count): "results in N transactions (mean M)".
+async fn results_batches(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let label = format!(
+        "{{projector=\"{}\"}}",
+        kanade_protocol::names::CONSUMER_RESULTS
+    );
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{label} ")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let (Some(sum), Some(count)) = (
+        value("kanade_projector_batch_size_sum"),
+        value("kanade_projector_batch_size_count"),
+    ) else {
+        anyhow::bail!("no results batch sizes in /metrics");
+    };
+    Ok(format!(
+        "results applied in {} transactions (mean {:.0} per transaction)",
+        thousands(count),
+        sum / count.max(1.0)
+    ))
 }
 
 /// The raw SQLite limit for `n` rows, in a fresh database made by the backend's migrations.
@@ -130,6 +192,7 @@ async fn one_size(env: &Env, n: usize, run_time: RunTime) -> anyhow::Result<Size
     let mut runs = Vec::new();
     for _ in 0..runs_for(n) {
         let before = fleet.stats().results;
+        let cpu0 = cpu_now(&backend, &nats)?;
         let t0 = Instant::now();
         let fired: ExecResponse = http
             .post(format!("{base}/api/exec/bench-fanout"))
@@ -173,6 +236,7 @@ async fn one_size(env: &Env, n: usize, run_time: RunTime) -> anyhow::Result<Size
         };
         let (elapsed, published) = tokio::join!(projected, published(&fleet, before, n, t0));
         let elapsed = elapsed?;
+        let cpu = cpu_now(&backend, &nats)? - cpu0;
         let p0 = Instant::now();
         let detail: ExecutionDetail = http
             .get(format!("{base}/api/executions/{}", fired.exec_id))
@@ -192,16 +256,18 @@ async fn one_size(env: &Env, n: usize, run_time: RunTime) -> anyhow::Result<Size
             published,
             polls,
             detail_read,
+            cpu,
         });
         fleet.wait_idle(Duration::from_secs(30)).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let batches = results_batches(&http, &base).await.unwrap_or_default();
     let cpu = backend.sample()?;
     let stats = fleet.stop(Duration::from_secs(10)).await;
     backend.stop(Duration::from_secs(10));
     let load = procs::load_average();
     let note = format!(
-        "{} machines: {} commands answered, {} skipped, {} JetStream retries, backend CPU {:.1} s in total; load {load}",
+        "{} machines: {} commands answered, {} skipped, {} JetStream retries, backend CPU {:.1} s in total, {batches}; load {load}",
         thousands(n as f64),
         thousands(stats.commands as f64),
         stats.skipped,
@@ -270,9 +336,22 @@ pub async fn run(env: &Env) -> anyhow::Result<String> {
                 .unwrap_or(0.0),
             result.load.split_whitespace().next().unwrap_or("?"),
         ));
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let cpu_p50 = |f: fn(&RunCpu) -> f64| {
+            percentile(&sorted(runs.iter().map(|r| f(&r.cpu)).collect()), 50.0)
+        };
+        let (cb, cn, cs) = (
+            cpu_p50(|c| c.backend),
+            cpu_p50(|c| c.broker),
+            cpu_p50(|c| c.simulator),
+        );
         notes.push(format!(
-            "{}; runs: {}; publish-only: {}",
+            "{}; CPU per run (median, from the call until projected): backend {cb:.2} s, \
+             broker {cn:.2} s, simulator {cs:.2} s, together {:.2} s of the {cores} cores' {:.2} s; \
+             runs: {}; publish-only: {}",
             result.note,
+            cb + cn + cs,
+            cores as f64 * p50,
             runs.iter()
                 .map(|r| format!("{:.3} s", r.elapsed.as_secs_f64()))
                 .collect::<Vec<_>>()
