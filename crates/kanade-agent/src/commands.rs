@@ -363,7 +363,7 @@ impl Intake {
                 // Not recorded as seen: a forged command must not push real ones out of the set.
                 if self.refused.first(&cmd.request_id) {
                     let env = env.clone();
-                    let result_id = uuid::Uuid::new_v4().to_string();
+                    let result_id = kanade_protocol::wire::new_result_id();
                     self.jobs
                         .spawn(async move { skip(&env, &cmd, result_id, refusal).await });
                 }
@@ -389,7 +389,7 @@ impl Intake {
         let extras: CommandExtras = serde_json::from_slice(payload).unwrap_or_default();
         if let Some(reason) = extras.unsupported() {
             let env = env.clone();
-            let result_id = uuid::Uuid::new_v4().to_string();
+            let result_id = kanade_protocol::wire::new_result_id();
             let refusal = Refusal {
                 exit_code: exit_code::NOT_BUILT,
                 reason,

@@ -88,7 +88,7 @@ pub fn check_deadline(cmd: &Command, now: DateTime<Utc>) -> Option<Refusal> {
 /// One command on this machine, from gates to the recorded result. `bypass_local_limit`
 /// (the original's, for end-user jobs) starts it without waiting for a slot.
 pub(crate) async fn execute(job: JobEnv, cmd: Command, bypass_local_limit: bool) {
-    let result_id = uuid::Uuid::new_v4().to_string();
+    let result_id = kanade_protocol::wire::new_result_id();
     let env = &job.env;
     let policy = cmd.staleness.unwrap_or_default();
     // Only the default `cached` policy takes the gate cache; `strict` reads live every time.

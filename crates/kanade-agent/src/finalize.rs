@@ -24,7 +24,7 @@ pub async fn run(
     collected: Option<&Collected>,
     stop: impl Future<Output = Stop>,
 ) {
-    let result_id = uuid::Uuid::new_v4().to_string();
+    let result_id = kanade_protocol::wire::new_result_id();
     let step = Command {
         id: format!("{}{}", cmd.id, collect::FINALIZE_SUFFIX),
         ..cmd.clone()

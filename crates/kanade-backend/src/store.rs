@@ -39,7 +39,7 @@ use rusqlite_migration::{M, Migrations};
 /// indexes again after each batch (a random `result_id` or `pc_id` key dirties a page per
 /// row); the writer now checkpoints by itself only past 64 MiB of WAL, a bound for when the
 /// checkpointer cannot keep up, and the WAL file is cut back to 64 MiB after each reset.
-const PRAGMAS: &str = "PRAGMA journal_mode = WAL;
+pub const PRAGMAS: &str = "PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 PRAGMA busy_timeout = 30000;
 PRAGMA foreign_keys = ON;
@@ -134,7 +134,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0015_agent_host_facts.sql")),
         M::up(include_str!("../migrations/0016_recovery_codes.sql")),
         M::up(include_str!("../migrations/0017_outcome_indexes.sql")),
-        M::up(include_str!("../migrations/0018_unfinished_runs.sql")),
+        M::up(include_str!("../migrations/0018_results_indexes.sql")),
     ]))
 }
 
@@ -310,11 +310,86 @@ pub fn parse_ts(text: Option<String>) -> Option<chrono::DateTime<chrono::Utc>> {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::params;
+
     use super::*;
 
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+    }
+
+    #[tokio::test]
+    async fn committed_pages_reach_the_database_file_without_a_checkpoint_in_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kanade.db");
+        let store = Store::open(&path).await.unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        // About 4 MiB: far below the writer's own checkpoint threshold (64 MiB of WAL).
+        store
+            .write(|c| {
+                let tx = c.transaction()?;
+                for i in 0..1000 {
+                    tx.execute(
+                        "INSERT INTO audit_log (actor, action, target, payload, occurred_at)
+                         VALUES ('t', 'test', ?1, ?2, '2026-01-01T00:00:00Z')",
+                        params![i.to_string(), "x".repeat(4000)],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(
+            size() < before + (1 << 20),
+            "the commit itself did not copy its pages into the file"
+        );
+        let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 5;
+        while size() < before + (4 << 20) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the background checkpoint never copied the WAL into the file ({} bytes)",
+                size()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    #[test]
+    fn migration_18_keeps_each_machines_last_success_per_job() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let m = migrations();
+        m.to_version(&mut conn, 17).unwrap();
+        conn.execute_batch(
+            "INSERT INTO execution_results (result_id, request_id, exec_id, pc_id, job_id,
+                 exit_code, started_at, finished_at, skipped, reaped) VALUES
+             ('a', 'r', 'e1', 'pc1', 'j', 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', 0, 0),
+             ('b', 'r', 'e2', 'pc1', 'j', 0, '2026-01-02T00:00:00Z', '2026-01-02T00:00:01Z', 0, 0),
+             ('c', 'r', 'e3', 'pc1', 'j', 1, '2026-01-03T00:00:00Z', '2026-01-03T00:00:01Z', 0, 0),
+             ('d', 'r', 'e1', 'pc2', 'j', 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', 1, 0),
+             ('e', 'r', 'e1', 'pc3', 'j', -1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', 0, 1),
+             ('f', 'r', 'e4', 'pc3', 'k', 0, '2026-01-04T00:00:00Z', NULL, 0, 0);",
+        )
+        .unwrap();
+        m.to_version(&mut conn, 18).unwrap();
+        let rows: Vec<(String, String, String)> = conn
+            .prepare("SELECT job_id, pc_id, finished_at FROM job_successes ORDER BY 1, 2")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [(
+                "j".to_owned(),
+                "pc1".to_owned(),
+                "2026-01-02T00:00:01Z".to_owned()
+            )],
+            "the newest success only: not a failure, a skip, a reaped run or a run in flight"
+        );
     }
 
     #[tokio::test]

@@ -75,7 +75,7 @@ pub struct Retention {
 const SWEEPS: &[(&str, &str)] = &[
     (
         "results",
-        "DELETE FROM execution_results WHERE result_id IN (SELECT result_id FROM execution_results WHERE COALESCE(finished_at, started_at, recorded_at) < ?1 LIMIT ?2)",
+        "DELETE FROM execution_results WHERE result_id IN (SELECT result_id FROM execution_results WHERE started_at < ?1 ORDER BY started_at LIMIT ?2)",
     ),
     (
         "executions",

@@ -141,11 +141,26 @@ pub fn apply_result_counting(
     if let Some(schedule) = &r.schedule_id {
         executions::record_local_fire(tx, r, schedule)?;
     }
+    if outcome(r) == Outcome::Success {
+        record_success(tx, r)?;
+    }
     match previous {
         Some(from) => deltas.recount(&r.exec_id, from, outcome(r)),
         None => deltas.count(&r.exec_id, outcome(r)),
     }
     Ok(true)
+}
+
+/// Keeps `job_successes` (the newest successful finish per job and machine, which the
+/// scheduler's `per_pc` and `per_target` modes ask for) current with a successful result.
+fn record_success(tx: &Transaction<'_>, r: &ExecResult) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO job_successes (job_id, pc_id, finished_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (job_id, pc_id) DO UPDATE SET finished_at = excluded.finished_at
+             WHERE excluded.finished_at > job_successes.finished_at",
+    )?
+    .execute(params![r.job_id, r.pc_id, ts(r.finished_at)])?;
+    Ok(())
 }
 
 /// Records why a run's hint payloads could not be read (a JSON array of messages).

@@ -26,12 +26,8 @@ pub fn successes(
     conn: &Connection,
     job_id: &str,
 ) -> rusqlite::Result<BTreeMap<String, DateTime<Utc>>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT pc_id, MAX(finished_at) FROM execution_results
-         WHERE job_id = ?1 AND finished_at IS NOT NULL AND exit_code = 0
-             AND skipped = 0 AND reaped = 0
-         GROUP BY pc_id",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT pc_id, finished_at FROM job_successes WHERE job_id = ?1")?;
     let rows = stmt.query_map([job_id], |r| {
         Ok((r.get::<_, String>(0)?, parse_ts(r.get(1)?)))
     })?;

@@ -88,7 +88,7 @@ impl std::ops::Sub for RunCpu {
 struct Size {
     runs: Vec<Run>,
     note: String,
-    /// Plain SQLite: n result rows, 1,000 per transaction.
+    /// Plain SQLite: n result rows, `projector::BATCH` per transaction.
     raw: Duration,
     load: String,
 }
@@ -292,6 +292,7 @@ pub async fn run(env: &Env) -> anyhow::Result<String> {
     } else {
         "takes the version pin and revocation as the real agent does"
     };
+    let batch = thousands(kanade_backend::projector::BATCH as f64);
     let mut md = format!(
         "### 2. Fan-out through the API\n\n\
          `POST /api/exec/bench-fanout` with `{{\"target\":{{\"all\":true}}}}` to N simulated \
@@ -307,7 +308,8 @@ pub async fn run(env: &Env) -> anyhow::Result<String> {
          the same run: **publish-only** is the moment the simulator had every result of the run \
          acknowledged by JetStream (what the fan-out costs without the projection); the **raw \
          SQLite limit** inserts N result rows into a fresh database made by the backend's \
-         migrations, 1,000 rows per transaction, after the size's runs. 5 runs per size up to \
+         migrations with its pragmas, {batch} rows per transaction (the projector's largest \
+         batch), after the size's runs. 5 runs per size up to \
          10,000 machines, 3 above (p99 is then the slowest run).\n\n\
          | machines | p50 | p99 | max | publish-only (p50) | p50 / publish-only | raw SQLite, N rows | p50 / raw | polls (last run) | detail read | load (1 min) |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"

@@ -16,10 +16,11 @@ use super::{Env, publish_all, query_i64, thousands};
 
 /// Machines per execution in the generated results.
 pub const PER_EXEC: usize = 10_000;
-const BATCH: usize = 1000;
+/// Rows per transaction of the references: the results projector's largest batch.
+const BATCH: usize = kanade_backend::projector::BATCH;
 
-const PRAGMAS: &str =
-    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000;";
+/// The references' connection: the backend's own pragmas (WAL, page cache, mmap, checkpoints).
+const PRAGMAS: &str = kanade_backend::store::PRAGMAS;
 
 pub fn exec_id(k: usize) -> String {
     format!("bench-exec-{k:04}")
@@ -331,7 +332,7 @@ pub async fn run(env: &Env) -> anyhow::Result<String> {
          `events.started` were published. Then the release backend was started and \
          `SELECT MAX(rowid) FROM execution_results` polled every 50 ms (equal to `COUNT(*)` on this insert-only table, which is checked at the end, and cheap enough not to slow the backend down). The references write the \
          same {m} results into fresh databases made by the backend's migrations (same tables \
-         and indexes, WAL, `synchronous = NORMAL`, default page cache), right after each \
+         and indexes, with the backend's pragmas), right after each \
          projector measurement. {rounds} rounds; the table shows medians.\n\n",
         execs,
         PER_EXEC.min(m),

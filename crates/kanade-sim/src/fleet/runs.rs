@@ -137,11 +137,7 @@ async fn refusal(ctx: &RunCtx, cmd: &Command) -> Option<(i32, String)> {
 /// One command on one simulated machine: gates, started event (for a run longer than
 /// `STARTED_EVENT_AFTER`), run time, result.
 pub(super) async fn run_one(ctx: Arc<RunCtx>, pc_id: Arc<str>, cmd: Arc<Command>) {
-    // A v4 UUID as the agent mints, from the simulator's fast generator: `new_v4` asks the
-    // kernel for randomness on every call, a visible share of a 100,000-machine fan-out.
-    let result_id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
-        .into_uuid()
-        .to_string();
+    let result_id = result_id();
     if let Some(jitter) = cmd.jitter_secs.filter(|j| *j > 0) {
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=jitter * 1000))).await;
     }
@@ -218,6 +214,17 @@ pub(super) async fn run_one(ctx: Arc<RunCtx>, pc_id: Arc<str>, cmd: Arc<Command>
     ctx.send_result(&result);
 }
 
+/// A result id as the agent mints it (`wire::new_result_id`, a UUIDv7), its random bits from
+/// the simulator's fast generator: the uuid crate asks the kernel for them on every call, a
+/// visible share of a 100,000-machine fan-out.
+fn result_id() -> String {
+    let millis = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
+    let random: [u8; 10] = std::array::from_fn(|_| fastrand::u8(..));
+    uuid::Builder::from_unix_timestamp_millis(millis, &random)
+        .into_uuid()
+        .to_string()
+}
+
 pub(super) struct RunGuard(pub(super) Arc<Stats>);
 
 impl Drop for RunGuard {
@@ -268,9 +275,7 @@ pub(super) async fn run_many(ctx: Arc<RunCtx>, machines: Vec<Arc<str>>, cmd: Arc
     let results: Vec<ExecResult> = machines
         .iter()
         .map(|pc_id| ExecResult {
-            result_id: uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
-                .into_uuid()
-                .to_string(),
+            result_id: result_id(),
             request_id: cmd.request_id.clone(),
             exec_id: cmd.exec_id.clone(),
             pc_id: pc_id.to_string(),
