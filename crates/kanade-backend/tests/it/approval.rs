@@ -362,25 +362,18 @@ async fn housekeeping_leaves_a_waiting_request_alone_and_retention_removes_it_wi
         },
     )
     .await;
-    let store = kanade_backend::store::Store::open(&b.db_path())
-        .await
-        .unwrap();
-    let mut config = kanade_backend::BackendConfig::default();
-    config.telemetry.pending_expiry = kanade_protocol::duration::HumanDuration::from_secs(0);
-    let retention = kanade_backend::housekeeping::retention(&config.retention);
-    kanade_backend::housekeeping::once(&store, &config.telemetry, &retention)
-        .await
-        .unwrap();
+    let never = kanade_protocol::duration::HumanDuration::from_secs(0);
+    b.housekeep(|c| c.telemetry.pending_expiry = never).await;
     assert_eq!(
         status(&b, &asked.exec_id).await.execution.status,
         "awaiting_approval",
         "not expired as a pending execution nobody picked up"
     );
-    config.retention.executions = kanade_protocol::duration::HumanDuration::from_secs(0);
-    let retention = kanade_backend::housekeeping::retention(&config.retention);
-    kanade_backend::housekeeping::once(&store, &config.telemetry, &retention)
-        .await
-        .unwrap();
+    b.housekeep(|c| {
+        c.telemetry.pending_expiry = never;
+        c.retention.executions = never;
+    })
+    .await;
     assert_eq!(b.query_i64("SELECT COUNT(*) FROM approvals"), 0);
     assert_eq!(b.query_i64("SELECT COUNT(*) FROM executions"), 0);
 }

@@ -243,15 +243,8 @@ async fn housekeeping_expires_an_unconfirmed_execution_nobody_reported_on() {
         .unwrap();
     assert_eq!(fired.status, "unconfirmed");
 
-    let store = kanade_backend::store::Store::open(&b.db_path())
-        .await
-        .unwrap();
-    let mut config = kanade_backend::BackendConfig::default();
-    config.telemetry.pending_expiry = HumanDuration(Duration::ZERO);
-    let retention = kanade_backend::housekeeping::retention(&config.retention);
-    kanade_backend::housekeeping::once(&store, &config.telemetry, &retention)
-        .await
-        .unwrap();
+    b.housekeep(|c| c.telemetry.pending_expiry = HumanDuration(Duration::ZERO))
+        .await;
     assert_eq!(
         status_of(&b, &fired.exec_id).await.execution.status,
         "expired"

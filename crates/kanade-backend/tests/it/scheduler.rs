@@ -355,15 +355,8 @@ async fn per_pc_once_runs_once_on_every_machine_including_one_that_appears_later
     assert_eq!(fired_by(&b, "each"), 2, "once per machine");
 
     // Retention removes the runs; each machine's success is remembered, so none runs again.
-    let store = kanade_backend::store::Store::open(&b.db_path())
-        .await
-        .unwrap();
-    let mut config = kanade_backend::BackendConfig::default();
-    config.retention.results = kanade_protocol::duration::HumanDuration::from_secs(0);
-    let retention = kanade_backend::housekeeping::retention(&config.retention);
-    kanade_backend::housekeeping::once(&store, &config.telemetry, &retention)
-        .await
-        .unwrap();
+    b.housekeep(|c| c.retention.results = kanade_protocol::duration::HumanDuration::from_secs(0))
+        .await;
     assert_eq!(b.query_i64("SELECT COUNT(*) FROM execution_results"), 0);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(

@@ -133,6 +133,20 @@ impl TestBackend {
         self.config.db.sqlite_path.clone()
     }
 
+    /// One housekeeping pass over this backend's database, as a second process would run it,
+    /// with the default settings changed by `adjust`.
+    pub async fn housekeep(&self, adjust: impl FnOnce(&mut kanade_backend::BackendConfig)) {
+        let store = kanade_backend::store::Store::open(&self.db_path())
+            .await
+            .unwrap();
+        let mut config = kanade_backend::BackendConfig::default();
+        adjust(&mut config);
+        let retention = kanade_backend::housekeeping::retention(&config.retention);
+        kanade_backend::housekeeping::once(&store, &config.telemetry, &retention)
+            .await
+            .unwrap();
+    }
+
     /// Starts the backend (again) on a fresh port with the same broker and database.
     pub async fn boot(&mut self) {
         let config = self.config.clone();

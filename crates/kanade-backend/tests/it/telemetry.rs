@@ -468,14 +468,7 @@ async fn silent_runs_are_reaped_and_a_late_result_replaces_them() {
     })
     .await;
 
-    let store = kanade_backend::store::Store::open(&b.db_path())
-        .await
-        .unwrap();
-    let config = kanade_backend::BackendConfig::default();
-    let retention = kanade_backend::housekeeping::retention(&config.retention);
-    kanade_backend::housekeeping::once(&store, &config.telemetry, &retention)
-        .await
-        .unwrap();
+    b.housekeep(|_| {}).await;
     let e: ExecutionDetail = b.get(&format!("/api/executions/{}", fired.exec_id)).await;
     assert_eq!(
         (e.execution.status.as_str(), e.execution.failure_count),
@@ -528,9 +521,7 @@ async fn silent_runs_are_reaped_and_a_late_result_replaces_them() {
     assert!(!e.results[0].reaped);
 
     // A second pass finds nothing more to reap.
-    kanade_backend::housekeeping::once(&store, &config.telemetry, &retention)
-        .await
-        .unwrap();
+    b.housekeep(|_| {}).await;
     let e: ExecutionDetail = b.get(&format!("/api/executions/{}", fired.exec_id)).await;
     assert_eq!(
         (e.execution.success_count, e.execution.failure_count),
@@ -603,14 +594,7 @@ async fn retention_deletes_only_what_is_older_than_its_window() {
             && b.query_i64("SELECT COUNT(*) FROM audit_log WHERE actor = 'someone'") == 2
     })
     .await;
-    let store = kanade_backend::store::Store::open(&b.db_path())
-        .await
-        .unwrap();
-    let config = kanade_backend::BackendConfig::default();
-    let retention = kanade_backend::housekeeping::retention(&config.retention);
-    kanade_backend::housekeeping::once(&store, &config.telemetry, &retention)
-        .await
-        .unwrap();
+    b.housekeep(|_| {}).await;
     let left = |sql: &str| {
         let conn = rusqlite::Connection::open(b.db_path()).unwrap();
         let mut stmt = conn.prepare(sql).unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use kanade_bus::kv_cache::{KvCache, Lookup, Values};
 use kanade_protocol::names::{self, exit_code};
 use kanade_protocol::subject;
@@ -141,47 +141,13 @@ pub(super) async fn run_one(ctx: Arc<RunCtx>, pc_id: Arc<str>, cmd: Arc<Command>
     if let Some(jitter) = cmd.jitter_secs.filter(|j| *j > 0) {
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=jitter * 1000))).await;
     }
-    let mut result = ExecResult {
-        result_id: result_id.clone(),
-        request_id: cmd.request_id.clone(),
-        exec_id: cmd.exec_id.clone(),
-        pc_id: pc_id.to_string(),
-        job_id: cmd.id.clone(),
-        version: cmd.version.clone(),
-        exit_code: 0,
-        stdout: String::new(),
-        stderr: String::new(),
-        stdout_object: None,
-        stderr_object: None,
-        started_at: Utc::now(),
-        finished_at: Utc::now(),
-        skipped: false,
-        schedule_id: None,
-    };
-    if let Some((code, reason)) = refusal(&ctx, &cmd).await {
-        inc(&ctx.stats.skipped);
-        result.exit_code = code;
-        result.stderr = reason;
-        result.skipped = true;
-        result.finished_at = Utc::now();
-        ctx.send_result(&result);
+    let mut result = new_result(&cmd, &pc_id, result_id, Utc::now());
+    if let Some(refused) = refusal(&ctx, &cmd).await {
+        skip(&ctx, result, refused);
         return;
     }
-    let timeout_secs = match cmd.timeout_secs {
-        0 => kanade_protocol::manifest::MAX_TIMEOUT_SECS,
-        s => s.min(kanade_protocol::manifest::MAX_TIMEOUT_SECS),
-    };
-    let started = EventStarted {
-        result_id: result_id.clone(),
-        request_id: cmd.request_id.clone(),
-        exec_id: cmd.exec_id.clone(),
-        pc_id: pc_id.to_string(),
-        job_id: cmd.id.clone(),
-        version: cmd.version.clone(),
-        started_at: Utc::now(),
-        timeout_secs: Some(timeout_secs),
-    };
-    result.started_at = started.started_at;
+    let timeout_secs = timeout_secs(&cmd);
+    result.started_at = Utc::now();
     inc(&ctx.stats.runs_started);
     let run = ctx.config.run_time.sample();
     let limit = Duration::from_secs(timeout_secs);
@@ -189,27 +155,92 @@ pub(super) async fn run_one(ctx: Arc<RunCtx>, pc_id: Arc<str>, cmd: Arc<Command>
     let (ran, announce_after) = (run.min(limit), kanade_protocol::wire::STARTED_EVENT_AFTER);
     if ran > announce_after {
         tokio::time::sleep(announce_after).await;
-        match serde_json::to_vec(&started) {
-            Ok(json) => ctx.send(
-                subject::events_started(&cmd.exec_id, &pc_id),
-                format!("started-{result_id}"),
-                json,
-            ),
-            Err(err) => tracing::error!(%err, "cannot encode a started event"),
-        }
+        announce(&ctx, &result, timeout_secs);
         tokio::time::sleep(ran - announce_after).await;
     } else {
         tokio::time::sleep(ran).await;
     }
+    finish(&ctx, result, run > limit, timeout_secs);
+}
+
+/// A machine's result of `cmd` as it starts: exit 0, no output yet.
+fn new_result(cmd: &Command, pc_id: &str, result_id: String, at: DateTime<Utc>) -> ExecResult {
+    ExecResult {
+        result_id,
+        request_id: cmd.request_id.clone(),
+        exec_id: cmd.exec_id.clone(),
+        pc_id: pc_id.to_owned(),
+        job_id: cmd.id.clone(),
+        version: cmd.version.clone(),
+        exit_code: 0,
+        stdout: String::new(),
+        stderr: String::new(),
+        stdout_object: None,
+        stderr_object: None,
+        started_at: at,
+        finished_at: at,
+        skipped: false,
+        schedule_id: None,
+    }
+}
+
+/// The run's timeout as the agent applies it (none: the longest allowed).
+fn timeout_secs(cmd: &Command) -> u64 {
+    match cmd.timeout_secs {
+        0 => kanade_protocol::manifest::MAX_TIMEOUT_SECS,
+        s => s.min(kanade_protocol::manifest::MAX_TIMEOUT_SECS),
+    }
+}
+
+/// Sends the result of a run the machine refused, saying why.
+fn skip(ctx: &RunCtx, mut result: ExecResult, (code, reason): (i32, String)) {
+    inc(&ctx.stats.skipped);
+    result.exit_code = code;
+    result.stderr = reason;
+    result.skipped = true;
+    result.finished_at = Utc::now();
+    ctx.send_result(&result);
+}
+
+/// Sends the started event of the run `result` is for.
+fn announce(ctx: &RunCtx, result: &ExecResult, timeout_secs: u64) {
+    let started = EventStarted {
+        result_id: result.result_id.clone(),
+        request_id: result.request_id.clone(),
+        exec_id: result.exec_id.clone(),
+        pc_id: result.pc_id.clone(),
+        job_id: result.job_id.clone(),
+        version: result.version.clone(),
+        started_at: result.started_at,
+        timeout_secs: Some(timeout_secs),
+    };
+    match serde_json::to_vec(&started) {
+        Ok(json) => ctx.send(
+            subject::events_started(&result.exec_id, &result.pc_id),
+            format!("started-{}", result.result_id),
+            json,
+        ),
+        Err(err) => tracing::error!(%err, "cannot encode a started event"),
+    }
+}
+
+/// Sends the result of a run that ended now: killed at its timeout, failed at the fleet's
+/// rate, or done, with the machine's output.
+fn finish(ctx: &RunCtx, mut result: ExecResult, killed: bool, timeout_secs: u64) {
     let failed = fastrand::f64() < ctx.config.fail_rate;
-    if run > limit {
+    if killed {
         result.exit_code = exit_code::KILLED;
         result.stderr = format!("kanade: timed out after {timeout_secs}s; process tree killed");
     } else if failed {
         result.exit_code = 1;
         result.stderr = "simulated failure\n".to_owned();
     }
-    result.stdout = output::stdout(&pc_id, ctx.config.payload, ctx.config.output_bytes, failed);
+    result.stdout = output::stdout(
+        &result.pc_id,
+        ctx.config.payload,
+        ctx.config.output_bytes,
+        failed,
+    );
     result.finished_at = Utc::now();
     ctx.send_result(&result);
 }
@@ -274,40 +305,16 @@ pub(super) async fn run_many(ctx: Arc<RunCtx>, machines: Vec<Arc<str>>, cmd: Arc
     let started_at = Utc::now();
     let results: Vec<ExecResult> = machines
         .iter()
-        .map(|pc_id| ExecResult {
-            result_id: result_id(),
-            request_id: cmd.request_id.clone(),
-            exec_id: cmd.exec_id.clone(),
-            pc_id: pc_id.to_string(),
-            job_id: cmd.id.clone(),
-            version: cmd.version.clone(),
-            exit_code: 0,
-            stdout: String::new(),
-            stderr: String::new(),
-            stdout_object: None,
-            stderr_object: None,
-            started_at,
-            finished_at: started_at,
-            skipped: false,
-            schedule_id: None,
-        })
+        .map(|pc_id| new_result(&cmd, pc_id, result_id(), started_at))
         .collect();
-    if let Some((code, reason)) = refusal(&ctx, &cmd).await {
-        for mut result in results {
-            inc(&ctx.stats.skipped);
-            result.exit_code = code;
-            result.stderr = reason.clone();
-            result.skipped = true;
-            result.finished_at = Utc::now();
-            ctx.send_result(&result);
+    if let Some(refused) = refusal(&ctx, &cmd).await {
+        for result in results {
+            skip(&ctx, result, refused.clone());
             guard.done();
         }
         return;
     }
-    let timeout_secs = match cmd.timeout_secs {
-        0 => kanade_protocol::manifest::MAX_TIMEOUT_SECS,
-        s => s.min(kanade_protocol::manifest::MAX_TIMEOUT_SECS),
-    };
+    let timeout_secs = timeout_secs(&cmd);
     let limit = Duration::from_secs(timeout_secs);
     let announce_after = kanade_protocol::wire::STARTED_EVENT_AFTER;
     let mut killed = vec![false; results.len()];
@@ -328,48 +335,15 @@ pub(super) async fn run_many(ctx: Arc<RunCtx>, machines: Vec<Arc<str>>, cmd: Arc
         tokio::time::sleep_until(t0 + at).await;
         match due {
             Due::Started(i) => {
-                let Some(r) = &results[i] else { continue };
-                let started = EventStarted {
-                    result_id: r.result_id.clone(),
-                    request_id: r.request_id.clone(),
-                    exec_id: r.exec_id.clone(),
-                    pc_id: r.pc_id.clone(),
-                    job_id: r.job_id.clone(),
-                    version: r.version.clone(),
-                    started_at,
-                    timeout_secs: Some(timeout_secs),
-                };
-                match serde_json::to_vec(&started) {
-                    Ok(json) => ctx.send(
-                        subject::events_started(&r.exec_id, &r.pc_id),
-                        format!("started-{}", r.result_id),
-                        json,
-                    ),
-                    Err(err) => tracing::error!(%err, "cannot encode a started event"),
+                if let Some(result) = &results[i] {
+                    announce(&ctx, result, timeout_secs);
                 }
             }
             Due::Result(i) => {
-                let Some(mut result) = results[i].take() else {
-                    continue;
-                };
-                let failed = fastrand::f64() < ctx.config.fail_rate;
-                if killed[i] {
-                    result.exit_code = exit_code::KILLED;
-                    result.stderr =
-                        format!("kanade: timed out after {timeout_secs}s; process tree killed");
-                } else if failed {
-                    result.exit_code = 1;
-                    result.stderr = "simulated failure\n".to_owned();
+                if let Some(result) = results[i].take() {
+                    finish(&ctx, result, killed[i], timeout_secs);
+                    guard.done();
                 }
-                result.stdout = output::stdout(
-                    &result.pc_id,
-                    ctx.config.payload,
-                    ctx.config.output_bytes,
-                    failed,
-                );
-                result.finished_at = Utc::now();
-                ctx.send_result(&result);
-                guard.done();
             }
         }
     }
