@@ -30,7 +30,7 @@ use crate::live::LiveHub;
 use crate::store::{Store, StoreError};
 
 /// Most messages applied in one transaction (see `gather`).
-pub const BATCH: usize = 10_000;
+pub const BATCH: usize = 25_000;
 const ACK_WAIT: Duration = Duration::from_secs(10);
 
 /// Where a projector reads from.
@@ -125,7 +125,7 @@ pub async fn ensure_consumer(
                 filter_subject: durable.filter.to_owned(),
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: ACK_WAIT,
-                max_ack_pending: 20_000,
+                max_ack_pending: 50_000,
                 deliver_policy: consumer::DeliverPolicy::All,
                 ..Default::default()
             },
@@ -236,7 +236,7 @@ pub async fn run<P: Projection>(
 /// How long a batch waits for the next message before it is applied.
 const GATHER: Duration = Duration::from_millis(10);
 /// How long a batch goes on gathering while messages keep coming.
-const GATHER_MAX: Duration = Duration::from_millis(250);
+const GATHER_MAX: Duration = Duration::from_millis(500);
 
 /// The next batch: the first message, then each further one that arrives within `GATHER` of
 /// the one before, for at most `GATHER_MAX` and `BATCH` messages. A lone message is applied
