@@ -51,6 +51,10 @@ pub async fn once(
     retention: &Retention,
 ) -> anyhow::Result<()> {
     let now = Utc::now();
+    // Keeps the queue of successes short when no schedule asks for them.
+    store
+        .write(|c| Ok(crate::store::results::fold_successes(c)?))
+        .await?;
     let reaped = store
         .write(move |c| Ok(housekeeping::reap(c, now)?))
         .await?;

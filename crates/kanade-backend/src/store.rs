@@ -135,6 +135,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0016_recovery_codes.sql")),
         M::up(include_str!("../migrations/0017_outcome_indexes.sql")),
         M::up(include_str!("../migrations/0018_results_indexes.sql")),
+        M::up(include_str!("../migrations/0019_results_lean.sql")),
     ]))
 }
 

@@ -473,6 +473,7 @@ pub const KANADE_TABLES: &[&str] = &[
     "host_perf_samples_v",
     "inventory_facts",
     "inventory_history",
+    "job_success_queue",
     "job_successes",
     "notification_acks",
     "notification_subjects",

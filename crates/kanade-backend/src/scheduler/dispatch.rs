@@ -65,7 +65,10 @@ pub async fn history(
             let job_id = schedule.job_id.clone();
             h.successes = fanout
                 .store
-                .read(move |c| store::scheduler::successes(c, &job_id))
+                .write(move |c| {
+                    store::results::fold_successes(c)?;
+                    Ok(store::scheduler::successes(c, &job_id)?)
+                })
                 .await?;
             if matches!(schedule.when, When::PerPc(_)) {
                 h.dispatched = BTreeMap::new();

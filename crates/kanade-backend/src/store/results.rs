@@ -151,16 +151,37 @@ pub fn apply_result_counting(
     Ok(true)
 }
 
-/// Keeps `job_successes` (the newest successful finish per job and machine, which the
-/// scheduler's `per_pc` and `per_target` modes ask for) current with a successful result.
+/// Queues a successful result for `job_successes` (the newest successful finish per job and
+/// machine, which the scheduler's `per_pc` and `per_target` modes ask for). An append at the
+/// end of a table in insertion order: upserting each into `job_successes` rewrote a fan-out's
+/// job rows at random places in every batch (migration 0019).
 fn record_success(tx: &Transaction<'_>, r: &ExecResult) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO job_successes (job_id, pc_id, finished_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (job_id, pc_id) DO UPDATE SET finished_at = excluded.finished_at
-             WHERE excluded.finished_at > job_successes.finished_at",
+        "INSERT INTO job_success_queue (job_id, pc_id, finished_at) VALUES (?1, ?2, ?3)",
     )?
     .execute(params![r.job_id, r.pc_id, ts(r.finished_at)])?;
     Ok(())
+}
+
+/// Merges the queued successes into `job_successes` (keeping each job and machine's newest)
+/// in one sorted pass and empties the queue. Anything that reads `job_successes` folds first.
+/// Returns how many queued successes were merged.
+pub fn fold_successes(conn: &mut Connection) -> rusqlite::Result<usize> {
+    let tx = conn.transaction()?;
+    // `WHERE true`: an upsert's SELECT needs a WHERE clause to parse unambiguously.
+    tx.prepare_cached(
+        "INSERT INTO job_successes (job_id, pc_id, finished_at)
+         SELECT job_id, pc_id, MAX(finished_at) FROM job_success_queue WHERE true
+         GROUP BY job_id, pc_id
+         ON CONFLICT (job_id, pc_id) DO UPDATE SET finished_at = excluded.finished_at
+             WHERE excluded.finished_at > job_successes.finished_at",
+    )?
+    .execute([])?;
+    let queued = tx
+        .prepare_cached("DELETE FROM job_success_queue")?
+        .execute([])?;
+    tx.commit()?;
+    Ok(queued)
 }
 
 /// Records why a run's hint payloads could not be read (a JSON array of messages).
@@ -217,12 +238,20 @@ pub fn list(
     limit: u32,
     offset: u64,
 ) -> rusqlite::Result<Page<ResultSummary>> {
-    let condition = "(?1 IS NULL OR exec_id = ?1) AND (?2 IS NULL OR pc_id = ?2)";
-    let total: i64 = conn.query_row(
-        &format!("SELECT COUNT(*) FROM execution_results WHERE {condition}"),
-        params![filter.exec_id, filter.pc_id],
-        |r| r.get(0),
-    )?;
+    // One statement per filter shape, so each names its column plainly and SQLite plans it
+    // through that column's index; `(?1 IS NULL OR exec_id = ?1)` is planned before the
+    // value is known and read the whole table for a machine's runs.
+    let condition = match (&filter.exec_id, &filter.pc_id) {
+        (None, None) => "?1 IS NULL AND ?2 IS NULL",
+        (Some(_), None) => "exec_id = ?1 AND ?2 IS NULL",
+        (None, Some(_)) => "?1 IS NULL AND pc_id = ?2",
+        (Some(_), Some(_)) => "exec_id = ?1 AND pc_id = ?2",
+    };
+    let total: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM execution_results WHERE {condition}"
+        ))?
+        .query_row(params![filter.exec_id, filter.pc_id], |r| r.get(0))?;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM execution_results WHERE {condition}
          ORDER BY started_at DESC, result_id DESC LIMIT ?3 OFFSET ?4"
@@ -297,4 +326,97 @@ pub fn get(conn: &Connection, result_id: &str) -> rusqlite::Result<Option<Result
         },
     )
     .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn result(id: &str, job: &str, pc: &str, exit_code: i32, hour: u32) -> ExecResult {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, hour, 0, 0).unwrap();
+        ExecResult {
+            result_id: id.to_owned(),
+            request_id: "req".to_owned(),
+            exec_id: format!("exec-{id}"),
+            pc_id: pc.to_owned(),
+            job_id: job.to_owned(),
+            version: "1".to_owned(),
+            exit_code,
+            stdout: String::new(),
+            stderr: String::new(),
+            stdout_object: None,
+            stderr_object: None,
+            started_at: at,
+            finished_at: at,
+            skipped: false,
+            schedule_id: None,
+        }
+    }
+
+    fn successes(conn: &Connection) -> Vec<(String, String, String)> {
+        conn.prepare("SELECT job_id, pc_id, finished_at FROM job_successes ORDER BY 1, 2")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn apply(conn: &mut Connection, results: &[ExecResult]) {
+        let tx = conn.transaction().unwrap();
+        for r in results {
+            apply_result(&tx, r, Utc::now()).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn queued_successes_fold_into_each_job_and_machines_newest_and_never_move_it_back() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::migrations().to_latest(&mut conn).unwrap();
+        let mut skipped = result("s", "j", "pc3", 0, 9);
+        skipped.skipped = true;
+        apply(
+            &mut conn,
+            &[
+                result("a", "j", "pc1", 0, 5),
+                result("b", "j", "pc1", 0, 3),
+                result("c", "j", "pc2", 1, 6),
+                result("d", "k", "pc1", 0, 7),
+                skipped,
+            ],
+        );
+        assert!(
+            successes(&conn).is_empty(),
+            "nothing is merged before a fold"
+        );
+        assert_eq!(
+            fold_successes(&mut conn).unwrap(),
+            3,
+            "three successes queued"
+        );
+        let newest = vec![
+            ("j".into(), "pc1".into(), "2026-01-01T05:00:00.000Z".into()),
+            ("k".into(), "pc1".into(), "2026-01-01T07:00:00.000Z".into()),
+        ];
+        assert_eq!(successes(&conn), newest, "not a failure, not a skip");
+        // An older success projected later (a late machine's result) and a redelivery.
+        apply(
+            &mut conn,
+            &[result("e", "j", "pc1", 0, 1), result("d", "k", "pc1", 0, 7)],
+        );
+        assert_eq!(
+            fold_successes(&mut conn).unwrap(),
+            1,
+            "the redelivery queued nothing"
+        );
+        assert_eq!(
+            successes(&conn),
+            newest,
+            "an older success moves nothing back"
+        );
+        assert_eq!(fold_successes(&mut conn).unwrap(), 0, "the queue is empty");
+    }
 }

@@ -90,6 +90,21 @@ async fn started_then_result_completes_the_row_and_counts_once() {
         .get(&format!("/api/results?exec_id={}&pc_id=pc1", fired.exec_id))
         .await;
     assert_eq!(page.total, 1);
+    // Each filter shape is its own statement (`store::results::list`): all give the same rows.
+    for (query, machines) in [
+        (format!("exec_id={}", fired.exec_id), vec!["pc1", "pc2"]),
+        ("pc_id=pc2".to_owned(), vec!["pc2"]),
+        (String::new(), vec!["pc1", "pc2"]),
+    ] {
+        let listed: Page<ResultSummary> = b.get(&format!("/api/results?{query}")).await;
+        let mut pcs: Vec<&str> = listed.items.iter().map(|r| r.pc_id.as_str()).collect();
+        pcs.sort();
+        assert_eq!(
+            (pcs, listed.total),
+            (machines.clone(), machines.len() as u64),
+            "{query}"
+        );
+    }
     let detail: ResultDetail = b
         .get(&format!("/api/results/{}", page.items[0].result_id))
         .await;
