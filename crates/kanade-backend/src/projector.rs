@@ -1,6 +1,6 @@
 //! The one projection loop every stream projector shares: a durable pull consumer, messages
-//! taken in batches of whatever is ready, each batch applied in one transaction, and the
-//! ack policy written once: ack after commit; a message that does not decode is logged and
+//! taken in batches (`gather`), each batch applied in one transaction while the next is
+//! received and decoded, and the ack policy written once: ack after commit; a message that does not decode is logged and
 //! acked (a poison pill must not block the stream); a database error acks nothing, so the
 //! broker redelivers the batch after `ACK_WAIT`.
 
@@ -125,7 +125,8 @@ pub async fn ensure_consumer(
                 filter_subject: durable.filter.to_owned(),
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: ACK_WAIT,
-                max_ack_pending: 50_000,
+                // The batch committing and the one being gathered (`run`).
+                max_ack_pending: i64::try_from(2 * BATCH).unwrap_or(i64::MAX),
                 deliver_policy: consumer::DeliverPolicy::All,
                 ..Default::default()
             },
@@ -155,6 +156,11 @@ pub async fn run<P: Projection>(
         .await
         .with_context(|| format!("subscribing {name}"))?;
     tracing::info!(consumer = %name, "projector running");
+    let name: Arc<str> = name.into();
+    // The batch before the one being gathered: it commits and is acked on its own task while
+    // the next one is received and decoded, and the next commit waits for it (batches are
+    // applied in stream order, and one that fails stops the loop before a later one commits).
+    let mut previous: Option<tokio::task::JoinHandle<anyhow::Result<()>>> = None;
     while let Some(chunk) = gather(&mut incoming).await {
         let mut messages = Vec::with_capacity(chunk.len());
         for item in chunk {
@@ -189,45 +195,100 @@ pub async fn run<P: Projection>(
                 }
             }
         }
-        let applied = events.len();
         let announcements = match live.listening() {
             true => announcements::<P>(&events),
             false => Vec::new(),
         };
-        if !events.is_empty() {
-            let applier = projection.clone();
-            let effects = store
-                .write(move |conn| {
-                    let tx = conn.transaction()?;
-                    let mut effects = Vec::new();
-                    applier.begin_batch();
-                    for (event, at) in &events {
-                        applier.apply(&tx, event, *at, &mut effects)?;
-                    }
-                    applier.before_commit(&tx)?;
-                    tx.commit()?;
-                    Ok(effects)
-                })
-                .await
-                .map_err(|err: StoreError| {
-                    metrics.error(&name);
-                    anyhow::anyhow!(err)
-                })
-                .with_context(|| format!("applying a batch of {name}"))?;
-            if !effects.is_empty() {
-                projection.committed(effects);
-            }
+        if let Some(task) = previous.take() {
+            task.await
+                .with_context(|| format!("a batch task of {name}"))??;
         }
-        if applied > 0 {
-            metrics.applied(&name, applied);
+        let batch = Batch {
+            messages,
+            events,
+            announcements,
+        };
+        let sink = Sink {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            live: live.clone(),
+            name: name.clone(),
+        };
+        previous = Some(tokio::spawn(commit(projection.clone(), sink, batch)));
+    }
+    if let Some(task) = previous.take() {
+        task.await
+            .with_context(|| format!("a batch task of {name}"))??;
+    }
+    Ok(())
+}
+
+/// A gathered batch: its messages (acked once it is committed), what decoded, and what to tell
+/// live dashboards after the commit.
+struct Batch<E> {
+    messages: Vec<jetstream::Message>,
+    events: Vec<(E, Meta)>,
+    announcements: Vec<LiveEvent>,
+}
+
+/// Where a batch goes once it is decoded.
+struct Sink {
+    store: Store,
+    metrics: crate::metrics::Metrics,
+    live: LiveHub,
+    name: Arc<str>,
+}
+
+/// Applies a batch in one transaction, then hands its effects on, announces it and acks its
+/// messages. A database error acks nothing: the broker redelivers the batch after `ACK_WAIT`.
+async fn commit<P: Projection>(
+    projection: Arc<P>,
+    sink: Sink,
+    batch: Batch<P::Event>,
+) -> anyhow::Result<()> {
+    let Sink {
+        store,
+        metrics,
+        live,
+        name,
+    } = sink;
+    let Batch {
+        messages,
+        events,
+        announcements,
+    } = batch;
+    let applied = events.len();
+    if !events.is_empty() {
+        let applier = projection.clone();
+        let effects = store
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                let mut effects = Vec::new();
+                applier.begin_batch();
+                for (event, at) in &events {
+                    applier.apply(&tx, event, *at, &mut effects)?;
+                }
+                applier.before_commit(&tx)?;
+                tx.commit()?;
+                Ok(effects)
+            })
+            .await
+            .map_err(|err: StoreError| {
+                metrics.error(&name);
+                anyhow::anyhow!(err)
+            })
+            .with_context(|| format!("applying a batch of {name}"))?;
+        if !effects.is_empty() {
+            projection.committed(effects);
         }
-        for event in announcements {
-            live.send(event);
-        }
-        for message in &messages {
-            if let Err(err) = message.ack().await {
-                tracing::warn!(consumer = %name, %err, "ack failed; the message will be redelivered");
-            }
+        metrics.applied(&name, applied);
+    }
+    for event in announcements {
+        live.send(event);
+    }
+    for message in &messages {
+        if let Err(err) = message.ack().await {
+            tracing::warn!(consumer = %name, %err, "ack failed; the message will be redelivered");
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! Projectors against the real broker: results complete in-flight rows and count once, even
-//! when redelivered or when the backend dies mid-stream; heartbeats make machines online.
+//! when redelivered, refused by the database for a while or when the backend dies mid-stream;
+//! heartbeats make machines online.
 
 use std::time::Duration;
 
@@ -165,6 +166,76 @@ async fn backend_killed_mid_stream_loses_and_doubles_nothing() {
     let again = execution(&b, &fired.exec_id).await;
     assert_eq!(
         again.execution.success_count + again.execution.failure_count,
+        N as i64
+    );
+}
+
+/// The ack policy (`projector::commit`): a batch the database refuses is acked never, so the
+/// broker hands it over again, and it is applied once the database takes it; batches the
+/// database took before it and after it are counted once.
+#[tokio::test]
+async fn a_batch_the_database_refuses_is_redelivered_and_applied_once_it_can_be() {
+    let b = TestBackend::start().await;
+    const N: usize = 300;
+    let pcs: Vec<String> = (0..N).map(|i| format!("pc{i}")).collect();
+    let fired = fire(&b, serde_json::json!({"pcs": pcs})).await;
+    let send = |range: std::ops::Range<usize>| {
+        let (b, fired, pcs) = (&b, &fired, &pcs);
+        async move {
+            for i in range {
+                publish(
+                    b,
+                    subject::results(&fired.request_id),
+                    &result_for(fired, &pcs[i], 0),
+                )
+                .await;
+            }
+        }
+    };
+    send(0..100).await;
+    wait_for("the first results", Duration::from_secs(10), || async {
+        b.query_i64("SELECT COUNT(*) FROM execution_results") == 100
+    })
+    .await;
+
+    // The database refuses every new result row, as a full disk would.
+    let db = rusqlite::Connection::open(b.db_path()).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON execution_results
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+    )
+    .unwrap();
+    send(100..200).await;
+    let errors = "kanade_projector_errors_total{projector=\"backend_results_projector\"}";
+    wait_for("a refused batch", Duration::from_secs(10), || async {
+        let text = b
+            .http
+            .get(b.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .any(|l| l.starts_with(errors) && !l.ends_with(" 0"))
+    })
+    .await;
+    assert_eq!(b.query_i64("SELECT COUNT(*) FROM execution_results"), 100);
+
+    db.execute_batch("DROP TRIGGER refuse").unwrap();
+    send(200..N).await;
+    wait_for(
+        "every result, after the redelivery",
+        Duration::from_secs(60),
+        || async { execution(&b, &fired.exec_id).await.execution.status == "completed" },
+    )
+    .await;
+    let e = execution(&b, &fired.exec_id).await.execution;
+    assert_eq!((e.success_count, e.failure_count), (N as i64, 0));
+    assert_eq!(
+        b.query_i64("SELECT COUNT(*) FROM execution_results"),
         N as i64
     );
 }
