@@ -161,7 +161,10 @@ pub async fn run<P: Projection>(
     // the next one is received and decoded, and the next commit waits for it (batches are
     // applied in stream order, and one that fails stops the loop before a later one commits).
     let mut previous: Option<tokio::task::JoinHandle<anyhow::Result<()>>> = None;
-    while let Some(chunk) = gather(&mut incoming).await {
+    let committing = |previous: &Option<tokio::task::JoinHandle<_>>| {
+        previous.as_ref().is_some_and(|task| !task.is_finished())
+    };
+    while let Some(chunk) = gather(&mut incoming, || committing(&previous)).await {
         let mut messages = Vec::with_capacity(chunk.len());
         for item in chunk {
             match item {
@@ -300,21 +303,30 @@ const GATHER: Duration = Duration::from_millis(10);
 const GATHER_MAX: Duration = Duration::from_millis(500);
 
 /// The next batch: the first message, then each further one that arrives within `GATHER` of
-/// the one before, for at most `GATHER_MAX` and `BATCH` messages. A lone message is applied
-/// after `GATHER`; a steady flow (a fan-out's results) is applied in few large batches, and
-/// a batch's commit costs about as many page writes as it dirties index pages, which grows
-/// far more slowly than its rows (BENCHMARKS.md, fan-out). Taking only the messages ready
-/// at once (`ready_chunks`) made batches of ~70 under load, because the subscription's
-/// channel empties between two socket reads (BENCHMARKS.md, projector ingest).
-async fn gather<S: futures::Stream + Unpin>(stream: &mut S) -> Option<Vec<S::Item>> {
+/// the one before, for at most `GATHER_MAX` and `BATCH` messages; while `busy` (the batch
+/// before is still committing, so this one could not start sooner) a pause does not end it.
+/// A lone message is applied after `GATHER`; a steady flow (a fan-out's results) is applied
+/// in few large batches, and a batch's commit costs about as many page writes as it dirties
+/// index pages, which grows far more slowly than its rows (BENCHMARKS.md, fan-out). Taking
+/// only the messages ready at once (`ready_chunks`) made batches of ~70 under load, because
+/// the subscription's channel empties between two socket reads (BENCHMARKS.md, projector
+/// ingest).
+async fn gather<S: futures::Stream + Unpin>(
+    stream: &mut S,
+    busy: impl Fn() -> bool,
+) -> Option<Vec<S::Item>> {
     let first = stream.next().await?;
     let mut chunk = Vec::with_capacity(BATCH);
     chunk.push(first);
     let cap = tokio::time::Instant::now() + GATHER_MAX;
     while chunk.len() < BATCH {
-        let deadline = (tokio::time::Instant::now() + GATHER).min(cap);
-        match tokio::time::timeout_at(deadline, stream.next()).await {
+        let now = tokio::time::Instant::now();
+        if now >= cap {
+            break;
+        }
+        match tokio::time::timeout_at((now + GATHER).min(cap), stream.next()).await {
             Ok(Some(item)) => chunk.push(item),
+            Err(_) if busy() => continue,
             Ok(None) | Err(_) => break,
         }
     }
