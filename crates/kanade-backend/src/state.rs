@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_nats::jetstream;
 
-use crate::auth::AuthSettings;
+use crate::auth::settings::AuthSettings;
 use crate::config::BackendConfig;
 use crate::live::LiveHub;
 use crate::manifests::ManifestCache;

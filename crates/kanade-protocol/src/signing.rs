@@ -28,19 +28,7 @@ pub const DEFAULT_MAX_AGE: TimeDelta = TimeDelta::days(8);
 /// How far a signing time may lie ahead of the agent's clock.
 pub const MAX_FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
 
-/// The signature fields a command carries (absent on unsigned commands; older agents ignore
-/// the field).
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommandSignature {
-    /// Which key of `command_keys` signed.
-    pub key_id: String,
-    /// The subject the command was published to.
-    pub target: String,
-    pub signed_at: DateTime<Utc>,
-    /// ed25519 signature over `canonical_bytes`, standard base64.
-    pub sig: String,
-}
+pub use crate::wire::CommandSignature;
 
 /// A public key agents trust, the value of `command_keys[key_id]`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -137,7 +137,21 @@ pub struct Command {
     /// Who signed it, for which subject, when, and the ed25519 signature over the canonical
     /// bytes (`signing::canonical_bytes`). Absent on unsigned commands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<crate::signing::CommandSignature>,
+    pub signature: Option<CommandSignature>,
+}
+
+/// The signature fields a command carries (absent on unsigned commands; older agents ignore
+/// the field).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandSignature {
+    /// Which key of `command_keys` signed.
+    pub key_id: String,
+    /// The subject the command was published to.
+    pub target: String,
+    pub signed_at: DateTime<Utc>,
+    /// ed25519 signature over `canonical_bytes`, standard base64.
+    pub sig: String,
 }
 
 /// How often and how patiently an agent re-runs a failed command.

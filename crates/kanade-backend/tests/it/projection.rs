@@ -209,15 +209,7 @@ async fn a_batch_the_database_refuses_is_redelivered_and_applied_once_it_can_be(
     send(100..200).await;
     let errors = "kanade_projector_errors_total{projector=\"backend_results_projector\"}";
     wait_for("a refused batch", Duration::from_secs(10), || async {
-        let text = b
-            .http
-            .get(b.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = b.get_text("/metrics").await;
         text.lines()
             .any(|l| l.starts_with(errors) && !l.ends_with(" 0"))
     })

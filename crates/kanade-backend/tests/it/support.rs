@@ -190,6 +190,13 @@ impl TestBackend {
         resp.json().await.unwrap()
     }
 
+    /// `GET path` as the admin, as text (`/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        let resp = self.http.get(self.url(path)).send().await.unwrap();
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.text().await.unwrap()
+    }
+
     /// Runs a read-only query against the backend's database file.
     pub fn query_i64(&self, sql: &str) -> i64 {
         let conn = rusqlite::Connection::open(self.db_path()).unwrap();

@@ -623,15 +623,7 @@ async fn metrics_describe_projectors_agents_and_http() {
     let _: Vec<kanade_protocol::api::JobSummary> = b.get("/api/jobs").await;
     let unauthenticated = b.anon.get(b.url("/metrics")).send().await.unwrap();
     assert_eq!(unauthenticated.status(), reqwest::StatusCode::UNAUTHORIZED);
-    let text = b
-        .http
-        .get(b.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = b.get_text("/metrics").await;
     for needle in [
         "kanade_projector_messages_total{projector=\"heartbeat\"} 1",
         "kanade_agents{state=\"online\"} 1",
