@@ -71,42 +71,74 @@ pub fn confirm(conn: &Connection, exec_id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// A run started: a pending (or unconfirmed) execution becomes running.
 /// The execution of an agent-side schedule's fire, learned from its results: created by the
 /// first (`initiated_by` `agent:<schedule>`, started when that run started), and every
-/// machine that reports joins its targets. Idempotent: the count is of the machines with a
-/// row. An execution the backend started itself is left alone.
+/// machine that reports joins its targets: `target_count` is the number of machines with a
+/// row. It is counted once when the execution is created; after that each first row of a
+/// machine adds one (`join_local_fire`, here for a result that inserted its row and from
+/// `results::apply_started` for a started event), instead of recounting every run of the
+/// execution for each result, which was quadratic in the fleet. An execution the backend
+/// started itself is left alone.
 pub fn record_local_fire(
     tx: &Transaction<'_>,
     r: &kanade_protocol::wire::ExecResult,
     schedule: &str,
+    inserted_row: bool,
 ) -> rusqlite::Result<()> {
     let initiated_by = format!("agent:{schedule}");
+    let created = tx
+        .prepare_cached(
+            "INSERT INTO executions (exec_id, job_id, version, request_id, initiated_by,
+                 initiated_at, target_count, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'running')
+             ON CONFLICT (exec_id) DO NOTHING",
+        )?
+        .execute(params![
+            r.exec_id,
+            r.job_id,
+            r.version,
+            r.request_id,
+            initiated_by,
+            ts(r.started_at),
+        ])?;
+    if created > 0 {
+        tx.prepare_cached(
+            "UPDATE executions SET target_count = (SELECT COUNT(DISTINCT pc_id)
+                 FROM execution_results WHERE exec_id = ?1)
+             WHERE exec_id = ?1",
+        )?
+        .execute([&r.exec_id])?;
+    } else if inserted_row {
+        join_local_fire(tx, &r.exec_id, &r.pc_id, &r.result_id)?;
+    }
     tx.prepare_cached(
-        "INSERT INTO executions (exec_id, job_id, version, request_id, initiated_by,
-             initiated_at, target_count, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 'running')
-         ON CONFLICT (exec_id) DO NOTHING",
-    )?
-    .execute(params![
-        r.exec_id,
-        r.job_id,
-        r.version,
-        r.request_id,
-        initiated_by,
-        ts(r.started_at),
-    ])?;
-    tx.prepare_cached(
-        "UPDATE executions SET
-             target_count = (SELECT COUNT(DISTINCT pc_id) FROM execution_results
-                 WHERE exec_id = ?1),
-             initiated_at = MIN(initiated_at, ?3)
+        "UPDATE executions SET initiated_at = MIN(initiated_at, ?3)
          WHERE exec_id = ?1 AND initiated_by = ?2",
     )?
     .execute(params![r.exec_id, initiated_by, ts(r.started_at)])?;
     Ok(())
 }
 
+/// A machine's first row in an agent-side fire that already exists (`record_local_fire`) adds
+/// it to the targets; a machine with another row of the fire (a retry) is counted already.
+/// Looked up through the machine's runs (`idx_results_pc`), a few hundred rows at most.
+pub fn join_local_fire(
+    tx: &Transaction<'_>,
+    exec_id: &str,
+    pc_id: &str,
+    result_id: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE executions SET target_count = target_count + 1
+         WHERE exec_id = ?1 AND initiated_by LIKE 'agent:%'
+           AND NOT EXISTS (SELECT 1 FROM execution_results INDEXED BY idx_results_pc
+               WHERE pc_id = ?2 AND exec_id = ?1 AND result_id <> ?3)",
+    )?
+    .execute(params![exec_id, pc_id, result_id])?;
+    Ok(())
+}
+
+/// A run started: a pending (or unconfirmed) execution becomes running.
 pub fn mark_running(tx: &Transaction<'_>, exec_id: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE executions SET status = 'running'

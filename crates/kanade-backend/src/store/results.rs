@@ -74,6 +74,7 @@ pub fn apply_started(
         ])?;
     if inserted > 0 {
         executions::mark_running(tx, &ev.exec_id)?;
+        executions::join_local_fire(tx, &ev.exec_id, &ev.pc_id, &ev.result_id)?;
     }
     Ok(())
 }
@@ -139,7 +140,7 @@ pub fn apply_result_counting(
         r.skipped,
     ])?;
     if let Some(schedule) = &r.schedule_id {
-        executions::record_local_fire(tx, r, schedule)?;
+        executions::record_local_fire(tx, r, schedule, existing.is_none())?;
     }
     if outcome(r) == Outcome::Success {
         record_success(tx, r)?;

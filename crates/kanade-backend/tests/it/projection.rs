@@ -427,6 +427,71 @@ async fn agent_side_fires_appear_as_executions_from_their_results() {
         "{listed:?}"
     );
 
+    // The targets stay the machines with a row, counted one machine at a time: a long run's
+    // started event adds its machine, its result then adds nothing, and a retried run of a
+    // machine already counted (another result id) adds nothing either.
+    let started = |r: &ExecResult| EventStarted {
+        result_id: r.result_id.clone(),
+        request_id: r.request_id.clone(),
+        exec_id: r.exec_id.clone(),
+        pc_id: r.pc_id.clone(),
+        job_id: r.job_id.clone(),
+        version: r.version.clone(),
+        started_at: r.started_at,
+        timeout_secs: Some(600),
+    };
+    let third = local("pc3", 0);
+    publish(
+        &b,
+        subject::events_started(&exec_id, "pc3"),
+        &started(&third),
+    )
+    .await;
+    wait_for("the long run's row", Duration::from_secs(10), || async {
+        execution(&b, &exec_id).await.results.len() == 3
+    })
+    .await;
+    assert_eq!(execution(&b, &exec_id).await.execution.target_count, 3);
+    let mut retry = local("pc2", 0);
+    retry.result_id = format!("{exec_id}-pc2-retry");
+    publish(&b, subject::results(&retry.request_id), &retry).await;
+    publish(&b, subject::results(&third.request_id), &third).await;
+    wait_for("four runs", Duration::from_secs(10), || async {
+        let e = execution(&b, &exec_id).await;
+        e.results.len() == 4 && e.results.iter().all(|r| r.finished_at.is_some())
+    })
+    .await;
+    assert_eq!(execution(&b, &exec_id).await.execution.target_count, 3);
+
+    // A started event before the fire's first result is counted when the result creates it.
+    let other = uuid::Uuid::new_v4().to_string();
+    let mut early = local("pc5", 0);
+    early.exec_id = other.clone();
+    early.result_id = format!("{other}-pc5");
+    let mut creating = local("pc6", 0);
+    creating.exec_id = other.clone();
+    creating.result_id = format!("{other}-pc6");
+    publish(&b, subject::events_started(&other, "pc5"), &started(&early)).await;
+    wait_for("the early row", Duration::from_secs(10), || async {
+        b.query_i64(&format!(
+            "SELECT COUNT(*) FROM execution_results WHERE exec_id = '{other}'"
+        )) == 1
+    })
+    .await;
+    publish(&b, subject::results(&creating.request_id), &creating).await;
+    publish(&b, subject::results(&early.request_id), &early).await;
+    wait_for("both runs of the second fire", Duration::from_secs(10), || async {
+        b.query_i64(&format!(
+            "SELECT COUNT(*) FROM execution_results WHERE exec_id = '{other}' AND finished_at IS NOT NULL"
+        )) == 2
+    })
+    .await;
+    let x = execution(&b, &other).await.execution;
+    assert_eq!(
+        (x.target_count, x.success_count, x.status.as_str()),
+        (2, 2, "completed")
+    );
+
     // A result naming a schedule for an execution the backend issued changes nothing of it.
     let fired = fire(&b, serde_json::json!({"pcs": ["pc1"]})).await;
     let mut spoof = result_for(&fired, "pc9", 0);
