@@ -10,16 +10,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use kanade_protocol::api::{
-    Account, AccountPatch, AuditEntry, BatchRequest, BatchResponse, ChangePasswordRequest,
-    ErrorBody, ErrorDetail, ExecRequest, ExecResponse, ExecutionDetail, ExecutionSummary, Health,
-    JobDetail, JobSummary, LoginRequest, LoginResponse, Me, MfaCode, MfaInit, NewAccount, Page,
-    ResultDetail, ResultSummary, StreamStatus, VersionInfo,
+    BatchRequest, BatchResponse, ErrorBody, ErrorDetail, ExecRequest, ExecResponse,
+    ExecutionDetail, ExecutionSummary, Health, JobDetail, JobSummary, Page, ResultDetail,
+    ResultSummary, StreamStatus, VersionInfo,
 };
 use kanade_protocol::manifest::Manifest;
-use kanade_protocol::schedule::{ScheduleDetail, ScheduleSummary, UpcomingFire};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+mod accounts;
 mod approvals;
 mod broker;
 mod collect;
@@ -29,6 +28,7 @@ mod install;
 mod keys;
 mod machines;
 mod reach;
+mod schedules;
 mod server;
 pub mod terminal;
 
@@ -344,179 +344,6 @@ impl ApiClient {
     pub async fn get_result(&self, result_id: &str) -> Result<ResultDetail, ClientError> {
         self.send(self.request(Method::GET, &["api", "results", result_id]))
             .await
-    }
-
-    /// `POST /api/auth/login`. Needs no token; the answer carries one.
-    pub async fn login(&self, request: &LoginRequest) -> Result<LoginResponse, ClientError> {
-        let request = self
-            .request(Method::POST, &["api", "auth", "login"])
-            .json(request);
-        self.send(request).await
-    }
-
-    /// `GET /api/auth/me`.
-    pub async fn me(&self) -> Result<Me, ClientError> {
-        self.send(self.request(Method::GET, &["api", "auth", "me"]))
-            .await
-    }
-
-    /// `POST /api/auth/change-password`.
-    pub async fn change_password(
-        &self,
-        request: &ChangePasswordRequest,
-    ) -> Result<(), ClientError> {
-        let request = self
-            .request(Method::POST, &["api", "auth", "change-password"])
-            .json(request);
-        self.send_empty(request).await
-    }
-
-    /// `POST /api/auth/logout`: revokes the token this client carries.
-    pub async fn logout(&self) -> Result<(), ClientError> {
-        self.send_empty(self.request(Method::POST, &["api", "auth", "logout"]))
-            .await
-    }
-
-    /// `POST /api/auth/mfa/init`: a new secret, pending until `mfa_verify`.
-    pub async fn mfa_init(&self) -> Result<MfaInit, ClientError> {
-        self.send(self.request(Method::POST, &["api", "auth", "mfa", "init"]))
-            .await
-    }
-
-    /// `POST /api/auth/mfa/verify`: enables MFA with the pending secret; its one-time recovery
-    /// codes (none from a backend older than them, which answers 204).
-    pub async fn mfa_verify(&self, code: &MfaCode) -> Result<Vec<String>, ClientError> {
-        let request = self
-            .request(Method::POST, &["api", "auth", "mfa", "verify"])
-            .json(code);
-        let (_, _, bytes) = self.send_raw(request).await?;
-        Ok(
-            serde_json::from_slice::<kanade_protocol::api::MfaRecoveryCodes>(&bytes)
-                .map(|r| r.recovery_codes)
-                .unwrap_or_default(),
-        )
-    }
-
-    /// `POST /api/auth/mfa/recovery-codes`: new recovery codes (the old ones stop working).
-    pub async fn mfa_recovery_codes(&self, code: &MfaCode) -> Result<Vec<String>, ClientError> {
-        let request = self
-            .request(Method::POST, &["api", "auth", "mfa", "recovery-codes"])
-            .json(code);
-        let codes: kanade_protocol::api::MfaRecoveryCodes = self.send(request).await?;
-        Ok(codes.recovery_codes)
-    }
-
-    /// `POST /api/auth/mfa/disable`.
-    pub async fn mfa_disable(&self, code: &MfaCode) -> Result<(), ClientError> {
-        let request = self
-            .request(Method::POST, &["api", "auth", "mfa", "disable"])
-            .json(code);
-        self.send_empty(request).await
-    }
-
-    /// `GET /api/accounts`.
-    pub async fn list_accounts(&self) -> Result<Vec<Account>, ClientError> {
-        self.send(self.request(Method::GET, &["api", "accounts"]))
-            .await
-    }
-
-    /// `POST /api/accounts`.
-    pub async fn create_account(&self, account: &NewAccount) -> Result<Account, ClientError> {
-        let request = self
-            .request(Method::POST, &["api", "accounts"])
-            .json(account);
-        self.send(request).await
-    }
-
-    /// `PATCH /api/accounts/{username}`.
-    pub async fn update_account(
-        &self,
-        username: &str,
-        patch: &AccountPatch,
-    ) -> Result<Account, ClientError> {
-        let request = self
-            .request(Method::PATCH, &["api", "accounts", username])
-            .json(patch);
-        self.send(request).await
-    }
-
-    /// `DELETE /api/accounts/{username}`.
-    pub async fn delete_account(&self, username: &str) -> Result<(), ClientError> {
-        self.send_empty(self.request(Method::DELETE, &["api", "accounts", username]))
-            .await
-    }
-
-    /// `GET /api/audit?actor=&action=&since=&until=&limit=&offset=` (unset filters are left
-    /// out; times go as RFC 3339 in UTC).
-    pub async fn list_audit(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, ClientError> {
-        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-        let pairs = [
-            ("actor", query.actor.clone()),
-            ("action", query.action.clone()),
-            ("since", query.since.as_ref().map(time)),
-            ("until", query.until.as_ref().map(time)),
-            ("limit", query.limit.map(|n| n.to_string())),
-            ("offset", query.offset.map(|n| n.to_string())),
-        ];
-        let request = self.request_with_query(Method::GET, &["api", "audit"], &pairs);
-        self.send(request).await
-    }
-
-    /// `POST /api/schedules` with a schedule as written (YAML or JSON text).
-    pub async fn create_schedule_yaml(&self, text: &str) -> Result<ScheduleDetail, ClientError> {
-        let request = self
-            .request(Method::POST, &["api", "schedules"])
-            .header(reqwest::header::CONTENT_TYPE, "application/yaml")
-            .body(text.to_owned());
-        self.send(request).await
-    }
-
-    /// `POST /api/schedules:batch`: every schedule (text as written) registered, or none.
-    pub async fn create_schedules_batch(
-        &self,
-        documents: Vec<String>,
-    ) -> Result<BatchResponse, ClientError> {
-        let request = self
-            .request(Method::POST, &["api", "schedules:batch"])
-            .json(&BatchRequest { documents });
-        self.send(request).await
-    }
-
-    /// `GET /api/schedules`.
-    pub async fn list_schedules(&self) -> Result<Vec<ScheduleSummary>, ClientError> {
-        self.send(self.request(Method::GET, &["api", "schedules"]))
-            .await
-    }
-
-    /// `GET /api/schedules/{id}`.
-    pub async fn get_schedule(&self, id: &str) -> Result<ScheduleDetail, ClientError> {
-        self.send(self.request(Method::GET, &["api", "schedules", id]))
-            .await
-    }
-
-    /// `DELETE /api/schedules/{id}`.
-    pub async fn delete_schedule(&self, id: &str) -> Result<(), ClientError> {
-        self.send_empty(self.request(Method::DELETE, &["api", "schedules", id]))
-            .await
-    }
-
-    /// `PATCH /api/schedules/{id}/enable` or `/disable`.
-    pub async fn set_schedule_enabled(
-        &self,
-        id: &str,
-        enabled: bool,
-    ) -> Result<ScheduleSummary, ClientError> {
-        let verb = if enabled { "enable" } else { "disable" };
-        self.send(self.request(Method::PATCH, &["api", "schedules", id, verb]))
-            .await
-    }
-
-    /// `GET /api/schedules/upcoming?limit=`.
-    pub async fn upcoming_fires(&self, limit: usize) -> Result<Vec<UpcomingFire>, ClientError> {
-        let query = [("limit", Some(limit.to_string()))];
-        let request =
-            self.request_with_query(Method::GET, &["api", "schedules", "upcoming"], &query);
-        self.send(request).await
     }
 
     /// `GET /api/jetstream`.
