@@ -81,6 +81,9 @@ export async function run(ctx) {
       await page.getByTestId('terminal-status').filter({ hasText: 'Refused: ' }).waitFor({ timeout: T })
       const said = (await page.getByTestId('terminal-status').textContent()) ?? ''
       assert(/nobody is signed in|no answer in 2 s/.test(said), `the reason is shown: ${said}`)
+      // xterm.js paints only while the terminal is on screen: bring it into view, as a user
+      // reading it would (content loading above the card can push it out after the click).
+      await page.getByTestId('terminal').scrollIntoViewIfNeeded()
       await page.getByTestId('terminal').filter({ hasText: 'waiting for the user' }).waitFor()
       await shot(page, '40-terminal-consent-refused')
       await waitFor('the refusal in the audit log', T, async () => {
