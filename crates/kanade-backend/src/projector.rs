@@ -1,8 +1,8 @@
 //! The one projection loop every stream projector shares: a durable pull consumer, messages
 //! taken in batches (`gather`), each batch applied in one transaction while the next is
-//! received and decoded, and the ack policy written once: ack after commit; a message that does not decode is logged and
-//! acked (a poison pill must not block the stream); a database error acks nothing, so the
-//! broker redelivers the batch after `ACK_WAIT`.
+//! received and decoded, and the ack policy written once: ack after commit; a message that
+//! does not decode is logged and acked (a poison pill must not block the stream); a database
+//! error acks nothing, so the broker redelivers the batch after `ACK_WAIT`.
 
 pub mod audit;
 pub mod events;

@@ -65,10 +65,7 @@ pub async fn history(
             let job_id = schedule.job_id.clone();
             h.successes = fanout
                 .store
-                .write(move |c| {
-                    store::results::fold_successes(c)?;
-                    Ok(store::scheduler::successes(c, &job_id)?)
-                })
+                .write(move |c| Ok(store::scheduler::successes(c, &job_id)?))
                 .await?;
             if matches!(schedule.when, When::PerPc(_)) {
                 h.dispatched = BTreeMap::new();

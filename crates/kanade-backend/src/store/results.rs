@@ -143,7 +143,7 @@ pub fn apply_result_counting(
         executions::record_local_fire(tx, r, schedule, existing.is_none())?;
     }
     if outcome(r) == Outcome::Success {
-        record_success(tx, r)?;
+        queue_success(tx, r)?;
     }
     match previous {
         Some(from) => deltas.recount(&r.exec_id, from, outcome(r)),
@@ -156,7 +156,7 @@ pub fn apply_result_counting(
 /// machine, which the scheduler's `per_pc` and `per_target` modes ask for). An append at the
 /// end of a table in insertion order: upserting each into `job_successes` rewrote a fan-out's
 /// job rows at random places in every batch (migration 0019).
-fn record_success(tx: &Transaction<'_>, r: &ExecResult) -> rusqlite::Result<()> {
+fn queue_success(tx: &Transaction<'_>, r: &ExecResult) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO job_success_queue (job_id, pc_id, finished_at) VALUES (?1, ?2, ?3)",
     )?
@@ -165,7 +165,8 @@ fn record_success(tx: &Transaction<'_>, r: &ExecResult) -> rusqlite::Result<()> 
 }
 
 /// Merges the queued successes into `job_successes` (keeping each job and machine's newest)
-/// in one sorted pass and empties the queue. Anything that reads `job_successes` folds first.
+/// in one sorted pass and empties the queue. `scheduler::successes`, the reader of
+/// `job_successes`, folds first; housekeeping folds so the queue stays short.
 /// Returns how many queued successes were merged.
 pub fn fold_successes(conn: &mut Connection) -> rusqlite::Result<usize> {
     let tx = conn.transaction()?;

@@ -22,10 +22,12 @@ pub fn online_agents(
 }
 
 /// The newest successful finish (exit 0, not skipped, not reaped) of `job_id`, per machine.
+/// Merges the queued successes first (`results::fold_successes`), so it takes the writer.
 pub fn successes(
-    conn: &Connection,
+    conn: &mut Connection,
     job_id: &str,
 ) -> rusqlite::Result<BTreeMap<String, DateTime<Utc>>> {
+    crate::store::results::fold_successes(conn)?;
     let mut stmt =
         conn.prepare_cached("SELECT pc_id, finished_at FROM job_successes WHERE job_id = ?1")?;
     let rows = stmt.query_map([job_id], |r| {
